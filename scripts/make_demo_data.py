@@ -1,0 +1,984 @@
+#!/usr/bin/env python
+"""Generate the bundled EnPACT demo data set (genome, genes, VCFs, targets, GWAS, tiny Enformer), deterministically.
+
+Usage: python scripts/make_demo_data.py [--outdir src/enpact/data/demo] [--seed 20261123]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SEED = 20261123
+DEFAULT_OUTDIR = Path(__file__).resolve().parents[1] / "src" / "enpact" / "data" / "demo"
+
+CHROM_LENGTHS: dict[str, int] = {
+    **{f"chr{i}": 300_000 for i in range(1, 7)},
+    "chrX": 100_000,
+    "chrM": 16_569,
+}
+GENES_PER_CHROM: dict[str, int] = {**{f"chr{i}": 40 for i in range(1, 7)}, "chrX": 6}
+VARIANT_CHROMS: list[str] = [c for c in CHROM_LENGTHS if c != "chrM"]
+# 40 TSSs at >= 8 kb spacing need 312 kb, more than a 300 kb chromosome minus 2 x 5 kb margins offers;
+# 7 kb still keeps every 4,096 bp window disjoint from its neighbours.
+MIN_TSS_GAP = 7_000
+TSS_END_MARGIN = 5_000
+N_RUN_CLEARANCE = 5_000
+N_RUN_CHROMS: list[str] = ["chr2", "chr4", "chrX"]
+N_RUN_MAX_LEN = 200
+PROMOTER_HALF_BP = 1_000
+MOTIF_HALF_BP = 500
+MOTIFS: list[str] = ["TATAAA", "GGGCGG", "CACGTG"]
+MAX_MOTIF_COPIES = 12
+
+WINDOW_BP = 4_096
+N_VCF_INDIVIDUALS = 80
+N_GWAS_INDIVIDUALS = 1_000
+POPULATION_SIZE = 10_000
+RECOMBINATION_RATE = 1e-8
+MUTATION_RATE = 2e-8
+INDEL_FRACTION = 0.05
+MULTIALLELIC_FRACTION = 0.04  # candidates; many fail the "all three alleles seen in the 80" check, leaving ~2 %
+MISSING_FRACTION = 0.005
+NO_RSID_FRACTION = 0.01
+
+TRACK_NAMES: list[str] = [
+    "DNASE:demo_1",
+    "DNASE:demo_2",
+    "CHIP:H3K4me3:demo_1",
+    "CHIP:H3K27ac:demo_1",
+    "CHIP:CTCF:demo_1",
+    "CAGE:demo_1",
+    "CAGE:demo_2",
+    "ATAC:demo_1",
+]
+TRACK_WEIGHTS: list[float] = [1.0, -0.8, 0.0, 0.5, 0.0, 0.0, 0.6, 0.0]
+MOTIF_WEIGHT = 0.3
+GENE_NOISE_SD = 0.3
+EQTL_EFFECT_SD = 0.4
+INDIVIDUAL_NOISE_SD = 0.3
+N_CAUSAL_GENES = 12
+GWAS_H2 = 0.2
+# relative sqrt-variance shares of the causal genes: a few strong genes, a tail of weak ones
+CAUSAL_PROFILE: list[float] = [3.0, 2.5, 2.0, 1.5, 1.0, 1.0, 0.8, 0.8, 0.6, 0.6, 0.5, 0.5]
+ALLELE_SWAP_FRACTION = 0.3
+TINY_ENFORMER_HPARAMS: dict = dict(
+    dim=12, depth=1, heads=1, dim_divisible_by=2, target_length=4, output_heads={"human": 8}, num_downsamples=7
+)
+
+TINY_ENFORMER_GAIN = 1.2
+
+BASES = np.frombuffer(b"ACGTN", dtype=np.uint8)
+COMPLEMENT = {"A": "T", "C": "G", "G": "C", "T": "A"}
+TRANSITION = {"A": "G", "G": "A", "C": "T", "T": "C"}
+
+# independent random streams per component, so that changing one piece does not reshuffle the others
+STREAM_GENES, STREAM_GENOME, STREAM_VARIANTS, STREAM_EXPRESSION, STREAM_GWAS, STREAM_BROKEN = range(1, 7)
+
+
+def rng_for(seed: int, stream: int, *keys: int) -> np.random.Generator:
+    """A numpy generator for one component (and optional sub-keys) of the demo data."""
+    return np.random.default_rng([seed, stream, *keys])
+
+
+# ----------------------------------------------------------------------------------------------- genes
+
+
+def place_tss(length: int, n: int, rng: np.random.Generator, reserved_gap: int | None) -> np.ndarray:
+    """Sorted 0-based TSSs >= MIN_TSS_GAP apart and >= TSS_END_MARGIN from both ends; one gap may be widened."""
+    gaps = np.full(n - 1, MIN_TSS_GAP, dtype=np.int64)
+    if reserved_gap is not None:
+        gaps[reserved_gap] = 2 * N_RUN_CLEARANCE + N_RUN_MAX_LEN + 2
+    lo, hi = TSS_END_MARGIN, length - TSS_END_MARGIN - 1
+    slack = hi - lo - int(gaps.sum())
+    if slack < 0:
+        raise ValueError(f"{n} genes do not fit on a {length} bp chromosome")
+    offsets = np.sort(rng.integers(0, slack + 1, size=n))
+    return lo + np.concatenate([[0], np.cumsum(gaps)]) + offsets
+
+
+def make_gene_layout(seed: int = DEFAULT_SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Gene table (one row per gene, genomic order) and the N runs (chrom, start, end; 0-based half-open)."""
+    rows, runs = [], []
+    number = 0
+    for chrom_index, (chrom, n_genes) in enumerate(GENES_PER_CHROM.items()):
+        rng = rng_for(seed, STREAM_GENES, chrom_index)
+        length = CHROM_LENGTHS[chrom]
+        reserved = int(rng.integers(0, n_genes - 1)) if chrom in N_RUN_CHROMS else None
+        tss = place_tss(length, n_genes, rng, reserved)
+        strands = np.where(rng.random(n_genes) < 0.5, "+", "-")
+        body = rng.integers(1_000, 20_001, size=n_genes)
+        lnc = rng.random(n_genes) < 0.08
+        versions = rng.integers(1, 4, size=n_genes)
+        for t, s, b, is_lnc, v in zip(tss, strands, body, lnc, versions):
+            number += 1
+            if s == "+":
+                start1, end1 = int(t) + 1, min(int(t) + int(b), length)
+            else:
+                start1, end1 = max(1, int(t) + 2 - int(b)), int(t) + 1
+            rows.append(
+                dict(
+                    gene_id=f"ENSGDEMO{number:05d}.{v}",
+                    gene_name=f"DMG{number:03d}",
+                    gene_type="lncRNA" if is_lnc else "protein_coding",
+                    chrom=chrom,
+                    strand=s,
+                    tss=int(t),
+                    start=start1,
+                    end=end1,
+                    transcript_id=f"ENSTDEMO{number:05d}.{v}",
+                    exon_id=f"ENSEDEMO{number:05d}.{v}",
+                )
+            )
+        if reserved is not None:
+            run_len = int(rng.integers(50, N_RUN_MAX_LEN + 1))
+            first = int(tss[reserved]) + N_RUN_CLEARANCE + 1
+            last = int(tss[reserved + 1]) - N_RUN_CLEARANCE - run_len
+            start = int(rng.integers(first, last + 1))
+            runs.append(dict(chrom=chrom, start=start, end=start + run_len))
+    return pd.DataFrame(rows), pd.DataFrame(runs, columns=["chrom", "start", "end"])
+
+
+def gtf_text(genes: pd.DataFrame) -> str:
+    """GTF 2.2 (GENCODE-style attributes): one gene, one transcript and one exon line per gene."""
+    lines = [
+        "##description: EnPACT synthetic demo annotation (scripts/make_demo_data.py)",
+        "##provider: EnPACT demo",
+        "##format: gtf",
+    ]
+    order = genes.assign(_c=genes["chrom"].map(list(CHROM_LENGTHS).index)).sort_values(["_c", "start", "gene_id"])
+    for g in order.itertuples():
+        gene_attr = f'gene_id "{g.gene_id}"; gene_type "{g.gene_type}"; gene_name "{g.gene_name}";'
+        tx_attr = (
+            f'gene_id "{g.gene_id}"; transcript_id "{g.transcript_id}"; gene_type "{g.gene_type}"; '
+            f'gene_name "{g.gene_name}"; transcript_type "{g.gene_type}"; transcript_name "{g.gene_name}-201";'
+        )
+        exon_attr = f'{tx_attr} exon_number 1; exon_id "{g.exon_id}";'
+        for feature, attr in (("gene", gene_attr), ("transcript", tx_attr), ("exon", exon_attr)):
+            lines.append(f"{g.chrom}\tDEMO\t{feature}\t{g.start}\t{g.end}\t.\t{g.strand}\t.\t{attr}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- genome
+
+
+def background_sequence(length: int, promoter: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Base codes with 20 kb GC isochores (35-47 %), GC-rich promoters and CpG depletion outside promoters."""
+    n_blocks = -(-length // 20_000)
+    gc = np.repeat(rng.uniform(0.35, 0.47, n_blocks), 20_000)[:length]
+    gc = np.where(promoter, 0.60, gc)
+    u = rng.random(length)
+    at = (1.0 - gc) / 2.0
+    codes = np.select([u < at, u < at + gc / 2.0, u < at + gc], [0, 1, 2], default=3).astype(np.uint8)
+    is_cpg = (codes[:-1] == 1) & (codes[1:] == 2) & ~promoter[:-1]
+    mutate = is_cpg & (rng.random(length - 1) < 0.75)
+    on_c = rng.random(length - 1) < 0.5
+    codes[np.flatnonzero(mutate & on_c)] = 3  # CG -> TG
+    codes[np.flatnonzero(mutate & ~on_c) + 1] = 0  # CG -> CA
+    return codes
+
+
+def encode(seq: str) -> np.ndarray:
+    """uint8 codes (A=0, C=1, G=2, T=3, N=4) of an upper-case DNA string."""
+    lut = np.full(256, 4, dtype=np.uint8)
+    lut[np.frombuffer(b"ACGT", dtype=np.uint8)] = np.arange(4, dtype=np.uint8)
+    return lut[np.frombuffer(seq.encode(), dtype=np.uint8)]
+
+
+def reverse_complement(seq: str) -> str:
+    """Reverse complement of an ACGT string."""
+    return "".join(COMPLEMENT[b] for b in reversed(seq))
+
+
+def plant_motifs(codes: np.ndarray, tss: int, strand: str, copies: int, rng: np.random.Generator) -> None:
+    """Write `copies` motif instances (gene orientation) into distinct 10 bp slots within +-500 bp of the TSS."""
+    slots = rng.choice(2 * MOTIF_HALF_BP // 10, size=copies, replace=False)
+    for slot in slots:
+        motif = MOTIFS[int(rng.integers(0, len(MOTIFS)))]
+        if strand == "-":
+            motif = reverse_complement(motif)
+        start = tss - MOTIF_HALF_BP + 10 * int(slot) + int(rng.integers(0, 5))
+        codes[start : start + len(motif)] = encode(motif)
+
+
+def make_genome(
+    genes: pd.DataFrame, n_runs: pd.DataFrame, seed: int = DEFAULT_SEED
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Sequences (uint8 codes per chromosome) and the planted motif copies per gene (genes' row order)."""
+    sequences: dict[str, np.ndarray] = {}
+    copies = np.zeros(len(genes), dtype=np.int64)
+    for chrom_index, (chrom, length) in enumerate(CHROM_LENGTHS.items()):
+        rng = rng_for(seed, STREAM_GENOME, chrom_index)
+        here = genes.index[genes["chrom"] == chrom]
+        promoter = np.zeros(length, dtype=bool)
+        for t in genes.loc[here, "tss"]:
+            promoter[max(0, t - PROMOTER_HALF_BP) : t + PROMOTER_HALF_BP + 1] = True
+        codes = background_sequence(length, promoter, rng)
+        for i in here:
+            copies[i] = int(rng.integers(0, MAX_MOTIF_COPIES + 1))
+            plant_motifs(codes, int(genes.at[i, "tss"]), str(genes.at[i, "strand"]), int(copies[i]), rng)
+        for run in n_runs[n_runs["chrom"] == chrom].itertuples():
+            codes[run.start : run.end] = 4
+        sequences[chrom] = codes
+    return sequences, copies
+
+
+def write_fasta(sequences: dict[str, np.ndarray], path: Path) -> None:
+    """FASTA with 60 bp lines, then its .fai via samtools faidx (pysam)."""
+    import pysam
+
+    with open(path, "wb") as out:
+        for chrom, codes in sequences.items():
+            text = BASES[codes].tobytes()
+            out.write(f">{chrom}\n".encode())
+            out.write(b"\n".join(text[i : i + 60] for i in range(0, len(text), 60)) + b"\n")
+    pysam.faidx(str(path))
+
+
+# -------------------------------------------------------------------------------------------- variants
+
+
+@dataclass
+class Variants:
+    """Records of one VCF (table) and the allele index of every simulated haplotype at each record."""
+
+    table: pd.DataFrame  # chrom, pos0, ref, alt (comma-joined), rsid, kind
+    haplotypes: np.ndarray  # (records, 2 * all individuals) int8 allele indexes; VCF individuals first
+
+
+def simulate_haplotypes(length: int, n_individuals: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """0-based site positions and (sites, 2n) 0/1 haplotypes of one chromosome from msprime."""
+    import msprime
+
+    ts = msprime.sim_ancestry(
+        samples=n_individuals,
+        population_size=POPULATION_SIZE,
+        recombination_rate=RECOMBINATION_RATE,
+        sequence_length=length,
+        ploidy=2,
+        random_seed=seed,
+    )
+    mts = msprime.sim_mutations(
+        ts, rate=MUTATION_RATE, random_seed=seed, model=msprime.BinaryMutationModel(), discrete_genome=True
+    )
+    return mts.sites_position.astype(np.int64), mts.genotype_matrix().astype(np.int8)
+
+
+def merge_multiallelic(haps: np.ndarray, candidates: np.ndarray, n_vcf_haps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fold site i+1's carriers into allele 2 of candidate site i (in place); returns (kept mask, merged mask)."""
+    keep = np.ones(len(haps), dtype=bool)
+    merged = np.zeros(len(haps), dtype=bool)
+    for i in np.flatnonzero(candidates):
+        j = i + 1
+        if j >= len(haps) or not keep[i] or merged[i] or candidates[j]:
+            continue
+        allele = haps[i].copy()
+        allele[(haps[i] == 0) & (haps[j] == 1)] = 2
+        seen = allele[:n_vcf_haps]
+        if (seen == 1).any() and (seen == 2).any() and (seen == 0).any():
+            haps[i] = allele
+            keep[j] = False
+            merged[i] = True
+    return keep, merged
+
+
+def snv_alt(ref: str, rng: np.random.Generator, exclude: str = "") -> str:
+    """A random ALT base != ref (transitions twice as likely as each transversion pair)."""
+    options = [b for b in "ACGT" if b != ref and b not in exclude]
+    weights = np.array([2.0 if TRANSITION[ref] == b else 1.0 for b in options])
+    return options[int(rng.choice(len(options), p=weights / weights.sum()))]
+
+
+def deletion_ref(text: str, p: int, rng: np.random.Generator) -> str | None:
+    """REF of a left-aligned 2-6 bp deletion anchored at p (no N, inside the chromosome), or None if none fits."""
+    for k in rng.permutation(np.arange(2, 7)):
+        span = text[p : p + int(k)]
+        # a deletion whose last deleted base equals the anchor could shift left: not normalised
+        if len(span) == k and "N" not in span and span[0] != span[-1]:
+            return span
+    return None
+
+
+def insertion_alt(base: str, rng: np.random.Generator) -> str:
+    """ALT of a left-aligned insertion after `base`: base + 1-5 random bases, the last one differing from base."""
+    inserted = list(rng.choice(list("ACGT"), size=int(rng.integers(1, 6))))
+    if inserted[-1] == base:
+        inserted[-1] = str(rng.choice([b for b in "ACGT" if b != base]))
+    return base + "".join(inserted)
+
+
+def allele_strings(
+    chrom_seq: np.ndarray, pos: np.ndarray, kinds: np.ndarray, rng: np.random.Generator
+) -> tuple[list[str], list[str], np.ndarray]:
+    """REF and ALT strings per site from the genome; deletions that cannot be placed fall back to SNVs."""
+    refs, alts = [], []
+    kinds = kinds.copy()
+    text = BASES[chrom_seq].tobytes().decode()
+    for k, p in enumerate(pos):
+        base = text[p]
+        if kinds[k] == "del":
+            span = deletion_ref(text, int(p), rng)
+            if span is not None:
+                refs.append(span)
+                alts.append(base)
+                continue
+            kinds[k] = "snv"
+        if kinds[k] == "ins":
+            refs.append(base)
+            alts.append(insertion_alt(base, rng))
+            continue
+        refs.append(base)
+        first = snv_alt(base, rng)
+        alts.append(first if kinds[k] == "snv" else f"{first},{snv_alt(base, rng, exclude=first)}")
+    return refs, alts, kinds
+
+
+def non_overlapping(pos: np.ndarray, ref_len: np.ndarray) -> np.ndarray:
+    """Mask keeping a record only if its REF span starts after the previous kept record's REF span."""
+    keep = np.zeros(len(pos), dtype=bool)
+    last_end = -1
+    for k, (p, n) in enumerate(zip(pos, ref_len)):
+        if p >= last_end:
+            keep[k] = True
+            last_end = p + n
+    return keep
+
+
+def chromosome_variants(chrom: str, chrom_seq: np.ndarray, seed: int, chrom_index: int) -> Variants:
+    """Simulated, post-processed variant records of one chromosome."""
+    n_all = N_VCF_INDIVIDUALS + N_GWAS_INDIVIDUALS
+    n_vcf_haps = 2 * N_VCF_INDIVIDUALS
+    pos, haps = simulate_haplotypes(len(chrom_seq), n_all, seed + 1000 * (chrom_index + 1))
+    rng = rng_for(seed, STREAM_VARIANTS, chrom_index)
+    on_base = chrom_seq[pos] != 4
+    pos, haps = pos[on_base], haps[on_base]
+
+    draw = rng.random(len(pos))
+    kinds = np.full(len(pos), "snv", dtype=object)
+    kinds[draw < INDEL_FRACTION / 2] = "del"
+    kinds[(draw >= INDEL_FRACTION / 2) & (draw < INDEL_FRACTION)] = "ins"
+    candidates = (draw >= INDEL_FRACTION) & (draw < INDEL_FRACTION + MULTIALLELIC_FRACTION)
+    keep, merged = merge_multiallelic(haps, candidates, n_vcf_haps)
+    kinds[merged] = "multi"
+    pos, haps, kinds = pos[keep], haps[keep], kinds[keep]
+
+    vcf_counts = np.stack([(haps[:, :n_vcf_haps] == a).sum(1) for a in range(3)], axis=1)
+    gwas_alt = (haps[:, n_vcf_haps:] == 1).sum(1)
+    n_gwas_haps = haps.shape[1] - n_vcf_haps
+    biallelic_ok = (vcf_counts[:, 1] > 0) & (vcf_counts[:, 0] > 0) & (gwas_alt > 0) & (gwas_alt < n_gwas_haps)
+    multi_ok = (vcf_counts > 0).all(1)
+    poly = np.where(kinds == "multi", multi_ok, biallelic_ok)
+    pos, haps, kinds = pos[poly], haps[poly], kinds[poly]
+
+    refs, alts, kinds = allele_strings(chrom_seq, pos, kinds, rng)
+    keep = non_overlapping(pos, np.array([len(r) for r in refs]))
+    table = pd.DataFrame(
+        dict(chrom=chrom, pos0=pos, ref=refs, alt=alts, kind=kinds),
+    )[keep].reset_index(drop=True)
+    return Variants(table=table, haplotypes=haps[keep])
+
+
+def assign_rsids(table: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
+    """Unique random rs numbers, a few records without one ('.')."""
+    numbers = rng.choice(np.arange(1_000_000, 90_000_000), size=len(table), replace=False)
+    ids = pd.Series([f"rs{n}" for n in numbers], index=table.index)
+    ids[rng.random(len(table)) < NO_RSID_FRACTION] = "."
+    return ids
+
+
+def make_variants(sequences: dict[str, np.ndarray], seed: int) -> Variants:
+    """All VCF records (autosomes and chrX) with their simulated haplotypes, rsids assigned."""
+    parts = [chromosome_variants(c, sequences[c], seed, i) for i, c in enumerate(VARIANT_CHROMS)]
+    table = pd.concat([p.table for p in parts], ignore_index=True)
+    table["rsid"] = assign_rsids(table, rng_for(seed, STREAM_VARIANTS, 99))
+    table["variant_id"] = table["chrom"] + "_" + (table["pos0"] + 1).astype(str) + "_" + table["ref"] + "_" + table["alt"] + "_b38"
+    return Variants(table=table, haplotypes=np.concatenate([p.haplotypes for p in parts]))
+
+
+def alt_dosage(haps: np.ndarray) -> np.ndarray:
+    """(records, individuals) count of allele 1 per individual from (records, 2 * individuals) haplotypes."""
+    return (haps == 1).reshape(haps.shape[0], -1, 2).sum(-1).astype(np.float64)
+
+
+# ------------------------------------------------------------------------------------------------- VCF
+
+
+def vcf_header(samples: list[str], extra: list[str] | None = None) -> str:
+    """VCF 4.2 header with contig lengths for every FASTA chromosome and the GT format line."""
+    lines = ["##fileformat=VCFv4.2", '##FILTER=<ID=PASS,Description="All filters passed">']
+    lines += [f"##contig=<ID={c},length={n}>" for c, n in CHROM_LENGTHS.items()]
+    lines += extra or []
+    lines += [
+        "##reference=genome.fa",
+        "##source=enpact scripts/make_demo_data.py (msprime simulation)",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def genotype_strings(haps: np.ndarray, missing: np.ndarray, sep: str = "|") -> np.ndarray:
+    """(records, individuals) GT strings 'a|b' from (records, 2 * individuals) allele indexes; missing -> '.|.'."""
+    chars = np.array(["0", "1", "2"])[haps]
+    gt = np.char.add(np.char.add(chars[:, 0::2], sep), chars[:, 1::2])
+    return np.where(missing, f".{sep}.", gt)
+
+
+def vcf_lines(table: pd.DataFrame, gts: np.ndarray, info: pd.Series | None = None) -> list[str]:
+    """VCF body lines from the record table and its GT string matrix."""
+    info = info if info is not None else pd.Series(".", index=table.index)
+    fixed = (
+        table["chrom"] + "\t" + (table["pos0"] + 1).astype(str) + "\t" + table["rsid"] + "\t" + table["ref"] + "\t"
+        + table["alt"] + "\t.\tPASS\t" + info + "\tGT\t"
+    )
+    return [f + "\t".join(row) for f, row in zip(fixed, gts)]
+
+
+def write_bgzipped_vcf(text: str, path: Path) -> None:
+    """Write text as bgzip (pysam/htslib) and index it with tabix."""
+    import pysam
+
+    plain = path.with_suffix("")  # foo.vcf.gz -> foo.vcf
+    plain.write_text(text)
+    pysam.tabix_compress(str(plain), str(path), force=True)
+    plain.unlink()
+    pysam.tabix_index(str(path), preset="vcf", force=True)
+
+
+def sample_names(n: int) -> list[str]:
+    """IND001, IND002, ..."""
+    return [f"IND{i:03d}" for i in range(1, n + 1)]
+
+
+def missing_mask(n_records: int, seed: int) -> np.ndarray:
+    """(records, VCF individuals) mask of calls written as '.|.'."""
+    return rng_for(seed, STREAM_VARIANTS, 77).random((n_records, N_VCF_INDIVIDUALS)) < MISSING_FRACTION
+
+
+def write_genotypes_vcf(variants: Variants, missing: np.ndarray, path: Path) -> None:
+    """genotypes.vcf.gz: the first 80 simulated individuals, phased, with the planted missing calls."""
+    gts = genotype_strings(variants.haplotypes[:, : 2 * N_VCF_INDIVIDUALS], missing)
+    body = vcf_lines(variants.table, gts)
+    write_bgzipped_vcf(vcf_header(sample_names(N_VCF_INDIVIDUALS)) + "\n".join(body) + "\n", path)
+
+
+def broken_records(variants: Variants, genes: pd.DataFrame) -> pd.Index:
+    """Row labels of a few records on chr1 inside the windows of its first two genes."""
+    first = genes[genes["chrom"] == "chr1"].head(2)
+    t = variants.table
+    inside = np.zeros(len(t), dtype=bool)
+    for tss in first["tss"]:
+        inside |= (t["chrom"] == "chr1").to_numpy() & (np.abs(t["pos0"] - tss) < WINDOW_BP // 2).to_numpy()
+    return t.index[inside][:10]
+
+
+def write_broken_vcfs(variants: Variants, genes: pd.DataFrame, sequences: dict[str, np.ndarray], outdir: Path, seed: int) -> None:
+    """broken/unphased, broken/ref_mismatch (both invalid) and broken/symbolic (valid, with <DEL> and *)."""
+    rng = rng_for(seed, STREAM_BROKEN)
+    outdir.mkdir(parents=True, exist_ok=True)
+    rows = broken_records(variants, genes)
+    table = variants.table.loc[rows].reset_index(drop=True)
+    haps = variants.haplotypes[rows, : 2 * N_VCF_INDIVIDUALS]
+    no_missing = np.zeros((len(table), N_VCF_INDIVIDUALS), dtype=bool)
+    header = vcf_header(sample_names(N_VCF_INDIVIDUALS))
+    snv_rows = np.flatnonzero((table["kind"] == "snv").to_numpy())
+
+    gts = genotype_strings(haps, no_missing)
+    unphased_row = int(snv_rows[1])
+    gts[unphased_row] = genotype_strings(haps[unphased_row : unphased_row + 1], no_missing[:1], sep="/")[0]
+    write_bgzipped_vcf(header + "\n".join(vcf_lines(table, gts)) + "\n", outdir / "unphased.vcf.gz")
+
+    bad = table.copy()
+    k = int(snv_rows[2])
+    bad.at[k, "ref"] = snv_alt(bad.at[k, "ref"], rng, exclude=bad.at[k, "alt"])
+    write_bgzipped_vcf(header + "\n".join(vcf_lines(bad, genotype_strings(haps, no_missing))) + "\n", outdir / "ref_mismatch.vcf.gz")
+
+    write_symbolic_vcf(table, haps, sequences["chr1"], outdir / "symbolic.vcf.gz", rng)
+
+
+def write_symbolic_vcf(table: pd.DataFrame, haps: np.ndarray, chr1: np.ndarray, path: Path, rng: np.random.Generator) -> None:
+    """Normal SNVs plus one <DEL> record (SVTYPE/END) and one 'X,*' record whose '*' haplotypes must be skipped."""
+    snv = (table["kind"] == "snv").to_numpy()
+    t, h = table[snv].reset_index(drop=True), haps[snv].copy()
+    info = pd.Series(".", index=t.index)
+    star = 2
+    carriers = np.flatnonzero(h[star] == 1)
+    h[star, carriers[: max(1, len(carriers) // 2)]] = 2
+    t.at[star, "alt"] = f"{t.at[star, 'alt']},*"
+    # the <DEL> sits halfway between two SNVs, its END before the next record
+    gap = np.diff(t["pos0"].to_numpy())
+    k = int(np.argmax(gap))
+    del_pos0 = int(t.at[k, "pos0"]) + 1 + int(rng.integers(0, max(1, gap[k] // 4)))
+    del_end1 = del_pos0 + 1 + min(50, (int(t.at[k + 1, "pos0"]) - del_pos0) // 2)
+    del_row = pd.DataFrame(
+        dict(chrom="chr1", pos0=[del_pos0], ref=[BASES[chr1[del_pos0 : del_pos0 + 1]].tobytes().decode()],
+             alt=["<DEL>"], kind=["symbolic"], rsid=["."])
+    )
+    del_haps = (rng.random((1, h.shape[1])) < 0.15).astype(np.int8)
+    t = pd.concat([t.iloc[: k + 1], del_row, t.iloc[k + 1 :]], ignore_index=True)
+    h = np.concatenate([h[: k + 1], del_haps, h[k + 1 :]])
+    info = pd.concat([info.iloc[: k + 1], pd.Series([f"SVTYPE=DEL;END={del_end1}"]), info.iloc[k + 1 :]], ignore_index=True)
+    extra = [
+        '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type of structural variant">',
+        '##INFO=<ID=END,Number=1,Type=Integer,Description="End position of the variant">',
+        '##ALT=<ID=DEL,Description="Deletion">',
+    ]
+    gts = genotype_strings(h, np.zeros((len(t), h.shape[1] // 2), dtype=bool))
+    text = vcf_header(sample_names(N_VCF_INDIVIDUALS), extra) + "\n".join(vcf_lines(t, gts, info)) + "\n"
+    write_bgzipped_vcf(text, path)
+
+
+# ------------------------------------------------------------------------------------------ tiny Enformer
+
+
+def spread_initial_weights(model, gain: float, seed: int) -> None:
+    """Redraw conv/linear weights as N(0, gain^2 / fan_in) with zero biases (attention-pool logits kept)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, (torch.nn.Conv1d, torch.nn.Linear)) and "to_attn_logits" not in name:
+                fan_in = module.weight[0].numel()
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * gain / fan_in**0.5)
+                if module.bias is not None:
+                    module.bias.zero_()
+
+
+def make_tiny_enformer(outdir: Path, seed: int):
+    """Save a randomly initialised tiny Enformer checkpoint + tracks.tsv; return the model reloaded from disk."""
+    import torch
+    from enformer_pytorch import Enformer
+
+    torch.manual_seed(seed)
+    model = Enformer.from_hparams(**TINY_ENFORMER_HPARAMS)
+    # With the library's default init, six conv stages shrink sequence signal ~1e5-fold: every window gives the
+    # same output to 6 digits. Variance-preserving weights keep tracks varying across genes and SNVs visible.
+    spread_initial_weights(model, TINY_ENFORMER_GAIN, seed)
+    model.save_pretrained(str(outdir), safe_serialization=False)
+    pd.DataFrame(dict(index=range(len(TRACK_NAMES)), name=TRACK_NAMES)).to_csv(
+        outdir / "tracks.tsv", sep="\t", index=False, lineterminator="\n"
+    )
+    reloaded = Enformer.from_pretrained(str(outdir))
+    reloaded.eval()
+    return reloaded
+
+
+def window_codes(chrom_seq: np.ndarray, tss: int) -> np.ndarray:
+    """uint8 codes of the WINDOW_BP window centred on tss (start tss - 2048), N-padded past the ends."""
+    start = tss - WINDOW_BP // 2
+    idx = np.arange(start, start + WINDOW_BP)
+    inside = (idx >= 0) & (idx < len(chrom_seq))
+    out = np.full(WINDOW_BP, 4, dtype=np.uint8)
+    out[inside] = chrom_seq[idx[inside]]
+    return out
+
+
+def reference_tracks(model, sequences: dict[str, np.ndarray], genes: pd.DataFrame) -> np.ndarray:
+    """(genes, tracks) mean of the 4 output bins of model(one-hot window, head='human'), one gene at a time."""
+    import torch
+
+    one_hot = np.vstack([np.eye(4, dtype=np.float32), np.zeros((1, 4), dtype=np.float32)])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # fixed reduction order, so the file is byte-stable on one machine
+    out = np.zeros((len(genes), len(TRACK_NAMES)), dtype=np.float32)
+    try:
+        with torch.no_grad():
+            for i, g in enumerate(genes.itertuples()):
+                x = torch.from_numpy(one_hot[window_codes(sequences[g.chrom], g.tss)][None])
+                out[i] = model(x, head="human")[0].mean(0).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- targets
+
+
+def zscore(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column z-scores (population sd) with the means and sds used."""
+    mean, sd = a.mean(0), a.std(0)
+    return (a - mean) / sd, mean, sd
+
+
+def eqtl_candidates(table: pd.DataFrame, dose80: np.ndarray, dose_gwas: np.ndarray) -> np.ndarray:
+    """Mask of records usable as planted eQTLs: biallelic non-ambiguous SNVs with an rsid, MAF >= 5 % (80) / 1 % (GWAS)."""
+    maf80 = np.minimum(dose80.mean(1) / 2, 1 - dose80.mean(1) / 2)
+    maf_gwas = np.minimum(dose_gwas.mean(1) / 2, 1 - dose_gwas.mean(1) / 2)
+    pair = table["ref"] + table["alt"]
+    ambiguous = pair.isin(["AT", "TA", "CG", "GC"]).to_numpy()
+    return (table["kind"] == "snv").to_numpy() & ~ambiguous & (table["rsid"] != ".").to_numpy() & (maf80 >= 0.05) & (maf_gwas >= 0.01)
+
+
+def pick_eqtls(genes: pd.DataFrame, table: pd.DataFrame, usable: np.ndarray, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per gene: (record indexes, effects) of 1-3 eQTL SNVs inside its window (empty if none is usable)."""
+    chrom = table["chrom"].to_numpy()
+    pos = table["pos0"].to_numpy()
+    picks = []
+    for g in genes.itertuples():
+        start = g.tss - WINDOW_BP // 2
+        pool = np.flatnonzero(usable & (chrom == g.chrom) & (pos >= start) & (pos < start + WINDOW_BP))
+        k = min(int(rng.integers(1, 4)), len(pool))
+        chosen = np.sort(rng.choice(pool, size=k, replace=False)) if k else np.zeros(0, dtype=np.int64)
+        picks.append((chosen, rng.normal(0.0, EQTL_EFFECT_SD, size=k)))
+    return picks
+
+
+def genetic_expression(picks: list[tuple[np.ndarray, np.ndarray]], dosage: np.ndarray) -> np.ndarray:
+    """(genes, individuals) sum of eQTL effect x (dosage - sample mean dosage)."""
+    out = np.zeros((len(picks), dosage.shape[1]))
+    for g, (idx, beta) in enumerate(picks):
+        if len(idx):
+            centred = dosage[idx] - dosage[idx].mean(1, keepdims=True)
+            out[g] = beta @ centred
+    return out
+
+
+def expression_matrix(
+    tracks: np.ndarray, motif_copies: np.ndarray, genetic80: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(genes, 80) planted expression, per-gene mu, and the standardisation constants used."""
+    z, t_mean, t_sd = zscore(tracks.astype(np.float64))
+    motif_z, m_mean, m_sd = zscore(motif_copies.astype(np.float64)[:, None])
+    mu = z @ np.array(TRACK_WEIGHTS) + MOTIF_WEIGHT * motif_z[:, 0] + rng.normal(0, GENE_NOISE_SD, len(z))
+    values = mu[:, None] + genetic80 + rng.normal(0, INDIVIDUAL_NOISE_SD, genetic80.shape)
+    consts = dict(track_mean=t_mean.tolist(), track_sd=t_sd.tolist(), motif_mean=float(m_mean[0]), motif_sd=float(m_sd[0]))
+    return values, mu, consts
+
+
+# ------------------------------------------------------------------------------------------------- GWAS
+
+
+def choose_causal(genes: pd.DataFrame, genetic_gwas: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Indexes of the causal genes (among genes with a well-expressed genetic component) and their gammas."""
+    sd = genetic_gwas.std(1)
+    eligible = np.flatnonzero(sd >= np.quantile(sd[sd > 0], 0.5))
+    causal = np.sort(rng.choice(eligible, size=N_CAUSAL_GENES, replace=False))
+    profile = rng.permutation(np.array(CAUSAL_PROFILE))
+    signs = np.where(rng.random(N_CAUSAL_GENES) < 0.5, -1.0, 1.0)
+    gammas = signs * profile / sd[causal]
+    g = gammas @ genetic_gwas[causal]
+    return causal, gammas * np.sqrt(GWAS_H2 / g.var())
+
+
+def marginal_regression(dosage: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-variant OLS slope of y on dosage (with intercept) and its standard error."""
+    xc = dosage - dosage.mean(1, keepdims=True)
+    yc = y - y.mean()
+    sxx = (xc**2).sum(1)
+    beta = xc @ yc / sxx
+    rss = (yc**2).sum() - beta**2 * sxx
+    return beta, np.sqrt(rss / (len(y) - 2) / sxx)
+
+
+def gwas_table(table: pd.DataFrame, dosage: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """Summary statistics of every biallelic record, ~30 % reported with effect allele = REF."""
+    from scipy.stats import norm
+
+    beta, se = marginal_regression(dosage, y)
+    z = beta / se
+    freq = dosage.mean(1) / 2
+    swap = rng.random(len(table)) < ALLELE_SWAP_FRACTION
+    return pd.DataFrame(
+        dict(
+            variant_id=table["variant_id"].to_numpy(),
+            rsid=table["rsid"].to_numpy(),
+            chromosome=table["chrom"].to_numpy(),
+            position=(table["pos0"] + 1).to_numpy(),
+            effect_allele=np.where(swap, table["ref"], table["alt"]),
+            non_effect_allele=np.where(swap, table["alt"], table["ref"]),
+            frequency=np.where(swap, 1 - freq, freq),
+            effect_size=np.where(swap, -beta, beta),
+            standard_error=se,
+            zscore=np.where(swap, -z, z),
+            pvalue=2 * norm.sf(np.abs(z)),
+            sample_size=len(y),
+        )
+    )
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+
+def write_gzip_text(text: str, path: Path) -> None:
+    """gzip without timestamp or file name, so the bytes depend on the content only."""
+    path.write_bytes(gzip.compress(text.encode(), compresslevel=9, mtime=0))
+
+
+def tsv_text(df: pd.DataFrame) -> str:
+    """Tab-separated text with 6 significant digits for floats."""
+    return df.to_csv(sep="\t", index=False, float_format="%.6g", lineterminator="\n")
+
+
+def planted_truth(
+    seed: int, genes: pd.DataFrame, table: pd.DataFrame, mu: np.ndarray, motif_copies: np.ndarray,
+    consts: dict, picks: list, causal: np.ndarray, gammas: np.ndarray, h2: float, genetic_gwas: np.ndarray,
+) -> dict:
+    """The JSON-able planted truth of the expression and GWAS simulations."""
+    per_gene = {}
+    for i, g in enumerate(genes.itertuples()):
+        idx, beta = picks[i]
+        per_gene[g.gene_id] = dict(
+            mu=float(mu[i]),
+            motif_copies=int(motif_copies[i]),
+            eqtls=[
+                dict(variant_id=table.at[j, "variant_id"], rsid=table.at[j, "rsid"], effect=float(b))
+                for j, b in zip(idx, beta)
+            ],
+        )
+    g_var = [float(np.var(gam * genetic_gwas[c])) for c, gam in zip(causal, gammas)]
+    return dict(
+        seed=seed,
+        expression=dict(
+            model="value = mu_g + sum(effect * (alt dosage - mean over the 80)) + N(0, individual_noise_sd^2); "
+            "mu_g = sum_k w_k z_gk + motif_weight * z(motif_copies) + N(0, gene_noise_sd^2)",
+            track_names=TRACK_NAMES,
+            track_weights=TRACK_WEIGHTS,
+            motif_weight=MOTIF_WEIGHT,
+            motifs=MOTIFS,
+            gene_noise_sd=GENE_NOISE_SD,
+            individual_noise_sd=INDIVIDUAL_NOISE_SD,
+            eqtl_effect_sd=EQTL_EFFECT_SD,
+            **consts,
+            genes=per_gene,
+        ),
+        gwas=dict(
+            model="y = sum_g gamma_g * genetic_expression_g + N(0, 1 - h2); genetic_expression_g = "
+            "sum(eqtl effect * (alt dosage - mean over the GWAS individuals))",
+            sample_size=N_GWAS_INDIVIDUALS,
+            h2_target=GWAS_H2,
+            h2_realised=h2,
+            causal_genes=[
+                dict(gene_id=genes.at[c, "gene_id"], gamma=float(gam), genetic_variance=v)
+                for c, gam, v in zip(causal, gammas, g_var)
+            ],
+        ),
+    )
+
+
+def write_readme(outdir: Path, stats: dict) -> None:
+    """The data dictionary (README.md) of the demo directory, with the counts of this build."""
+    (outdir / "README.md").write_text(README_TEMPLATE.format(**stats))
+
+
+def build(outdir: Path, seed: int) -> dict:
+    """Generate every demo file under outdir; returns summary counts."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "truth").mkdir(exist_ok=True)
+    genes, n_runs = make_gene_layout(seed)
+    sequences, motif_copies = make_genome(genes, n_runs, seed)
+    write_fasta(sequences, outdir / "genome.fa")
+    (outdir / "genes.gtf").write_text(gtf_text(genes))
+    genes[["gene_id", "gene_name", "gene_type", "chrom", "strand", "tss"]].to_csv(
+        outdir / "genes.tsv", sep="\t", index=False, lineterminator="\n"
+    )
+    log.info("genome and %d genes written", len(genes))
+
+    variants = make_variants(sequences, seed)
+    table = variants.table
+    missing = missing_mask(len(table), seed)
+    write_genotypes_vcf(variants, missing, outdir / "genotypes.vcf.gz")
+    write_broken_vcfs(variants, genes, sequences, outdir / "broken", seed)
+    log.info("%d VCF records written", len(table))
+
+    model = make_tiny_enformer(outdir / "enformer_tiny", seed)
+    tracks = reference_tracks(model, sequences, genes)
+    pd.concat([genes[["gene_id"]], pd.DataFrame(tracks, columns=TRACK_NAMES)], axis=1).to_csv(
+        outdir / "truth" / "reference_tracks.tsv", sep="\t", index=False, float_format="%.9g", lineterminator="\n"
+    )
+    log.info("reference tracks computed with the tiny Enformer")
+
+    biallelic = (table["kind"] != "multi").to_numpy()
+    dose = alt_dosage(variants.haplotypes)
+    dose80, dose_gwas = dose[:, :N_VCF_INDIVIDUALS], dose[:, N_VCF_INDIVIDUALS:]
+    rng = rng_for(seed, STREAM_EXPRESSION)
+    picks = pick_eqtls(genes, table, eqtl_candidates(table, dose80, dose_gwas), rng)
+    values, mu, consts = expression_matrix(tracks, motif_copies, genetic_expression(picks, dose80), rng)
+    expr = pd.concat([genes[["gene_id"]].rename(columns={"gene_id": "NAME"}),
+                      pd.DataFrame(values, columns=sample_names(N_VCF_INDIVIDUALS))], axis=1)
+    (outdir / "expression.tsv").write_text(tsv_text(expr))
+
+    rng = rng_for(seed, STREAM_GWAS)
+    genetic_gwas = genetic_expression(picks, dose_gwas)
+    causal, gammas = choose_causal(genes, genetic_gwas, rng)
+    g = gammas @ genetic_gwas[causal]
+    y = g + rng.normal(0.0, np.sqrt(1 - GWAS_H2), N_GWAS_INDIVIDUALS)
+    gwas = gwas_table(table[biallelic].reset_index(drop=True), dose_gwas[biallelic], y, rng)
+    write_gzip_text(tsv_text(gwas), outdir / "gwas.tsv.gz")
+    truth = planted_truth(seed, genes, table, mu, motif_copies, consts, picks, causal, gammas,
+                          float(g.var() / y.var()), genetic_gwas)
+    (outdir / "truth" / "planted.json").write_text(json.dumps(truth, indent=1) + "\n")
+
+    stats = summary_counts(genes, table, missing, gwas, picks, n_runs) | dict(seed=seed, weights=TRACK_WEIGHTS)
+    write_readme(outdir, stats)
+    return stats
+
+
+def summary_counts(genes: pd.DataFrame, table: pd.DataFrame, missing: np.ndarray, gwas: pd.DataFrame,
+                   picks: list, n_runs: pd.DataFrame) -> dict:
+    """Counts quoted in the README and the log."""
+    pos, chrom = table["pos0"].to_numpy(), table["chrom"].to_numpy()
+    per_window = [
+        int(((chrom == g.chrom) & (pos >= g.tss - WINDOW_BP // 2) & (pos < g.tss + WINDOW_BP // 2)).sum()) for g in genes.itertuples()
+    ]
+    return dict(
+        n_genes=len(genes),
+        n_lnc=int((genes["gene_type"] == "lncRNA").sum()),
+        n_records=len(table),
+        n_snv=int((table["kind"] == "snv").sum()),
+        n_indel=int(table["kind"].isin(["ins", "del"]).sum()),
+        n_multi=int((table["kind"] == "multi").sum()),
+        n_missing=int(missing.sum()),
+        n_no_rsid=int((table["rsid"] == ".").sum()),
+        sites_per_window=f"{np.mean(per_window):.1f}",
+        n_gwas=len(gwas),
+        n_gwas_hits=int((gwas["pvalue"] < 1e-6).sum()),
+        n_swapped=int((gwas["effect_allele"] == gwas["variant_id"].str.split("_").str[2]).sum()),
+        n_eqtl_genes=sum(1 for idx, _ in picks if len(idx)),
+        n_eqtls=sum(len(idx) for idx, _ in picks),
+        n_runs=len(n_runs),
+    )
+
+
+README_TEMPLATE = """\
+# EnPACT demo data
+
+Small synthetic data set for the quick start, the tutorials and the end-to-end tests. Everything here is
+generated by `scripts/make_demo_data.py` (fixed seeds, byte-identical on re-runs on the same machine). Regenerate with
+
+```
+python scripts/make_demo_data.py --outdir src/enpact/data/demo
+```
+
+Nothing here is real data: sequences, genes, individuals and phenotypes are simulated. Coordinates are
+"b38"-labelled only so that identifiers follow the usual `chrom_pos_ref_alt_b38` convention.
+
+## Files
+
+| file | format | contents |
+|---|---|---|
+| `genome.fa`, `genome.fa.fai` | FASTA, 60 bp lines, upper case; samtools index | `chr1`..`chr6` (300,000 bp each), `chrX` (100,000 bp), `chrM` (16,569 bp) |
+| `genes.gtf` | GTF 2.2, GENCODE-style attributes | one `gene`, one `transcript`, one `exon` line per gene |
+| `genes.tsv` | TSV with header | `gene_id gene_name gene_type chrom strand tss` |
+| `genotypes.vcf.gz` (+ `.tbi`) | VCF 4.2, bgzip + tabix | 80 individuals `IND001`..`IND080`, phased GT only |
+| `broken/*.vcf.gz` (+ `.tbi`) | VCF 4.2, bgzip + tabix | small inputs for error handling (see below) |
+| `expression.tsv` | PredictDB expression layout, TSV | header `NAME IND001 .. IND080`, one row per gene id |
+| `gwas.tsv.gz` | gzip TSV | GWAS summary statistics of a simulated trait in 1,000 other individuals |
+| `enformer_tiny/` | enformer-pytorch checkpoint | `config.json`, `pytorch_model.bin`, `tracks.tsv` |
+| `truth/planted.json` | JSON | planted parameters of the expression and GWAS simulations |
+| `truth/reference_tracks.tsv` | TSV | tiny-Enformer reference features per gene (mean of 4 bins) |
+
+### Genome (`genome.fa`)
+Random sequence in 20 kb GC isochores (35-47 % GC) with CpG depletion, GC-rich promoters (+-1 kb around each TSS,
+60 % GC, CpG kept), and {n_runs} short N runs (50-200 bp), each more than 5 kb from every TSS. Near each TSS
+(+-500 bp) a gene-specific number (0..12, `truth/planted.json: motif_copies`) of copies of `TATAAA`, `GGGCGG`
+and `CACGTG`, in the gene's orientation, so motif density varies across genes. `chrM` has no genes and no variants.
+
+### Genes (`genes.gtf`, `genes.tsv`)
+{n_genes} genes: 40 per autosome and 6 on chrX, both strands, {n_lnc} `lncRNA` and the rest `protein_coding`.
+Ids are versioned (`ENSGDEMO00001.1`), names `DMG001`... TSSs are at least 7 kb apart (8 kb does not fit 40
+genes on 300 kb with 5 kb end margins; 7 kb still keeps 4,096 bp windows disjoint) and at least 5 kb from
+chromosome ends. `tss` in `genes.tsv` is 0-based: the GTF `start - 1` on the + strand, the GTF `end - 1` on the
+- strand. One single-exon transcript per gene spans the gene.
+
+### Genotypes (`genotypes.vcf.gz`)
+msprime `sim_ancestry` per chromosome (1,080 diploid individuals, population size 10,000, recombination
+rate 1e-8, ploidy 2) and `sim_mutations` (rate 2e-8, binary model, discrete genome). The first 80 individuals
+are written here; the other 1,000 are used only for the GWAS. chrX is simulated like an autosome (all
+individuals diploid). Post-processing, all deterministic:
+
+- REF is the genome base at POS; SNV ALT is another base (transitions favoured);
+- ~5 % indels: deletions (REF = 2-6 genome bases, ALT = first base) and insertions (ALT = REF + 1-5 bases);
+- ~2 % multi-allelic SNVs (two ALT alleles, GT indexes 0/1/2), made by folding the next site's carriers into
+  allele 2;
+- ~0.5 % of calls written as `.|.` (the truth below uses the simulated genotypes);
+- ID `rs<number>`, about 1 % `.`;
+- sites on N, sites monomorphic in the 80 (or, for biallelic ones, in the 1,000 GWAS individuals) and records
+  whose REF span overlaps the previous record are dropped.
+
+This build: {n_records} records ({n_snv} biallelic SNVs, {n_indel} indels, {n_multi} multi-allelic),
+{n_missing} missing calls, {n_no_rsid} records without rsid, {sites_per_window} records per 4,096 bp TSS window on average.
+
+### Broken VCFs (`broken/`)
+A few records of `genotypes.vcf.gz` on chr1 around the first two genes, same header and samples.
+- `unphased.vcf.gz`: one record has unphased calls (`0/1`); invalid unless unphased input is allowed.
+- `ref_mismatch.vcf.gz`: one SNV has a REF that differs from `genome.fa`; invalid (wrong build).
+- `symbolic.vcf.gz`: SNVs plus a `<DEL>` record (INFO `SVTYPE`, `END`) and a record with ALT `X,*`; valid input:
+  the symbolic and `*` alleles must be skipped (and counted) by the reader.
+
+### Expression (`expression.tsv`)
+Planted model, per gene g and individual j:
+
+- reference tracks: the 4,096 bp window centred on the TSS (0-based start `tss - 2048`, N-padded past the
+  ends), one-hot (A, C, G, T; N = all zero), through the tiny Enformer `model(x, head='human')` -> (1, 4, 8),
+  mean of the 4 bins (saved in `truth/reference_tracks.tsv`), then z-scored per track across genes
+  (population sd);
+- `mu_g = sum_k w_k z_gk + 0.3 * z(motif_copies_g) + N(0, 0.3^2)` with `w = {weights}`;
+- eQTLs: 1-3 biallelic SNVs inside the gene's 4,096 bp window (not A/T or C/G, with an rsid, MAF >= 5 % in the
+  80 and >= 1 % in the GWAS individuals), effects N(0, 0.4^2) per ALT allele; {n_eqtls} eQTLs in {n_eqtl_genes} genes;
+- `value_gj = mu_g + sum_e effect_e * (dosage_ej - mean over the 80 of dosage_e) + N(0, 0.3^2)`.
+
+Values have 6 significant digits.
+
+### GWAS (`gwas.tsv.gz`)
+Trait in the 1,000 GWAS individuals: `y = sum over 12 causal genes of gamma_g * E_g + N(0, 0.8)`, where
+`E_g = sum_e effect_e * (dosage_e - mean dosage_e)` with the same eQTLs, and the gammas are scaled so that the
+genetic variance is 0.2 (h2 ~ 0.2). Marginal least-squares regression of y on the ALT dosage of every
+biallelic VCF record (SNVs and indels; multi-allelic records are left out). Columns:
+
+| column | meaning |
+|---|---|
+| `variant_id` | `chrom_pos_ref_alt_b38`, always in the VCF's REF/ALT order |
+| `rsid` | the VCF ID (`.` when none) |
+| `chromosome`, `position` | as in the VCF (1-based) |
+| `effect_allele`, `non_effect_allele` | ALT/REF, or REF/ALT for the ~30 % of rows reported swapped |
+| `frequency` | effect allele frequency in the 1,000 individuals |
+| `effect_size`, `standard_error`, `zscore` | per effect allele; `zscore = effect_size / standard_error` |
+| `pvalue` | two-sided normal p of `zscore` |
+| `sample_size` | 1000 |
+
+Rows are sorted by chromosome (chr1..chr6, chrX) and position. This build: {n_gwas} rows, {n_swapped} swapped,
+{n_gwas_hits} with p < 1e-6. Causal genes and gammas: `truth/planted.json` (`gwas`).
+
+### Tiny Enformer (`enformer_tiny/`)
+`Enformer.from_hparams(dim=12, depth=1, heads=1, dim_divisible_by=2, target_length=4,
+output_heads={{'human': 8}}, num_downsamples=7)`, randomly initialised with `torch.manual_seed({seed})`, saved
+with `save_pretrained(dir, safe_serialization=False)`; load it with `Enformer.from_pretrained(dir)`. Input
+4,096 bp (32 bins of 128 bp, cropped to the 4 central bins), output (batch, 4, 8). `tracks.tsv` (`index name`)
+names the 8 made-up tracks.
+
+### Truth (`truth/`)
+- `planted.json`: `expression` (track weights, motif weight, noise sds, z-score constants, and per gene
+  `mu`, `motif_copies`, `eqtls` with `variant_id`, `rsid`, `effect`) and `gwas` (`causal_genes` with `gene_id`,
+  `gamma`, `genetic_variance`; `h2_target`, `h2_realised`).
+- `reference_tracks.tsv`: `gene_id` and the 8 tracks (float32 values printed with 9 significant digits); a
+  reference for the reference-feature step, computed one window at a time on CPU with 1 thread.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--outdir", type=Path, default=DEFAULT_OUTDIR, help="output directory (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="master seed (default: %(default)s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("msprime").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    stats = build(args.outdir, args.seed)
+    log.info("done in %.1f s: %s", time.perf_counter() - started, stats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

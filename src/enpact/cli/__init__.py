@@ -1,0 +1,72 @@
+"""The `enpact` command line: one subcommand per pipeline step.
+
+Each module in this package that defines `register(subparsers)` contributes one subcommand; it parses
+arguments and calls library functions, nothing more. `build_parser()` is also used by the Nextflow
+contract test to check that every module's command line is accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from types import ModuleType
+
+from enpact import __version__
+from enpact.errors import EnpactError
+
+log = logging.getLogger("enpact")
+
+
+def _command_modules() -> list[ModuleType]:
+    """Import every subcommand module of this package, ordered by its ORDER attribute."""
+    modules = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "register"):
+            modules.append(module)
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="enpact",
+        description="EnPACT: sequence-model predictions -> EnPACT models -> PredictDB databases -> TWAS.",
+    )
+    parser.add_argument("--version", action="version", version=f"enpact {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _command_modules():
+        module.register(subparsers)
+    return parser
+
+
+def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Log to stderr with a short prefix; progress bars also go to stderr."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="enpact %(levelname)s: %(message)s", stream=sys.stderr, force=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `enpact` console script; user errors become one line and exit status 1."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except EnpactError as err:
+        print(f"enpact {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"enpact {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)

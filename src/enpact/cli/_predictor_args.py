@@ -1,0 +1,40 @@
+"""Predictor options shared by `enpact predict` and `enpact personalize`."""
+
+from __future__ import annotations
+
+import argparse
+
+from enpact.predictors import Predictor, load_predictor
+
+
+def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
+    """--predictor, --weights, --bins, --tracks, --aggregate, --batch-size, --device, --precision, --window-bp."""
+    group = parser.add_argument_group("predictor")
+    group.add_argument("--predictor", default="enformer", help="registered predictor name (default: enformer)")
+    group.add_argument("--weights", default="EleutherAI/enformer-official-rough",
+                       help="Hugging Face model id or local checkpoint directory")
+    group.add_argument("--bins", type=int, default=4, help="central output bins kept per window (default: 4)")
+    group.add_argument("--aggregate", choices=["mean", "none"], default="mean",
+                       help="average the central bins on the device (mean) or keep each bin (none, for the cnn model)")
+    group.add_argument("--tracks", default="all", help="tracks to keep: 'all', indexes, ranges a-b or names, comma-separated")
+    group.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (halved on GPU out-of-memory)")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    group.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                       help="autocast precision (auto: bf16 on GPUs that support it, fp32 on CPU)")
+    group.add_argument("--window-bp", type=int, default=None,
+                       help="input length (default: from the checkpoint's enpact_predictor.json, else 196608)")
+
+
+def predictor_from_args(args: argparse.Namespace) -> Predictor:
+    """Construct the predictor described by the shared options."""
+    return load_predictor(
+        args.predictor,
+        weights=args.weights,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        bins=args.bins,
+        tracks=args.tracks,
+        aggregate=args.aggregate,
+        window_bp=args.window_bp,
+    )

@@ -1,0 +1,486 @@
+"""Per-locus elastic net with cross-validation, as R glmnet's cv.glmnet and PredictDB compute it.
+
+`fit_elastic_net_cv` reproduces what PredictDB's `fast_elasticnet.R` does for one gene with
+`cv.glmnet(x, y, alpha = 0.5, type.measure = "mse", foldid = ..., keep = TRUE)`: the same lambda
+sequence, the same standardisation, the same path stopping rules, the same choice of lambda and the same
+per-fold summary statistics. The solver is path-wise coordinate descent on the standardised Gram matrix with
+sequential strong rules, an active-set column cache and KKT checks. The Gram matrix is computed once per locus
+(BLAS); each training fold's standardised Gram column is derived from it on demand by subtracting the
+held-out rows. The inner loops are compiled with numba when it is installed (pure Python otherwise: same
+results, far slower). See docs/linearization-stats.md for the statistics and where we differ from PredictDB.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+logger = logging.getLogger(__name__)
+
+GLMNET_MIN_LAMBDA_RATIO = 1e-6  # glmnet.control()$eps: smallest allowed lambda.min.ratio
+GLMNET_FRACTION_DEVIANCE_STOP = 1e-5  # glmnet.control()$fdev
+GLMNET_MAX_DEVIANCE_RATIO = 0.999  # glmnet.control()$devmax
+GLMNET_MIN_LAMBDAS_BEFORE_STOP = 5  # glmnet.control()$mnlam
+GLMNET_MAX_PASSES = 100_000  # glmnet(maxit = 1e5)
+
+try:  # numba is optional: the kernels below are plain Python that numba compiles when present
+    import numba
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    numba = None
+
+
+def _compile(func):
+    """Compile a kernel with numba, caching on disk when a cache directory is writable."""
+    if numba is None:
+        return func
+    try:
+        return numba.njit(cache=True, nogil=True)(func)
+    except RuntimeError as err:  # numba refuses cache=True when no cache location is writable
+        logger.debug("numba cache unavailable for %s (%s); compiling in memory", func.__name__, err)
+        return numba.njit(cache=False, nogil=True)(func)
+
+
+@dataclass(frozen=True)
+class ElasticNetFit:
+    """Cross-validated elastic net of one locus: weights at lambda_min and PredictDB's summary statistics."""
+
+    weights: np.ndarray  # (p,) float64, per dosage unit on the original scale; 0 for unused columns
+    intercept: float
+    alpha: float
+    lambda_min: float  # in units of y, as glmnet reports it
+    lambda_index: int  # 0-based index of lambda_min in the path (PredictDB's lambda_iteration is this + 1)
+    n_samples: int
+    n_snps_in_window: int
+    n_snps_in_model: int  # non-zero weights
+    cv_mse: float
+    cv_R2_avg: float
+    cv_R2_sd: float
+    rho_avg: float
+    rho_se: float
+    rho_zscore: float
+    rho_avg_squared: float
+    zscore_pval: float
+    cv_fisher_pval: float
+    in_sample_R2: float
+
+
+@dataclass(frozen=True)
+class _CrossValidation:
+    """Everything cv.glmnet computes for one locus, before PredictDB's summaries."""
+
+    lambdas: np.ndarray  # (n_fitted,) in units of y
+    cv_mse_path: np.ndarray  # (n_fitted,)
+    coefficient_path: np.ndarray  # (n_fitted, p) full-data weights per dosage unit
+    intercept_path: np.ndarray  # (n_fitted,)
+    prevalidated: np.ndarray  # (n, n_fitted) held-out predictions
+    best_index: int
+
+
+# --------------------------------------------------------------------------------------------- kernels
+
+
+def _standardized_gram_column(gram, held_rows, sums, scale, n_train, usable, k, out):
+    """Column k of the training rows' correlation matrix, from the full Gram minus the held-out rows."""
+    p = gram.shape[0]
+    for j in range(p):
+        out[j] = gram[k, j]
+    for i in range(held_rows.shape[0]):
+        x_ik = held_rows[i, k]
+        if x_ik != 0.0:
+            for j in range(p):
+                out[j] -= held_rows[i, j] * x_ik
+    centre_k = sums[k] / n_train
+    denominator_k = n_train * scale[k]
+    for j in range(p):
+        if usable[j]:
+            out[j] = (out[j] - sums[j] * centre_k) / (denominator_k * scale[j])
+        else:
+            out[j] = 0.0
+
+
+def _coordinate_descent_path(gram, held_rows, sums, scale, n_train, usable, corr, lambdas, alpha,
+                             thresh, max_passes, null_first, stop_early):
+    """Standardised elastic-net coefficients along a lambda path; returns (path, n_fitted, passes or -1)."""
+    p = corr.shape[0]
+    n_lambda = lambdas.shape[0]
+    beta = np.zeros(p)
+    grad = corr.copy()  # corr - C beta, exact for strong variables, lazily synced for the others
+    synced = np.zeros(p)  # beta as of the last gradient sync of the variables outside the strong set
+    slot = np.full(p, -1, np.int64)
+    cached = np.empty(p, np.int64)
+    n_cached = 0
+    capacity = min(p, 32)
+    columns = np.empty((capacity, p))
+    strong = np.empty(p, np.int64)
+    outside = np.ones(p)
+    path = np.zeros((n_lambda, p))
+    n_fitted = 0
+    passes = 0
+    rsq_prev = 0.0
+    for m in range(n_lambda):
+        if m == 0 and null_first:
+            n_fitted = 1  # glmnet fits its first lambda as +infinity: all coefficients zero
+            continue
+        lam = lambdas[m]
+        lam_prev = lambdas[m - 1] if m > 0 else lam
+        l1 = alpha * lam
+        shrink = 1.0 + (1.0 - alpha) * lam
+        cutoff = alpha * (2.0 * lam - lam_prev)  # sequential strong rule
+        n_strong = 0
+        for j in range(p):
+            outside[j] = 1.0
+            if usable[j] and (slot[j] >= 0 or abs(grad[j]) > cutoff):
+                strong[n_strong] = j
+                n_strong += 1
+                outside[j] = 0.0
+        while True:
+            while True:
+                passes += 1
+                if passes > max_passes:
+                    return path, n_fitted, -1
+                dlx = 0.0
+                for t in range(n_strong):
+                    k = strong[t]
+                    old = beta[k]
+                    u = grad[k] + old
+                    v = abs(u) - l1
+                    new = 0.0
+                    if v > 0.0:
+                        new = math.copysign(v, u) / shrink
+                    if new != old:
+                        if slot[k] < 0:
+                            if n_cached == capacity:
+                                capacity = min(p, 2 * capacity)
+                                grown = np.empty((capacity, p))
+                                grown[:n_cached] = columns[:n_cached]
+                                columns = grown
+                            _standardized_gram_column(gram, held_rows, sums, scale, n_train, usable, k,
+                                                      columns[n_cached])
+                            slot[k] = n_cached
+                            cached[n_cached] = k
+                            n_cached += 1
+                        d = new - old
+                        beta[k] = new
+                        if d * d > dlx:
+                            dlx = d * d
+                        column = columns[slot[k]]
+                        for s in range(n_strong):
+                            j = strong[s]
+                            grad[j] -= column[j] * d
+                if dlx < thresh:
+                    break
+            for q in range(n_cached):
+                k = cached[q]
+                d = beta[k] - synced[k]
+                if d != 0.0:
+                    column = columns[q]
+                    for j in range(p):
+                        grad[j] -= outside[j] * column[j] * d
+                    synced[k] = beta[k]
+            violated = False
+            for j in range(p):
+                if outside[j] == 1.0 and usable[j] and abs(grad[j]) > l1:
+                    strong[n_strong] = j
+                    n_strong += 1
+                    outside[j] = 0.0
+                    violated = True
+            if not violated:
+                break
+        for q in range(n_cached):
+            path[m, cached[q]] = beta[cached[q]]
+        n_fitted = m + 1
+        if stop_early:
+            rsq = 0.0  # fraction of deviance explained: 2 b'c - b'Cb = b'(c + grad)
+            for q in range(n_cached):
+                k = cached[q]
+                rsq += beta[k] * (corr[k] + grad[k])
+            if n_fitted >= min(5, n_lambda):
+                if rsq > 0.999:
+                    break
+                if rsq != 0.0 and (rsq - rsq_prev) / rsq < 1e-5:
+                    break
+            rsq_prev = rsq
+    return path, n_fitted, passes
+
+
+_standardized_gram_column = _compile(_standardized_gram_column)
+_coordinate_descent_path = _compile(_coordinate_descent_path)
+
+
+# --------------------------------------------------------------------------------------------- public API
+
+
+def assign_folds(n_samples: int, n_folds: int, seed: int) -> np.ndarray:
+    """Balanced fold ids 0..n_folds-1 (sizes differ by at most 1), a deterministic shuffle of `seed`."""
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be at least 2, got {n_folds}")
+    if n_samples < n_folds:
+        raise ValueError(f"{n_samples} samples cannot fill {n_folds} folds")
+    ids = np.arange(n_samples, dtype=np.int64) % n_folds
+    return np.random.default_rng(seed).permutation(ids)
+
+
+def lambda_path(X: np.ndarray, y: np.ndarray, alpha: float, n_lambda: int = 100,
+                lambda_min_ratio: float | None = None) -> np.ndarray:
+    """glmnet's lambda sequence for (X, y) in units of y, before any early stop of the path."""
+    X, y = _checked_data(X, y)
+    _check_path_settings(alpha, n_lambda)
+    everyone = np.zeros(X.shape[0], dtype=np.int64)
+    fold_sums, usable = _column_moments(X, everyone, 1)
+    full = _training_set(X, y, X.T @ X, fold_sums, usable, everyone, 1, 1)
+    ratio = _lambda_min_ratio(lambda_min_ratio, *X.shape)
+    return _glmnet_lambdas(full.corr, full.y_scale, alpha, n_lambda, ratio)
+
+
+def fit_elastic_net_cv(X: np.ndarray, y: np.ndarray, *, alpha: float = 0.5, n_folds: int = 10,
+                       seed: int = 0, fold_ids: np.ndarray | None = None, n_lambda: int = 100,
+                       lambda_min_ratio: float | None = None, tol: float = 1e-7) -> ElasticNetFit:
+    """cv.glmnet(type.measure = "mse") for one locus and PredictDB's statistics at lambda_min.
+
+    X is (n, p) alt-allele dosages, y the n values to predict. Folds are `assign_folds(n, n_folds, seed)`
+    unless `fold_ids` (0-based, every fold non-empty) is given. `tol` is glmnet's `thresh`. Raises
+    ValueError when there is nothing to fit: p == 0, constant y, no varying column, n < n_folds.
+    """
+    X, y = _checked_data(X, y)
+    _check_path_settings(alpha, n_lambda)
+    folds, n_folds = _checked_folds(fold_ids, X.shape[0], n_folds, seed)
+    cv = _cross_validate(X, y, folds, n_folds, alpha, n_lambda,
+                         _lambda_min_ratio(lambda_min_ratio, *X.shape), tol)
+    return _summarise(X, y, folds, n_folds, alpha, cv)
+
+
+# --------------------------------------------------------------------------------------------- validation
+
+
+def _checked_data(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """X as C-ordered float64 (n, p) and y as float64 (n,), or ValueError."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64).reshape(-1)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (samples x variants), got shape {X.shape}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} values")
+    if X.shape[1] == 0:
+        raise ValueError("no variants in the window (p == 0)")
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        raise ValueError("X or y contains NaN or infinite values")
+    if y.size == 0 or np.ptp(y) == 0.0:
+        raise ValueError("y is constant across samples (zero variance)")
+    return X, y
+
+
+def _check_path_settings(alpha: float, n_lambda: int) -> None:
+    """Reject an alpha outside (0, 1] or a path shorter than glmnet's lambda reconstruction needs."""
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+    if n_lambda < 3:
+        raise ValueError(f"n_lambda must be at least 3, got {n_lambda}")
+
+
+def _checked_folds(fold_ids: np.ndarray | None, n: int, n_folds: int, seed: int) -> tuple[np.ndarray, int]:
+    """Fold ids (0-based int64) and their count, built from the seed or validated."""
+    if fold_ids is None:
+        return assign_folds(n, n_folds, seed), n_folds
+    folds = np.asarray(fold_ids)
+    if folds.shape != (n,) or not np.issubdtype(folds.dtype, np.integer):
+        raise ValueError(f"fold_ids must be {n} integers, got shape {folds.shape} dtype {folds.dtype}")
+    folds = folds.astype(np.int64)
+    k = int(folds.max()) + 1
+    if folds.min() < 0 or k < 2 or np.bincount(folds, minlength=k).min() == 0:
+        raise ValueError("fold_ids must number folds 0..k-1 (k >= 2) with every fold non-empty")
+    return folds, k
+
+
+def _lambda_min_ratio(lambda_min_ratio: float | None, n: int, p: int) -> float:
+    """glmnet's default lambda.min.ratio: 0.01 when n < p, else 1e-4."""
+    if lambda_min_ratio is None:
+        return 0.01 if n < p else 1e-4
+    if not 0.0 < lambda_min_ratio < 1.0:
+        raise ValueError(f"lambda_min_ratio must be in (0, 1), got {lambda_min_ratio}")
+    return float(lambda_min_ratio)
+
+
+# --------------------------------------------------------------------------------------------- fitting
+
+
+@dataclass(frozen=True)
+class _TrainingSet:
+    """Standardisation of one training set (a fold's complement, or everyone) in glmnet's terms."""
+
+    n: int
+    sums: np.ndarray  # (p,) column sums over the training rows
+    scale: np.ndarray  # (p,) population sd of each column (1 where unusable)
+    usable: np.ndarray  # (p,) bool: the column varies within the training rows
+    y_mean: float
+    y_scale: float  # population sd of y over the training rows
+    corr: np.ndarray  # (p,) correlation of each usable column with y (0 where unusable)
+    held_rows: np.ndarray  # (n_held, p) rows left out, subtracted from the full Gram
+
+
+def _column_moments(X: np.ndarray, folds: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-fold column sums, and whether each column varies without each fold (row k: with all rows)."""
+    onehot = np.zeros((k, X.shape[0]))
+    onehot[folds, np.arange(X.shape[0])] = 1.0
+    fold_sums = onehot @ X
+    fold_min = np.stack([X[folds == f].min(axis=0) for f in range(k)])
+    fold_max = np.stack([X[folds == f].max(axis=0) for f in range(k)])
+    usable = np.empty((k + 1, X.shape[1]), dtype=bool)
+    for f in range(k if k > 1 else 0):
+        others = np.arange(k) != f
+        usable[f] = fold_min[others].min(axis=0) < fold_max[others].max(axis=0)
+    usable[k] = fold_min.min(axis=0) < fold_max.max(axis=0)
+    return fold_sums, usable
+
+
+def _training_set(X: np.ndarray, y: np.ndarray, gram: np.ndarray, fold_sums: np.ndarray,
+                  usable: np.ndarray, folds: np.ndarray, k: int, held: int) -> _TrainingSet:
+    """Standardisation of the rows outside fold `held` (held == k: all rows)."""
+    train = folds != held
+    n_train = int(train.sum())
+    held_sums = fold_sums[held] if held < k else 0.0
+    sums = fold_sums.sum(axis=0) - held_sums
+    held_rows = np.ascontiguousarray(X[~train])
+    squares = np.diag(gram) - np.einsum("ij,ij->j", held_rows, held_rows)
+    variance_numerator = squares - sums * sums / n_train
+    use = usable[held] & (variance_numerator > 0.0)
+    scale = np.where(use, np.sqrt(np.where(use, variance_numerator, 1.0) / n_train), 1.0)
+    y_train = y[train]
+    y_mean = float(y_train.mean())
+    y_centred = y_train - y_mean
+    y_scale = float(np.sqrt(np.dot(y_centred, y_centred) / n_train))
+    if np.ptp(y_train) == 0.0 or y_scale == 0.0:
+        raise ValueError(f"y is constant within the training rows of fold {held}")
+    cross = X[train].T @ y_centred
+    corr = np.where(use, cross / (n_train * scale * y_scale), 0.0)
+    return _TrainingSet(n_train, sums, scale, use, y_mean, y_scale, corr, held_rows)
+
+
+def _glmnet_lambdas(corr: np.ndarray, y_scale: float, alpha: float, n_lambda: int, ratio: float) -> np.ndarray:
+    """glmnet's geometric lambda sequence, its first value rebuilt from the next two as R's fix.lam does."""
+    top = float(np.max(np.abs(corr)))
+    if top == 0.0:
+        raise ValueError("no column of X varies or correlates with y: nothing to fit")
+    step = max(GLMNET_MIN_LAMBDA_RATIO, ratio) ** (1.0 / (n_lambda - 1.0))
+    standardized = np.empty(n_lambda)
+    current = top / max(alpha, 1e-3)
+    for m in range(1, n_lambda):  # glmnet multiplies step by step; keep its rounding
+        current *= step
+        standardized[m] = current
+    lambdas = standardized * y_scale
+    lambdas[0] = math.exp(2.0 * math.log(lambdas[1]) - math.log(lambdas[2]))
+    return lambdas
+
+
+def _run_path(gram: np.ndarray, part: _TrainingSet, lambdas: np.ndarray, alpha: float, tol: float,
+              full_data: bool) -> tuple[np.ndarray, int]:
+    """Coefficient path (per dosage unit) of one training set and how many lambdas it reached."""
+    standardized, n_fitted, passes = _coordinate_descent_path(
+        gram, part.held_rows, part.sums, part.scale, float(part.n), part.usable, part.corr,
+        lambdas / part.y_scale, float(alpha), float(tol), GLMNET_MAX_PASSES, full_data, full_data)
+    if passes < 0:
+        raise ValueError(f"coordinate descent did not converge in {GLMNET_MAX_PASSES} passes")
+    return standardized[:n_fitted] * (part.y_scale / part.scale), n_fitted
+
+
+def _cross_validate(X: np.ndarray, y: np.ndarray, folds: np.ndarray, k: int, alpha: float, n_lambda: int,
+                    ratio: float, tol: float) -> _CrossValidation:
+    """The full-data path, the held-out predictions of every fold along it, and the CV MSE curve."""
+    if not (0.0 < tol < 1.0):
+        raise ValueError(f"tol must be in (0, 1), got {tol}")
+    gram = np.ascontiguousarray(X.T @ X)
+    fold_sums, usable = _column_moments(X, folds, k)
+    if not usable[k].any():
+        raise ValueError("every variant in the window is constant across samples")
+    full = _training_set(X, y, gram, fold_sums, usable, folds, k, k)
+    lambdas = _glmnet_lambdas(full.corr, full.y_scale, alpha, n_lambda, ratio)
+    coefficients, n_fitted = _run_path(gram, full, lambdas, alpha, tol, full_data=True)
+    lambdas = lambdas[:n_fitted]
+    intercepts = full.y_mean - coefficients @ (full.sums / full.n)
+    prevalidated = np.empty((X.shape[0], n_fitted))
+    fold_mse = np.empty((k, n_fitted))
+    for f in range(k):
+        part = _training_set(X, y, gram, fold_sums, usable, folds, k, f)
+        weights, _ = _run_path(gram, part, lambdas, alpha, tol, full_data=False)
+        held = folds == f
+        predictions = part.y_mean + (part.held_rows - part.sums / part.n) @ weights.T
+        prevalidated[held] = predictions
+        fold_mse[f] = np.mean((y[held, None] - predictions) ** 2, axis=0)
+    fold_sizes = np.bincount(folds, minlength=k).astype(np.float64)
+    cv_mse_path = (fold_sizes @ fold_mse) / fold_sizes.sum()  # cv.glmnet: fold means, weighted by fold size
+    best = int(np.argmin(cv_mse_path))  # first minimum = largest lambda among ties, as glmnet's lambda.min
+    logger.debug("cv elastic net: n=%d p=%d, %d lambdas, lambda_min index %d", X.shape[0], X.shape[1],
+                 n_fitted, best)
+    return _CrossValidation(lambdas, cv_mse_path, coefficients, intercepts, prevalidated, best)
+
+
+# --------------------------------------------------------------------------------------------- statistics
+
+
+def _fold_statistics(y: np.ndarray, predicted: np.ndarray, folds: np.ndarray,
+                     k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-fold R2 (TSS around the mean of all y), Pearson r, its t-test p and Fisher z (PredictDB)."""
+    r2 = np.empty(k)
+    rho = np.empty(k)
+    pval = np.empty(k)
+    zscore = np.empty(k)
+    y_mean = y.mean()
+    for f in range(k):
+        held = folds == f
+        y_f, p_f = y[held], predicted[held]
+        n_f = y_f.size
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2[f] = 1.0 - np.sum((y_f - p_f) ** 2) / np.sum((y_f - y_mean) ** 2)
+            if np.ptp(p_f) == 0.0:  # constant predictions (no SNP selected): PredictDB sets r = 0, p = 1
+                rho[f], pval[f] = 0.0, 1.0
+            else:
+                dy, dp = y_f - y_f.mean(), p_f - p_f.mean()
+                rho[f] = np.clip(np.dot(dy, dp) / np.sqrt(np.dot(dy, dy) * np.dot(dp, dp)), -1.0, 1.0)
+                pval[f] = _correlation_pvalue(rho[f], n_f) if n_f > 3 else 1.0
+            zscore[f] = np.arctanh(rho[f]) * np.sqrt(n_f - 3.0)
+    return r2, rho, pval, zscore
+
+
+def _correlation_pvalue(r: float, n: int) -> float:
+    """Two-sided p of Pearson r under H0 (R's cor.test): t = r sqrt(n-2) / sqrt(1-r^2)."""
+    if abs(r) >= 1.0:
+        return 0.0
+    if np.isnan(r):
+        return float("nan")
+    t = r * math.sqrt(n - 2.0) / math.sqrt(1.0 - r * r)
+    return float(2.0 * stats.t.sf(abs(t), n - 2.0))
+
+
+def _summarise(X: np.ndarray, y: np.ndarray, folds: np.ndarray, k: int, alpha: float,
+               cv: _CrossValidation) -> ElasticNetFit:
+    """PredictDB's model summary at lambda_min; statistics are NaN when no SNP is selected (NA there)."""
+    best = cv.best_index
+    weights = cv.coefficient_path[best].copy()
+    intercept = float(cv.intercept_path[best])
+    n_in_model = int(np.count_nonzero(weights))
+    nan = float("nan")
+    summary = dict(cv_R2_avg=nan, cv_R2_sd=nan, rho_avg=nan, rho_se=nan, rho_zscore=nan,
+                   rho_avg_squared=nan, zscore_pval=nan, cv_fisher_pval=nan, in_sample_R2=nan)
+    if n_in_model > 0:
+        r2, rho, pval, zscore = _fold_statistics(y, cv.prevalidated[:, best], folds, k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho_zscore = float(np.sum(zscore) / math.sqrt(k))
+            fisher = float(-2.0 * np.sum(np.log(pval)))
+        fitted = intercept + X @ weights
+        rho_avg = float(np.mean(rho))
+        summary = dict(
+            cv_R2_avg=float(np.mean(r2)), cv_R2_sd=float(np.std(r2, ddof=1)),
+            rho_avg=rho_avg, rho_se=float(np.std(rho, ddof=1)),  # PredictDB's rho_se is the sd, not sd/sqrt(k)
+            rho_zscore=rho_zscore, rho_avg_squared=rho_avg ** 2,
+            zscore_pval=float(2.0 * stats.norm.sf(abs(rho_zscore))),
+            cv_fisher_pval=float(stats.chi2.sf(fisher, 2 * k)),
+            in_sample_R2=float(1.0 - np.sum((y - fitted) ** 2) / np.sum((y - y.mean()) ** 2)),
+        )
+    return ElasticNetFit(
+        weights=weights, intercept=intercept, alpha=float(alpha), lambda_min=float(cv.lambdas[best]),
+        lambda_index=best, n_samples=int(X.shape[0]), n_snps_in_window=int(X.shape[1]),
+        n_snps_in_model=n_in_model, cv_mse=float(cv.cv_mse_path[best]), **summary,
+    )

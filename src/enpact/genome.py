@@ -1,0 +1,106 @@
+"""Reference genome access and window construction as uint8 index arrays (A,C,G,T,N = 0..4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyfaidx
+
+from enpact.errors import EnpactError
+
+BASES = "ACGTN"
+N_INDEX = 4
+
+_ENCODE_TABLE = np.full(256, N_INDEX, dtype=np.uint8)
+for _i, _b in enumerate("ACGT"):
+    _ENCODE_TABLE[ord(_b)] = _i
+    _ENCODE_TABLE[ord(_b.lower())] = _i
+_DECODE_TABLE = np.frombuffer(BASES.encode(), dtype=np.uint8)
+
+
+def encode(sequence: str | bytes) -> np.ndarray:
+    """Encode a DNA string as uint8 indices; anything but ACGT (any case) becomes N (4)."""
+    raw = sequence.encode("ascii", errors="replace") if isinstance(sequence, str) else sequence
+    return _ENCODE_TABLE[np.frombuffer(raw, dtype=np.uint8)]
+
+
+def decode(indices: np.ndarray) -> str:
+    """Decode uint8 indices back to an upper-case DNA string."""
+    return _DECODE_TABLE[np.asarray(indices, dtype=np.uint8)].tobytes().decode("ascii")
+
+
+def window_start(center: int, window_bp: int) -> int:
+    """0-based start of the window of length window_bp centred on a 0-based position."""
+    return int(center) - window_bp // 2
+
+
+def resolve_chrom(name: str, available: set[str] | list[str], source: str = "FASTA") -> str:
+    """Map a chromosome name onto the naming of `available` (adds or strips `chr`, MT <-> chrM)."""
+    pool = set(available)
+    if name in pool:
+        return name
+    candidates = [name[3:]] if name.startswith("chr") else [f"chr{name}"]
+    if name in ("MT", "chrMT"):
+        candidates += ["chrM", "M"]
+    if name in ("chrM", "M"):
+        candidates += ["MT", "chrMT"]
+    for candidate in candidates:
+        if candidate in pool:
+            return candidate
+    example = ", ".join(sorted(pool)[:5])
+    raise EnpactError(f"chromosome '{name}' is not in the {source} (it has e.g. {example}); check chromosome naming")
+
+
+class Genome:
+    """An indexed FASTA read through pyfaidx, returning N-padded uint8 index arrays."""
+
+    def __init__(self, fasta: str | Path):
+        self.path = Path(fasta)
+        if not self.path.exists():
+            raise EnpactError(f"FASTA not found: {self.path}")
+        try:
+            self._fasta = pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=True, rebuild=False)
+        except (pyfaidx.FastaIndexingError, OSError, ValueError) as err:
+            raise EnpactError(f"{self.path}: cannot index FASTA ({err}); is it a valid (optionally bgzipped) FASTA?")
+        self.lengths: dict[str, int] = {name: len(record) for name, record in self._fasta.records.items()}
+
+    @property
+    def chroms(self) -> list[str]:
+        """Chromosome names in FASTA order."""
+        return list(self.lengths)
+
+    def resolve(self, chrom: str) -> str:
+        """This FASTA's name for a chromosome given in any common naming."""
+        return resolve_chrom(chrom, self.lengths, f"FASTA {self.path.name}")
+
+    def fetch(self, chrom: str, start: int, end: int) -> np.ndarray:
+        """Bases [start, end) of a chromosome as uint8 indices, padded with N outside the chromosome."""
+        name = self.resolve(chrom)
+        length = self.lengths[name]
+        out = np.full(end - start, N_INDEX, dtype=np.uint8)
+        lo, hi = max(start, 0), min(end, length)
+        if hi > lo:
+            out[lo - start : hi - start] = encode(self._fasta[name][lo:hi])
+        return out
+
+    def fetch_string(self, chrom: str, start: int, end: int) -> str:
+        """Upper-case reference bases [start, end) (no padding; clipped to the chromosome)."""
+        name = self.resolve(chrom)
+        return str(self._fasta[name][max(start, 0) : min(end, self.lengths[name])])
+
+    def window(self, chrom: str, center: int, window_bp: int) -> np.ndarray:
+        """The reference window of length window_bp centred on a 0-based position."""
+        start = window_start(center, window_bp)
+        return self.fetch(chrom, start, start + window_bp)
+
+    def windows(self, chroms: list[str], centers: np.ndarray, window_bp: int) -> np.ndarray:
+        """Reference windows for many loci, shape (n, window_bp) uint8."""
+        out = np.empty((len(chroms), window_bp), dtype=np.uint8)
+        for i, (chrom, center) in enumerate(zip(chroms, centers)):
+            out[i] = self.window(chrom, int(center), window_bp)
+        return out
+
+    def close(self) -> None:
+        """Release the FASTA file handle."""
+        self._fasta.close()

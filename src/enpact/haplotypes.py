@@ -1,0 +1,159 @@
+"""Haplotype windows: reference plus one haplotype's variants, centred on the image of the locus centre.
+
+Windows of one locus are deduplicated by the set of applied variants before they are built, so that every
+distinct window is built (and later predicted) once; the reference window is always row 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from enpact.genome import N_INDEX, Genome, encode, window_start
+from enpact.variants import VariantCounts, VariantTable, applied_alleles
+
+
+@dataclass
+class LocusWindows:
+    """Distinct windows of one locus and which window each haplotype gets."""
+
+    windows: np.ndarray  # (n_unique, window_bp) uint8; row 0 = reference window
+    haplotype_window: np.ndarray  # (n_samples, 2) int32 row into `windows`
+    n_variants: int  # variants that can change this locus's window
+
+    @property
+    def n_unique(self) -> int:
+        """Number of distinct windows (reference included)."""
+        return len(self.windows)
+
+
+@dataclass
+class _Edit:
+    """One applied variant, in reference coordinates relative to the region start."""
+
+    start: int
+    ref_len: int
+    alt: np.ndarray
+
+
+def max_shift(table: VariantTable) -> int:
+    """Upper bound on how far indels of this table can shift coordinates (sum of length changes)."""
+    if not len(table):
+        return 0
+    ref_len = table.ref_len
+    total = 0
+    for r, alts in zip(ref_len.tolist(), table.alts):
+        total += max((abs(len(a) - r) for a in alts), default=0)
+    return total
+
+
+def relevant_variants(table: VariantTable, center: int, window_bp: int) -> np.ndarray:
+    """Indexes of variants that can change the content of the window centred on `center`."""
+    start = window_start(center, window_bp)
+    nearby = table.overlapping(start - window_bp // 2, start + window_bp + window_bp // 2)
+    reach = max_shift(table.subset(nearby)) if len(nearby) else 0
+    return table.overlapping(start - reach, start + window_bp + reach)
+
+
+def _resolve_overlaps(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Mask of variants kept when earlier variants win over later overlapping ones (as bcftools consensus)."""
+    keep = np.ones(len(starts), dtype=bool)
+    if len(starts) < 2 or not np.any(starts[1:] < np.maximum.accumulate(ends)[:-1]):
+        return keep
+    last_end = -1
+    for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+        if s < last_end:
+            keep[i] = False
+        else:
+            last_end = e
+    return keep
+
+
+def build_haplotype_window(
+    reference: np.ndarray, region_start: int, center: int, window_bp: int, edits: list[_Edit]
+) -> tuple[np.ndarray, int]:
+    """Apply sorted, non-overlapping edits to a reference region and cut the window around the centre's image.
+
+    Returns the window and the number of bases that had to be N-padded because the region was too short.
+    """
+    c = center - region_start
+    snv_pos, snv_base, pieces = [], [], []
+    cursor, shift, center_image = 0, 0, None
+    indel_edits = []
+    for edit in edits:
+        if edit.ref_len == 1 and len(edit.alt) == 1:
+            snv_pos.append(edit.start)
+            snv_base.append(edit.alt[0])
+        else:
+            indel_edits.append(edit)
+    # Splice indels; SNVs are scattered afterwards at their shifted positions (vectorised).
+    indel_starts = np.array([e.start for e in indel_edits], dtype=np.int64)
+    indel_shift = np.array([len(e.alt) - e.ref_len for e in indel_edits], dtype=np.int64)
+    for edit in indel_edits:
+        pieces.append(reference[cursor : edit.start])
+        pieces.append(edit.alt)
+        if center_image is None and edit.start <= c < edit.start + edit.ref_len:
+            center_image = edit.start + shift + min(c - edit.start, len(edit.alt) - 1)
+        cursor = edit.start + edit.ref_len
+        shift += len(edit.alt) - edit.ref_len
+    pieces.append(reference[cursor:])
+    haplotype = np.concatenate(pieces) if len(pieces) > 1 else reference.copy()
+    indel_ends = indel_starts + np.array([e.ref_len for e in indel_edits], dtype=np.int64)
+    if center_image is None:
+        before = indel_ends <= c
+        center_image = c + int(indel_shift[before].sum())
+    if snv_pos:
+        snv_pos_arr = np.array(snv_pos, dtype=np.int64)
+        cumulative = np.concatenate([[0], np.cumsum(indel_shift)])
+        n_before = np.searchsorted(indel_ends, snv_pos_arr, side="right")
+        haplotype[snv_pos_arr + cumulative[n_before]] = np.array(snv_base, dtype=np.uint8)
+    lo = center_image - window_bp // 2
+    window = np.full(window_bp, N_INDEX, dtype=np.uint8)
+    src_lo, src_hi = max(lo, 0), min(lo + window_bp, len(haplotype))
+    if src_hi > src_lo:
+        window[src_lo - lo : src_hi - lo] = haplotype[src_lo:src_hi]
+    truncated = window_bp - max(src_hi - src_lo, 0)
+    return window, truncated
+
+
+def locus_windows(
+    genome: Genome,
+    chrom: str,
+    center: int,
+    window_bp: int,
+    table: VariantTable,
+    counts: VariantCounts | None = None,
+) -> LocusWindows:
+    """All distinct haplotype windows of one locus for every sample of `table` (reference first)."""
+    n_samples = table.alleles.shape[1]
+    relevant = relevant_variants(table, center, window_bp) if len(table) else np.zeros(0, np.int64)
+    start = window_start(center, window_bp)
+    reference_window = genome.fetch(chrom, start, start + window_bp)
+    if len(relevant) == 0:
+        return LocusWindows(reference_window[None, :], np.zeros((n_samples, 2), np.int32), 0)
+    sub = table.subset(relevant)
+    alleles = applied_alleles(sub)  # (n_var, 2 * n_samples)
+    keys = np.concatenate([np.zeros((len(sub), 1), alleles.dtype), alleles], axis=1).T
+    unique_keys, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    # The all-reference key (row 0 of keys) sorts first because allele indexes are >= 0.
+    ref_len = sub.ref_len
+    region_start = int(min(sub.pos.min(), start)) - window_bp
+    region_end = int(max((sub.pos + ref_len).max(), start + window_bp)) + window_bp
+    region = genome.fetch(chrom, region_start, region_end)
+    alt_codes = [[encode(a) for a in alts] for alts in sub.alts]
+    windows = np.empty((len(unique_keys), window_bp), dtype=np.uint8)
+    windows[0] = reference_window
+    starts = sub.pos - region_start
+    ends = starts + ref_len
+    for u in range(1, len(unique_keys)):
+        key = unique_keys[u]
+        applied = np.flatnonzero(key > 0)
+        keep = _resolve_overlaps(starts[applied], ends[applied])
+        if counts is not None:
+            counts.overlapping_skipped += int((~keep).sum()) * int((inverse == u).sum())
+        edits = [_Edit(int(starts[v]), int(ref_len[v]), alt_codes[v][key[v] - 1]) for v in applied[keep]]
+        windows[u], _ = build_haplotype_window(region, region_start, center, window_bp, edits)
+    haplotype_window = inverse[1:].reshape(n_samples, 2).astype(np.int32)
+    return LocusWindows(windows, haplotype_window, len(relevant))

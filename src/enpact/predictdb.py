@@ -1,0 +1,660 @@
+"""PredictDB model databases: linearization chunk files, SQLite databases and SNP covariance files.
+
+A linearization chunk with prefix P is three files: `P.summary.tsv` (one row per locus), `P.weights.tsv`
+(non-zero SNP weights) and `P.covariance.tsv.gz` (`GENE RSID1 RSID2 VALUE`, keyed by varID, upper triangle
+with diagonal, in each gene's weights order). `build_database` merges chunks into the PredictDB SQLite
+database and covariance file that MetaXcan's SPrediXcan.py and `enpact twas` read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import logging
+import os
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from enpact.errors import EnpactError
+from enpact.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+SUMMARY_COLUMNS = (
+    "gene", "genename", "gene_type", "n_samples", "n_snps_in_window", "n_snps_in_model", "alpha", "lambda_min",
+    "cv_mse", "cv_R2_avg", "cv_R2_sd", "rho_avg", "rho_se", "rho_zscore", "rho_avg_squared", "zscore_pval",
+    "cv_fisher_pval", "in_sample_R2", "status", "reason",
+)
+SUMMARY_TEXT_COLUMNS = ("gene", "genename", "gene_type", "status", "reason")
+SUMMARY_INT_COLUMNS = ("n_samples", "n_snps_in_window", "n_snps_in_model")
+WEIGHTS_COLUMNS = ("gene", "rsid", "varID", "ref_allele", "eff_allele", "weight")
+COVARIANCE_COLUMNS = ("GENE", "RSID1", "RSID2", "VALUE")
+NA_TOKENS = ("NA", "NaN", "nan", "")
+NO_RSID = "."
+SNP_KEYS = ("varID", "rsid")
+
+# extra table: (column name in the db, SQL type, summary column it comes from)
+EXTRA_SCHEMA = (
+    ("gene", "TEXT", "gene"),
+    ("genename", "TEXT", "genename"),
+    ("gene_type", "TEXT", "gene_type"),
+    ("alpha", "DOUBLE", "alpha"),
+    ("n_snps_in_window", "INTEGER", "n_snps_in_window"),
+    ("n.snps.in.model", "INTEGER", "n_snps_in_model"),
+    ("lambda_min", "DOUBLE", "lambda_min"),
+    ("cv_R2_avg", "DOUBLE", "cv_R2_avg"),
+    ("cv_R2_sd", "DOUBLE", "cv_R2_sd"),
+    ("in_sample_R2", "DOUBLE", "in_sample_R2"),
+    ("rho_avg", "DOUBLE", "rho_avg"),
+    ("rho_se", "DOUBLE", "rho_se"),
+    ("rho_zscore", "DOUBLE", "rho_zscore"),
+    ("zscore_pval", "DOUBLE", "zscore_pval"),
+    ("cv_fisher_pval", "DOUBLE", "cv_fisher_pval"),
+    ("pred.perf.R2", "DOUBLE", None),
+    ("pred.perf.pval", "DOUBLE", None),
+    ("pred.perf.qval", "DOUBLE", None),
+)
+WEIGHTS_SCHEMA = (
+    ("gene", "TEXT"), ("rsid", "TEXT"), ("varID", "TEXT"),
+    ("ref_allele", "CHARACTER"), ("eff_allele", "CHARACTER"), ("weight", "DOUBLE"),
+)
+INDEXES = (
+    ("weights_gene", "weights", ("gene",)),
+    ("weights_rsid", "weights", ("rsid",)),
+    ("weights_varID", "weights", ("varID",)),
+    ("weights_rsid_gene", "weights", ("rsid", "gene")),
+    ("extra_gene", "extra", ("gene",)),
+)
+
+
+@dataclass(frozen=True)
+class LinearizedChunk:
+    """The three tables of one or more linearization chunks."""
+
+    summary: pd.DataFrame
+    weights: pd.DataFrame
+    covariance: pl.DataFrame  # GENE, RSID1, RSID2, VALUE as text, keyed by varID
+    source: str
+
+
+@dataclass(frozen=True)
+class DatabaseOutputs:
+    """Paths written by `build_database` (unfiltered ones are None unless asked for)."""
+
+    db: Path
+    covariance: Path
+    summary: Path
+    unfiltered_db: Path | None
+    unfiltered_covariance: Path | None
+    n_genes: int
+    n_genes_unfiltered: int
+
+
+# ---------------------------------------------------------------------------------------------------------
+# small shared helpers
+
+
+def chunk_paths(prefix: str | Path) -> tuple[Path, Path, Path]:
+    """The summary, weights and covariance paths of a chunk prefix."""
+    prefix = str(prefix)
+    return Path(f"{prefix}.summary.tsv"), Path(f"{prefix}.weights.tsv"), Path(f"{prefix}.covariance.tsv.gz")
+
+
+def quote_identifier(name: str) -> str:
+    """An SQL identifier in double quotes (column names such as n.snps.in.model)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def open_text(path: str | Path):
+    """Open a plain or gzip/bgzip text file for reading (detected from its first bytes)."""
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt", newline="")
+    return open(path, newline="")
+
+
+def sniff_separator(path: str | Path, n_lines: int = 200) -> str | None:
+    """A single-character separator that splits the first lines consistently (tab or space), else None."""
+    try:
+        with open_text(path) as handle:
+            lines = [line.rstrip("\r\n") for _, line in zip(range(n_lines), handle)]
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise EnpactError(f"{path}: cannot read file ({err})") from err
+    lines = [line for line in lines if line]
+    if not lines:
+        raise EnpactError(f"{path}: file is empty; expected a header line")
+    fields = [line.split("\t") for line in lines]
+    widths = {len(f) for f in fields}
+    if len(widths) == 1 and widths.pop() > 1 and all(v == v.strip() for f in fields for v in f):
+        return "\t"
+    regular = all(line == line.strip() and "  " not in line and "\t" not in line for line in lines)
+    widths = {len(line.split(" ")) for line in lines}
+    if regular and len(widths) == 1 and widths.pop() > 1:
+        return " "
+    return None
+
+
+def header_columns(path: str | Path, separator: str | None) -> list[str]:
+    """The column names of a delimited text file's first line."""
+    try:
+        with open_text(path) as handle:
+            first = handle.readline().rstrip("\r\n")
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise EnpactError(f"{path}: cannot read file ({err})") from err
+    return first.split(separator) if separator else first.split()
+
+
+def read_text_columns(
+    path: str | Path,
+    columns: Sequence[str],
+    separator: str | None = None,
+    keep: tuple[str, Iterable[str]] | None = None,
+    chunk_rows: int = 1_000_000,
+) -> pl.DataFrame:
+    """Read some columns of a delimited (plain or gzip) file as text, optionally keeping rows whose `keep[0]`
+    value is in `keep[1]`; memory stays bounded by the kept rows."""
+    path = Path(path)
+    if not path.exists():
+        raise EnpactError(f"{path}: file not found")
+    if separator is None:
+        separator = sniff_separator(path)
+    present = header_columns(path, separator)
+    missing = [c for c in columns if c not in present]
+    if missing:
+        shown = ", ".join(present[:12])
+        raise EnpactError(f"{path}: no column '{missing[0]}' in the header (columns: {shown}); check the column options")
+    wanted = pl.Series("keep", list(keep[1]), dtype=pl.Utf8) if keep else None
+    if separator is not None:
+        try:
+            frame = pl.scan_csv(path, separator=separator, infer_schema=False, quote_char=None).select(list(columns))
+            if keep:
+                frame = frame.filter(pl.col(keep[0]).is_in(wanted.implode()))
+            return frame.collect(engine="streaming")
+        except pl.exceptions.PolarsError as err:
+            log.info("%s: fast reader failed (%s); reading with any-whitespace separation", path, str(err)[:80])
+    return _read_text_columns_whitespace(path, columns, keep[0] if keep else None, wanted, chunk_rows)
+
+
+def _read_text_columns_whitespace(
+    path: Path, columns: Sequence[str], keep_column: str | None, wanted: pl.Series | None, chunk_rows: int
+) -> pl.DataFrame:
+    """Fallback reader for files separated by runs of whitespace (e.g. PLINK output)."""
+    wanted_index = pd.Index(wanted.to_list()) if wanted is not None else None
+    parts = []
+    try:
+        reader = pd.read_csv(path, sep=r"\s+", usecols=list(columns), dtype=str, keep_default_na=False,
+                             chunksize=chunk_rows, on_bad_lines="skip", compression="infer")
+        for chunk in reader:
+            if keep_column is not None:
+                chunk = chunk[chunk[keep_column].isin(wanted_index)]
+            parts.append(chunk)
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as err:
+        raise EnpactError(f"{path}: cannot parse file ({str(err).splitlines()[0]})") from err
+    if not parts:
+        return pl.DataFrame({c: pl.Series(c, [], dtype=pl.Utf8) for c in columns})
+    table = pd.concat(parts, ignore_index=True)
+    return pl.DataFrame({c: pl.Series(c, table[c].to_numpy(dtype=object), dtype=pl.Utf8) for c in columns})
+
+
+def parse_float_column(values: pl.Series, path: str | Path, column: str, ids: pl.Series | None = None) -> np.ndarray:
+    """Text to float64: NA-like tokens become NaN, decimal commas are accepted, anything else is an error."""
+    text = values.str.strip_chars()
+    text = text.str.replace(r"^([-+]?[0-9]*),([0-9]+([eE][-+]?[0-9]+)?)$", "${1}.${2}")
+    numbers = text.cast(pl.Float64, strict=False)
+    missing = text.is_null() | text.is_in(pl.Series(list(NA_TOKENS) + [".", "\\N"]).implode())
+    bad = numbers.is_null() & ~missing
+    if bad.any():
+        first = int(bad.arg_true()[0])
+        where = f" for {ids[first]}" if ids is not None else f" in data row {first + 1}"
+        raise EnpactError(f"{path}: column '{column}' has a non-numeric value '{values[first]}'{where}; fix or remove that row")
+    return numbers.fill_null(float("nan")).to_numpy().astype(np.float64)
+
+
+@contextlib.contextmanager
+def staged_outputs(paths: Sequence[Path]) -> Iterator[list[Path]]:
+    """Temporary paths for several outputs, renamed onto their targets together only if the block succeeds."""
+    with contextlib.ExitStack() as stack:
+        temporary = [stack.enter_context(atomic_path(path)) for path in paths]
+        yield temporary
+        umask = os.umask(0)
+        os.umask(umask)
+        for tmp in temporary:
+            os.chmod(tmp, 0o666 & ~umask)
+
+
+def natural_chromosome_key(chrom: str) -> tuple[int, int, str]:
+    """Sort key putting chr1..chr22 first in numeric order, then X, Y, M/MT, then anything else."""
+    name = re.sub(r"^chr", "", str(chrom), flags=re.IGNORECASE)
+    if name.isdigit():
+        return (0, int(name), "")
+    special = {"X": 1, "Y": 2, "M": 3, "MT": 3}
+    return (1, special.get(name.upper(), 9), name)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# chunk files
+
+
+def _covariance_rows(gene: str, var_ids: np.ndarray, matrix: np.ndarray) -> pd.DataFrame:
+    """Upper-triangle rows (diagonal included) of one gene's covariance in the given SNP order."""
+    i, j = np.triu_indices(len(var_ids))
+    return pd.DataFrame({"GENE": gene, "RSID1": var_ids[i], "RSID2": var_ids[j], "VALUE": matrix[i, j]})
+
+
+def write_linearized_chunk(
+    prefix: str | Path,
+    summary_df: pd.DataFrame,
+    weights_df: pd.DataFrame,
+    covariances: Mapping[str, np.ndarray],
+) -> tuple[Path, Path, Path]:
+    """Write a linearization chunk's summary, weights and covariance files atomically.
+
+    `covariances[gene]` is the (k, k) dosage covariance over that gene's rows of `weights_df`, in that order.
+    Zero weights are dropped (with their covariance rows and columns), and `n_snps_in_model` of `ok` loci is
+    set to the number of weights written, so the three files always agree.
+    """
+    missing = [c for c in SUMMARY_COLUMNS if c not in summary_df.columns]
+    missing += [c for c in WEIGHTS_COLUMNS if c not in weights_df.columns]
+    if missing:
+        raise ValueError(f"write_linearized_chunk: missing column {missing[0]}")
+    summary = summary_df.loc[:, list(SUMMARY_COLUMNS)].copy()
+    weights = weights_df.loc[:, list(WEIGHTS_COLUMNS)].reset_index(drop=True)
+    weights["rsid"] = weights["rsid"].fillna(NO_RSID).astype(str).replace("", NO_RSID)
+    weights["weight"] = weights["weight"].astype(np.float64)
+    unknown = set(weights["gene"]) - set(summary.loc[summary["status"] == "ok", "gene"])
+    if unknown:
+        raise ValueError(f"write_linearized_chunk: weights for gene {sorted(unknown)[0]} that is not an ok locus")
+    cov_parts = []
+    keep = np.ones(len(weights), dtype=bool)
+    for gene, rows in weights.groupby("gene", sort=False).indices.items():
+        matrix = np.asarray(covariances[gene], dtype=np.float64) if gene in covariances else np.empty(0)
+        if matrix.shape != (len(rows), len(rows)):
+            raise ValueError(f"write_linearized_chunk: covariance of {gene} must be {len(rows)}x{len(rows)}")
+        nonzero = weights["weight"].to_numpy()[rows] != 0
+        keep[rows[~nonzero]] = False
+        kept_rows = rows[nonzero]
+        if len(kept_rows):
+            cov_parts.append(_covariance_rows(gene, weights["varID"].to_numpy()[kept_rows],
+                                              matrix[np.ix_(nonzero, nonzero)]))
+    weights = weights[keep]
+    counts = weights.groupby("gene", sort=False).size()
+    ok = summary["status"] == "ok"
+    summary.loc[ok, "n_snps_in_model"] = summary.loc[ok, "gene"].map(counts).fillna(0).astype(int).to_numpy()
+    covariance = pd.concat(cov_parts, ignore_index=True) if cov_parts else pd.DataFrame(columns=list(COVARIANCE_COLUMNS))
+    paths = chunk_paths(prefix)
+    with staged_outputs(list(paths)) as (tmp_summary, tmp_weights, tmp_cov):
+        summary.to_csv(tmp_summary, sep="\t", index=False, na_rep="NA")
+        weights.to_csv(tmp_weights, sep="\t", index=False, na_rep="NA")
+        with open(tmp_cov, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+            covariance.to_csv(gz, sep=" ", index=False, na_rep="NA")
+    return paths
+
+
+def _read_summary(path: Path) -> pd.DataFrame:
+    """Read and check a chunk's summary table."""
+    if not path.exists():
+        raise EnpactError(f"{path}: file not found; finish `enpact linearize` for this chunk or drop its prefix")
+    text_dtypes = {c: str for c in SUMMARY_TEXT_COLUMNS}
+    na_values = {c: ["NA", "NaN", "nan", ""] for c in SUMMARY_COLUMNS if c not in SUMMARY_TEXT_COLUMNS}
+    try:
+        summary = pd.read_csv(path, sep="\t", dtype=text_dtypes, keep_default_na=False, na_values=na_values)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+        raise EnpactError(f"{path}: cannot read linearization summary ({str(err).splitlines()[0]})") from err
+    missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
+    if missing:
+        raise EnpactError(f"{path}: summary lacks column '{missing[0]}'; regenerate it with `enpact linearize`")
+    for column in SUMMARY_COLUMNS:
+        if column not in SUMMARY_TEXT_COLUMNS and not pd.api.types.is_numeric_dtype(summary[column]):
+            bad = pd.to_numeric(summary[column], errors="coerce").isna() & summary[column].notna()
+            row = summary.loc[bad.idxmax()]
+            raise EnpactError(f"{path}: column '{column}' of gene {row['gene']} is not a number ('{row[column]}')")
+    bad_status = ~summary["status"].isin(["ok", "skipped"])
+    if bad_status.any():
+        row = summary.loc[bad_status.idxmax()]
+        raise EnpactError(f"{path}: gene {row['gene']} has status '{row['status']}'; expected ok or skipped")
+    _check_identifiers(summary["gene"], path, "gene id")
+    duplicated = summary["gene"].duplicated()
+    if duplicated.any():
+        raise EnpactError(f"{path}: gene {summary['gene'][duplicated.idxmax()]} appears twice")
+    return summary.loc[:, list(SUMMARY_COLUMNS)]
+
+
+def _check_identifiers(values: pd.Series, path: Path, what: str) -> None:
+    """Identifiers must be non-empty and free of whitespace (the covariance file is whitespace-separated)."""
+    bad = values.isna() | (values == "") | values.str.contains(r"\s", regex=True, na=True)
+    if bad.any():
+        raise EnpactError(f"{path}: {what} '{values[bad.idxmax()]}' is empty or contains whitespace")
+
+
+def _read_weights(path: Path, summary: pd.DataFrame) -> pd.DataFrame:
+    """Read and check a chunk's weights table against its summary."""
+    if not path.exists():
+        raise EnpactError(f"{path}: file not found; finish `enpact linearize` for this chunk or drop its prefix")
+    dtypes = {c: str for c in WEIGHTS_COLUMNS if c != "weight"}
+    try:
+        weights = pd.read_csv(path, sep="\t", dtype=dtypes, keep_default_na=False, na_values={"weight": ["NA"]})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+        raise EnpactError(f"{path}: cannot read weights ({str(err).splitlines()[0]})") from err
+    missing = [c for c in WEIGHTS_COLUMNS if c not in weights.columns]
+    if missing:
+        raise EnpactError(f"{path}: weights lack column '{missing[0]}'; regenerate them with `enpact linearize`")
+    weights = weights.loc[:, list(WEIGHTS_COLUMNS)]
+    weights["weight"] = pd.to_numeric(weights["weight"], errors="coerce")
+    bad = ~np.isfinite(weights["weight"].to_numpy(dtype=np.float64))
+    if bad.any():
+        row = weights.loc[np.argmax(bad)]
+        raise EnpactError(f"{path}: weight of {row['varID']} in gene {row['gene']} is not a finite number")
+    for column, what in (("varID", "varID"), ("rsid", "rsid")):
+        _check_identifiers(weights[column], path, what)
+    ok_genes = set(summary.loc[summary["status"] == "ok", "gene"])
+    unknown = ~weights["gene"].isin(ok_genes)
+    if unknown.any():
+        raise EnpactError(f"{path}: weights for gene {weights['gene'][unknown.idxmax()]}, which is not an ok locus of the summary")
+    duplicated = weights.duplicated(["gene", "varID"])
+    if duplicated.any():
+        row = weights.loc[duplicated.idxmax()]
+        raise EnpactError(f"{path}: SNP {row['varID']} appears twice in gene {row['gene']}")
+    counts = weights.groupby("gene").size()
+    ok = summary[summary["status"] == "ok"]
+    expected = ok.set_index("gene")["n_snps_in_model"]
+    found = counts.reindex(expected.index, fill_value=0)
+    mismatch = expected.notna() & (expected != found)
+    if mismatch.any():
+        gene = mismatch.idxmax()
+        raise EnpactError(f"{path}: gene {gene} has {found[gene]} weights but n_snps_in_model {expected[gene]:.0f} in the summary")
+    return weights
+
+
+def read_covariance_text(path: str | Path) -> pl.DataFrame:
+    """Read a `GENE RSID1 RSID2 VALUE` covariance file (whitespace-separated, plain or gzip) as text columns."""
+    return read_text_columns(path, COVARIANCE_COLUMNS)
+
+
+def _read_chunk_covariance(path: Path, weights: pd.DataFrame) -> pl.DataFrame:
+    """Read a chunk's covariance and check that it holds exactly each gene's SNP pairs."""
+    if not path.exists():
+        raise EnpactError(f"{path}: file not found; finish `enpact linearize` for this chunk or drop its prefix")
+    cov = read_covariance_text(path).with_row_index("row")
+    values = parse_float_column(cov["VALUE"], path, "VALUE")
+    if not np.isfinite(values).all():
+        row = cov.row(int(np.argmax(~np.isfinite(values))), named=True)
+        raise EnpactError(f"{path}: covariance of {row['RSID1']},{row['RSID2']} in gene {row['GENE']} is not a finite number")
+    snps = pl.DataFrame({"GENE": weights["gene"].to_numpy(dtype=object), "SNP": weights["varID"].to_numpy(dtype=object)},
+                        schema={"GENE": pl.Utf8, "SNP": pl.Utf8})
+    for column in ("RSID1", "RSID2"):
+        unknown = cov.join(snps, left_on=["GENE", column], right_on=["GENE", "SNP"], how="anti")
+        if unknown.height:
+            row = unknown.sort("row").row(0, named=True)
+            raise EnpactError(f"{path}: covariance row for {row[column]} in gene {row['GENE']} names a SNP that is not in the gene's weights")
+    pairs = pl.struct(pl.col("GENE"), pl.min_horizontal("RSID1", "RSID2"), pl.max_horizontal("RSID1", "RSID2"))
+    repeated = cov.filter(pairs.is_duplicated())
+    if repeated.height:
+        row = repeated.row(0, named=True)
+        raise EnpactError(f"{path}: SNP pair {row['RSID1']},{row['RSID2']} appears twice in gene {row['GENE']}")
+    counts = cov.group_by("GENE").len()
+    expected = snps.group_by("GENE").len().with_columns(pairs=pl.col("len") * (pl.col("len") + 1) // 2)
+    check = expected.join(counts, on="GENE", how="left", suffix="_cov").filter(
+        pl.col("len_cov").fill_null(0) != pl.col("pairs"))
+    if check.height:
+        row = check.sort("GENE").row(0, named=True)
+        raise EnpactError(f"{path}: gene {row['GENE']} has {row['len_cov'] or 0} covariance rows, expected {row['pairs']} (one per SNP pair)")
+    return cov.drop("row")
+
+
+def read_linearized_chunk(prefix: str | Path) -> LinearizedChunk:
+    """Read and validate the three files of a linearization chunk."""
+    summary_path, weights_path, cov_path = chunk_paths(prefix)
+    summary = _read_summary(summary_path)
+    weights = _read_weights(weights_path, summary)
+    covariance = _read_chunk_covariance(cov_path, weights)
+    return LinearizedChunk(summary=summary, weights=weights, covariance=covariance, source=str(prefix))
+
+
+def resolve_chunk_prefixes(inputs: Iterable[str | Path]) -> list[str]:
+    """Chunk prefixes from prefixes, `.summary.tsv` paths or directories (all `*.summary.tsv` inside)."""
+    prefixes: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(path.glob("*.summary.tsv"))
+            if not found:
+                raise EnpactError(f"{path}: directory has no *.summary.tsv linearization chunks")
+            prefixes += [str(p)[: -len(".summary.tsv")] for p in found]
+        elif str(item).endswith(".summary.tsv"):
+            prefixes.append(str(item)[: -len(".summary.tsv")])
+        else:
+            prefixes.append(str(item))
+    if not prefixes:
+        raise EnpactError("no linearization chunks given; pass --linearized PREFIX or a directory")
+    return prefixes
+
+
+def merge_chunks(chunks: Sequence[LinearizedChunk]) -> LinearizedChunk:
+    """Merge chunks into one, genes sorted by id and each gene's SNPs in their given order."""
+    owner: dict[str, str] = {}
+    for chunk in chunks:
+        for gene in chunk.summary["gene"]:
+            if gene in owner:
+                raise EnpactError(f"{chunk.source}.summary.tsv: gene {gene} is also in {owner[gene]}.summary.tsv; give each chunk once")
+            owner[gene] = chunk.source
+    summary = pd.concat([c.summary for c in chunks], ignore_index=True)
+    summary = summary.sort_values("gene", kind="stable").reset_index(drop=True)
+    rank = pd.Series(np.arange(len(summary)), index=summary["gene"].to_numpy())
+    weights = pd.concat([c.weights for c in chunks], ignore_index=True)
+    weights = weights.iloc[np.argsort(rank.loc[weights["gene"]].to_numpy(), kind="stable")].reset_index(drop=True)
+    covariance = pl.concat([c.covariance for c in chunks])
+    rank_frame = pl.DataFrame({"GENE": summary["gene"].to_numpy(dtype=object), "rank": np.arange(len(summary))},
+                              schema={"GENE": pl.Utf8, "rank": pl.Int64})
+    covariance = (covariance.with_row_index("row").join(rank_frame, on="GENE", how="left")
+                  .sort(["rank", "row"]).drop(["row", "rank"]))
+    return LinearizedChunk(summary=summary, weights=weights, covariance=covariance, source="merged")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# database
+
+
+def select_models(summary: pd.DataFrame, n_snps: pd.Series, pval_threshold: float, rho_threshold: float) -> np.ndarray:
+    """Loci that pass the PredictDB filter: ok, zscore_pval < p, rho_avg > rho and at least one SNP."""
+    ok = (summary["status"] == "ok").to_numpy()
+    with np.errstate(invalid="ignore"):
+        pval = summary["zscore_pval"].to_numpy(dtype=np.float64) < pval_threshold
+        rho = summary["rho_avg"].to_numpy(dtype=np.float64) > rho_threshold
+    return ok & pval & rho & (n_snps.to_numpy() >= 1)
+
+
+def key_weights(weights: pd.DataFrame, snp_key: str) -> pd.DataFrame:
+    """Weights with a `key` column (varID or rsid); with rsid keys, SNPs lacking an rsid or sharing one are dropped."""
+    if snp_key not in SNP_KEYS:
+        raise EnpactError(f"--snp-key must be varID or rsid, not '{snp_key}'")
+    weights = weights.copy()
+    no_rsid = weights["rsid"] == NO_RSID
+    if snp_key == "varID":
+        weights["rsid"] = weights["rsid"].where(~no_rsid, weights["varID"])
+        weights["key"] = weights["varID"]
+        return weights
+    shared = weights.duplicated(["gene", "rsid"], keep=False) & ~no_rsid
+    if no_rsid.any():
+        log.warning("dropped %d SNP weights without an rsid (--snp-key rsid)", int(no_rsid.sum()))
+    if shared.any():
+        log.warning("dropped %d SNP weights whose rsid is shared by another SNP of the same gene", int(shared.sum()))
+    weights = weights[~no_rsid & ~shared].copy()
+    weights["key"] = weights["rsid"]
+    return weights
+
+
+def _extra_table(summary: pd.DataFrame, n_snps: pd.Series) -> pd.DataFrame:
+    """The PredictDB `extra` table from summary rows, with the pred.perf columns."""
+    extra = pd.DataFrame(index=summary.index)
+    for column, _, source in EXTRA_SCHEMA:
+        if source is not None:
+            extra[column] = summary[source]
+    extra["n.snps.in.model"] = n_snps.loc[summary.index]
+    extra["pred.perf.R2"] = summary["rho_avg"].astype(np.float64) ** 2
+    extra["pred.perf.pval"] = summary["zscore_pval"].astype(np.float64)
+    extra["pred.perf.qval"] = np.nan
+    return extra.reset_index(drop=True)
+
+
+def _sql_values(frame: pd.DataFrame, kinds: Sequence[str]) -> list[tuple]:
+    """Rows as Python tuples with NaN/NA turned into NULL and integers as int."""
+    columns = []
+    for name, kind in zip(frame.columns, kinds):
+        series = frame[name]
+        if kind == "INTEGER":
+            values = [None if pd.isna(v) else int(v) for v in series.to_numpy(dtype=object)]
+        elif kind == "DOUBLE":
+            values = [None if np.isnan(v) else float(v) for v in series.to_numpy(dtype=np.float64)]
+        else:
+            values = [None if pd.isna(v) else str(v) for v in series.to_numpy(dtype=object)]
+        columns.append(values)
+    return list(zip(*columns))
+
+
+def write_predictdb(
+    path: str | Path,
+    extra: pd.DataFrame,
+    weights: pd.DataFrame,
+    n_samples: int | None,
+    population: str | None,
+    chromosomes: Sequence[str],
+    cv_seed: int | None,
+) -> None:
+    """Write a PredictDB SQLite file (weights, extra, sample_info, construction and their indexes)."""
+    path = Path(path)
+    if path.exists() and path.stat().st_size:
+        path.unlink()
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN")
+        columns = ", ".join(f"{quote_identifier(n)} {t}" for n, t in WEIGHTS_SCHEMA)
+        connection.execute(f"CREATE TABLE weights ({columns})")
+        columns = ", ".join(f"{quote_identifier(n)} {t}" for n, t, _ in EXTRA_SCHEMA)
+        connection.execute(f"CREATE TABLE extra ({columns})")
+        connection.execute("CREATE TABLE sample_info (n_samples INTEGER, population TEXT)")
+        connection.execute("CREATE TABLE construction (chromosome TEXT, cv_seed INTEGER)")
+        weight_rows = _sql_values(weights.loc[:, [n for n, _ in WEIGHTS_SCHEMA]], [t for _, t in WEIGHTS_SCHEMA])
+        connection.executemany("INSERT INTO weights VALUES (?, ?, ?, ?, ?, ?)", weight_rows)
+        extra_rows = _sql_values(extra.loc[:, [n for n, _, _ in EXTRA_SCHEMA]], [t for _, t, _ in EXTRA_SCHEMA])
+        connection.executemany(f"INSERT INTO extra VALUES ({', '.join('?' * len(EXTRA_SCHEMA))})", extra_rows)
+        connection.execute("INSERT INTO sample_info VALUES (?, ?)", (n_samples, population))
+        connection.executemany("INSERT INTO construction VALUES (?, ?)", [(c, cv_seed) for c in chromosomes])
+        for name, table, cols in INDEXES:
+            connection.execute(f"CREATE INDEX {name} ON {table} ({', '.join(quote_identifier(c) for c in cols)})")
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+def write_covariance(path: str | Path, covariance: pl.DataFrame, batch_rows: int = 500_000) -> None:
+    """Write `GENE RSID1 RSID2 VALUE` rows space-separated into a reproducible gzip (no name, mtime 0)."""
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
+        gz.write((" ".join(COVARIANCE_COLUMNS) + "\n").encode())
+        for start in range(0, covariance.height, batch_rows):
+            part = covariance.slice(start, batch_rows).select(list(COVARIANCE_COLUMNS))
+            gz.write(part.write_csv(separator=" ", include_header=False, quote_style="never",
+                                    line_terminator="\n").encode())
+
+
+def database_covariance(covariance: pl.DataFrame, weights: pd.DataFrame) -> pl.DataFrame:
+    """Covariance rows of the given (keyed) weights only, keyed like them, in the weights' gene order."""
+    snps = pl.DataFrame({"GENE": weights["gene"].to_numpy(dtype=object), "varID": weights["varID"].to_numpy(dtype=object),
+                         "key": weights["key"].to_numpy(dtype=object)},
+                        schema={"GENE": pl.Utf8, "varID": pl.Utf8, "key": pl.Utf8})
+    genes = pd.unique(weights["gene"])
+    rank = pl.DataFrame({"GENE": np.asarray(genes, dtype=object), "rank": np.arange(len(genes))},
+                        schema={"GENE": pl.Utf8, "rank": pl.Int64})
+    keyed = (covariance.with_row_index("row")
+             .join(snps.rename({"varID": "RSID1", "key": "key1"}), on=["GENE", "RSID1"], how="inner")
+             .join(snps.rename({"varID": "RSID2", "key": "key2"}), on=["GENE", "RSID2"], how="inner")
+             .join(rank, on="GENE", how="inner")
+             .sort(["rank", "row"]))
+    return keyed.select(pl.col("GENE"), pl.col("key1").alias("RSID1"), pl.col("key2").alias("RSID2"), pl.col("VALUE"))
+
+
+def _chromosomes(var_ids: pd.Series) -> list[str]:
+    """Distinct chromosomes of varIDs (`chrom_pos_ref_alt_build`), in natural order."""
+    chroms = {v.split("_", 1)[0] for v in pd.unique(var_ids)}
+    return sorted(chroms, key=natural_chromosome_key)
+
+
+def _n_samples(summary: pd.DataFrame) -> int | None:
+    """The linearization sample size (largest over ok loci, with a warning if loci disagree)."""
+    values = summary.loc[summary["status"] == "ok", "n_samples"].dropna().unique()
+    if len(values) == 0:
+        return None
+    if len(values) > 1:
+        log.warning("loci were fitted on different numbers of samples (%s); sample_info keeps the largest",
+                    ", ".join(str(int(v)) for v in sorted(values)[:5]))
+    return int(max(values))
+
+
+def build_database(
+    linearized: Iterable[str | Path],
+    name: str,
+    outdir: str | Path,
+    snp_key: str = "varID",
+    pval_threshold: float = 0.05,
+    rho_threshold: float = 0.1,
+    keep_unfiltered: bool = False,
+    population: str | None = None,
+    cv_seed: int | None = None,
+    delete_after: Sequence[str | Path] = (),
+) -> DatabaseOutputs:
+    """Merge linearization chunks into PredictDB database(s), covariance file(s) and a merged summary."""
+    if not name or "/" in name or name.startswith("."):
+        raise EnpactError(f"--name '{name}' must be a plain file name stem")
+    outdir = Path(outdir)
+    chunks = [read_linearized_chunk(prefix) for prefix in resolve_chunk_prefixes(linearized)]
+    merged = merge_chunks(chunks)
+    summary = merged.summary
+    weights = key_weights(merged.weights, snp_key)
+    n_snps = weights.groupby("gene").size().reindex(summary["gene"], fill_value=0)
+    n_snps.index = summary.index
+    kept = select_models(summary, n_snps, pval_threshold, rho_threshold)
+    ok = (summary["status"] == "ok").to_numpy()
+    log.info("%d loci, %d fitted, %d pass zscore_pval < %g and rho_avg > %g", len(summary), int(ok.sum()),
+             int(kept.sum()), pval_threshold, rho_threshold)
+    targets = [outdir / f"{name}.db", outdir / f"{name}.txt.gz", outdir / f"{name}.summary.tsv"]
+    if keep_unfiltered:
+        targets += [outdir / f"{name}.unfiltered.db", outdir / f"{name}.unfiltered.txt.gz"]
+    n_samples = _n_samples(summary)
+    with staged_outputs(targets) as staged:
+        databases = [(kept, staged[0], staged[1])]
+        if keep_unfiltered:
+            databases.append((ok, staged[3], staged[4]))
+        for selection, db_path, cov_path in databases:
+            loci = summary[selection]
+            db_weights = weights[weights["gene"].isin(set(loci["gene"]))]
+            extra = _extra_table(loci, n_snps)
+            write_predictdb(db_path, extra, db_weights, n_samples, population, _chromosomes(db_weights["varID"]), cv_seed)
+            write_covariance(cov_path, database_covariance(merged.covariance, db_weights))
+        summary.assign(kept=kept).to_csv(staged[2], sep="\t", index=False, na_rep="NA")
+    _delete_files(delete_after)
+    return DatabaseOutputs(
+        db=targets[0], covariance=targets[1], summary=targets[2],
+        unfiltered_db=targets[3] if keep_unfiltered else None,
+        unfiltered_covariance=targets[4] if keep_unfiltered else None,
+        n_genes=int(kept.sum()), n_genes_unfiltered=int(ok.sum()),
+    )
+
+
+def _delete_files(paths: Sequence[str | Path]) -> None:
+    """Delete files that are no longer needed (missing ones are only logged)."""
+    for item in paths:
+        path = Path(item)
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+            log.info("deleted %s", path)
+        elif path.exists():
+            log.warning("not deleting %s: not a file", path)
+        else:
+            log.warning("not deleting %s: no such file", path)

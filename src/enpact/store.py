@@ -1,0 +1,245 @@
+"""Prediction stores (HDF5): predictor features of unique windows, and personalized EnPACT predictions.
+
+Feature store (`enpact predict`): one row per distinct window, and maps from (locus) and
+(locus, sample, haplotype) to rows. Personalized store (`enpact personalize`): the EnPACT prediction per
+locus x sample x haplotype and per reference window; features of unique windows only on request.
+Files are written atomically and without timestamps, so identical content gives identical bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from enpact import __version__
+from enpact.errors import EnpactError
+from enpact.io import atomic_path
+
+FORMAT_VERSION = 1
+_STR = h5py.string_dtype()
+
+
+@dataclass
+class FeatureStore:
+    """Features of unique windows and the maps from loci and haplotypes to rows."""
+
+    locus_ids: list[str]
+    samples: list[str]
+    features: np.ndarray  # (n_rows, n_bins, n_tracks) float32
+    row_locus: np.ndarray  # (n_rows,) int32
+    reference_row: np.ndarray  # (n_loci,) int32
+    haplotype_row: np.ndarray  # (n_loci, n_samples, 2) int32
+    meta: dict = field(default_factory=dict)
+
+    def reference_features(self) -> np.ndarray:
+        """Features of each locus's reference window, (n_loci, n_bins, n_tracks)."""
+        return self.features[self.reference_row]
+
+
+@dataclass
+class PersonalizedStore:
+    """EnPACT predictions per locus x sample x haplotype, plus the reference prediction per locus."""
+
+    locus_ids: list[str]
+    samples: list[str]
+    prediction: np.ndarray  # (n_loci, n_samples, 2) float32
+    reference: np.ndarray  # (n_loci,) float32
+    meta: dict = field(default_factory=dict)
+    n_unique_windows: np.ndarray | None = None  # (n_loci,) int32, distinct windows predicted per locus
+    features: FeatureStore | None = None
+
+    def individual_values(self) -> np.ndarray:
+        """An individual's value is the mean of its two haplotypes: (n_loci, n_samples) float64."""
+        return self.prediction.astype(np.float64).mean(axis=2)
+
+
+def _write_strings(group: h5py.Group, name: str, values: list[str]) -> None:
+    """Store a list of strings as a variable-length UTF-8 dataset."""
+    group.create_dataset(name, data=np.array(values, dtype=object), dtype=_STR, track_times=False)
+
+
+def _read_strings(group: h5py.Group, name: str) -> list[str]:
+    """Read a string dataset back as a list of str."""
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in group[name][()]]
+
+
+def _write_array(group: h5py.Group, name: str, data: np.ndarray) -> None:
+    """Store an array, compressed when large, without modification times (byte-stable files)."""
+    kwargs = {"compression": "gzip", "compression_opts": 4, "shuffle": True} if data.size > 4096 else {}
+    group.create_dataset(name, data=data, track_times=False, **kwargs)
+
+
+def _open(path: str | Path, kind: str) -> h5py.File:
+    """Open a store for reading and check its kind."""
+    path = Path(path)
+    if not path.exists():
+        raise EnpactError(f"prediction store not found: {path}")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise EnpactError(f"{path}: not a readable HDF5 prediction store ({err})")
+    found = handle.attrs.get("kind", "")
+    if found != kind:
+        handle.close()
+        raise EnpactError(f"{path}: expected a {kind} store, found '{found or 'unknown'}'")
+    return handle
+
+
+def _write_feature_groups(handle: h5py.File, store: FeatureStore, prefix: str = "") -> None:
+    """Write the feature datasets (shared by feature stores and personalized stores with features)."""
+    group = handle.require_group(prefix) if prefix else handle
+    _write_array(group, "features", np.ascontiguousarray(store.features, dtype=np.float32))
+    _write_array(group, "row_locus", store.row_locus.astype(np.int32))
+    _write_array(group, "reference_row", store.reference_row.astype(np.int32))
+    _write_array(group, "haplotype_row", store.haplotype_row.astype(np.int32))
+
+
+def write_feature_store(path: str | Path, store: FeatureStore) -> None:
+    """Write a feature store atomically."""
+    with atomic_path(path, ".h5") as tmp:
+        with h5py.File(tmp, "w", track_order=False) as handle:
+            handle.attrs["kind"] = "features"
+            handle.attrs["format_version"] = FORMAT_VERSION
+            handle.attrs["enpact_version"] = __version__
+            handle.attrs["meta"] = json.dumps(store.meta, sort_keys=True)
+            _write_strings(handle, "locus_id", store.locus_ids)
+            _write_strings(handle, "sample", store.samples)
+            _write_feature_groups(handle, store)
+
+
+def read_feature_store(path: str | Path) -> FeatureStore:
+    """Read a feature store written by `enpact predict`."""
+    with _open(path, "features") as handle:
+        return FeatureStore(
+            locus_ids=_read_strings(handle, "locus_id"),
+            samples=_read_strings(handle, "sample"),
+            features=handle["features"][()],
+            row_locus=handle["row_locus"][()],
+            reference_row=handle["reference_row"][()],
+            haplotype_row=handle["haplotype_row"][()],
+            meta=json.loads(handle.attrs["meta"]),
+        )
+
+
+def write_personalized_store(path: str | Path, store: PersonalizedStore) -> None:
+    """Write a personalized prediction store atomically."""
+    with atomic_path(path, ".h5") as tmp:
+        with h5py.File(tmp, "w", track_order=False) as handle:
+            handle.attrs["kind"] = "personalized"
+            handle.attrs["format_version"] = FORMAT_VERSION
+            handle.attrs["enpact_version"] = __version__
+            handle.attrs["meta"] = json.dumps(store.meta, sort_keys=True)
+            _write_strings(handle, "locus_id", store.locus_ids)
+            _write_strings(handle, "sample", store.samples)
+            _write_array(handle, "prediction", np.ascontiguousarray(store.prediction, dtype=np.float32))
+            _write_array(handle, "reference", np.ascontiguousarray(store.reference, dtype=np.float32))
+            if store.n_unique_windows is not None:
+                _write_array(handle, "n_unique_windows", store.n_unique_windows.astype(np.int32))
+            if store.features is not None:
+                _write_feature_groups(handle, store.features, "features")
+
+
+def read_personalized_store(path: str | Path, with_features: bool = True) -> PersonalizedStore:
+    """Read a personalized prediction store written by `enpact personalize` or `enpact merge`."""
+    with _open(path, "personalized") as handle:
+        locus_ids = _read_strings(handle, "locus_id")
+        samples = _read_strings(handle, "sample")
+        meta = json.loads(handle.attrs["meta"])
+        features = None
+        if with_features and "features" in handle:
+            group = handle["features"]
+            features = FeatureStore(
+                locus_ids=locus_ids,
+                samples=samples,
+                features=group["features"][()],
+                row_locus=group["row_locus"][()],
+                reference_row=group["reference_row"][()],
+                haplotype_row=group["haplotype_row"][()],
+                meta=meta.get("predictor", {}),
+            )
+        return PersonalizedStore(
+            locus_ids=locus_ids,
+            samples=samples,
+            prediction=handle["prediction"][()],
+            reference=handle["reference"][()],
+            meta=meta,
+            n_unique_windows=handle["n_unique_windows"][()] if "n_unique_windows" in handle else None,
+            features=features,
+        )
+
+
+def _comparable_meta(meta: dict) -> str:
+    """The part of a store's metadata that must agree between chunks (model and predictor)."""
+    return json.dumps({k: v for k, v in meta.items() if k in ("model", "predictor")}, sort_keys=True)
+
+
+def merge_personalized_stores(paths: list[str | Path], out: str | Path) -> PersonalizedStore:
+    """Merge chunk stores (subsets of loci x subsets of samples) into one; the order of `paths` does not matter.
+
+    Loci and samples of the result are sorted by id, and every (locus, sample) pair must be covered exactly once.
+    """
+    if not paths:
+        raise EnpactError("merge: no input stores given")
+    chunks = [(Path(p), read_personalized_store(p)) for p in paths]
+    reference_meta = _comparable_meta(chunks[0][1].meta)
+    for path, chunk in chunks[1:]:
+        if _comparable_meta(chunk.meta) != reference_meta:
+            raise EnpactError(f"{path}: made with a different model or predictor than {chunks[0][0]}; cannot merge")
+    chunks.sort(key=lambda item: (item[1].locus_ids[0], item[1].samples[0], item[1].locus_ids, item[1].samples))
+    locus_ids = sorted({l for _, c in chunks for l in c.locus_ids})
+    samples = sorted({s for _, c in chunks for s in c.samples})
+    locus_pos = {l: i for i, l in enumerate(locus_ids)}
+    sample_pos = {s: i for i, s in enumerate(samples)}
+    prediction = np.full((len(locus_ids), len(samples), 2), np.nan, dtype=np.float32)
+    covered = np.zeros((len(locus_ids), len(samples)), dtype=np.int32)
+    reference = np.full(len(locus_ids), np.nan, dtype=np.float32)
+    n_unique = np.zeros(len(locus_ids), dtype=np.int32)
+    with_features = all(c.features is not None for _, c in chunks)
+    feature_blocks, row_locus, reference_row = [], [], np.full(len(locus_ids), -1, np.int32)
+    haplotype_row = np.full((len(locus_ids), len(samples), 2), -1, dtype=np.int32)
+    offset = 0
+    for path, chunk in chunks:
+        li = np.array([locus_pos[l] for l in chunk.locus_ids])
+        si = np.array([sample_pos[s] for s in chunk.samples])
+        prediction[np.ix_(li, si)] = chunk.prediction
+        covered[np.ix_(li, si)] += 1
+        known = ~np.isnan(reference[li])
+        if np.any(known & (reference[li] != chunk.reference)):
+            raise EnpactError(f"{path}: reference predictions differ from another chunk for the same loci")
+        reference[li] = chunk.reference
+        if chunk.n_unique_windows is not None:
+            n_unique[li] += chunk.n_unique_windows
+        if with_features:
+            f = chunk.features
+            feature_blocks.append(f.features)
+            row_locus.append(li[f.row_locus])
+            unset = reference_row[li] < 0
+            reference_row[li[unset]] = f.reference_row[unset] + offset
+            haplotype_row[np.ix_(li, si)] = f.haplotype_row + offset
+            offset += len(f.features)
+    if np.any(covered > 1):
+        l, s = np.argwhere(covered > 1)[0]
+        raise EnpactError(f"merge: locus {locus_ids[l]}, sample {samples[s]} is in more than one chunk")
+    if np.any(covered == 0):
+        l, s = np.argwhere(covered == 0)[0]
+        raise EnpactError(f"merge: locus {locus_ids[l]}, sample {samples[s]} is in no chunk; a chunk is missing")
+    meta = dict(chunks[0][1].meta)
+    meta["merged_from"] = len(chunks)
+    features = None
+    if with_features:
+        features = FeatureStore(
+            locus_ids=locus_ids,
+            samples=samples,
+            features=np.concatenate(feature_blocks),
+            row_locus=np.concatenate(row_locus).astype(np.int32),
+            reference_row=reference_row,
+            haplotype_row=haplotype_row,
+            meta=meta.get("predictor", {}),
+        )
+    merged = PersonalizedStore(locus_ids, samples, prediction, reference, meta, n_unique, features)
+    write_personalized_store(out, merged)
+    return merged

@@ -1,0 +1,289 @@
+"""Reading phased variants from an indexed VCF/BCF: one region read for all samples at once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pysam
+
+from enpact.errors import EnpactError
+from enpact.genome import Genome, resolve_chrom
+
+log = logging.getLogger(__name__)
+
+MISSING = -1
+
+
+def is_symbolic(allele: str) -> bool:
+    """True for alleles that are not literal sequence: <DEL>, *, breakends, '.'."""
+    return allele in ("*", ".", "") or allele.startswith("<") or "[" in allele or "]" in allele
+
+
+@dataclass
+class VariantCounts:
+    """What was skipped or defaulted while reading variants; logged once per command."""
+
+    records: int = 0
+    missing_calls: int = 0
+    symbolic_calls: int = 0
+    unphased_calls: int = 0
+    overlapping_skipped: int = 0
+
+    def add(self, other: "VariantCounts") -> None:
+        """Accumulate another set of counts into this one."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def log(self, source: str) -> None:
+        """Log the counts that are not zero."""
+        parts = [f"{name.replace('_', ' ')}: {getattr(self, name)}" for name in self.__dataclass_fields__]
+        log.info("%s: %s", source, ", ".join(parts))
+        if self.symbolic_calls:
+            log.warning("%s: %d calls of symbolic or '*' alleles were applied as reference", source, self.symbolic_calls)
+        if self.missing_calls:
+            log.warning("%s: %d missing genotype calls were treated as reference", source, self.missing_calls)
+
+
+@dataclass
+class VariantTable:
+    """Variants of one chromosome region with the allele index of every selected haplotype.
+
+    `alleles[v, s, h]` is the allele index (0 = REF, k = k-th ALT, -1 = missing) of sample s, haplotype h.
+    """
+
+    chrom: str
+    pos: np.ndarray  # 0-based start, int64
+    ref: list[str]
+    alts: list[tuple[str, ...]]
+    ids: list[str]
+    alleles: np.ndarray  # (n_variants, n_samples, 2) int16
+    counts: VariantCounts = field(default_factory=VariantCounts)
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    @property
+    def ref_len(self) -> np.ndarray:
+        """Length of each REF allele."""
+        return np.fromiter((len(r) for r in self.ref), dtype=np.int64, count=len(self.ref))
+
+    def subset(self, index: np.ndarray) -> "VariantTable":
+        """The variants at the given positions of this table (counts are not carried over)."""
+        index = np.asarray(index, dtype=np.int64)
+        return VariantTable(
+            chrom=self.chrom,
+            pos=self.pos[index],
+            ref=[self.ref[i] for i in index],
+            alts=[self.alts[i] for i in index],
+            ids=[self.ids[i] for i in index],
+            alleles=self.alleles[index],
+        )
+
+    def overlapping(self, start: int, end: int) -> np.ndarray:
+        """Indexes of variants whose REF span intersects [start, end)."""
+        ends = self.pos + self.ref_len
+        return np.flatnonzero((self.pos < end) & (ends > start))
+
+
+def _parse_gt(gt: str) -> tuple[int, int, bool]:
+    """Parse one GT string into (allele 1, allele 2, phased); haploid calls are doubled."""
+    if "|" in gt:
+        a, _, b = gt.partition("|")
+        phased = True
+    elif "/" in gt:
+        a, _, b = gt.partition("/")
+        phased = False
+    else:
+        a = b = gt
+        phased = True
+    first = MISSING if a in (".", "") else int(a)
+    second = MISSING if b in (".", "") else int(b)
+    return first, second, phased
+
+
+class VcfReader:
+    """A bgzipped+indexed VCF or an indexed BCF, restricted to a list of samples."""
+
+    def __init__(self, path: str | Path, samples: list[str] | None = None, allow_unphased: bool = False):
+        self.path = Path(path)
+        self.allow_unphased = allow_unphased
+        if not self.path.exists():
+            raise EnpactError(f"VCF not found: {self.path}")
+        try:
+            self._vcf = pysam.VariantFile(str(self.path))
+        except (OSError, ValueError) as err:
+            raise EnpactError(f"{self.path}: cannot open as VCF/BCF ({err})")
+        all_samples = list(self._vcf.header.samples)
+        if samples is None:
+            samples = all_samples
+        position = {s: i for i, s in enumerate(all_samples)}
+        missing = [s for s in samples if s not in position]
+        if missing:
+            raise EnpactError(f"{self.path}: sample '{missing[0]}' is not in the VCF ({len(missing)} requested samples missing)")
+        if len(set(samples)) != len(samples):
+            dup = next(s for s in samples if samples.count(s) > 1)
+            raise EnpactError(f"sample '{dup}' is requested twice")
+        self.samples = list(samples)
+        self._columns = np.array([position[s] for s in self.samples], dtype=np.int64)
+        self.contigs = list(self._vcf.header.contigs)
+        self._is_bcf = self._vcf.is_bcf
+        self._tabix = None
+        if not self._is_bcf:
+            try:
+                self._tabix = pysam.TabixFile(str(self.path))
+            except (OSError, ValueError) as err:
+                raise EnpactError(f"{self.path}: no tabix index ({err}); run `tabix -p vcf {self.path}`")
+        elif not self._vcf.index:
+            raise EnpactError(f"{self.path}: BCF has no index; run `bcftools index {self.path}`")
+        self._index_contigs = set(self._tabix.contigs) if self._tabix is not None else set(self._vcf.index.keys())
+        self.counts = VariantCounts()
+
+    def resolve(self, chrom: str) -> str | None:
+        """This VCF's name for a chromosome, or None when the VCF has no records there."""
+        names = self._index_contigs | set(self.contigs)
+        try:
+            name = resolve_chrom(chrom, names, f"VCF {self.path.name}")
+        except EnpactError:
+            return None
+        return name if name in self._index_contigs else None
+
+    def _raw_records(self, chrom: str, start: int, end: int):
+        """Yield (chrom, pos1, id, ref, alt, format, sample fields) for records overlapping [start, end)."""
+        if self._tabix is not None:
+            for line in self._tabix.fetch(chrom, max(start, 0), end):
+                fields = line.split("\t")
+                yield fields
+        else:
+            for rec in self._vcf.fetch(chrom, max(start, 0), end):
+                yield str(rec).rstrip("\n").split("\t")
+
+    def read(self, chrom: str, start: int, end: int, genome: Genome | None = None) -> VariantTable:
+        """All variants overlapping [start, end) on chrom, for the selected samples; REF checked against genome."""
+        name = self.resolve(chrom)
+        empty = VariantTable(chrom, np.zeros(0, np.int64), [], [], [], np.zeros((0, len(self.samples), 2), np.int16))
+        if name is None:
+            return empty
+        pos, refs, alts, ids, gts = [], [], [], [], []
+        columns = self._columns + 9
+        for fields in self._raw_records(name, start, end):
+            if len(fields) < 10:
+                raise EnpactError(f"{self.path}: record at {fields[0]}:{fields[1]} has no genotype columns")
+            fmt = fields[8].split(":")
+            if fmt[0] != "GT":
+                raise EnpactError(f"{self.path}: record at {fields[0]}:{fields[1]} has no GT as first FORMAT field")
+            sample_fields = [fields[c] for c in columns]
+            if len(fmt) > 1:
+                sample_fields = [f.partition(":")[0] for f in sample_fields]
+            pos.append(int(fields[1]) - 1)
+            refs.append(fields[3].upper())
+            alts.append(tuple(a.upper() for a in fields[4].split(",")))
+            ids.append(fields[2])
+            gts.append(sample_fields)
+        if not pos:
+            return empty
+        alleles, counts = self._parse_genotypes(gts, pos, chrom)
+        table = VariantTable(
+            chrom=chrom,
+            pos=np.array(pos, dtype=np.int64),
+            ref=refs,
+            alts=alts,
+            ids=ids,
+            alleles=alleles,
+            counts=counts,
+        )
+        table.counts.records = len(pos)
+        self._check_alleles(table)
+        if genome is not None:
+            check_reference(table, genome, self.path)
+        self.counts.add(table.counts)
+        return table
+
+    def _parse_genotypes(self, gts: list[list[str]], pos: list[int], chrom: str) -> tuple[np.ndarray, VariantCounts]:
+        """Turn GT strings (variants x samples) into an allele index array, checking phasing."""
+        flat = np.array(gts, dtype=object).reshape(-1)
+        uniques, inverse = np.unique(flat.astype(str), return_inverse=True)
+        parsed = []
+        for gt in uniques:
+            try:
+                parsed.append(_parse_gt(gt))
+            except ValueError:
+                where = int(np.flatnonzero(flat == gt)[0])
+                v, s = divmod(where, len(self.samples))
+                raise EnpactError(
+                    f"{self.path}: malformed GT '{gt}' for sample {self.samples[s]} at {chrom}:{pos[v] + 1}"
+                )
+        table = np.array([(a, b) for a, b, _ in parsed], dtype=np.int16)
+        unphased_het = np.array([(not ph) and a != b for a, b, ph in parsed], dtype=bool)
+        alleles = table[inverse].reshape(len(gts), len(self.samples), 2)
+        bad = unphased_het[inverse]
+        n_unphased = int(bad.sum())
+        if n_unphased and not self.allow_unphased:
+            where = int(np.flatnonzero(bad)[0])
+            v, s = divmod(where, len(self.samples))
+            raise EnpactError(
+                f"{self.path}: unphased genotype '{flat[where]}' for sample {self.samples[s]} at {chrom}:{pos[v] + 1}; "
+                "phase the VCF first or pass --allow-unphased to use alleles in the order given"
+            )
+        return alleles, VariantCounts(unphased_calls=n_unphased, missing_calls=int((alleles == MISSING).sum()))
+
+    def _check_alleles(self, table: VariantTable) -> None:
+        """Validate allele indexes against ALT counts and count symbolic calls."""
+        n_alts = np.array([len(a) for a in table.alts], dtype=np.int16)
+        too_large = table.alleles > n_alts[:, None, None]
+        if too_large.any():
+            v, s, _ = np.argwhere(too_large)[0]
+            raise EnpactError(
+                f"{self.path}: GT allele index beyond the ALT alleles for sample {self.samples[s]} "
+                f"at {table.chrom}:{table.pos[v] + 1}"
+            )
+        for v, alts in enumerate(table.alts):
+            symbolic_indexes = [k for k, allele in enumerate(alts, start=1) if is_symbolic(allele)]
+            if symbolic_indexes:
+                table.counts.symbolic_calls += int(np.isin(table.alleles[v], symbolic_indexes).sum())
+
+    def close(self) -> None:
+        """Close the underlying files."""
+        self._vcf.close()
+        if self._tabix is not None:
+            self._tabix.close()
+
+
+def check_reference(table: VariantTable, genome: Genome, source: Path | str) -> None:
+    """Raise if any REF allele differs from the FASTA (a wrong genome build), naming the first site."""
+    if not len(table):
+        return
+    ref_len = table.ref_len
+    lo, hi = int(table.pos.min()), int((table.pos + ref_len).max())
+    region = genome.fetch_string(table.chrom, lo, hi)
+    for p, ref in zip(table.pos.tolist(), table.ref):
+        observed = region[p - lo : p - lo + len(ref)]
+        if observed != ref and not _matches_with_n(observed, ref):
+            raise EnpactError(
+                f"{source}: REF allele {ref} at {table.chrom}:{p + 1} does not match the FASTA ({observed or 'past the end'}); "
+                "the VCF and FASTA are probably from different genome builds"
+            )
+
+
+def _matches_with_n(observed: str, ref: str) -> bool:
+    """Equality that lets N in either allele match any base."""
+    if len(observed) != len(ref):
+        return False
+    return all(a == b or a == "N" or b == "N" for a, b in zip(observed, ref))
+
+
+def applied_alleles(table: VariantTable) -> np.ndarray:
+    """Allele indexes to apply per (variant, haplotype column): missing and symbolic alleles become 0 (REF).
+
+    Columns are ordered sample-major: column 2*s + h is haplotype h (0 or 1) of sample s.
+    """
+    alleles = table.alleles.reshape(len(table), -1).astype(np.int16, copy=True)
+    alleles[alleles == MISSING] = 0
+    for v, alts in enumerate(table.alts):
+        for k, allele in enumerate(alts, start=1):
+            if is_symbolic(allele):
+                alleles[v][alleles[v] == k] = 0
+    return alleles
+

@@ -1,0 +1,65 @@
+"""Shared fixtures: small genomes, VCFs written from text, a tiny Enformer checkpoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pysam
+import pytest
+
+DEMO = Path(__file__).resolve().parents[1] / "src" / "enpact" / "data" / "demo"
+
+
+def write_fasta(path: Path, chroms: dict[str, str]) -> Path:
+    """Write a FASTA with 60-bp lines and index it with samtools-compatible pysam.faidx."""
+    with open(path, "w") as handle:
+        for name, seq in chroms.items():
+            handle.write(f">{name}\n")
+            for i in range(0, len(seq), 60):
+                handle.write(seq[i : i + 60] + "\n")
+    pysam.faidx(str(path))
+    return path
+
+
+def random_sequence(length: int, seed: int) -> str:
+    """A reproducible random ACGT string."""
+    rng = np.random.default_rng(seed)
+    return "".join(np.array(list("ACGT"))[rng.integers(0, 4, length)])
+
+
+def write_vcf(path: Path, contigs: dict[str, int], samples: list[str], records: list[str]) -> Path:
+    """Write a VCF from tab-separated record lines, bgzip it and build a tabix index; returns the .vcf.gz path."""
+    plain = path if path.suffix == ".vcf" else path.with_suffix(".vcf")
+    header = ["##fileformat=VCFv4.2", '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">']
+    header += [f"##contig=<ID={c},length={n}>" for c, n in contigs.items()]
+    header.append("\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *samples]))
+    plain.write_text("\n".join(header + records) + "\n")
+    out = pysam.tabix_index(str(plain), preset="vcf", force=True)
+    return Path(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_enformer(tmp_path_factory) -> Path:
+    """A randomly initialised tiny Enformer saved like the real weights (save_pretrained, .bin)."""
+    import torch
+    from enformer_pytorch import Enformer
+
+    torch.manual_seed(1234)
+    model = Enformer.from_hparams(dim=12, depth=1, heads=1, dim_divisible_by=2, target_length=4,
+                                  output_heads={"human": 8}).eval()
+    directory = tmp_path_factory.mktemp("enformer_tiny")
+    model.save_pretrained(directory, safe_serialization=False)
+    (directory / "enpact_predictor.json").write_text(json.dumps({"window_bp": 1024}))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def bcftools() -> str:
+    """Path of bcftools; required in CI (the independent reference for haplotype sequences)."""
+    found = shutil.which("bcftools")
+    if not found:
+        pytest.fail("bcftools is required for these tests (apt-get install bcftools)")
+    return found

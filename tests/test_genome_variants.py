@@ -1,0 +1,94 @@
+"""Genome windows and VCF reading: padding, encoding, chromosome naming, and the user errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import random_sequence, write_fasta, write_vcf
+from enpact.errors import EnpactError
+from enpact.genome import Genome, decode, encode, resolve_chrom
+from enpact.haplotypes import locus_windows
+from enpact.variants import VcfReader
+
+
+@pytest.fixture()
+def genome(tmp_path) -> Genome:
+    return Genome(write_fasta(tmp_path / "g.fa", {"chr1": "ACGTNacgtn" + random_sequence(990, 5), "chr2": "GGGG"}))
+
+
+def test_encode_decode_roundtrip_and_unknown_bases_become_n():
+    assert encode("ACGTNacgtnRYK").tolist() == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 4, 4, 4]
+    assert decode(encode("ACGTNNACGT")) == "ACGTNNACGT"
+
+
+def test_windows_are_padded_with_n_past_chromosome_ends(genome):
+    left = genome.window("chr1", 2, 8)  # start -2
+    assert decode(left) == "NNACGTNA"
+    right = genome.window("chr2", 4, 8)  # starts at 0 on a 4 bp chromosome
+    assert decode(right) == "GGGGNNNN"
+    assert genome.windows(["chr1", "chr2"], np.array([2, 4]), 8).shape == (2, 8)
+
+
+def test_chromosome_names_resolve_across_chr_prefix(genome):
+    assert genome.resolve("1") == "chr1"
+    assert resolve_chrom("chrMT", {"MT"}) == "MT"
+    with pytest.raises(EnpactError, match="chromosome 'chr9' is not in the FASTA"):
+        genome.resolve("chr9")
+
+
+def _vcf(tmp_path, records, samples=("A", "B")):
+    return write_vcf(tmp_path / "v.vcf", {"chr1": 1000, "chr2": 4}, list(samples), records)
+
+
+def _rec(pos, ref, alt, *gts, chrom="chr1"):
+    return "\t".join([chrom, str(pos), ".", ref, alt, ".", "PASS", ".", "GT", *gts])
+
+
+def test_unphased_heterozygous_call_is_an_error_naming_the_site(genome, tmp_path):
+    vcf = _vcf(tmp_path, [_rec(12, genome.fetch_string("chr1", 11, 12), "T", "0|1", "0/1")])
+    with pytest.raises(EnpactError, match=r"unphased genotype '0/1' for sample B at chr1:12.*--allow-unphased"):
+        VcfReader(vcf).read("chr1", 0, 100, genome)
+    table = VcfReader(vcf, allow_unphased=True).read("chr1", 0, 100, genome)
+    assert table.alleles[0].tolist() == [[0, 1], [0, 1]]
+    assert table.counts.unphased_calls == 1
+
+
+def test_ref_mismatch_is_an_error_naming_the_first_site(genome, tmp_path):
+    ref = genome.fetch_string("chr1", 11, 12)
+    wrong = "A" if ref != "A" else "C"
+    vcf = _vcf(tmp_path, [_rec(5, "N", "A", "0|0", "0|0"), _rec(12, wrong, "G", "0|1", "0|0")])
+    with pytest.raises(EnpactError, match=rf"REF allele {wrong} at chr1:12 does not match the FASTA.*genome builds"):
+        VcfReader(vcf).read("chr1", 0, 100, genome)
+
+
+def test_symbolic_and_missing_alleles_are_applied_as_reference_and_counted(genome, tmp_path):
+    base = genome.fetch_string("chr1", 19, 20)
+    alt = "A" if base != "A" else "C"
+    vcf = _vcf(tmp_path, [_rec(15, genome.fetch_string("chr1", 14, 15), "<DEL>", "1|0", "0|0"),
+                          _rec(20, base, f"{alt},*", "2|1", ".|1")])
+    reader = VcfReader(vcf)
+    table = reader.read("chr1", 0, 100, genome)
+    assert table.counts.symbolic_calls == 2 and table.counts.missing_calls == 1
+    windows = locus_windows(genome, "chr1", 20, 8, table)
+    hap = {(s, h): decode(windows.windows[windows.haplotype_window[s, h]]) for s in range(2) for h in range(2)}
+    ref_window = decode(genome.window("chr1", 20, 8))
+    assert hap[(0, 0)] == ref_window  # <DEL> and '*' skipped
+    assert hap[(0, 1)][4 - 1] == alt and hap[(1, 1)][3] == alt  # position 20 (1-based) is window index 3
+    assert hap[(1, 0)] == ref_window  # missing -> reference
+
+
+def test_unknown_sample_and_missing_index_are_clear_errors(genome, tmp_path):
+    vcf = _vcf(tmp_path, [_rec(12, genome.fetch_string("chr1", 11, 12), "T", "0|1", "0|0")])
+    with pytest.raises(EnpactError, match="sample 'Z' is not in the VCF"):
+        VcfReader(vcf, samples=["A", "Z"])
+    plain = tmp_path / "plain.vcf.gz"
+    plain.write_bytes(vcf.read_bytes())
+    with pytest.raises(EnpactError, match="no tabix index"):
+        VcfReader(plain)
+
+
+def test_chromosome_without_records_gives_empty_table(genome, tmp_path):
+    vcf = _vcf(tmp_path, [_rec(12, genome.fetch_string("chr1", 11, 12), "T", "0|1", "0|0")])
+    assert len(VcfReader(vcf).read("chr2", 0, 4, genome)) == 0
+    assert len(VcfReader(vcf).read("1", 0, 100, genome)) == 1  # unprefixed name resolves to chr1

@@ -1,0 +1,162 @@
+"""Haplotype windows against an independent reference: bcftools consensus + its chain file."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import random_sequence, write_fasta, write_vcf
+from enpact.genome import Genome, decode
+from enpact.haplotypes import locus_windows
+from enpact.predict import iter_locus_windows
+from enpact.variants import VcfReader
+
+WINDOW = 1024
+SAMPLES = ["S1", "S2", "S3", "S4", "S5"]
+
+
+def random_variants(sequence: str, chrom: str, n: int, seed: int, missing: bool = True) -> list[str]:
+    """Non-overlapping SNVs, insertions, deletions and multi-allelic sites with random phased genotypes."""
+    rng = np.random.default_rng(seed)
+    positions = np.sort(rng.choice(np.arange(5, len(sequence) - 20, 12), size=n, replace=False))
+    records = []
+    for pos in positions.tolist():
+        ref_base = sequence[pos]
+        kind = rng.choice(["snv", "ins", "del", "multi"], p=[0.55, 0.15, 0.2, 0.1])
+        others = [b for b in "ACGT" if b != ref_base]
+        if kind == "snv":
+            ref, alts = ref_base, [str(rng.choice(others))]
+        elif kind == "ins":
+            ref, alts = ref_base, [ref_base + "".join(rng.choice(list("ACGT"), rng.integers(1, 8)))]
+        elif kind == "del":
+            length = int(rng.integers(2, 9))
+            ref, alts = sequence[pos : pos + length], [ref_base]
+        else:
+            ref, alts = ref_base, [str(a) for a in rng.choice(others, 2, replace=False)]
+        gts = []
+        for _ in SAMPLES:
+            a, b = rng.integers(0, len(alts) + 1, 2)
+            if missing and rng.random() < 0.03:
+                a = "."
+            gts.append(f"{a}|{b}")
+        records.append("\t".join([chrom, str(pos + 1), f"rs{pos}", ref, ",".join(alts), ".", "PASS", ".", "GT", *gts]))
+    return records
+
+
+@pytest.fixture(scope="module")
+def genome_and_vcf(tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
+    """A 2-chromosome genome and a VCF with every kind of variant the reader must apply."""
+    tmp = tmp_path_factory.mktemp("hap")
+    chroms = {"chr1": random_sequence(12_000, 1), "chr2": random_sequence(6_000, 2)}
+    fasta = write_fasta(tmp / "genome.fa", chroms)
+    records = random_variants(chroms["chr1"], "chr1", 400, 3) + random_variants(chroms["chr2"], "chr2", 200, 4)
+    vcf = write_vcf(tmp / "calls.vcf", {c: len(s) for c, s in chroms.items()}, SAMPLES, records)
+    return fasta, vcf, chroms
+
+
+def parse_chain(path: Path) -> list[tuple[int, int, int]]:
+    """Aligned blocks (ref_start, hap_start, size) of a single-chromosome chain file."""
+    blocks, t, q = [], 0, 0
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if fields[0] == "chain":
+            t, q = int(fields[5]), int(fields[10])
+            continue
+        size = int(fields[0])
+        blocks.append((t, q, size))
+        if len(fields) == 3:
+            t += size + int(fields[1])
+            q += size + int(fields[2])
+    return blocks
+
+
+def lift(blocks: list[tuple[int, int, int]], position: int) -> int | None:
+    """Haplotype coordinate of a reference position, None inside a deletion."""
+    for t, q, size in blocks:
+        if t <= position < t + size:
+            return q + position - t
+    return None
+
+
+def consensus(bcftools: str, fasta: Path, vcf: Path, chrom: str, sample: str, hap: int, tmp: Path) -> tuple[str, list]:
+    """Haplotype sequence of one chromosome and its chain, by bcftools consensus."""
+    chain = tmp / f"{chrom}.{sample}.{hap}.chain"
+    region = subprocess.run(["samtools", "faidx", str(fasta), chrom], check=True, capture_output=True, text=True).stdout
+    ref_fa = tmp / f"{chrom}.fa"
+    ref_fa.write_text(region)
+    result = subprocess.run(
+        [bcftools, "consensus", "-f", str(ref_fa), "-s", sample, "-H", str(hap), "--chain", str(chain), str(vcf)],
+        check=True, capture_output=True, text=True,
+    )
+    sequence = "".join(line for line in result.stdout.splitlines() if not line.startswith(">"))
+    return sequence.upper(), parse_chain(chain)
+
+
+def cut(sequence: str, center: int, length: int) -> str:
+    """The window of `length` centred on `center`, N-padded outside the sequence."""
+    lo = center - length // 2
+    return "".join(sequence[i] if 0 <= i < len(sequence) else "N" for i in range(lo, lo + length))
+
+
+def test_windows_match_bcftools_consensus(genome_and_vcf, bcftools, tmp_path):
+    fasta, vcf, chroms = genome_and_vcf
+    genome = Genome(fasta)
+    reader = VcfReader(vcf)
+    rng = np.random.default_rng(7)
+    checked = 0
+    for chrom, sequence in chroms.items():
+        centers = [3, 400, len(sequence) - 2] + rng.integers(0, len(sequence), 12).tolist()
+        table = reader.read(chrom, 0, len(sequence), genome)
+        for sample_index, sample in enumerate(SAMPLES):
+            for hap in (1, 2):
+                hap_seq, blocks = consensus(bcftools, fasta, vcf, chrom, sample, hap, tmp_path)
+                for center in centers:
+                    image = lift(blocks, center)
+                    if image is None:
+                        continue  # centre deleted on this haplotype: no chain position to compare with
+                    windows = locus_windows(genome, chrom, center, WINDOW, table)
+                    ours = decode(windows.windows[windows.haplotype_window[sample_index, hap - 1]])
+                    assert ours == cut(hap_seq, image, WINDOW), (chrom, center, sample, hap)
+                    checked += 1
+    assert checked > 250
+
+
+def test_reference_window_is_row_zero_and_homozygous_reference_maps_to_it(genome_and_vcf):
+    fasta, vcf, chroms = genome_and_vcf
+    genome = Genome(fasta)
+    table = VcfReader(vcf).read("chr1", 0, 12_000, genome)
+    table.alleles[:, 0, :] = 0  # make S1 homozygous reference everywhere
+    windows = locus_windows(genome, "chr1", 5_000, WINDOW, table)
+    assert decode(windows.windows[0]) == chroms["chr1"][5_000 - WINDOW // 2 : 5_000 + WINDOW // 2]
+    assert windows.haplotype_window[0].tolist() == [0, 0]
+
+
+def test_identical_haplotypes_share_one_window(genome_and_vcf):
+    fasta, vcf, _ = genome_and_vcf
+    genome = Genome(fasta)
+    table = VcfReader(vcf).read("chr1", 0, 12_000, genome)
+    table.alleles[:, 1, :] = table.alleles[:, 2, 0][:, None]  # S2 both haplotypes = S3 haplotype 1
+    windows = locus_windows(genome, "chr1", 6_000, WINDOW, table)
+    assert windows.haplotype_window[1, 0] == windows.haplotype_window[1, 1] == windows.haplotype_window[2, 0]
+    rows = [decode(w) for w in windows.windows]
+    assert len(set(rows)) == len(rows), "distinct rows must hold distinct sequences"
+
+
+def test_chunk_iteration_reads_each_region_once_and_keeps_loci_order(genome_and_vcf, monkeypatch):
+    fasta, vcf, _ = genome_and_vcf
+    genome = Genome(fasta)
+    reader = VcfReader(vcf)
+    calls = []
+    original = reader.read
+    monkeypatch.setattr(reader, "read", lambda *a, **k: calls.append(a[:3]) or original(*a, **k))
+    loci = pd.DataFrame({"locus_id": ["a", "b", "c", "d"], "chrom": ["chr1", "chr1", "chr2", "chr1"],
+                         "center": [2000, 2300, 3000, 9000]})
+    seen = [i for i, _ in iter_locus_windows(genome, loci, WINDOW, reader)]
+    assert sorted(seen) == [0, 1, 2, 3]
+    assert len(calls) == 3  # a and b share one merged region; c and d have their own
