@@ -390,7 +390,7 @@ def chromosome_variants(chrom: str, chrom_seq: np.ndarray, seed: int, chrom_inde
 
 def assign_rsids(table: pd.DataFrame, rng: np.random.Generator) -> pd.Series:
     """Unique random rs numbers, a few records without one ('.')."""
-    numbers = rng.choice(np.arange(1_000_000, 90_000_000), size=len(table), replace=False)
+    numbers = 1_000_000 + rng.choice(89_000_000, size=len(table), replace=False)
     ids = pd.Series([f"rs{n}" for n in numbers], index=table.index)
     ids[rng.random(len(table)) < NO_RSID_FRACTION] = "."
     return ids
@@ -401,7 +401,8 @@ def make_variants(sequences: dict[str, np.ndarray], seed: int) -> Variants:
     parts = [chromosome_variants(c, sequences[c], seed, i) for i, c in enumerate(VARIANT_CHROMS)]
     table = pd.concat([p.table for p in parts], ignore_index=True)
     table["rsid"] = assign_rsids(table, rng_for(seed, STREAM_VARIANTS, 99))
-    table["variant_id"] = table["chrom"] + "_" + (table["pos0"] + 1).astype(str) + "_" + table["ref"] + "_" + table["alt"] + "_b38"
+    pos1 = (table["pos0"] + 1).astype(str)
+    table["variant_id"] = table["chrom"] + "_" + pos1 + "_" + table["ref"] + "_" + table["alt"] + "_b38"
     return Variants(table=table, haplotypes=np.concatenate([p.haplotypes for p in parts]))
 
 
@@ -482,7 +483,9 @@ def broken_records(variants: Variants, genes: pd.DataFrame) -> pd.Index:
     return t.index[inside][:10]
 
 
-def write_broken_vcfs(variants: Variants, genes: pd.DataFrame, sequences: dict[str, np.ndarray], outdir: Path, seed: int) -> None:
+def write_broken_vcfs(
+    variants: Variants, genes: pd.DataFrame, sequences: dict[str, np.ndarray], outdir: Path, seed: int
+) -> None:
     """broken/unphased, broken/ref_mismatch (both invalid) and broken/symbolic (valid, with <DEL> and *)."""
     rng = rng_for(seed, STREAM_BROKEN)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -501,12 +504,15 @@ def write_broken_vcfs(variants: Variants, genes: pd.DataFrame, sequences: dict[s
     bad = table.copy()
     k = int(snv_rows[2])
     bad.at[k, "ref"] = snv_alt(bad.at[k, "ref"], rng, exclude=bad.at[k, "alt"])
-    write_bgzipped_vcf(header + "\n".join(vcf_lines(bad, genotype_strings(haps, no_missing))) + "\n", outdir / "ref_mismatch.vcf.gz")
+    bad_text = header + "\n".join(vcf_lines(bad, genotype_strings(haps, no_missing))) + "\n"
+    write_bgzipped_vcf(bad_text, outdir / "ref_mismatch.vcf.gz")
 
     write_symbolic_vcf(table, haps, sequences["chr1"], outdir / "symbolic.vcf.gz", rng)
 
 
-def write_symbolic_vcf(table: pd.DataFrame, haps: np.ndarray, chr1: np.ndarray, path: Path, rng: np.random.Generator) -> None:
+def write_symbolic_vcf(
+    table: pd.DataFrame, haps: np.ndarray, chr1: np.ndarray, path: Path, rng: np.random.Generator
+) -> None:
     """Normal SNVs plus one <DEL> record (SVTYPE/END) and one 'X,*' record whose '*' haplotypes must be skipped."""
     snv = (table["kind"] == "snv").to_numpy()
     t, h = table[snv].reset_index(drop=True), haps[snv].copy()
@@ -527,7 +533,8 @@ def write_symbolic_vcf(table: pd.DataFrame, haps: np.ndarray, chr1: np.ndarray, 
     del_haps = (rng.random((1, h.shape[1])) < 0.15).astype(np.int8)
     t = pd.concat([t.iloc[: k + 1], del_row, t.iloc[k + 1 :]], ignore_index=True)
     h = np.concatenate([h[: k + 1], del_haps, h[k + 1 :]])
-    info = pd.concat([info.iloc[: k + 1], pd.Series([f"SVTYPE=DEL;END={del_end1}"]), info.iloc[k + 1 :]], ignore_index=True)
+    del_info = pd.Series([f"SVTYPE=DEL;END={del_end1}"])
+    info = pd.concat([info.iloc[: k + 1], del_info, info.iloc[k + 1 :]], ignore_index=True)
     extra = [
         '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type of structural variant">',
         '##INFO=<ID=END,Number=1,Type=Integer,Description="End position of the variant">',
@@ -556,7 +563,7 @@ def spread_initial_weights(model, gain: float, seed: int) -> None:
 
 
 def make_tiny_enformer(outdir: Path, seed: int):
-    """Save a randomly initialised tiny Enformer checkpoint + tracks.tsv; return the model reloaded from disk."""
+    """Save a random tiny Enformer checkpoint, its sidecar and tracks.tsv; return the model reloaded from disk."""
     import torch
     from enformer_pytorch import Enformer
 
@@ -566,6 +573,8 @@ def make_tiny_enformer(outdir: Path, seed: int):
     # same output to 6 digits. Variance-preserving weights keep tracks varying across genes and SNVs visible.
     spread_initial_weights(model, TINY_ENFORMER_GAIN, seed)
     model.save_pretrained(str(outdir), safe_serialization=False)
+    # the checkpoint does not record its input length; enpact's Enformer predictor reads it from this sidecar
+    (outdir / "enpact_predictor.json").write_text(json.dumps({"window_bp": WINDOW_BP}))
     pd.DataFrame(dict(index=range(len(TRACK_NAMES)), name=TRACK_NAMES)).to_csv(
         outdir / "tracks.tsv", sep="\t", index=False, lineterminator="\n"
     )
@@ -612,25 +621,35 @@ def zscore(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def eqtl_candidates(table: pd.DataFrame, dose80: np.ndarray, dose_gwas: np.ndarray) -> np.ndarray:
-    """Mask of records usable as planted eQTLs: biallelic non-ambiguous SNVs with an rsid, MAF >= 5 % (80) / 1 % (GWAS)."""
+    """Mask of planted-eQTL candidates: biallelic non-A/T-C/G SNVs with an rsid, MAF >= 5 % (80), >= 1 % (GWAS)."""
     maf80 = np.minimum(dose80.mean(1) / 2, 1 - dose80.mean(1) / 2)
     maf_gwas = np.minimum(dose_gwas.mean(1) / 2, 1 - dose_gwas.mean(1) / 2)
     pair = table["ref"] + table["alt"]
     ambiguous = pair.isin(["AT", "TA", "CG", "GC"]).to_numpy()
-    return (table["kind"] == "snv").to_numpy() & ~ambiguous & (table["rsid"] != ".").to_numpy() & (maf80 >= 0.05) & (maf_gwas >= 0.01)
+    snv = (table["kind"] == "snv").to_numpy() & ~ambiguous & (table["rsid"] != ".").to_numpy()
+    return snv & (maf80 >= 0.05) & (maf_gwas >= 0.01)
 
 
-def pick_eqtls(genes: pd.DataFrame, table: pd.DataFrame, usable: np.ndarray, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per gene: (record indexes, effects) of 1-3 eQTL SNVs inside its window (empty if none is usable)."""
+def pick_eqtls(
+    genes: pd.DataFrame, table: pd.DataFrame, usable: np.ndarray, dose80: np.ndarray, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per gene: (record indexes, effects) of 1-3 eQTL SNVs inside its window, pairwise r^2 < 0.8 in the 80."""
     chrom = table["chrom"].to_numpy()
     pos = table["pos0"].to_numpy()
     picks = []
     for g in genes.itertuples():
         start = g.tss - WINDOW_BP // 2
-        pool = np.flatnonzero(usable & (chrom == g.chrom) & (pos >= start) & (pos < start + WINDOW_BP))
-        k = min(int(rng.integers(1, 4)), len(pool))
-        chosen = np.sort(rng.choice(pool, size=k, replace=False)) if k else np.zeros(0, dtype=np.int64)
-        picks.append((chosen, rng.normal(0.0, EQTL_EFFECT_SD, size=k)))
+        pool = rng.permutation(np.flatnonzero(usable & (chrom == g.chrom) & (pos >= start) & (pos < start + WINDOW_BP)))
+        wanted = int(rng.integers(1, 4))
+        chosen: list[int] = []
+        for j in pool:
+            # near-duplicate eQTLs would make the planted per-SNP effects unidentifiable
+            if len(chosen) == wanted:
+                break
+            if all(np.corrcoef(dose80[j], dose80[c])[0, 1] ** 2 < 0.8 for c in chosen):
+                chosen.append(int(j))
+        chosen_arr = np.sort(np.array(chosen, dtype=np.int64))
+        picks.append((chosen_arr, rng.normal(0.0, EQTL_EFFECT_SD, size=len(chosen_arr))))
     return picks
 
 
@@ -652,14 +671,18 @@ def expression_matrix(
     motif_z, m_mean, m_sd = zscore(motif_copies.astype(np.float64)[:, None])
     mu = z @ np.array(TRACK_WEIGHTS) + MOTIF_WEIGHT * motif_z[:, 0] + rng.normal(0, GENE_NOISE_SD, len(z))
     values = mu[:, None] + genetic80 + rng.normal(0, INDIVIDUAL_NOISE_SD, genetic80.shape)
-    consts = dict(track_mean=t_mean.tolist(), track_sd=t_sd.tolist(), motif_mean=float(m_mean[0]), motif_sd=float(m_sd[0]))
+    consts = dict(
+        track_mean=t_mean.tolist(), track_sd=t_sd.tolist(), motif_mean=float(m_mean[0]), motif_sd=float(m_sd[0])
+    )
     return values, mu, consts
 
 
 # ------------------------------------------------------------------------------------------------- GWAS
 
 
-def choose_causal(genes: pd.DataFrame, genetic_gwas: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def choose_causal(
+    genes: pd.DataFrame, genetic_gwas: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Indexes of the causal genes (among genes with a well-expressed genetic component) and their gammas."""
     sd = genetic_gwas.std(1)
     eligible = np.flatnonzero(sd >= np.quantile(sd[sd > 0], 0.5))
@@ -802,7 +825,7 @@ def build(outdir: Path, seed: int) -> dict:
     dose = alt_dosage(variants.haplotypes)
     dose80, dose_gwas = dose[:, :N_VCF_INDIVIDUALS], dose[:, N_VCF_INDIVIDUALS:]
     rng = rng_for(seed, STREAM_EXPRESSION)
-    picks = pick_eqtls(genes, table, eqtl_candidates(table, dose80, dose_gwas), rng)
+    picks = pick_eqtls(genes, table, eqtl_candidates(table, dose80, dose_gwas), dose80, rng)
     values, mu, consts = expression_matrix(tracks, motif_copies, genetic_expression(picks, dose80), rng)
     expr = pd.concat([genes[["gene_id"]].rename(columns={"gene_id": "NAME"}),
                       pd.DataFrame(values, columns=sample_names(N_VCF_INDIVIDUALS))], axis=1)
@@ -829,7 +852,8 @@ def summary_counts(genes: pd.DataFrame, table: pd.DataFrame, missing: np.ndarray
     """Counts quoted in the README and the log."""
     pos, chrom = table["pos0"].to_numpy(), table["chrom"].to_numpy()
     per_window = [
-        int(((chrom == g.chrom) & (pos >= g.tss - WINDOW_BP // 2) & (pos < g.tss + WINDOW_BP // 2)).sum()) for g in genes.itertuples()
+        int(((chrom == g.chrom) & (pos >= g.tss - WINDOW_BP // 2) & (pos < g.tss + WINDOW_BP // 2)).sum())
+        for g in genes.itertuples()
     ]
     return dict(
         n_genes=len(genes),
@@ -874,7 +898,7 @@ Nothing here is real data: sequences, genes, individuals and phenotypes are simu
 | `broken/*.vcf.gz` (+ `.tbi`) | VCF 4.2, bgzip + tabix | small inputs for error handling (see below) |
 | `expression.tsv` | PredictDB expression layout, TSV | header `NAME IND001 .. IND080`, one row per gene id |
 | `gwas.tsv.gz` | gzip TSV | GWAS summary statistics of a simulated trait in 1,000 other individuals |
-| `enformer_tiny/` | enformer-pytorch checkpoint | `config.json`, `pytorch_model.bin`, `tracks.tsv` |
+| `enformer_tiny/` | enformer-pytorch checkpoint | `config.json`, `pytorch_model.bin`, `enpact_predictor.json`, `tracks.tsv` |
 | `truth/planted.json` | JSON | planted parameters of the expression and GWAS simulations |
 | `truth/reference_tracks.tsv` | TSV | tiny-Enformer reference features per gene (mean of 4 bins) |
 
@@ -907,7 +931,8 @@ individuals diploid). Post-processing, all deterministic:
   whose REF span overlaps the previous record are dropped.
 
 This build: {n_records} records ({n_snv} biallelic SNVs, {n_indel} indels, {n_multi} multi-allelic),
-{n_missing} missing calls, {n_no_rsid} records without rsid, {sites_per_window} records per 4,096 bp TSS window on average.
+{n_missing} missing calls, {n_no_rsid} records without rsid, {sites_per_window} records per 4,096 bp TSS window on
+average.
 
 ### Broken VCFs (`broken/`)
 A few records of `genotypes.vcf.gz` on chr1 around the first two genes, same header and samples.
@@ -925,7 +950,8 @@ Planted model, per gene g and individual j:
   (population sd);
 - `mu_g = sum_k w_k z_gk + 0.3 * z(motif_copies_g) + N(0, 0.3^2)` with `w = {weights}`;
 - eQTLs: 1-3 biallelic SNVs inside the gene's 4,096 bp window (not A/T or C/G, with an rsid, MAF >= 5 % in the
-  80 and >= 1 % in the GWAS individuals), effects N(0, 0.4^2) per ALT allele; {n_eqtls} eQTLs in {n_eqtl_genes} genes;
+  80 and >= 1 % in the GWAS individuals, pairwise r^2 < 0.8 in the 80), effects N(0, 0.4^2) per ALT allele; {n_eqtls} eQTLs in
+  {n_eqtl_genes} genes (a gene without any usable SNV gets none);
 - `value_gj = mu_g + sum_e effect_e * (dosage_ej - mean over the 80 of dosage_e) + N(0, 0.3^2)`.
 
 Values have 6 significant digits.
@@ -952,10 +978,15 @@ Rows are sorted by chromosome (chr1..chr6, chrX) and position. This build: {n_gw
 
 ### Tiny Enformer (`enformer_tiny/`)
 `Enformer.from_hparams(dim=12, depth=1, heads=1, dim_divisible_by=2, target_length=4,
-output_heads={{'human': 8}}, num_downsamples=7)`, randomly initialised with `torch.manual_seed({seed})`, saved
-with `save_pretrained(dir, safe_serialization=False)`; load it with `Enformer.from_pretrained(dir)`. Input
-4,096 bp (32 bins of 128 bp, cropped to the 4 central bins), output (batch, 4, 8). `tracks.tsv` (`index name`)
-names the 8 made-up tracks.
+output_heads={{'human': 8}}, num_downsamples=7)` after `torch.manual_seed({seed})`, saved with
+`save_pretrained(dir, safe_serialization=False)`; load it with `Enformer.from_pretrained(dir)` (without
+`use_tf_gamma`, which only supports the full-size model). Before saving, every conv and linear weight except the
+attention-pooling logits is redrawn as N(0, 1.2^2 / fan_in) with zero bias: with the library's default
+initialisation the six conv stages shrink the sequence signal so much that all windows give the same output to
+6 digits; with this one the tracks vary by 5-40 % across genes and a single SNV near the centre moves them by
+about 1 %. Input 4,096 bp (32 bins of 128 bp, cropped to the 4 central bins), output (batch, 4, 8).
+`enpact_predictor.json` (`{{"window_bp": 4096}}`) tells enpact's Enformer predictor the input length;
+`tracks.tsv` (`index name`) names the 8 made-up tracks.
 
 ### Truth (`truth/`)
 - `planted.json`: `expression` (track weights, motif weight, noise sds, z-score constants, and per gene

@@ -102,51 +102,69 @@ def _standardized_gram_column(gram, held_rows, sums, scale, n_train, usable, k, 
             out[j] = 0.0
 
 
-def _coordinate_descent_path(gram, held_rows, sums, scale, n_train, usable, corr, lambdas, alpha,
-                             thresh, max_passes, null_first, stop_early):
-    """Standardised elastic-net coefficients along a lambda path; returns (path, n_fitted, passes or -1)."""
+def _coordinate_descent_path(gram, held_rows, sums, scale, n_train, usable, corr, lambdas, alpha, thresh,
+                             max_passes):
+    """Standardised elastic-net coefficients along glmnet's path; returns (path, n_fitted, passes or -1).
+
+    lambdas[0] is lambda_max: fitted as all-zero, as glmnet fits its first point at lambda = +infinity.
+    The path stops early where glmnet's does (deviance ratio > 0.999 or its relative gain < 1e-5).
+    """
     p = corr.shape[0]
     n_lambda = lambdas.shape[0]
     beta = np.zeros(p)
-    grad = corr.copy()  # corr - C beta, exact for strong variables, lazily synced for the others
-    synced = np.zeros(p)  # beta as of the last gradient sync of the variables outside the strong set
-    slot = np.full(p, -1, np.int64)
+    grad = corr.copy()  # corr - C beta; exact outside sweeps
+    synced = np.zeros(p)  # beta as of the last gradient update of the variables outside the working set
+    slot = np.full(p, -1, np.int64)  # row of a variable's cached correlation column, -1 before it is needed
     cached = np.empty(p, np.int64)
     n_cached = 0
     capacity = min(p, 32)
     columns = np.empty((capacity, p))
-    strong = np.empty(p, np.int64)
+    # the working set (strong set plus ever-active variables) keeps compact copies so sweeps are contiguous
+    work = np.empty(p, np.int64)
+    work_grad = np.empty(p)
+    work_capacity = min(p, 64)
+    work_gram = np.empty((work_capacity, work_capacity))
     outside = np.ones(p)
     path = np.zeros((n_lambda, p))
-    n_fitted = 0
+    n_fitted = 1
     passes = 0
     rsq_prev = 0.0
-    for m in range(n_lambda):
-        if m == 0 and null_first:
-            n_fitted = 1  # glmnet fits its first lambda as +infinity: all coefficients zero
-            continue
+    for m in range(1, n_lambda):
         lam = lambdas[m]
-        lam_prev = lambdas[m - 1] if m > 0 else lam
         l1 = alpha * lam
         shrink = 1.0 + (1.0 - alpha) * lam
-        cutoff = alpha * (2.0 * lam - lam_prev)  # sequential strong rule
-        n_strong = 0
+        cutoff = alpha * (2.0 * lam - lambdas[m - 1])  # sequential strong rule
+        n_work = 0
         for j in range(p):
             outside[j] = 1.0
             if usable[j] and (slot[j] >= 0 or abs(grad[j]) > cutoff):
-                strong[n_strong] = j
-                n_strong += 1
+                work[n_work] = j
+                n_work += 1
                 outside[j] = 0.0
+        n_known = 0  # work[:n_known] have their compact rows filled up to n_known
         while True:
+            if n_work > work_capacity:
+                work_capacity = min(p, max(n_work, 2 * work_capacity))
+                work_gram = np.empty((work_capacity, work_capacity))
+                n_known = 0
+            for w in range(n_work):
+                k = work[w]
+                work_grad[w] = grad[k]
+                if slot[k] >= 0:
+                    column = columns[slot[k]]
+                    start = n_known if w < n_known else 0
+                    for t in range(start, n_work):
+                        work_gram[w, t] = column[work[t]]
+            n_known = n_work
             while True:
                 passes += 1
                 if passes > max_passes:
                     return path, n_fitted, -1
                 dlx = 0.0
-                for t in range(n_strong):
-                    k = strong[t]
+                for w in range(n_work):
+                    k = work[w]
                     old = beta[k]
-                    u = grad[k] + old
+                    u = work_grad[w] + old
                     v = abs(u) - l1
                     new = 0.0
                     if v > 0.0:
@@ -158,21 +176,24 @@ def _coordinate_descent_path(gram, held_rows, sums, scale, n_train, usable, corr
                                 grown = np.empty((capacity, p))
                                 grown[:n_cached] = columns[:n_cached]
                                 columns = grown
-                            _standardized_gram_column(gram, held_rows, sums, scale, n_train, usable, k,
-                                                      columns[n_cached])
+                            column = columns[n_cached]
+                            _standardized_gram_column(gram, held_rows, sums, scale, n_train, usable, k, column)
                             slot[k] = n_cached
                             cached[n_cached] = k
                             n_cached += 1
+                            for t in range(n_work):
+                                work_gram[w, t] = column[work[t]]
                         d = new - old
                         beta[k] = new
                         if d * d > dlx:
                             dlx = d * d
-                        column = columns[slot[k]]
-                        for s in range(n_strong):
-                            j = strong[s]
-                            grad[j] -= column[j] * d
+                        row = work_gram[w]
+                        for t in range(n_work):
+                            work_grad[t] -= row[t] * d
                 if dlx < thresh:
                     break
+            for w in range(n_work):
+                grad[work[w]] = work_grad[w]
             for q in range(n_cached):
                 k = cached[q]
                 d = beta[k] - synced[k]
@@ -181,29 +202,27 @@ def _coordinate_descent_path(gram, held_rows, sums, scale, n_train, usable, corr
                     for j in range(p):
                         grad[j] -= outside[j] * column[j] * d
                     synced[k] = beta[k]
-            violated = False
-            for j in range(p):
+            n_before = n_work
+            for j in range(p):  # KKT check of everything outside the working set
                 if outside[j] == 1.0 and usable[j] and abs(grad[j]) > l1:
-                    strong[n_strong] = j
-                    n_strong += 1
+                    work[n_work] = j
+                    n_work += 1
                     outside[j] = 0.0
-                    violated = True
-            if not violated:
+            if n_work == n_before:
                 break
         for q in range(n_cached):
             path[m, cached[q]] = beta[cached[q]]
         n_fitted = m + 1
-        if stop_early:
-            rsq = 0.0  # fraction of deviance explained: 2 b'c - b'Cb = b'(c + grad)
-            for q in range(n_cached):
-                k = cached[q]
-                rsq += beta[k] * (corr[k] + grad[k])
-            if n_fitted >= min(5, n_lambda):
-                if rsq > 0.999:
-                    break
-                if rsq != 0.0 and (rsq - rsq_prev) / rsq < 1e-5:
-                    break
-            rsq_prev = rsq
+        rsq = 0.0  # fraction of deviance explained: 2 b'c - b'Cb = b'(c + grad)
+        for q in range(n_cached):
+            k = cached[q]
+            rsq += beta[k] * (corr[k] + grad[k])
+        if n_fitted >= min(GLMNET_MIN_LAMBDAS_BEFORE_STOP, n_lambda):
+            if rsq > GLMNET_MAX_DEVIANCE_RATIO:
+                break
+            if rsq != 0.0 and (rsq - rsq_prev) / rsq < GLMNET_FRACTION_DEVIANCE_STOP:
+                break
+        rsq_prev = rsq
     return path, n_fitted, passes
 
 
@@ -226,14 +245,14 @@ def assign_folds(n_samples: int, n_folds: int, seed: int) -> np.ndarray:
 
 def lambda_path(X: np.ndarray, y: np.ndarray, alpha: float, n_lambda: int = 100,
                 lambda_min_ratio: float | None = None) -> np.ndarray:
-    """glmnet's lambda sequence for (X, y) in units of y, before any early stop of the path."""
+    """glmnet's lambda sequence for (X, y) in units of y, before the path's early stop shortens it."""
     X, y = _checked_data(X, y)
     _check_path_settings(alpha, n_lambda)
     everyone = np.zeros(X.shape[0], dtype=np.int64)
     fold_sums, usable = _column_moments(X, everyone, 1)
     full = _training_set(X, y, X.T @ X, fold_sums, usable, everyone, 1, 1)
     ratio = _lambda_min_ratio(lambda_min_ratio, *X.shape)
-    return _glmnet_lambdas(full.corr, full.y_scale, alpha, n_lambda, ratio)
+    return _reported_lambdas(_standardized_lambdas(full.corr, alpha, n_lambda, ratio), full.y_scale)
 
 
 def fit_elastic_net_cv(X: np.ndarray, y: np.ndarray, *, alpha: float = 0.5, n_folds: int = 10,
@@ -248,8 +267,9 @@ def fit_elastic_net_cv(X: np.ndarray, y: np.ndarray, *, alpha: float = 0.5, n_fo
     X, y = _checked_data(X, y)
     _check_path_settings(alpha, n_lambda)
     folds, n_folds = _checked_folds(fold_ids, X.shape[0], n_folds, seed)
-    cv = _cross_validate(X, y, folds, n_folds, alpha, n_lambda,
-                         _lambda_min_ratio(lambda_min_ratio, *X.shape), tol)
+    if lambda_min_ratio is not None:
+        _lambda_min_ratio(lambda_min_ratio, *X.shape)  # validate once, before any fitting
+    cv = _cross_validate(X, y, folds, n_folds, alpha, n_lambda, lambda_min_ratio, tol)
     return _summarise(X, y, folds, n_folds, alpha, cv)
 
 
@@ -359,62 +379,91 @@ def _training_set(X: np.ndarray, y: np.ndarray, gram: np.ndarray, fold_sums: np.
     return _TrainingSet(n_train, sums, scale, use, y_mean, y_scale, corr, held_rows)
 
 
-def _glmnet_lambdas(corr: np.ndarray, y_scale: float, alpha: float, n_lambda: int, ratio: float) -> np.ndarray:
-    """glmnet's geometric lambda sequence, its first value rebuilt from the next two as R's fix.lam does."""
+def _standardized_lambdas(corr: np.ndarray, alpha: float, n_lambda: int, ratio: float) -> np.ndarray:
+    """glmnet's geometric lambda sequence on the standardised scale; entry 0 is lambda_max itself."""
     top = float(np.max(np.abs(corr)))
     if top == 0.0:
-        raise ValueError("no column of X varies or correlates with y: nothing to fit")
+        raise ValueError("no column of X correlates with y: nothing to fit")
     step = max(GLMNET_MIN_LAMBDA_RATIO, ratio) ** (1.0 / (n_lambda - 1.0))
-    standardized = np.empty(n_lambda)
-    current = top / max(alpha, 1e-3)
+    lambdas = np.empty(n_lambda)
+    lambdas[0] = top / max(alpha, 1e-3)
+    current = lambdas[0]
     for m in range(1, n_lambda):  # glmnet multiplies step by step; keep its rounding
         current *= step
-        standardized[m] = current
-    lambdas = standardized * y_scale
-    lambdas[0] = math.exp(2.0 * math.log(lambdas[1]) - math.log(lambdas[2]))
+        lambdas[m] = current
     return lambdas
 
 
-def _run_path(gram: np.ndarray, part: _TrainingSet, lambdas: np.ndarray, alpha: float, tol: float,
-              full_data: bool) -> tuple[np.ndarray, int]:
-    """Coefficient path (per dosage unit) of one training set and how many lambdas it reached."""
-    standardized, n_fitted, passes = _coordinate_descent_path(
-        gram, part.held_rows, part.sums, part.scale, float(part.n), part.usable, part.corr,
-        lambdas / part.y_scale, float(alpha), float(tol), GLMNET_MAX_PASSES, full_data, full_data)
+def _reported_lambdas(standardized: np.ndarray, y_scale: float) -> np.ndarray:
+    """Lambdas in units of y as glmnet reports them: the first rebuilt from the next two (R's fix.lam)."""
+    lambdas = standardized * y_scale
+    if lambdas.size > 2:
+        lambdas[0] = math.exp(2.0 * math.log(lambdas[1]) - math.log(lambdas[2]))
+    return lambdas
+
+
+@dataclass(frozen=True)
+class _Path:
+    """A glmnet path of one training set: lambdas (units of y), weights per dosage unit, intercepts."""
+
+    lambdas: np.ndarray  # (K,)
+    weights: np.ndarray  # (K, p)
+    intercepts: np.ndarray  # (K,)
+
+
+def _fit_path(gram: np.ndarray, part: _TrainingSet, alpha: float, n_lambda: int, ratio: float | None,
+              tol: float) -> _Path:
+    """glmnet(x, y, alpha) on one training set: its own lambda sequence, stopped early as glmnet stops."""
+    n_variants = gram.shape[0]
+    standardized = _standardized_lambdas(part.corr, alpha, n_lambda, _lambda_min_ratio(ratio, part.n, n_variants))
+    path, n_fitted, passes = _coordinate_descent_path(
+        gram, part.held_rows, part.sums, part.scale, float(part.n), part.usable, part.corr, standardized,
+        float(alpha), float(tol), GLMNET_MAX_PASSES)
     if passes < 0:
         raise ValueError(f"coordinate descent did not converge in {GLMNET_MAX_PASSES} passes")
-    return standardized[:n_fitted] * (part.y_scale / part.scale), n_fitted
+    weights = path[:n_fitted] * (part.y_scale / part.scale)
+    intercepts = part.y_mean - weights @ (part.sums / part.n)
+    return _Path(_reported_lambdas(standardized[:n_fitted], part.y_scale), weights, intercepts)
+
+
+def _path_at(path: _Path, lambdas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and intercepts at other lambdas: linear in lambda between path points, clamped at its ends."""
+    own = path.lambdas
+    target = np.clip(lambdas, own[-1], own[0])
+    right = np.minimum(np.searchsorted(-own, -target, side="left"), own.size - 1)  # first own <= target
+    left = np.maximum(right - 1, 0)
+    gap = own[left] - own[right]
+    share = np.divide(target - own[right], gap, out=np.zeros_like(target), where=gap > 0.0)
+    weights = share[:, None] * path.weights[left] + (1.0 - share)[:, None] * path.weights[right]
+    intercepts = share * path.intercepts[left] + (1.0 - share) * path.intercepts[right]
+    return weights, intercepts
 
 
 def _cross_validate(X: np.ndarray, y: np.ndarray, folds: np.ndarray, k: int, alpha: float, n_lambda: int,
-                    ratio: float, tol: float) -> _CrossValidation:
-    """The full-data path, the held-out predictions of every fold along it, and the CV MSE curve."""
+                    ratio: float | None, tol: float) -> _CrossValidation:
+    """cv.glmnet: the full-data path, every fold's own path evaluated at its lambdas, the CV MSE curve."""
     if not (0.0 < tol < 1.0):
         raise ValueError(f"tol must be in (0, 1), got {tol}")
     gram = np.ascontiguousarray(X.T @ X)
     fold_sums, usable = _column_moments(X, folds, k)
     if not usable[k].any():
         raise ValueError("every variant in the window is constant across samples")
-    full = _training_set(X, y, gram, fold_sums, usable, folds, k, k)
-    lambdas = _glmnet_lambdas(full.corr, full.y_scale, alpha, n_lambda, ratio)
-    coefficients, n_fitted = _run_path(gram, full, lambdas, alpha, tol, full_data=True)
-    lambdas = lambdas[:n_fitted]
-    intercepts = full.y_mean - coefficients @ (full.sums / full.n)
-    prevalidated = np.empty((X.shape[0], n_fitted))
-    fold_mse = np.empty((k, n_fitted))
+    full = _fit_path(gram, _training_set(X, y, gram, fold_sums, usable, folds, k, k), alpha, n_lambda, ratio, tol)
+    prevalidated = np.empty((X.shape[0], full.lambdas.size))
+    fold_mse = np.empty((k, full.lambdas.size))
     for f in range(k):
         part = _training_set(X, y, gram, fold_sums, usable, folds, k, f)
-        weights, _ = _run_path(gram, part, lambdas, alpha, tol, full_data=False)
+        weights, intercepts = _path_at(_fit_path(gram, part, alpha, n_lambda, ratio, tol), full.lambdas)
         held = folds == f
-        predictions = part.y_mean + (part.held_rows - part.sums / part.n) @ weights.T
+        predictions = intercepts + part.held_rows @ weights.T
         prevalidated[held] = predictions
         fold_mse[f] = np.mean((y[held, None] - predictions) ** 2, axis=0)
     fold_sizes = np.bincount(folds, minlength=k).astype(np.float64)
     cv_mse_path = (fold_sizes @ fold_mse) / fold_sizes.sum()  # cv.glmnet: fold means, weighted by fold size
     best = int(np.argmin(cv_mse_path))  # first minimum = largest lambda among ties, as glmnet's lambda.min
     logger.debug("cv elastic net: n=%d p=%d, %d lambdas, lambda_min index %d", X.shape[0], X.shape[1],
-                 n_fitted, best)
-    return _CrossValidation(lambdas, cv_mse_path, coefficients, intercepts, prevalidated, best)
+                 full.lambdas.size, best)
+    return _CrossValidation(full.lambdas, cv_mse_path, full.weights, full.intercepts, prevalidated, best)
 
 
 # --------------------------------------------------------------------------------------------- statistics

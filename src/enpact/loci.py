@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from enpact.errors import EnpactError
-from enpact.io import read_table
+from enpact.io import atomic_path, read_table
 
 LOCI_COLUMNS = ["locus_id", "chrom", "center", "name", "split"]
 SPLITS = ("train", "valid", "test")
+
+log = logging.getLogger(__name__)
 
 
 def read_loci(path: str | Path) -> pd.DataFrame:
@@ -40,8 +44,264 @@ def read_loci(path: str | Path) -> pd.DataFrame:
 
 def write_loci(loci: pd.DataFrame, path: str | Path) -> None:
     """Write a loci table (tab-separated, the standard columns first)."""
-    from enpact.io import atomic_path
-
     extra = [c for c in loci.columns if c not in LOCI_COLUMNS]
     with atomic_path(path) as tmp:
         loci[LOCI_COLUMNS + extra].to_csv(tmp, sep="\t", index=False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building loci from annotations (`enpact loci`)
+
+SEX_AND_MITO = {"X", "Y", "M", "MT", "W", "Z"}
+ANNOTATION_FORMATS = ("auto", "gtf", "gff3", "tsv", "bed", "names")
+
+
+def _bare(chrom: str) -> str:
+    """Chromosome name without a `chr` prefix."""
+    return chrom[3:] if chrom.startswith("chr") else chrom
+
+
+def is_sex_or_mito(chrom: str) -> bool:
+    """True for X, Y, W, Z and mitochondrial chromosomes in any common naming."""
+    return _bare(chrom).upper() in SEX_AND_MITO
+
+
+def detect_annotation_format(path: Path) -> str:
+    """Annotation format from the file name (.gtf, .gff/.gff3, .bed, else tsv)."""
+    name = path.name.lower().removesuffix(".gz")
+    for suffix, fmt in ((".gtf", "gtf"), (".gff3", "gff3"), (".gff", "gff3"), (".bed", "bed")):
+        if name.endswith(suffix):
+            return fmt
+    return "tsv"
+
+
+def _attributes_gtf(text: str) -> dict[str, str]:
+    """Parse GTF attributes `key "value"; key "value";`."""
+    out = {}
+    for item in text.strip().split(";"):
+        item = item.strip()
+        if not item:
+            continue
+        key, _, value = item.partition(" ")
+        out.setdefault(key, value.strip().strip('"'))
+    return out
+
+
+def _attributes_gff3(text: str) -> dict[str, str]:
+    """Parse GFF3 attributes `key=value;key=value`."""
+    out = {}
+    for item in text.strip().split(";"):
+        if "=" in item:
+            key, _, value = item.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def read_gene_annotation(path: Path, fmt: str) -> pd.DataFrame:
+    """Genes with their TSS (0-based) from GTF, GFF3 or TSV: feature_id, name, gene_type, chrom, strand, center."""
+    if fmt == "tsv":
+        table = read_table(path, ["gene_id", "chrom", "strand", "tss"], "gene annotation", dtype=str)
+        tss = pd.to_numeric(table["tss"], errors="coerce")
+        if tss.isna().any():
+            row = int(np.flatnonzero(tss.isna().to_numpy())[0])
+            raise EnpactError(f"{path}: line {row + 2}: tss '{table['tss'].iloc[row]}' is not an integer")
+        return pd.DataFrame({
+            "feature_id": table["gene_id"], "name": table.get("gene_name", table["gene_id"]),
+            "gene_type": table.get("gene_type", pd.Series(["NA"] * len(table))), "chrom": table["chrom"],
+            "strand": table["strand"], "center": tss.astype(np.int64),
+        })
+    rows = []
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if line.startswith("#") or not line.strip():
+                continue
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != 9:
+                raise EnpactError(f"{path}: line {line_number}: expected 9 tab-separated {fmt.upper()} columns")
+            if fields[2] != "gene" and not (fmt == "gff3" and fields[2].endswith("gene")):
+                continue
+            attrs = _attributes_gtf(fields[8]) if fmt == "gtf" else _attributes_gff3(fields[8])
+            gene_id = attrs.get("gene_id") or attrs.get("ID", "").removeprefix("gene:")
+            if not gene_id:
+                raise EnpactError(f"{path}: line {line_number}: gene record without gene_id/ID")
+            start, end, strand = int(fields[3]), int(fields[4]), fields[6]
+            rows.append((gene_id, attrs.get("gene_name") or attrs.get("Name") or gene_id,
+                         attrs.get("gene_type") or attrs.get("gene_biotype") or attrs.get("biotype") or "NA",
+                         fields[0], strand, end - 1 if strand == "-" else start - 1))
+    if not rows:
+        raise EnpactError(f"{path}: no 'gene' records found in the {fmt.upper()} file")
+    return pd.DataFrame(rows, columns=["feature_id", "name", "gene_type", "chrom", "strand", "center"])
+
+
+def read_peak_annotation(path: Path) -> pd.DataFrame:
+    """Peaks from BED (centre = midpoint); the id is column 4, or chrom_start_end when absent."""
+    table = pd.read_csv(path, sep="\t", header=None, comment="#", dtype=str)
+    if table.shape[1] < 3:
+        raise EnpactError(f"{path}: BED needs at least chrom, start, end columns")
+    start, end = pd.to_numeric(table[1], errors="coerce"), pd.to_numeric(table[2], errors="coerce")
+    if start.isna().any() or end.isna().any():
+        row = int(np.flatnonzero((start.isna() | end.isna()).to_numpy())[0])
+        raise EnpactError(f"{path}: line {row + 1}: start/end are not integers")
+    ids = table[3] if table.shape[1] > 3 else table[0] + "_" + table[1] + "_" + table[2]
+    return pd.DataFrame({"feature_id": ids, "name": ids, "gene_type": "peak", "chrom": table[0], "strand": ".",
+                         "center": ((start + end) // 2).astype(np.int64)})
+
+
+def peaks_from_names(names: list[str], source: str) -> pd.DataFrame:
+    """Peaks encoded in feature names `chr_start_end` or `chr:start-end` (centre = midpoint)."""
+    pattern = r"^(?P<chrom>.+?)[_:](?P<start>\d+)[_-](?P<end>\d+)$"
+    parsed = pd.Series(names, dtype=str).str.extract(pattern)
+    if parsed["chrom"].isna().any():
+        bad = names[int(np.flatnonzero(parsed["chrom"].isna().to_numpy())[0])]
+        raise EnpactError(f"{source}: feature name '{bad}' is not of the form chr_start_end")
+    center = (parsed["start"].astype(np.int64) + parsed["end"].astype(np.int64)) // 2
+    return pd.DataFrame({"feature_id": names, "name": names, "gene_type": "peak", "chrom": parsed["chrom"],
+                         "strand": ".", "center": center})
+
+
+def _chrom_list(value: str | list[str] | None) -> list[str] | None:
+    """A comma-separated chromosome list (or list), None when not given."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    out = [c.strip() for c in items if c and c.strip()]
+    return out or None
+
+
+def assign_splits(
+    chroms: pd.Series,
+    fasta_chroms: list[str],
+    train: str | list[str] | None = None,
+    valid: str | list[str] | None = None,
+    test: str | list[str] | None = None,
+) -> pd.Series:
+    """Split per chromosome; defaults hold out the last two numbered autosomes (valid, then test).
+
+    Sex and mitochondrial chromosomes are excluded unless named in one of the lists; 'none' marks excluded loci.
+    """
+    lists = {name: _chrom_list(v) for name, v in (("train", train), ("valid", valid), ("test", test))}
+    named = {_bare(c) for v in lists.values() if v for c in v}
+    autosomes = [c for c in fasta_chroms if _bare(c).isdigit()]
+    if lists["valid"] is None and lists["test"] is None:
+        held_out = [c for c in autosomes if c in set(chroms)][-2:]
+        if len(held_out) == 2:
+            lists["valid"], lists["test"] = [held_out[0]], [held_out[1]]
+    if lists["train"] is None or lists["train"] == ["all"]:
+        held = {_bare(c) for key in ("valid", "test") for c in (lists[key] or [])}
+        lists["train"] = [c for c in fasta_chroms if _bare(c) not in held and not is_sex_or_mito(c)
+                          and (_bare(c).isdigit() or _bare(c) in named)]
+    bare_to_split = {}
+    for split in ("train", "valid", "test"):
+        for c in lists[split] or []:
+            if _bare(c) in bare_to_split and bare_to_split[_bare(c)] != split:
+                raise EnpactError(f"chromosome {c} is in both the {bare_to_split[_bare(c)]} and {split} lists")
+            bare_to_split[_bare(c)] = split
+    return chroms.map(lambda c: bare_to_split.get(_bare(c), "none"))
+
+
+def build_loci(
+    annotation: Path,
+    annotation_format: str,
+    feature_ids: list[str],
+    fasta_chroms: list[str],
+    train: str | list[str] | None = None,
+    valid: str | list[str] | None = None,
+    test: str | list[str] | None = None,
+    gene_types: str | list[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Loci for features present in both annotation and matrix; returns (loci, dropped with reasons)."""
+    from enpact.genome import resolve_chrom
+
+    fmt = detect_annotation_format(annotation) if annotation_format == "auto" else annotation_format
+    if fmt not in ANNOTATION_FORMATS:
+        raise EnpactError(f"unknown annotation format '{annotation_format}' (use one of {', '.join(ANNOTATION_FORMATS)})")
+    if fmt == "names":
+        features = peaks_from_names(feature_ids, "expression matrix")
+    elif fmt == "bed":
+        features = read_peak_annotation(annotation)
+    else:
+        features = read_gene_annotation(annotation, fmt)
+    dropped: list[tuple[str, str]] = []
+    duplicated = features["feature_id"].duplicated(keep="first")
+    dropped += [(f, "duplicated_in_annotation") for f in features.loc[duplicated, "feature_id"]]
+    features = features[~duplicated]
+    matrix_ids = pd.Index(feature_ids)
+    annotation_ids = pd.Index(features["feature_id"])
+    if not annotation_ids.isin(matrix_ids).any():
+        unversioned = annotation_ids.str.replace(r"\.\d+$", "", regex=True)
+        if pd.Index(unversioned).isin(matrix_ids.str.replace(r"\.\d+$", "", regex=True)).any():
+            lookup = dict(zip(matrix_ids.str.replace(r"\.\d+$", "", regex=True), matrix_ids))
+            features = features.assign(feature_id=[lookup.get(u, f) for u, f in zip(unversioned, annotation_ids)])
+            log.info("matched annotation and matrix feature ids without version suffixes")
+    in_matrix = features["feature_id"].isin(matrix_ids)
+    dropped += [(f, "not_in_expression_matrix") for f in features.loc[~in_matrix, "feature_id"]]
+    dropped += [(f, "not_in_annotation") for f in matrix_ids.difference(pd.Index(features["feature_id"]))]
+    features = features[in_matrix]
+    types = _chrom_list(gene_types)
+    if types:
+        keep = features["gene_type"].isin(types)
+        dropped += [(f, "gene_type_not_selected") for f in features.loc[~keep, "feature_id"]]
+        features = features[keep]
+    resolved = []
+    unmatched = set()
+    for chrom in features["chrom"]:
+        try:
+            resolved.append(resolve_chrom(chrom, fasta_chroms))
+        except EnpactError:
+            resolved.append(None)
+            unmatched.add(chrom)
+    features = features.assign(chrom=resolved)
+    if unmatched and len(unmatched) == features["chrom"].isna().sum() == len(features) > 0:
+        example = sorted(unmatched)[0]
+        raise EnpactError(
+            f"{annotation}: no annotation chromosome matches the FASTA (e.g. '{example}' vs FASTA "
+            f"'{fasta_chroms[0]}'); use the same genome build and naming"
+        )
+    missing_chrom = features["chrom"].isna()
+    dropped += [(f, "chromosome_not_in_fasta") for f in features.loc[missing_chrom, "feature_id"]]
+    features = features[~missing_chrom]
+    split = assign_splits(features["chrom"], fasta_chroms, train, valid, test)
+    excluded = split == "none"
+    dropped += [(f, "chromosome_not_in_any_split") for f in features.loc[excluded, "feature_id"]]
+    features = features.assign(split=split)[~excluded]
+    if features.empty:
+        raise EnpactError(f"{annotation}: no feature is in the annotation, the matrix and a split chromosome")
+    order = {c: i for i, c in enumerate(fasta_chroms)}
+    features = features.assign(_order=features["chrom"].map(order)).sort_values(["_order", "center"], kind="stable")
+    loci = pd.DataFrame({
+        "locus_id": features["feature_id"].to_numpy(), "chrom": features["chrom"].to_numpy(),
+        "center": features["center"].to_numpy(np.int64), "name": features["name"].to_numpy(),
+        "split": features["split"].to_numpy(), "strand": features["strand"].to_numpy(),
+        "gene_type": features["gene_type"].to_numpy(),
+    })
+    return loci, pd.DataFrame(dropped, columns=["feature_id", "reason"])
+
+
+def chunk_name(first: str, last: str) -> str:
+    """A file-name-safe chunk name from its first and last member."""
+    safe = lambda s: "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in s)  # noqa: E731
+    return f"{safe(first)}--{safe(last)}"
+
+
+def write_chunks(
+    loci: pd.DataFrame, loci_per_chunk: int, samples: list[str], samples_per_chunk: int, outdir: Path
+) -> tuple[list[Path], list[Path]]:
+    """Write loci chunks (positional order) and sample chunks, named from their content."""
+    if loci_per_chunk < 1 or samples_per_chunk < 1:
+        raise EnpactError("chunk sizes must be at least 1")
+    (outdir / "loci").mkdir(parents=True, exist_ok=True)
+    loci_files, sample_files = [], []
+    for start in range(0, len(loci), loci_per_chunk):
+        part = loci.iloc[start : start + loci_per_chunk]
+        path = outdir / "loci" / f"{chunk_name(part['locus_id'].iloc[0], part['locus_id'].iloc[-1])}.tsv"
+        write_loci(part, path)
+        loci_files.append(path)
+    if samples:
+        (outdir / "samples").mkdir(parents=True, exist_ok=True)
+        for start in range(0, len(samples), samples_per_chunk):
+            part = samples[start : start + samples_per_chunk]
+            path = outdir / "samples" / f"{chunk_name(part[0], part[-1])}.txt"
+            path.write_text("\n".join(part) + "\n")
+            sample_files.append(path)
+    return loci_files, sample_files

@@ -36,7 +36,7 @@ SUMMARY_TEXT_COLUMNS = ("gene", "genename", "gene_type", "status", "reason")
 SUMMARY_INT_COLUMNS = ("n_samples", "n_snps_in_window", "n_snps_in_model")
 WEIGHTS_COLUMNS = ("gene", "rsid", "varID", "ref_allele", "eff_allele", "weight")
 COVARIANCE_COLUMNS = ("GENE", "RSID1", "RSID2", "VALUE")
-NA_TOKENS = ("NA", "NaN", "nan", "")
+MISSING_TOKENS = ["NA", "NaN", "nan", "", ".", "\\N", "NULL", "null"]
 NO_RSID = "."
 SNP_KEYS = ("varID", "rsid")
 
@@ -159,39 +159,44 @@ def read_text_columns(
     keep: tuple[str, Iterable[str]] | None = None,
     chunk_rows: int = 1_000_000,
 ) -> pl.DataFrame:
-    """Read some columns of a delimited (plain or gzip) file as text, optionally keeping rows whose `keep[0]`
-    value is in `keep[1]`; memory stays bounded by the kept rows."""
+    """Read some columns of a delimited (plain or gzip) file as text, optionally keeping only rows whose
+    `keep[0]` value is in `keep[1]`, so memory stays bounded by the kept rows.
+
+    With `separator=None` the file is whitespace-separated: a consistent single tab or space is read with the
+    fast reader, anything else (runs of spaces, as in PLINK output) with a slower any-whitespace reader.
+    """
     path = Path(path)
     if not path.exists():
         raise EnpactError(f"{path}: file not found")
-    if separator is None:
-        separator = sniff_separator(path)
+    fast_separator = separator if separator is not None else sniff_separator(path)
     present = header_columns(path, separator)
     missing = [c for c in columns if c not in present]
     if missing:
         shown = ", ".join(present[:12])
         raise EnpactError(f"{path}: no column '{missing[0]}' in the header (columns: {shown}); check the column options")
     wanted = pl.Series("keep", list(keep[1]), dtype=pl.Utf8) if keep else None
-    if separator is not None:
+    if fast_separator is not None:
         try:
-            frame = pl.scan_csv(path, separator=separator, infer_schema=False, quote_char=None).select(list(columns))
+            frame = pl.scan_csv(path, separator=fast_separator, infer_schema=False, quote_char=None).select(list(columns))
             if keep:
                 frame = frame.filter(pl.col(keep[0]).is_in(wanted.implode()))
             return frame.collect(engine="streaming")
         except pl.exceptions.PolarsError as err:
-            log.info("%s: fast reader failed (%s); reading with any-whitespace separation", path, str(err)[:80])
-    return _read_text_columns_whitespace(path, columns, keep[0] if keep else None, wanted, chunk_rows)
+            log.info("%s: fast reader failed (%s); using the slower reader", path, str(err).splitlines()[0][:80])
+    return _read_text_columns_slowly(path, columns, separator, keep[0] if keep else None, wanted, chunk_rows)
 
 
-def _read_text_columns_whitespace(
-    path: Path, columns: Sequence[str], keep_column: str | None, wanted: pl.Series | None, chunk_rows: int
+def _read_text_columns_slowly(
+    path: Path, columns: Sequence[str], separator: str | None, keep_column: str | None, wanted: pl.Series | None,
+    chunk_rows: int,
 ) -> pl.DataFrame:
-    """Fallback reader for files separated by runs of whitespace (e.g. PLINK output)."""
+    """Fallback reader (pandas, in chunks) for irregular whitespace or rows the fast reader rejects."""
     wanted_index = pd.Index(wanted.to_list()) if wanted is not None else None
     parts = []
     try:
-        reader = pd.read_csv(path, sep=r"\s+", usecols=list(columns), dtype=str, keep_default_na=False,
-                             chunksize=chunk_rows, on_bad_lines="skip", compression="infer")
+        reader = pd.read_csv(path, sep=separator if separator is not None else r"\s+", usecols=list(columns),
+                             dtype=str, keep_default_na=False, chunksize=chunk_rows, on_bad_lines="skip",
+                             compression="infer", quoting=3)
         for chunk in reader:
             if keep_column is not None:
                 chunk = chunk[chunk[keep_column].isin(wanted_index)]
@@ -207,14 +212,16 @@ def _read_text_columns_whitespace(
 def parse_float_column(values: pl.Series, path: str | Path, column: str, ids: pl.Series | None = None) -> np.ndarray:
     """Text to float64: NA-like tokens become NaN, decimal commas are accepted, anything else is an error."""
     text = values.str.strip_chars()
-    text = text.str.replace(r"^([-+]?[0-9]*),([0-9]+([eE][-+]?[0-9]+)?)$", "${1}.${2}")
     numbers = text.cast(pl.Float64, strict=False)
-    missing = text.is_null() | text.is_in(pl.Series(list(NA_TOKENS) + [".", "\\N"]).implode())
-    bad = numbers.is_null() & ~missing
-    if bad.any():
-        first = int(bad.arg_true()[0])
-        where = f" for {ids[first]}" if ids is not None else f" in data row {first + 1}"
-        raise EnpactError(f"{path}: column '{column}' has a non-numeric value '{values[first]}'{where}; fix or remove that row")
+    failed = numbers.is_null() & ~(text.is_null() | text.is_in(pl.Series(MISSING_TOKENS).implode()))
+    if failed.any():
+        comma = text.str.replace(r"^([-+]?[0-9]*),([0-9]+([eE][-+]?[0-9]+)?)$", "${1}.${2}").cast(pl.Float64, strict=False)
+        numbers = pl.select(pl.when(failed).then(comma).otherwise(numbers)).to_series()
+        bad = failed & numbers.is_null()
+        if bad.any():
+            first = int(bad.arg_true()[0])
+            where = f" for {ids[first]}" if ids is not None else f" in data row {first + 1}"
+            raise EnpactError(f"{path}: column '{column}' has a non-numeric value '{values[first]}'{where}; fix or remove that row")
     return numbers.fill_null(float("nan")).to_numpy().astype(np.float64)
 
 
@@ -303,7 +310,7 @@ def _read_summary(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise EnpactError(f"{path}: file not found; finish `enpact linearize` for this chunk or drop its prefix")
     text_dtypes = {c: str for c in SUMMARY_TEXT_COLUMNS}
-    na_values = {c: ["NA", "NaN", "nan", ""] for c in SUMMARY_COLUMNS if c not in SUMMARY_TEXT_COLUMNS}
+    na_values = {c: MISSING_TOKENS for c in SUMMARY_COLUMNS if c not in SUMMARY_TEXT_COLUMNS}
     try:
         summary = pd.read_csv(path, sep="\t", dtype=text_dtypes, keep_default_na=False, na_values=na_values)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
@@ -394,7 +401,8 @@ def _read_chunk_covariance(path: Path, weights: pd.DataFrame) -> pl.DataFrame:
         if unknown.height:
             row = unknown.sort("row").row(0, named=True)
             raise EnpactError(f"{path}: covariance row for {row[column]} in gene {row['GENE']} names a SNP that is not in the gene's weights")
-    pairs = pl.struct(pl.col("GENE"), pl.min_horizontal("RSID1", "RSID2"), pl.max_horizontal("RSID1", "RSID2"))
+    pairs = pl.struct(pl.col("GENE"), pl.min_horizontal("RSID1", "RSID2").alias("low"),
+                      pl.max_horizontal("RSID1", "RSID2").alias("high"))
     repeated = cov.filter(pairs.is_duplicated())
     if repeated.height:
         row = repeated.row(0, named=True)

@@ -144,6 +144,13 @@ def as_feature_array(features: np.ndarray, spec: FeatureSpec, context: str = "fe
     return np.asarray(array, dtype=np.float32)
 
 
+def mean_over_bins(features: np.ndarray) -> np.ndarray:
+    """(n, bins, tracks) float32 -> (n, tracks) float32 mean over bins (a view when there is one bin)."""
+    if features.shape[1] == 1:
+        return features[:, 0, :]
+    return features.mean(axis=1, dtype=np.float32)
+
+
 def log1p_features(features: np.ndarray) -> np.ndarray:
     """log1p of features clipped at zero (predicted tracks are non-negative), float32, same shape."""
     out = np.maximum(features, np.float32(0), dtype=np.float32)

@@ -21,18 +21,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from enpact.errors import EnpactError
-from enpact.models.base import EnpactModel, as_feature_array, log1p_features
+from enpact.models.base import EnpactModel, as_feature_array, log1p_features, mean_over_bins
 
 log = logging.getLogger(__name__)
 
 CONSTANT_SD = 1e-6
-
-
-def mean_over_bins(features: np.ndarray) -> np.ndarray:
-    """(n, bins, tracks) float32 -> (n, tracks) float32 mean over bins (a view when there is one bin)."""
-    if features.shape[1] == 1:
-        return features[:, 0, :]
-    return features.mean(axis=1, dtype=np.float32)
 
 
 def elastic_net_inputs(features: np.ndarray) -> np.ndarray:

@@ -1,0 +1,82 @@
+"""Feature matrices in the PredictDB expression layout: `NAME IND1 IND2 ...`, one row per feature."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from enpact.errors import EnpactError
+from enpact.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def read_expression(path: str | Path) -> pd.DataFrame:
+    """Read a features x samples matrix (tab or whitespace separated, optionally gzipped), validated.
+
+    NaN (empty, NA, NaN) values are allowed and ignored by the per-feature mean; samples with no value at all are
+    dropped with a warning; duplicate feature ids or sample names and non-numeric values are errors.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise EnpactError(f"expression matrix not found: {path}")
+    try:
+        table = pd.read_csv(path, sep=r"\s+", dtype=str, keep_default_na=False, engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise EnpactError(f"{path}: cannot read the expression matrix ({str(err).splitlines()[0]})")
+    if table.shape[1] < 2:
+        raise EnpactError(f"{path}: expected a header 'NAME IND1 IND2 ...' and at least one sample column")
+    ids = table.iloc[:, 0]
+    duplicated = ids.duplicated()
+    if duplicated.any():
+        raise EnpactError(f"{path}: feature '{ids[duplicated].iloc[0]}' appears twice; make feature ids unique")
+    header = _header_fields(path)
+    duplicated_samples = pd.Index(header[1:])[pd.Index(header[1:]).duplicated()]
+    if len(duplicated_samples):
+        raise EnpactError(f"{path}: sample '{duplicated_samples[0]}' appears twice in the header")
+    samples = header[1:]
+    raw = table.iloc[:, 1:]
+    missing = raw.isin(["", "NA", "NaN", "nan", "."])
+    values = raw.mask(missing).apply(pd.to_numeric, errors="coerce")
+    bad = values.isna() & ~missing
+    if bad.to_numpy().any():
+        row, col = np.argwhere(bad.to_numpy())[0]
+        raise EnpactError(
+            f"{path}: line {row + 2}, sample {samples[col]}: value '{raw.iat[row, col]}' is not a number"
+        )
+    matrix = pd.DataFrame(values.to_numpy(dtype=np.float64), index=ids.astype(str).to_numpy(), columns=samples)
+    matrix.index.name = "NAME"
+    empty_samples = matrix.columns[matrix.isna().all(axis=0)]
+    if len(empty_samples):
+        log.warning("%s: dropping %d samples without any value (e.g. %s)", path, len(empty_samples), empty_samples[0])
+        matrix = matrix.drop(columns=empty_samples)
+    if matrix.shape[1] == 0:
+        raise EnpactError(f"{path}: no sample has any value")
+    n_nan = int(matrix.isna().to_numpy().sum())
+    if n_nan:
+        log.warning("%s: %d missing values are ignored in per-feature means", path, n_nan)
+    return matrix
+
+
+def _header_fields(path: Path) -> list[str]:
+    """The header line's fields, read directly (pandas renames duplicated column names)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as handle:
+        return handle.readline().split()
+
+
+def feature_means(matrix: pd.DataFrame) -> pd.Series:
+    """Mean across samples per feature (the EnPACT training target); features without values give NaN."""
+    return matrix.mean(axis=1, skipna=True)
+
+
+def write_expression(matrix: pd.DataFrame, path: str | Path) -> None:
+    """Write a features x samples matrix in the PredictDB layout (tab-separated, header NAME + samples)."""
+    out = matrix.copy()
+    out.index.name = "NAME"
+    with atomic_path(path) as tmp:
+        out.to_csv(tmp, sep="\t", float_format="%.6g", na_rep="NA")

@@ -1,0 +1,68 @@
+"""Personalized EnPACT predictions: predictor on every distinct haplotype window, EnPACT model on the fly."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from enpact.genome import Genome
+from enpact.models.base import EnpactModel, FeatureSpec
+from enpact.predict import collect_feature_store, predict_loci
+from enpact.predictors import Predictor
+from enpact.store import FeatureStore, PersonalizedStore
+from enpact.variants import VariantCounts, VcfReader
+
+log = logging.getLogger(__name__)
+
+
+def personalize(
+    genome: Genome,
+    loci: pd.DataFrame,
+    vcf: VcfReader,
+    model: EnpactModel,
+    predictor: Predictor,
+    save_features: bool = False,
+    progress: bool = True,
+    weights_moved: bool = False,
+) -> PersonalizedStore:
+    """EnPACT prediction per locus x sample x haplotype (and per reference window) for one chunk.
+
+    `weights_moved` accepts predictor weights at another location than recorded in the model (same checkpoint).
+    """
+    description = predictor.describe()
+    if weights_moved:
+        description = {**description, "weights": model.feature_spec.weights}
+    spec = FeatureSpec.from_dict(description, "predictor")
+    model.feature_spec.check_compatible(spec, "personalize")
+    n_loci, n_samples = len(loci), len(vcf.samples)
+    prediction = np.zeros((n_loci, n_samples, 2), dtype=np.float32)
+    reference = np.zeros(n_loci, dtype=np.float32)
+    n_unique = np.zeros(n_loci, dtype=np.int32)
+    kept = []
+    counts = VariantCounts()
+    for item in predict_loci(predictor, genome, loci, vcf, counts, progress=progress):
+        values = model.predict(item.features).astype(np.float32)
+        prediction[item.locus_index] = values[item.windows.haplotype_window]
+        reference[item.locus_index] = values[0]
+        n_unique[item.locus_index] = item.windows.n_unique
+        if save_features:
+            kept.append(item)
+    vcf.counts.log(str(vcf.path))
+    features: FeatureStore | None = None
+    meta = {"model": {"type": model.model_type, "feature_spec": model.feature_spec.to_dict()},
+            "predictor": predictor.describe()}
+    if save_features:
+        features = collect_feature_store(kept, loci["locus_id"].tolist(), list(vcf.samples), meta["predictor"])
+    total = n_loci * (2 * n_samples + 1)
+    log.info("personalized %d loci x %d samples: %d windows predicted for %d haplotype windows (%.1f%%)",
+             n_loci, n_samples, int(n_unique.sum()), total, 100 * n_unique.sum() / max(total, 1))
+    return PersonalizedStore(loci["locus_id"].tolist(), list(vcf.samples), prediction, reference, meta, n_unique,
+                             features)
+
+
+def individual_matrix(store: PersonalizedStore) -> pd.DataFrame:
+    """Features x samples matrix of individual values (mean of the two haplotypes), PredictDB layout."""
+    return pd.DataFrame(store.individual_values(), index=pd.Index(store.locus_ids, name="NAME"),
+                        columns=store.samples)

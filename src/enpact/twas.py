@@ -1,0 +1,604 @@
+"""S-PrediXcan: association of PredictDB gene models with GWAS summary statistics.
+
+Same inputs, harmonisation, formula and output columns as MetaXcan's SPrediXcan.py, vectorised over genes:
+for gene g with used SNPs l (model ∩ allele-matched GWAS ∩ covariance), weights w, covariance Σ,
+σ_l = sqrt(Σ_ll): var_g = wᵀΣw, z_g = Σ w_l σ_l Z_l / sqrt(var_g), effect = Σ w_l σ_l² β_l / var_g.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from scipy import stats
+
+from enpact.errors import EnpactError
+from enpact.io import atomic_path
+from enpact.predictdb import (
+    natural_chromosome_key,
+    parse_float_column,
+    quote_identifier,
+    read_covariance_text,
+    read_text_columns,
+)
+
+log = logging.getLogger(__name__)
+
+RESULT_COLUMNS = (
+    "gene", "gene_name", "zscore", "effect_size", "pvalue", "var_g", "pred_perf_r2", "pred_perf_pval",
+    "pred_perf_qval", "n_snps_used", "n_snps_in_cov", "n_snps_in_model",
+)
+CALIBRATION_COLUMNS = ("phi", "uncalibrated_pvalue", "uncalibrated_zscore")
+GWAS_NAME_SUFFIXES = (".gz", ".bgz", ".bz2", ".txt", ".tsv", ".csv")
+VARID_POSITION = re.compile(r"^([^_]+)_(\d+)_")
+
+
+@dataclass(frozen=True)
+class GwasColumns:
+    """Column names of a GWAS summary statistics file (SPrediXcan.py defaults for SNP and alleles)."""
+
+    snp: str = "SNP"
+    effect_allele: str = "A1"
+    non_effect_allele: str = "A2"
+    beta: str | None = None
+    se: str | None = None
+    zscore: str | None = None
+    pvalue: str | None = None
+    odds_ratio: str | None = None
+    beta_sign: str | None = None
+
+    def z_source(self) -> str:
+        """Where z comes from, in SPrediXcan's order: 'zscore', 'pvalue' (sign from beta) or 'beta_se'."""
+        if self.zscore:
+            return "zscore"
+        if self.pvalue:
+            if self.beta or self.odds_ratio or self.beta_sign:
+                return "pvalue"
+            raise EnpactError("--pvalue-column needs --beta-column, --or-column or --beta-sign-column for the sign")
+        if self.se:
+            if self.beta or self.odds_ratio:
+                return "beta_se"
+            raise EnpactError("--se-column needs --beta-column or --or-column")
+        raise EnpactError("give --zscore-column, or --pvalue-column with a beta/OR/sign column, or --se-column with a beta/OR column")
+
+    def needed(self) -> list[str]:
+        """The file columns to read, without repeats."""
+        names = [self.snp, self.effect_allele, self.non_effect_allele, self.zscore, self.pvalue, self.beta,
+                 self.odds_ratio, self.se, self.beta_sign]
+        return list(dict.fromkeys(n for n in names if n))
+
+
+@dataclass(frozen=True)
+class ModelDatabase:
+    """A PredictDB model: genes in `extra` order and one entry per (gene, SNP) weight, grouped by gene."""
+
+    path: Path
+    extra: pd.DataFrame  # gene, gene_name, n_snps_in_model, pred_perf_r2, pred_perf_pval, pred_perf_qval
+    entry_gene: np.ndarray  # index into extra rows, non-decreasing
+    entry_key: np.ndarray
+    entry_weight: np.ndarray
+    entry_ref: np.ndarray
+    entry_eff: np.ndarray
+    all_keys: np.ndarray  # every SNP key of the weights table (also of genes missing from extra)
+    snp_key: str
+
+    @property
+    def n_genes(self) -> int:
+        """Number of genes in `extra`."""
+        return len(self.extra)
+
+
+@dataclass(frozen=True)
+class CovarianceIndex:
+    """Covariance entries mapped onto model entries: unordered pairs (a <= b) with their value."""
+
+    pair_a: np.ndarray
+    pair_b: np.ndarray
+    value: np.ndarray
+    in_cov: np.ndarray  # per entry: the SNP is a RSID1 of a non-NA row of its gene
+    n_snps_in_cov: np.ndarray  # per gene, float (NaN when the gene is absent from the file)
+
+
+@dataclass(frozen=True)
+class GwasData:
+    """Harmonised GWAS values per model entry."""
+
+    present: np.ndarray
+    zscore: np.ndarray
+    beta: np.ndarray
+    has_beta: bool
+
+
+# ---------------------------------------------------------------------------------------------------------
+# model database
+
+
+def _query(path: Path, connection: sqlite3.Connection, sql: str, table: str) -> list[tuple]:
+    """Run a query, turning SQLite errors into one-line user errors."""
+    try:
+        return connection.execute(sql).fetchall()
+    except sqlite3.DatabaseError as err:
+        message = str(err)
+        if message.startswith("no such column"):
+            column = message.split(":", 1)[1].strip()
+            raise EnpactError(f"{path}: table '{table}' has no column {column}; is this a PredictDB model database?") from err
+        raise EnpactError(f"{path}: cannot read table '{table}' ({message}); is this a PredictDB model database?") from err
+
+
+def _connect(path: str | Path) -> sqlite3.Connection:
+    """Open an existing database read-only."""
+    path = Path(path)
+    if not path.is_file():
+        raise EnpactError(f"{path}: model database not found")
+    return sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+
+
+def load_model_database(path: str | Path, snp_key: str = "rsid") -> ModelDatabase:
+    """Read the weights and extra tables the way SPrediXcan.py does (SNP key column chosen by `snp_key`)."""
+    path = Path(path)
+    connection = _connect(path)
+    try:
+        extra_rows = _query(path, connection, 'SELECT gene, genename, "n.snps.in.model", "pred.perf.R2", '
+                            '"pred.perf.pval", "pred.perf.qval" FROM extra ORDER BY gene', "extra")
+        weight_rows = _query(path, connection, f"SELECT {quote_identifier(snp_key)}, gene, weight, ref_allele, "
+                             "eff_allele FROM weights", "weights")
+    finally:
+        connection.close()
+    extra = pd.DataFrame(extra_rows, columns=["gene", "gene_name", "n_snps_in_model", "pred_perf_r2",
+                                              "pred_perf_pval", "pred_perf_qval"])
+    extra = extra[extra["gene"].notna()].reset_index(drop=True)
+    repeated = extra["gene"].duplicated()
+    if repeated.any():
+        raise EnpactError(f"{path}: gene {extra['gene'][repeated.idxmax()]} appears twice in table 'extra'")
+    for column in ("pred_perf_r2", "pred_perf_pval", "pred_perf_qval"):
+        extra[column] = pd.to_numeric(extra[column], errors="coerce").astype(np.float64)
+    extra["n_snps_in_model"] = pd.to_numeric(extra["n_snps_in_model"], errors="coerce").round().astype("Int64")
+    weights = pd.DataFrame(weight_rows, columns=["key", "gene", "weight", "ref", "eff"])
+    weights = weights[weights["key"].notna() & weights["gene"].notna()]
+    weights["key"] = weights["key"].astype(str)
+    all_keys = pd.unique(weights["key"].to_numpy(dtype=object))
+    gene_index = pd.Index(extra["gene"]).get_indexer(weights["gene"])
+    weights = weights.assign(gene_index=gene_index)[gene_index >= 0]
+    before = len(weights)
+    weights = weights.drop_duplicates(["gene_index", "key"], keep="last")
+    if len(weights) < before:
+        log.warning("%s: %d repeated (gene, SNP) weights; the last one of each is used", path, before - len(weights))
+    weights = weights.iloc[np.argsort(weights["gene_index"].to_numpy(), kind="stable")]
+    return ModelDatabase(
+        path=path,
+        extra=extra,
+        entry_gene=weights["gene_index"].to_numpy(dtype=np.int64),
+        entry_key=weights["key"].to_numpy(dtype=object),
+        entry_weight=pd.to_numeric(weights["weight"], errors="coerce").to_numpy(dtype=np.float64),
+        entry_ref=weights["ref"].to_numpy(dtype=object),
+        entry_eff=weights["eff"].to_numpy(dtype=object),
+        all_keys=np.asarray(all_keys, dtype=object),
+        snp_key=snp_key,
+    )
+
+
+def _entries_frame(model: ModelDatabase) -> pl.DataFrame:
+    """Model entries as a polars table (GENE, KEY, entry) for joins."""
+    return pl.DataFrame(
+        {"GENE": model.extra["gene"].to_numpy(dtype=object)[model.entry_gene], "KEY": model.entry_key,
+         "entry": np.arange(len(model.entry_key), dtype=np.int64)},
+        schema={"GENE": pl.Utf8, "KEY": pl.Utf8, "entry": pl.Int64},
+    )
+
+
+def load_phi(path: str | Path) -> pd.DataFrame:
+    """Per-gene calibration factor phi from `extra.phi` (genes with NULL phi left out)."""
+    connection = _connect(path)
+    try:
+        rows = _query(Path(path), connection, "SELECT gene, phi FROM extra", "extra")
+    finally:
+        connection.close()
+    phi = pd.DataFrame(rows, columns=["gene", "phi"])
+    phi["phi"] = pd.to_numeric(phi["phi"], errors="coerce")
+    return phi.dropna(subset=["phi"]).drop_duplicates("gene")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# covariance
+
+
+def _check_covariance_layout(path: Path, raw: pl.DataFrame) -> None:
+    """Rows of a gene must be contiguous and no row may be repeated (SPrediXcan.py rejects both)."""
+    genes = raw["GENE"]
+    starts = genes.ne_missing(genes.shift(1))
+    if starts.sum() != genes.n_unique():
+        runs = raw.filter(starts).with_row_index("run")
+        again = runs.filter(runs["GENE"].is_duplicated()).row(0, named=True)
+        raise EnpactError(f"{path}: rows of gene {again['GENE']} are not contiguous; keep each gene's rows together")
+    repeated = raw.is_duplicated()
+    if repeated.any():
+        row = raw.row(int(repeated.arg_true()[0]), named=True)
+        raise EnpactError(f"{path}: row '{row['GENE']} {row['RSID1']} {row['RSID2']} {row['VALUE']}' appears twice")
+
+
+def load_covariance(path: str | Path, model: ModelDatabase) -> CovarianceIndex:
+    """Read a covariance file and map its values onto the model's entries (pairs, presence, counts)."""
+    path = Path(path)
+    raw = read_covariance_text(path)
+    _check_covariance_layout(path, raw)
+    values = parse_float_column(raw["VALUE"], path, "VALUE")
+    table = raw.select("GENE", "RSID1", "RSID2").with_columns(
+        value=pl.Series(values), row=pl.int_range(pl.len(), dtype=pl.Int64)).filter(pl.col("value").is_not_nan())
+    per_gene = table.group_by("GENE").agg(pl.col("RSID1").n_unique().alias("n"))
+    genes = model.extra["gene"]
+    n_in_cov = pd.Series(per_gene["n"].to_numpy(), index=per_gene["GENE"].to_list(), dtype=np.float64)
+    n_in_cov = n_in_cov.reindex(genes).to_numpy()
+    in_file = genes.isin(set(raw["GENE"].unique().to_list())).to_numpy()
+    n_in_cov = np.where(in_file & np.isnan(n_in_cov), 0.0, n_in_cov)
+    entries = _entries_frame(model)
+    first = table.join(entries.rename({"KEY": "RSID1", "entry": "a"}), on=["GENE", "RSID1"], how="inner")
+    in_cov = np.zeros(len(model.entry_key), dtype=bool)
+    in_cov[first["a"].to_numpy()] = True
+    pairs = first.join(entries.rename({"KEY": "RSID2", "entry": "b"}), on=["GENE", "RSID2"], how="inner").sort("row")
+    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    # a pair listed twice (e.g. both triangles) keeps its last value, as SPrediXcan.py does
+    reverse_key = (low * len(model.entry_key) + high)[::-1]
+    _, last = np.unique(reverse_key, return_index=True)
+    keep = np.sort(len(a) - 1 - last)
+    if len(keep) < len(a):
+        log.info("%s: %d SNP pairs are listed more than once; the last value is used", path, len(a) - len(keep))
+    log.info("%s: %d of the model's genes present, %d SNP pairs matching the model", path, int(in_file.sum()), len(keep))
+    return CovarianceIndex(pair_a=low[keep], pair_b=high[keep], value=pairs["value"].to_numpy()[keep],
+                           in_cov=in_cov, n_snps_in_cov=n_in_cov)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# GWAS
+
+
+def _beta_sign(text: pl.Series) -> np.ndarray:
+    """+1 / -1 from a sign column ('+', '-', '1', '-1'); anything else is NaN."""
+    mapping = {"+": 1.0, "1": 1.0, "+1": 1.0, "-": -1.0, "-1": -1.0}
+    return text.str.strip_chars().replace_strict(mapping, default=None, return_dtype=pl.Float64).fill_null(
+        float("nan")).to_numpy()
+
+
+def gwas_zscores(
+    table: pl.DataFrame, columns: GwasColumns, path: str | Path, input_pvalue_fix: float = 1e-50
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """z (rounded through float32 as SPrediXcan.py does) and beta (None without a beta/OR column) per row."""
+    ids = table[columns.snp]
+    numeric = {name: parse_float_column(table[name], path, name, ids) for name in
+               (columns.zscore, columns.pvalue, columns.beta, columns.odds_ratio, columns.se) if name}
+    beta = numeric.get(columns.beta) if columns.beta else None
+    if columns.odds_ratio:
+        odds = numeric[columns.odds_ratio]
+        negative = odds < 0
+        if negative.any():
+            raise EnpactError(f"{path}: column '{columns.odds_ratio}' has a negative odds ratio for {ids[int(np.argmax(negative))]}")
+        with np.errstate(divide="ignore"):
+            beta = np.log(odds)
+    source = columns.z_source()
+    if source == "zscore":
+        z = numeric[columns.zscore]
+    elif source == "pvalue":
+        z = _z_from_pvalue(numeric[columns.pvalue], beta, table, columns, input_pvalue_fix)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = beta / numeric[columns.se]
+    return z.astype(np.float32).astype(np.float64), beta
+
+
+def _z_from_pvalue(
+    pvalue: np.ndarray, beta: np.ndarray | None, table: pl.DataFrame, columns: GwasColumns, pvalue_fix: float
+) -> np.ndarray:
+    """|z| = -Φ⁻¹(p/2) with the sign of beta (or the sign column); p = 0 gets the z of min(smallest p, fix)."""
+    sign = np.sign(beta) if beta is not None else _beta_sign(table[columns.beta_sign])
+    with np.errstate(invalid="ignore"):
+        abs_z = -stats.norm.ppf(pvalue / 2)
+    infinite = np.isinf(abs_z)
+    if infinite.any() and pvalue_fix:
+        usable = pvalue[np.isfinite(abs_z) & (pvalue != 0)]
+        smallest = min(pvalue_fix, usable.min()) if usable.size else pvalue_fix
+        abs_z[infinite] = -stats.norm.ppf(smallest / 2)
+        log.warning("%d GWAS p-values are 0; using p = %g for them (--input-pvalue-fix)", int(infinite.sum()), smallest)
+    return abs_z * sign
+
+
+def read_gwas(
+    path: str | Path,
+    columns: GwasColumns,
+    model_keys: np.ndarray,
+    separator: str | None = None,
+    keep_non_rsid: bool = False,
+    input_pvalue_fix: float = 1e-50,
+) -> pl.DataFrame:
+    """GWAS rows whose SNP is a model key (and contains 'rs' unless keep_non_rsid), in file order, with
+    upper-cased alleles, z and beta (NaN when there is no beta/OR column)."""
+    keys = model_keys if keep_non_rsid else np.asarray([k for k in model_keys if "rs" in k], dtype=object)
+    table = read_text_columns(path, columns.needed(), separator, keep=(columns.snp, keys))
+    z, beta = gwas_zscores(table, columns, path, input_pvalue_fix)
+    return pl.DataFrame({
+        "snp": table[columns.snp],
+        "effect_allele": table[columns.effect_allele].str.to_uppercase(),
+        "non_effect_allele": table[columns.non_effect_allele].str.to_uppercase(),
+        "zscore": z,
+        "beta": beta if beta is not None else np.full(len(z), np.nan),
+        "row": np.arange(len(z), dtype=np.int64),
+    })
+
+
+def align_gwas(gwas: pl.DataFrame, model: ModelDatabase, has_beta: bool) -> GwasData:
+    """Match GWAS rows to model entries by allele set, flip z and beta where the effect alleles differ, drop
+    non-finite z; the last usable row of a SNP wins."""
+    entries = pl.DataFrame(
+        {"snp": model.entry_key, "ref": model.entry_ref, "eff": model.entry_eff,
+         "entry": np.arange(len(model.entry_key), dtype=np.int64)},
+        schema={"snp": pl.Utf8, "ref": pl.Utf8, "eff": pl.Utf8, "entry": pl.Int64},
+    )
+    merged = gwas.join(entries, on="snp", how="inner")
+    same = (pl.col("effect_allele") == pl.col("eff")) & (pl.col("non_effect_allele") == pl.col("ref"))
+    swapped = (pl.col("effect_allele") == pl.col("ref")) & (pl.col("non_effect_allele") == pl.col("eff"))
+    matched = merged.filter((same | swapped).fill_null(False))
+    flip = pl.when(pl.col("effect_allele") != pl.col("eff")).then(-1.0).otherwise(1.0)
+    matched = matched.with_columns(zscore=pl.col("zscore") * flip, beta=pl.col("beta") * flip)
+    usable = matched.filter(pl.col("zscore").is_finite()).sort("row").unique("entry", keep="last")
+    n_entries = len(model.entry_key)
+    present = np.zeros(n_entries, dtype=bool)
+    z = np.full(n_entries, np.nan)
+    beta = np.full(n_entries, np.nan)
+    index = usable["entry"].to_numpy()
+    present[index] = True
+    z[index] = usable["zscore"].to_numpy()
+    beta[index] = usable["beta"].to_numpy()
+    log.info("GWAS: %d rows for model SNPs, %d allele-matched (%d flipped), %d model entries with a finite z",
+             gwas.height, matched.height, int((matched["effect_allele"] != matched["eff"]).sum()), int(present.sum()))
+    return GwasData(present=present, zscore=z, beta=beta, has_beta=has_beta)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# association
+
+
+def _check_complete_pairs(model: ModelDatabase, cov: CovarianceIndex, used: np.ndarray, counts: np.ndarray,
+                          n_used: np.ndarray, source: str) -> None:
+    """Every pair of used SNPs of a gene needs a covariance value (SPrediXcan.py fails there too)."""
+    expected = n_used * (n_used + 1) // 2
+    wrong = np.flatnonzero(counts != expected)
+    if not len(wrong):
+        return
+    gene = wrong[0]
+    members = np.flatnonzero(used & (model.entry_gene == gene))
+    listed = {(a, b) for a, b in zip(cov.pair_a, cov.pair_b)}
+    missing = next((a, b) for i, a in enumerate(members) for b in members[i:] if (a, b) not in listed)
+    name = model.extra["gene"].iloc[gene]
+    raise EnpactError(f"{source}: gene {name} has no covariance for SNP pair {model.entry_key[missing[0]]},"
+                      f"{model.entry_key[missing[1]]}; the covariance file must list every pair of the gene's SNPs")
+
+
+def associate(model: ModelDatabase, cov: CovarianceIndex, gwas: GwasData, covariance_source: str = "covariance") -> pd.DataFrame:
+    """S-PrediXcan results for every gene with at least one model SNP in the harmonised GWAS, in extra order."""
+    n_genes = model.n_genes
+    gene = model.entry_gene
+    used = gwas.present & cov.in_cov
+    n_used = np.bincount(gene, weights=used, minlength=n_genes).astype(np.int64)
+    pair_used = used[cov.pair_a] & used[cov.pair_b]
+    a, b, value = cov.pair_a[pair_used], cov.pair_b[pair_used], cov.value[pair_used]
+    counts = np.bincount(gene[a], minlength=n_genes)
+    _check_complete_pairs(model, cov, used, counts, n_used, covariance_source)
+    w = model.entry_weight
+    off_diagonal = np.where(a == b, 1.0, 2.0)
+    var_g = np.bincount(gene[a], weights=w[a] * w[b] * value * off_diagonal, minlength=n_genes)
+    variance = np.zeros(len(w))
+    diagonal = a == b
+    variance[a[diagonal]] = value[diagonal]
+    with np.errstate(invalid="ignore"):
+        sigma = np.sqrt(variance)
+    z_terms = np.where(used, w * sigma * np.where(used, gwas.zscore, 0.0), 0.0)
+    numerator = np.bincount(gene, weights=z_terms, minlength=n_genes)
+    beta_terms = np.where(used, w * sigma**2 * np.where(used, gwas.beta, 0.0), 0.0)
+    beta_numerator = np.bincount(gene, weights=beta_terms, minlength=n_genes)
+    tested = np.bincount(gene, weights=gwas.present, minlength=n_genes) > 0
+    computable = (n_used > 0) & (var_g > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zscore = np.where(computable, numerator / np.sqrt(var_g), np.nan)
+        effect = np.where(computable & gwas.has_beta, beta_numerator / var_g, np.nan)
+    var_g = np.where(n_used > 0, var_g, np.nan)
+    extra = model.extra
+    results = pd.DataFrame({
+        "gene": extra["gene"].to_numpy(),
+        "gene_name": extra["gene_name"].to_numpy(),
+        "zscore": zscore,
+        "effect_size": effect,
+        "pvalue": two_sided_pvalue(zscore),
+        "var_g": var_g,
+        "pred_perf_r2": extra["pred_perf_r2"].to_numpy(),
+        "pred_perf_pval": extra["pred_perf_pval"].to_numpy(),
+        "pred_perf_qval": extra["pred_perf_qval"].to_numpy(),
+        "n_snps_used": n_used,
+        "n_snps_in_cov": pd.array(cov.n_snps_in_cov, dtype="Float64").astype("Int64"),
+        "n_snps_in_model": extra["n_snps_in_model"].array,
+    })
+    return results[tested].reset_index(drop=True)
+
+
+def two_sided_pvalue(zscore: np.ndarray) -> np.ndarray:
+    """2·Φ(-|z|), NaN where z is not finite."""
+    z = np.asarray(zscore, dtype=np.float64)
+    finite = np.isfinite(z)
+    p = np.full(z.shape, np.nan)
+    p[finite] = 2 * stats.norm.sf(np.abs(z[finite]))
+    return p
+
+
+def calibrate(results: pd.DataFrame, phi: pd.DataFrame, gwas_n: float, gwas_h2: float) -> pd.DataFrame:
+    """Divide z by sqrt(1 + phi·N·h2) (phi < 0 taken as 0), keeping only genes with a phi, as SPrediXcan.py."""
+    merged = results.merge(phi, on="gene", how="inner")
+    if len(merged) < len(results):
+        log.warning("calibration: %d genes without phi in the model database are left out", len(results) - len(merged))
+    merged["uncalibrated_pvalue"] = merged["pvalue"]
+    merged["uncalibrated_zscore"] = merged["zscore"]
+    merged["phi"] = merged["phi"].clip(lower=0)
+    merged["zscore"] = merged["zscore"] / np.sqrt(1 + merged["phi"] * gwas_n * gwas_h2)
+    merged["pvalue"] = two_sided_pvalue(merged["zscore"].to_numpy())
+    return merged.loc[:, list(RESULT_COLUMNS) + list(CALIBRATION_COLUMNS)]
+
+
+def sort_results(results: pd.DataFrame) -> pd.DataFrame:
+    """Sort by p-value ascending, NA last, ties in extra (gene id) order."""
+    return results.sort_values("pvalue", kind="stable", na_position="last").reset_index(drop=True)
+
+
+def write_results(results: pd.DataFrame, path: str | Path) -> None:
+    """Write the results CSV atomically, `NA` for missing values."""
+    with atomic_path(path) as tmp:
+        results.to_csv(tmp, index=False, na_rep="NA")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# gene positions (Manhattan plots)
+
+
+def gene_positions_from_model(path: str | Path, snp_key: str) -> pd.DataFrame:
+    """Median position of each gene's model SNPs, parsed from varIDs (`chrom_pos_...`) of the weights table."""
+    connection = _connect(path)
+    try:
+        try:
+            rows = connection.execute("SELECT gene, varID FROM weights").fetchall()
+        except sqlite3.DatabaseError:
+            rows = connection.execute(f"SELECT gene, {quote_identifier(snp_key)} FROM weights").fetchall()
+    finally:
+        connection.close()
+    table = pd.DataFrame(rows, columns=["gene", "id"]).dropna()
+    parts = table["id"].astype(str).str.extract(VARID_POSITION)
+    table = table.assign(chrom=parts[0], pos=pd.to_numeric(parts[1])).dropna(subset=["chrom", "pos"])
+    return table.groupby(["gene"], sort=False).agg(chrom=("chrom", "first"), pos=("pos", "median")).reset_index()
+
+
+def read_gene_positions(path: str | Path) -> pd.DataFrame:
+    """A gene, chrom, pos table (tab-separated)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EnpactError(f"{path}: gene positions file not found")
+    table = pd.read_csv(path, sep="\t", dtype={"gene": str, "chrom": str})
+    missing = [c for c in ("gene", "chrom", "pos") if c not in table.columns]
+    if missing:
+        raise EnpactError(f"{path}: gene positions lack column '{missing[0]}' (need gene, chrom, pos)")
+    table["pos"] = pd.to_numeric(table["pos"], errors="coerce")
+    return table.dropna(subset=["pos"]).loc[:, ["gene", "chrom", "pos"]]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# driver
+
+
+def gwas_name(path: str | Path) -> str:
+    """A GWAS file's name without .txt/.tsv/.csv/.gz-like suffixes."""
+    name = Path(path).name
+    changed = True
+    while changed:
+        changed = False
+        for suffix in GWAS_NAME_SUFFIXES:
+            if name.lower().endswith(suffix) and len(name) > len(suffix):
+                name, changed = name[: -len(suffix)], True
+    return name
+
+
+def output_paths(gwas_files: Sequence[str | Path], output: str | Path, suffix: str = ".csv") -> list[Path]:
+    """One output per GWAS: `{gwas}` in `output` is replaced by the GWAS name; with several GWAS files and
+    no `{gwas}`, `output` is a directory holding `{gwas}.csv`."""
+    output = str(output)
+    names = [gwas_name(p) for p in gwas_files]
+    repeated = {n for n in names if names.count(n) > 1}
+    if repeated and (len(gwas_files) > 1):
+        raise EnpactError(f"two GWAS files are both named '{sorted(repeated)[0]}'; rename one so outputs differ")
+    if "{gwas}" in output:
+        return [Path(output.replace("{gwas}", n)) for n in names]
+    if len(gwas_files) == 1:
+        return [Path(output)]
+    return [Path(output) / f"{n}{suffix}" for n in names]
+
+
+def plot_prefixes(gwas_files: Sequence[str | Path], prefix: str) -> list[str]:
+    """Plot prefix per GWAS: `{gwas}` replaced, else PREFIX for one GWAS and PREFIX.{gwas} for several."""
+    names = [gwas_name(p) for p in gwas_files]
+    if "{gwas}" in prefix:
+        return [prefix.replace("{gwas}", n) for n in names]
+    if len(gwas_files) == 1:
+        return [prefix]
+    return [f"{prefix}.{n}" for n in names]
+
+
+def run_twas(
+    model_db_path: str | Path,
+    covariance_path: str | Path,
+    gwas_files: Sequence[str | Path],
+    columns: GwasColumns,
+    output: str | Path,
+    snp_key: str = "rsid",
+    keep_non_rsid: bool = False,
+    separator: str | None = None,
+    input_pvalue_fix: float = 1e-50,
+    gwas_h2: float | None = None,
+    gwas_n: float | None = None,
+    plots_prefix: str | None = None,
+    gene_positions_path: str | Path | None = None,
+) -> list[Path]:
+    """Run S-PrediXcan for each GWAS file against one model database and covariance; returns output paths."""
+    if (gwas_h2 is None) != (gwas_n is None):
+        raise EnpactError("calibration needs both --gwas-h2 and --gwas-n (or neither)")
+    columns.z_source()
+    outputs = output_paths(gwas_files, output)
+    model = load_model_database(model_db_path, snp_key)
+    log.info("%s: %d genes, %d SNP weights", model_db_path, model.n_genes, len(model.entry_key))
+    cov = load_covariance(covariance_path, model)
+    if len(cov.pair_a) == 0 and len(model.entry_key):
+        log.warning("no covariance SNP matches a model SNP key (%s); the covariance and --model-db-snp-key must use "
+                    "the same ids", snp_key)
+    phi = load_phi(model_db_path) if gwas_h2 is not None else None
+    prefixes = plot_prefixes(gwas_files, plots_prefix) if plots_prefix else [None] * len(gwas_files)
+    for gwas_path, out_path, prefix in zip(gwas_files, outputs, prefixes):
+        gwas_table = read_gwas(gwas_path, columns, model.all_keys, separator, keep_non_rsid, input_pvalue_fix)
+        gwas = align_gwas(gwas_table, model, has_beta=bool(columns.beta or columns.odds_ratio))
+        if not gwas.present.any():
+            hint = "; varID keys need --keep-non-rsid" if not keep_non_rsid else ""
+            log.warning("%s: no GWAS SNP matched a model SNP (key %s)%s", gwas_path, snp_key, hint)
+        results = associate(model, cov, gwas, str(covariance_path))
+        if phi is not None:
+            results = calibrate(results, phi, float(gwas_n), float(gwas_h2))
+        results = sort_results(results)
+        write_results(results, out_path)
+        log.info("%s: %d genes tested, %d with a z-score -> %s", gwas_path, len(results),
+                 int(results["zscore"].notna().sum()), out_path)
+        if prefix:
+            _write_plots(results, prefix, model_db_path, snp_key, gene_positions_path, gwas_name(gwas_path))
+    return outputs
+
+
+def _write_plots(results: pd.DataFrame, prefix: str, model_db_path: str | Path, snp_key: str,
+                 gene_positions_path: str | Path | None, title: str) -> None:
+    """QQ and Manhattan plots of one result table."""
+    from enpact.plots_twas import manhattan_plot, qq_plot
+
+    qq_plot(results["pvalue"].to_numpy(dtype=np.float64), f"{prefix}.qq.png", title=title)
+    positions = (read_gene_positions(gene_positions_path) if gene_positions_path
+                 else gene_positions_from_model(model_db_path, snp_key))
+    placed = results.merge(positions, on="gene", how="inner")
+    if placed.empty:
+        log.warning("no gene positions (varIDs chrom_pos_... or --gene-positions); Manhattan plot skipped")
+        return
+    labels = placed["gene_name"].fillna(placed["gene"]).astype(str).to_numpy()
+    manhattan_plot(placed["chrom"].astype(str).to_numpy(), placed["pos"].to_numpy(dtype=np.float64),
+                   placed["pvalue"].to_numpy(dtype=np.float64), f"{prefix}.manhattan.png", labels=labels,
+                   n_tests=int(results["pvalue"].notna().sum()), title=title)
+
+
+__all__ = [
+    "GwasColumns", "ModelDatabase", "CovarianceIndex", "GwasData", "RESULT_COLUMNS", "CALIBRATION_COLUMNS",
+    "load_model_database", "load_covariance", "load_phi", "read_gwas", "gwas_zscores", "align_gwas", "associate",
+    "calibrate", "sort_results", "write_results", "run_twas", "output_paths", "gwas_name",
+    "gene_positions_from_model", "read_gene_positions", "natural_chromosome_key",
+]
