@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("msprime").setLevel(logging.WARNING)
     reason = glmnet_available()
     if reason:
         print(f"cannot run the glmnet side: {reason}", file=sys.stderr)

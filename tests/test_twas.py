@@ -91,8 +91,8 @@ def build_fixture(directory: Path, seed: int = 7) -> Fixture:
     def row(s, a1, a2, **values):
         entry = dict(SNP=snps[s]["rsid"] if isinstance(s, int) else s,
                      variant_id=snps[s]["varID"] if isinstance(s, int) else f"chr9_{rng.integers(1e8)}_A_C_b38",
-                     A1=a1, A2=a2, zscore=f"{rng.normal(0, 2):.6g}", beta=f"{rng.normal(0, 0.05):.6g}",
-                     se=f"{rng.uniform(0.01, 0.03):.6g}", pvalue=f"{rng.uniform(1e-6, 1):.6g}",
+                     A1=a1, A2=a2, Z=f"{rng.normal(0, 2):.6g}", BETA=f"{rng.normal(0, 0.05):.6g}",
+                     SE=f"{rng.uniform(0.01, 0.03):.6g}", P=f"{rng.uniform(1e-6, 1):.6g}",
                      OR=f"{math.exp(rng.normal(0, 0.05)):.6g}")
         entry.update(values)
         gwas_rows.append(entry)
@@ -111,9 +111,9 @@ def build_fixture(directory: Path, seed: int = 7) -> Fixture:
             row(s, alt, ref)  # duplicated SNP: the last usable row wins
             row(s, alt, ref)
         elif s == 31:
-            row(s, alt, ref, pvalue="0")  # p = 0 goes through --input-pvalue-fix
+            row(s, alt, ref, P="0")  # p = 0 goes through --input-pvalue-fix
         elif s == 33:
-            row(s, alt, ref, zscore="NA", pvalue="NA", beta="NA")  # no usable z
+            row(s, alt, ref, Z="NA", P="NA", BETA="NA")  # no usable z
         else:
             row(s, alt, ref)
     for k in range(30):
@@ -163,7 +163,7 @@ def number(text: str) -> float:
 
 
 def reference_twas(fx: Fixture, source: str, key: str = "rsid", keep_non_rsid: bool = False,
-                   beta_column: str | None = "beta", calibration: tuple[float, float] | None = None) -> pd.DataFrame:
+                   beta_column: str | None = "BETA", calibration: tuple[float, float] | None = None) -> pd.DataFrame:
     """Expected results for the fixture, `source` being zscore, pvalue, beta_se, or_se or or_pvalue."""
     key_index = 0 if key == "rsid" else 1
     snp_column = "SNP" if key == "rsid" else "variant_id"
@@ -175,16 +175,16 @@ def reference_twas(fx: Fixture, source: str, key: str = "rsid", keep_non_rsid: b
         betas.append(beta)
     pfix = None
     if source in ("pvalue", "or_pvalue"):
-        finite = [number(r["pvalue"]) for r in loaded if number(r["pvalue"]) > 0]
+        finite = [number(r["P"]) for r in loaded if number(r["P"]) > 0]
         pfix = min([1e-50] + finite)
     for r, beta in zip(loaded, betas):
         if source == "zscore":
-            z = number(r["zscore"])
+            z = number(r["Z"])
         elif source in ("pvalue", "or_pvalue"):
-            p = number(r["pvalue"])
+            p = number(r["P"])
             z = -stats.norm.ppf((pfix if p == 0 else p) / 2) * np.sign(beta)
         else:
-            z = beta / number(r["se"])
+            z = beta / number(r["SE"])
         zs.append(float(np.float32(z)))
     rows = []
     for gene, name, n_model, r2, pval, qval, phi in sorted(fx.extra):
@@ -268,12 +268,13 @@ def read_results(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, na_values=["NA"], keep_default_na=False)
 
 
+# upper-case names: SPrediXcan.py would take a column literally named zscore/beta/se/pvalue as its own
 COLUMN_SETS = {
-    "zscore": dict(zscore="zscore", beta="beta"),
-    "pvalue": dict(pvalue="pvalue", beta="beta"),
-    "beta_se": dict(beta="beta", se="se"),
-    "or_se": dict(odds_ratio="OR", se="se"),
-    "or_pvalue": dict(odds_ratio="OR", pvalue="pvalue"),
+    "zscore": dict(zscore="Z", beta="BETA"),
+    "pvalue": dict(pvalue="P", beta="BETA"),
+    "beta_se": dict(beta="BETA", se="SE"),
+    "or_se": dict(odds_ratio="OR", se="SE"),
+    "or_pvalue": dict(odds_ratio="OR", pvalue="P"),
 }
 
 
@@ -327,7 +328,7 @@ def test_sources_really_differ(fx, tmp_path):
 
 def test_effect_size_is_na_without_beta(fx, tmp_path):
     out = tmp_path / "out.csv"
-    run_twas(fx.db, fx.covariance, [fx.gwas], GwasColumns(zscore="zscore"), out)
+    run_twas(fx.db, fx.covariance, [fx.gwas], GwasColumns(zscore="Z"), out)
     results = read_results(out)
     assert results["effect_size"].isna().all()
     assert_same(results, reference_twas(fx, "zscore", beta_column=None))
@@ -335,7 +336,7 @@ def test_effect_size_is_na_without_beta(fx, tmp_path):
 
 def test_varid_keys_need_keep_non_rsid(fx, tmp_path):
     cov = varid_covariance(fx, tmp_path / "cov_varid.txt.gz")
-    columns = GwasColumns(snp="variant_id", zscore="zscore", beta="beta")
+    columns = GwasColumns(snp="variant_id", zscore="Z", beta="BETA")
     out = tmp_path / "dropped.csv"
     run_twas(fx.db, cov, [fx.gwas], columns, out, snp_key="varID")
     assert out.read_text().strip() == ",".join(RESULT_COLUMNS)  # only the header, as SPrediXcan.py
@@ -348,13 +349,13 @@ def test_varid_keys_need_keep_non_rsid(fx, tmp_path):
 
 def test_keep_non_rsid_with_rsid_keys(fx, tmp_path):
     out = tmp_path / "out.csv"
-    run_twas(fx.db, fx.covariance, [fx.gwas], GwasColumns(zscore="zscore", beta="beta"), out, keep_non_rsid=True)
+    run_twas(fx.db, fx.covariance, [fx.gwas], GwasColumns(zscore="Z", beta="BETA"), out, keep_non_rsid=True)
     assert_same(read_results(out), reference_twas(fx, "zscore", keep_non_rsid=True))
 
 
 def test_calibration_divides_z_by_sqrt_one_plus_phi_n_h2(fx, tmp_path):
     out = tmp_path / "out.csv"
-    run_twas(fx.db, fx.covariance, [fx.gwas], GwasColumns(zscore="zscore", beta="beta"), out, gwas_h2=0.5,
+    run_twas(fx.db, fx.covariance, [fx.gwas], GwasColumns(zscore="Z", beta="BETA"), out, gwas_h2=0.5,
              gwas_n=100_000)
     results = read_results(out)
     assert list(results.columns) == RESULT_COLUMNS + ["phi", "uncalibrated_pvalue", "uncalibrated_zscore"]
@@ -367,7 +368,7 @@ def test_calibration_divides_z_by_sqrt_one_plus_phi_n_h2(fx, tmp_path):
 
 
 def test_whitespace_and_comma_gwas_give_the_same_results(fx, tmp_path):
-    columns = GwasColumns(pvalue="pvalue", beta="beta")
+    columns = GwasColumns(pvalue="P", beta="BETA")
     reference_out = tmp_path / "tab.csv"
     run_twas(fx.db, fx.covariance, [fx.gwas], columns, reference_out)
     plink = tmp_path / "plink.txt"
@@ -388,9 +389,9 @@ def test_whitespace_and_comma_gwas_give_the_same_results(fx, tmp_path):
 
 def test_several_gwas_files_and_plots(fx, tmp_path):
     second = tmp_path / "second_study.tsv.gz"
-    rows = [dict(r, zscore=str(-number(r["zscore"])) if r["zscore"] != "NA" else "NA") for r in fx.gwas_rows]
+    rows = [dict(r, Z=str(-number(r["Z"])) if r["Z"] != "NA" else "NA") for r in fx.gwas_rows]
     write_gwas(second, rows)
-    outputs = run_twas(fx.db, fx.covariance, [fx.gwas, second], GwasColumns(zscore="zscore"), tmp_path / "res",
+    outputs = run_twas(fx.db, fx.covariance, [fx.gwas, second], GwasColumns(zscore="Z"), tmp_path / "res",
                        plots_prefix=str(tmp_path / "plots" / "{gwas}"))
     assert outputs == [tmp_path / "res" / "gwas.csv", tmp_path / "res" / "second_study.csv"]
     first, flipped = (read_results(p).set_index("gene") for p in outputs)
@@ -424,24 +425,24 @@ def test_underscore_aliases_parse_like_hyphenated_options():
 def run_cli(args: list[str], capsys) -> tuple[int, list[str]]:
     """Run `enpact twas ...` in process; return code and stderr lines."""
     capsys.readouterr()
-    rc = main(["twas", *args])
+    rc = main(["-q", "twas", *args])
     return rc, capsys.readouterr().err.strip().splitlines()
 
 
 def test_cli_runs_and_user_errors_are_one_line(fx, tmp_path, capsys):
     out = tmp_path / "cli.csv"
     base = ["--model-db-path", str(fx.db), "--covariance", str(fx.covariance), "--output-file", str(out)]
-    rc, _ = run_cli([*base, "--gwas-file", str(fx.gwas), "--zscore-column", "zscore", "--beta-column", "beta"], capsys)
+    rc, _ = run_cli([*base, "--gwas-file", str(fx.gwas), "--zscore-column", "Z", "--beta-column", "BETA"], capsys)
     assert rc == 0
     assert_same(read_results(out), reference_twas(fx, "zscore"))
 
     rc, err = run_cli([*base, "--gwas-file", str(fx.gwas), "--zscore-column", "Z"], capsys)
-    assert rc == 1 and len(err) == 1 and "gwas.txt.gz" in err[0] and "'Z'" in err[0]
+    assert rc == 1 and len(err) == 1 and "gwas.txt.gz" in err[0] and "'zscore'" in err[0]
 
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
     rc, err = run_cli(["--model-db-path", str(junk), "--covariance", str(fx.covariance), "--output-file", str(out),
-                       "--gwas-file", str(fx.gwas), "--zscore-column", "zscore"], capsys)
+                       "--gwas-file", str(fx.gwas), "--zscore-column", "Z"], capsys)
     assert rc == 1 and len(err) == 1 and "junk.db" in err[0]
 
     bad_cov = tmp_path / "bad_cov.txt"
@@ -450,20 +451,20 @@ def test_cli_runs_and_user_errors_are_one_line(fx, tmp_path, capsys):
     lines[5] = f"{gene}\t{a}\t{b}\tabc"
     bad_cov.write_text("\n".join(lines) + "\n")
     rc, err = run_cli(["--model-db-path", str(fx.db), "--covariance", str(bad_cov), "--output-file", str(out),
-                       "--gwas-file", str(fx.gwas), "--zscore-column", "zscore"], capsys)
+                       "--gwas-file", str(fx.gwas), "--zscore-column", "Z"], capsys)
     assert rc == 1 and len(err) == 1 and "bad_cov.txt" in err[0] and "'abc'" in err[0]
 
     split = tmp_path / "split_cov.txt"
     lines = gzip.decompress(fx.covariance.read_bytes()).decode().splitlines()
     split.write_text("\n".join([lines[0], *lines[2:], lines[1]]) + "\n")
     rc, err = run_cli(["--model-db-path", str(fx.db), "--covariance", str(split), "--output-file", str(out),
-                       "--gwas-file", str(fx.gwas), "--zscore-column", "zscore"], capsys)
+                       "--gwas-file", str(fx.gwas), "--zscore-column", "Z"], capsys)
     assert rc == 1 and len(err) == 1 and "G01" in err[0] and "contiguous" in err[0]
 
-    rc, err = run_cli([*base, "--gwas-file", str(fx.gwas), "--zscore-column", "zscore", "--gwas-h2", "0.5"], capsys)
+    rc, err = run_cli([*base, "--gwas-file", str(fx.gwas), "--zscore-column", "Z", "--gwas-h2", "0.5"], capsys)
     assert rc == 1 and len(err) == 1 and "--gwas-n" in err[0]
 
-    rc, err = run_cli([*base, "--gwas-file", str(fx.gwas), "--pvalue-column", "pvalue"], capsys)
+    rc, err = run_cli([*base, "--gwas-file", str(fx.gwas), "--pvalue-column", "P"], capsys)
     assert rc == 1 and len(err) == 1 and "--beta-column" in err[0]
 
     no_phi = tmp_path / "no_phi.db"
@@ -471,15 +472,15 @@ def test_cli_runs_and_user_errors_are_one_line(fx, tmp_path, capsys):
         source.backup(target)
         target.execute("ALTER TABLE extra DROP COLUMN phi")
     rc, err = run_cli(["--model-db-path", str(no_phi), "--covariance", str(fx.covariance), "--output-file", str(out),
-                       "--gwas-file", str(fx.gwas), "--zscore-column", "zscore", "--gwas-h2", "0.5", "--gwas-n", "1e5"],
+                       "--gwas-file", str(fx.gwas), "--zscore-column", "Z", "--gwas-h2", "0.5", "--gwas-n", "1e5"],
                       capsys)
     assert rc == 1 and len(err) == 1 and "no_phi.db" in err[0] and "phi" in err[0]
 
     bad_value = tmp_path / "bad_value.txt"
     rows = [dict(r) for r in fx.gwas_rows]
-    rows[0]["zscore"] = "1.2.3"
+    rows[0]["Z"] = "1.2.3"
     write_gwas(bad_value, rows)
-    rc, err = run_cli([*base, "--gwas-file", str(bad_value), "--zscore-column", "zscore"], capsys)
+    rc, err = run_cli([*base, "--gwas-file", str(bad_value), "--zscore-column", "Z"], capsys)
     assert rc == 1 and len(err) == 1 and "'1.2.3'" in err[0] and rows[0]["SNP"] in err[0]
 
 
@@ -490,8 +491,8 @@ def test_missing_covariance_pair_is_an_error(fx, tmp_path):
     assert len(broken) == len(lines) - 1
     path = tmp_path / "cov_missing_pair.txt"
     path.write_text("\n".join(broken) + "\n")
-    with pytest.raises(EnpactError, match="G01 has no covariance for SNP pair rs1001,rs1004"):
-        run_twas(fx.db, path, [fx.gwas], GwasColumns(zscore="zscore"), tmp_path / "o.csv")
+    with pytest.raises(EnpactError, match="G01 has no covariance for SNP pair (rs1001,rs1004|rs1004,rs1001)"):
+        run_twas(fx.db, path, [fx.gwas], GwasColumns(zscore="Z"), tmp_path / "o.csv")
     assert not (tmp_path / "o.csv").exists()
 
 
@@ -504,9 +505,9 @@ def test_missing_covariance_pair_is_an_error(fx, tmp_path):
 @pytest.mark.parametrize("source", ["zscore", "pvalue", "beta_se"])
 def test_agrees_with_spredixcan(fx, tmp_path, source):
     python = os.environ.get("ENPACT_SPREDIXCAN_PYTHON", sys.executable)
-    flags = {"zscore": ["--zscore_column", "zscore", "--beta_column", "beta"],
-             "pvalue": ["--pvalue_column", "pvalue", "--beta_column", "beta"],
-             "beta_se": ["--beta_column", "beta", "--se_column", "se"]}[source]
+    flags = {"zscore": ["--zscore_column", "Z", "--beta_column", "BETA"],
+             "pvalue": ["--pvalue_column", "P", "--beta_column", "BETA"],
+             "beta_se": ["--beta_column", "BETA", "--se_column", "SE"]}[source]
     theirs = tmp_path / "spredixcan.csv"
     subprocess.run([python, os.environ["ENPACT_SPREDIXCAN"], "--model_db_path", str(fx.db), "--covariance",
                     str(fx.covariance), "--gwas_file", str(fx.gwas), "--snp_column", "SNP", "--effect_allele_column",

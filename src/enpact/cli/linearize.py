@@ -1,0 +1,77 @@
+"""`enpact linearize`: per-locus elastic nets from dosages to personalized EnPACT values."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+
+from enpact.cli._common import existing_file
+from enpact.errors import EnpactError
+from enpact.linearize import FitSettings, VariantFilters, linearize, loci_near_signal, read_gwas_signal
+from enpact.loci import read_loci
+from enpact.predictdb import write_linearized_chunk
+from enpact.store import read_personalized_store
+from enpact.variants import VcfReader
+
+ORDER = 60
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `linearize` subcommand."""
+    p = subparsers.add_parser(
+        "linearize",
+        help="per-locus elastic nets: variant dosages -> personalized EnPACT values",
+        description="For each locus, fit an elastic net across individuals from the alt-allele dosages of the "
+        "variants inside the predictor window to the personalized EnPACT value (mean of the two haplotypes).",
+    )
+    p.add_argument("--personalized", required=True, type=existing_file, help="personalized store (enpact merge)")
+    p.add_argument("--vcf", required=True, type=existing_file, help="the phased VCF the store was made from")
+    p.add_argument("--loci", required=True, type=existing_file, help="loci TSV (a chunk or all)")
+    p.add_argument("--window-bp", type=int, help="variant window around the locus centre (default: the predictor's)")
+    filters = p.add_argument_group("variant filters (PredictDB defaults)")
+    filters.add_argument("--maf", type=float, default=0.01, help="minimum minor allele frequency (default 0.01)")
+    filters.add_argument("--keep-indels", action="store_true", help="also use indels")
+    filters.add_argument("--keep-ambiguous", action="store_true", help="also use strand-ambiguous A/T and C/G SNVs")
+    filters.add_argument("--keep-multiallelic", action="store_true", help="also use multi-allelic sites (one column per ALT)")
+    filters.add_argument("--build", default="b38", help="genome build suffix of varIDs (default b38)")
+    fit = p.add_argument_group("elastic net")
+    fit.add_argument("--folds", type=int, default=10)
+    fit.add_argument("--alpha", type=float, default=0.5, help="elastic-net mixing (l1 ratio), default 0.5")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--min-snps", type=int, default=2, help="loci with fewer usable variants are skipped")
+    gwas = p.add_argument_group("optional selection of loci near GWAS signals")
+    gwas.add_argument("--gwas", type=existing_file, help="GWAS summary statistics")
+    gwas.add_argument("--gwas-snp-column", default="variant_id", help="column with chrom_pos_ref_alt ids")
+    gwas.add_argument("--gwas-pvalue-column", default="pvalue")
+    gwas.add_argument("--gwas-pvalue-threshold", type=float, default=5e-8)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--out-prefix", required=True, type=Path,
+                   help="writes PREFIX.summary.tsv, PREFIX.weights.tsv, PREFIX.covariance.tsv.gz")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Linearize the loci of a personalized store."""
+    store = read_personalized_store(args.personalized, with_features=False)
+    loci = read_loci(args.loci)
+    loci = loci[loci["locus_id"].isin(store.locus_ids)] if len(loci) > len(store.locus_ids) else loci
+    window = args.window_bp or int(store.meta.get("predictor", {}).get("window_bp", 0))
+    if window <= 0:
+        raise EnpactError(f"{args.personalized}: no predictor window recorded; pass --window-bp")
+    vcf = VcfReader(args.vcf, store.samples, allow_unphased=True)
+    selected = None
+    if args.gwas:
+        hits = read_gwas_signal(args.gwas, args.gwas_snp_column, args.gwas_pvalue_column, args.gwas_pvalue_threshold)
+        selected = loci_near_signal(loci, hits, window)
+        log.info("%d of %d loci have a GWAS variant with p < %g in their window", int(selected.sum()), len(loci),
+                 args.gwas_pvalue_threshold)
+    filters = VariantFilters(args.maf, args.keep_indels, args.keep_ambiguous, args.keep_multiallelic, args.build)
+    settings = FitSettings(args.alpha, args.folds, args.seed, args.min_snps)
+    summary, weights, covariances = linearize(store, loci, vcf, window, filters, settings, selected,
+                                              progress=not args.no_progress)
+    write_linearized_chunk(args.out_prefix, summary, weights, covariances)
+    log.info("wrote %s.{summary,weights}.tsv and %s.covariance.tsv.gz", args.out_prefix, args.out_prefix)
+    return 0

@@ -1,0 +1,212 @@
+"""Linearization: per locus, an elastic net across individuals from variant dosages to personalized values."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from enpact.elasticnet import fit_elastic_net_cv
+from enpact.errors import EnpactError
+from enpact.genome import window_start
+from enpact.store import PersonalizedStore
+from enpact.variants import MISSING, VariantTable, VcfReader, is_symbolic
+
+log = logging.getLogger(__name__)
+
+AMBIGUOUS = {frozenset("AT"), frozenset("CG")}
+SUMMARY_NUMERIC = ["alpha", "lambda_min", "cv_mse", "cv_R2_avg", "cv_R2_sd", "rho_avg", "rho_se", "rho_zscore",
+                   "rho_avg_squared", "zscore_pval", "cv_fisher_pval", "in_sample_R2"]
+
+
+@dataclass(frozen=True)
+class VariantFilters:
+    """Which variants enter a locus's model (PredictDB defaults: biallelic SNVs, MAF >= 0.01, no A/T or C/G)."""
+
+    maf: float = 0.01
+    keep_indels: bool = False
+    keep_ambiguous: bool = False
+    keep_multiallelic: bool = False
+    build: str = "b38"
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Elastic-net settings shared by all loci."""
+
+    alpha: float = 0.5
+    folds: int = 10
+    seed: int = 0
+    min_snps: int = 2
+
+
+@dataclass
+class DosageMatrix:
+    """Alt-allele dosages (samples x variants) with the variants' identifiers."""
+
+    dosages: np.ndarray  # (n_samples, n_variants) float64
+    var_id: list[str]
+    rsid: list[str]
+    ref: list[str]
+    alt: list[str]
+
+
+def locus_dosages(table: VariantTable, center: int, window_bp: int, filters: VariantFilters) -> tuple[DosageMatrix, int]:
+    """Dosages of the variants inside the window that pass the filters; returns (matrix, variants in window).
+
+    Missing calls count as reference (as in the personalized predictions); a multi-allelic site, when kept, gives
+    one column per ALT allele.
+    """
+    start = window_start(center, window_bp)
+    inside = table.overlapping(start, start + window_bp)
+    columns, var_ids, rsids, refs, alts = [], [], [], [], []
+    n_in_window = 0
+    for v in inside.tolist():
+        ref, site_alts = table.ref[v], table.alts[v]
+        real_alts = [a for a in site_alts if not is_symbolic(a)]
+        if not real_alts:
+            continue
+        n_in_window += 1
+        if len(site_alts) > 1 and not filters.keep_multiallelic:
+            continue
+        alleles = table.alleles[v]  # (n_samples, 2)
+        for k, alt in enumerate(site_alts, start=1):
+            if is_symbolic(alt):
+                continue
+            snv = len(ref) == 1 and len(alt) == 1
+            if not snv and not filters.keep_indels:
+                continue
+            if snv and frozenset((ref, alt)) in AMBIGUOUS and not filters.keep_ambiguous:
+                continue
+            dosage = ((alleles == k) & (alleles != MISSING)).sum(axis=1).astype(np.float64)
+            frequency = dosage.mean() / 2
+            if min(frequency, 1 - frequency) < filters.maf or dosage.std() == 0:
+                continue
+            columns.append(dosage)
+            pos1 = int(table.pos[v]) + 1
+            var_ids.append(f"{table.chrom}_{pos1}_{ref}_{alt}_{filters.build}")
+            identifier = table.ids[v]
+            rsids.append(identifier if identifier.startswith("rs") else ".")
+            refs.append(ref)
+            alts.append(alt)
+    n_samples = table.alleles.shape[1]
+    matrix = np.column_stack(columns) if columns else np.zeros((n_samples, 0))
+    return DosageMatrix(matrix, var_ids, rsids, refs, alts), n_in_window
+
+
+def _skipped(gene: str, name: str, gene_type: str, n_samples: int, n_window: int, reason: str) -> dict:
+    """A summary row for a locus that was not fitted."""
+    row = {"gene": gene, "genename": name, "gene_type": gene_type, "n_samples": n_samples,
+           "n_snps_in_window": n_window, "n_snps_in_model": 0, "status": "skipped", "reason": reason}
+    row.update({key: np.nan for key in SUMMARY_NUMERIC})
+    return row
+
+
+def fit_locus(gene: str, name: str, gene_type: str, y: np.ndarray, matrix: DosageMatrix, n_window: int,
+              settings: FitSettings) -> tuple[dict, pd.DataFrame, np.ndarray]:
+    """Fit one locus; returns (summary row, weights rows, covariance of the weighted SNPs)."""
+    n_samples = len(y)
+    empty = pd.DataFrame(columns=["gene", "rsid", "varID", "ref_allele", "eff_allele", "weight"])
+    n_snps = matrix.dosages.shape[1]
+    if n_snps < settings.min_snps:
+        return _skipped(gene, name, gene_type, n_samples, n_snps, "too_few_snps"), empty, np.zeros((0, 0))
+    if not np.isfinite(y).all():
+        return _skipped(gene, name, gene_type, n_samples, n_snps, "missing_values"), empty, np.zeros((0, 0))
+    if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
+        return _skipped(gene, name, gene_type, n_samples, n_snps, "zero_variance"), empty, np.zeros((0, 0))
+    try:
+        fit = fit_elastic_net_cv(matrix.dosages, y, alpha=settings.alpha, n_folds=settings.folds, seed=settings.seed)
+    except ValueError as err:
+        return _skipped(gene, name, gene_type, n_samples, n_snps, f"fit_failed: {err}"), empty, np.zeros((0, 0))
+    row = {"gene": gene, "genename": name, "gene_type": gene_type, "n_samples": n_samples,
+           "n_snps_in_window": n_snps, "n_snps_in_model": fit.n_snps_in_model, "status": "ok", "reason": ""}
+    row.update({key: float(getattr(fit, key)) for key in SUMMARY_NUMERIC})
+    nonzero = np.flatnonzero(fit.weights != 0)
+    weights = pd.DataFrame({
+        "gene": gene, "rsid": [matrix.rsid[i] for i in nonzero], "varID": [matrix.var_id[i] for i in nonzero],
+        "ref_allele": [matrix.ref[i] for i in nonzero], "eff_allele": [matrix.alt[i] for i in nonzero],
+        "weight": fit.weights[nonzero],
+    })
+    selected = matrix.dosages[:, nonzero]
+    covariance = np.cov(selected, rowvar=False, ddof=1).reshape(len(nonzero), len(nonzero))
+    return row, weights, covariance
+
+
+def read_gwas_signal(path: Path, snp_column: str, pvalue_column: str, threshold: float) -> pd.DataFrame:
+    """Positions (chrom, pos 0-based) of GWAS variants with p below the threshold; ids parsed as chrom_pos_..."""
+    from enpact.predictdb import parse_float_column, read_text_columns
+
+    columns = read_text_columns(path, [snp_column, pvalue_column])
+    ids = columns[snp_column].to_numpy().astype(str)
+    p = parse_float_column(columns[pvalue_column], path, pvalue_column)
+    hits = ids[p < threshold]
+    parsed = pd.Series(hits, dtype=str).str.extract(r"^(?P<chrom>[^_:]+)[_:](?P<pos>\d+)")
+    if len(hits) and parsed["chrom"].isna().all():
+        raise EnpactError(f"{path}: column {snp_column} does not hold chrom_pos_ref_alt ids; cannot locate GWAS hits")
+    parsed = parsed.dropna()
+    return pd.DataFrame({"chrom": parsed["chrom"].to_numpy(), "pos": parsed["pos"].astype(np.int64).to_numpy() - 1})
+
+
+def loci_near_signal(loci: pd.DataFrame, hits: pd.DataFrame, window_bp: int) -> np.ndarray:
+    """Mask of loci whose window contains at least one GWAS hit (chromosome names matched without 'chr')."""
+    bare = lambda c: c[3:] if c.startswith("chr") else c  # noqa: E731
+    by_chrom = {c: np.sort(g["pos"].to_numpy()) for c, g in hits.groupby(hits["chrom"].map(bare))}
+    mask = np.zeros(len(loci), dtype=bool)
+    for i, (chrom, center) in enumerate(zip(loci["chrom"], loci["center"])):
+        positions = by_chrom.get(bare(chrom))
+        if positions is None:
+            continue
+        start = window_start(int(center), window_bp)
+        lo, hi = np.searchsorted(positions, [start, start + window_bp])
+        mask[i] = hi > lo
+    return mask
+
+
+def linearize(
+    store: PersonalizedStore,
+    loci: pd.DataFrame,
+    vcf: VcfReader,
+    window_bp: int,
+    filters: VariantFilters,
+    settings: FitSettings,
+    selected: np.ndarray | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
+    """Fit every locus of the store; returns (summary, weights, covariances by gene)."""
+    values = store.individual_values()
+    row_of = {locus: i for i, locus in enumerate(store.locus_ids)}
+    missing = [l for l in loci["locus_id"] if l not in row_of]
+    if missing:
+        raise EnpactError(f"locus {missing[0]} is not in the personalized store ({len(missing)} missing)")
+    summaries, weights, covariances = [], [], {}
+    names = loci["name"] if "name" in loci else loci["locus_id"]
+    types = loci["gene_type"] if "gene_type" in loci else pd.Series(["NA"] * len(loci), index=loci.index)
+    iterator = zip(loci["locus_id"], loci["chrom"], loci["center"], names, types,
+                   selected if selected is not None else np.ones(len(loci), bool))
+    for gene, chrom, center, name, gene_type, wanted in tqdm(iterator, total=len(loci), desc="linearize",
+                                                            disable=not progress, leave=False):
+        y = values[row_of[gene]]
+        if not wanted:
+            summaries.append(_skipped(gene, name, gene_type, len(y), 0, "no_gwas_signal"))
+            continue
+        start = window_start(int(center), window_bp)
+        table = vcf.read(chrom, start, start + window_bp)
+        matrix, n_window = locus_dosages(table, int(center), window_bp, filters)
+        row, w, cov = fit_locus(gene, str(name), str(gene_type), y, matrix, n_window, settings)
+        row["n_snps_in_window"] = matrix.dosages.shape[1]
+        summaries.append(row)
+        if len(w):
+            weights.append(w)
+            covariances[gene] = cov
+    summary = pd.DataFrame(summaries)
+    all_weights = pd.concat(weights, ignore_index=True) if weights else pd.DataFrame(
+        columns=["gene", "rsid", "varID", "ref_allele", "eff_allele", "weight"])
+    n_ok = int((summary["status"] == "ok").sum())
+    log.info("linearized %d loci (%d fitted, %d skipped: %s)", len(summary), n_ok, len(summary) - n_ok,
+             ", ".join(f"{k} {v}" for k, v in summary.loc[summary["status"] != "ok", "reason"].value_counts().items())
+             or "none")
+    return summary, all_weights, covariances
