@@ -983,8 +983,9 @@ output_heads={{'human': 8}}, num_downsamples=7)` after `torch.manual_seed({seed}
 `use_tf_gamma`, which only supports the full-size model). Before saving, every conv and linear weight except the
 attention-pooling logits is redrawn as N(0, 1.2^2 / fan_in) with zero bias: with the library's default
 initialisation the six conv stages shrink the sequence signal so much that all windows give the same output to
-6 digits; with this one the tracks vary by 5-40 % across genes and a single SNV near the centre moves them by
-about 1 %. Input 4,096 bp (32 bins of 128 bp, cropped to the 4 central bins), output (batch, 4, 8).
+6 digits; with this one the tracks vary by 5-40 % across genes and a single SNV within a few hundred bp of the
+centre moves them by about 0.4 % (median; less farther out).
+Input 4,096 bp (32 bins of 128 bp, cropped to the 4 central bins), output (batch, 4, 8).
 `enpact_predictor.json` (`{{"window_bp": 4096}}`) tells enpact's Enformer predictor the input length;
 `tracks.tsv` (`index name`) names the 8 made-up tracks.
 

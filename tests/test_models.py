@@ -229,7 +229,7 @@ def test_save_load_round_trip_is_bit_exact(tmp_path, model_type, weights_file):
     assert description["model_type"] == model_type
     assert description["feature_spec"] == make_spec(12).to_dict()
     assert description["hyperparameters"] == model.hyperparameters
-    assert description["training"]["n_train"] == (200 if model_type == "elastic_net" else 200)
+    assert description["training"]["n_train"] == 200
     assert "standardise" in description["feature_transform"]
     if weights_file.endswith(".npz"):
         np.load(tmp_path / "model" / weights_file, allow_pickle=False).close()

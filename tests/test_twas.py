@@ -436,7 +436,7 @@ def test_cli_runs_and_user_errors_are_one_line(fx, tmp_path, capsys):
     assert rc == 0
     assert_same(read_results(out), reference_twas(fx, "zscore"))
 
-    rc, err = run_cli([*base, "--gwas-file", str(fx.gwas), "--zscore-column", "Z"], capsys)
+    rc, err = run_cli([*base, "--gwas-file", str(fx.gwas), "--zscore-column", "zscore"], capsys)
     assert rc == 1 and len(err) == 1 and "gwas.txt.gz" in err[0] and "'zscore'" in err[0]
 
     junk = tmp_path / "junk.db"

@@ -105,6 +105,91 @@ def _standardized_gram_column(gram, held_rows, sums, scale, n_train, usable, k, 
             out[j] = 0.0
 
 
+def _select_working_set(usable, slot, grad, cutoff, work, outside):
+    """Strong-rule candidates plus every variable ever active; flags the others as outside. Returns the count."""
+    n_work = 0
+    for j in range(usable.shape[0]):
+        outside[j] = 1.0
+        if usable[j] and (slot[j] >= 0 or abs(grad[j]) > cutoff):
+            work[n_work] = j
+            n_work += 1
+            outside[j] = 0.0
+    return n_work
+
+
+def _fill_compact(work, n_work, n_known, slot, columns, grad, work_grad, work_gram):
+    """Contiguous gradient and Gram rows of the working set; rows already filled get their new entries only."""
+    for w in range(n_work):
+        k = work[w]
+        work_grad[w] = grad[k]
+        if slot[k] >= 0:
+            column = columns[slot[k]]
+            for t in range(n_known if w < n_known else 0, n_work):
+                work_gram[w, t] = column[work[t]]
+
+
+def _sweep(work, n_work, beta, work_grad, work_gram, l1, shrink, slot, cached, n_cached, columns, gram,
+           held_rows, sums, scale, n_train, usable):
+    """One coordinate-descent pass over the working set; returns (largest squared step, n_cached)."""
+    dlx = 0.0
+    for w in range(n_work):
+        k = work[w]
+        old = beta[k]
+        u = work_grad[w] + old
+        v = abs(u) - l1
+        new = 0.0
+        if v > 0.0:
+            new = math.copysign(v, u) / shrink
+        if new == old:
+            continue
+        if slot[k] < 0:  # first time non-zero: its correlation column is needed from now on
+            column = columns[n_cached]
+            _standardized_gram_column(gram, held_rows, sums, scale, n_train, usable, k, column)
+            slot[k] = n_cached
+            cached[n_cached] = k
+            n_cached += 1
+            for t in range(n_work):
+                work_gram[w, t] = column[work[t]]
+        d = new - old
+        beta[k] = new
+        dlx = max(dlx, d * d)
+        row = work_gram[w]
+        for t in range(n_work):
+            work_grad[t] -= row[t] * d
+    return dlx, n_cached
+
+
+def _sync_outside(cached, n_cached, beta, synced, columns, outside, grad):
+    """Bring the gradient of the variables outside the working set up to date with beta."""
+    for q in range(n_cached):
+        k = cached[q]
+        d = beta[k] - synced[k]
+        if d != 0.0:
+            column = columns[q]
+            for j in range(grad.shape[0]):
+                grad[j] -= outside[j] * column[j] * d
+            synced[k] = beta[k]
+
+
+def _add_violators(usable, outside, grad, l1, work, n_work):
+    """Append the outside variables that violate the KKT condition |gradient| <= l1; returns the new count."""
+    for j in range(usable.shape[0]):
+        if outside[j] == 1.0 and usable[j] and abs(grad[j]) > l1:
+            work[n_work] = j
+            n_work += 1
+            outside[j] = 0.0
+    return n_work
+
+
+def _deviance_ratio(cached, n_cached, beta, corr, grad):
+    """Fraction of (standardised) deviance explained: 2 b'c - b'Cb = b'(c + gradient)."""
+    rsq = 0.0
+    for q in range(n_cached):
+        k = cached[q]
+        rsq += beta[k] * (corr[k] + grad[k])
+    return rsq
+
+
 def _coordinate_descent_path(gram, held_rows, sums, scale, n_train, usable, corr, lambdas, alpha, thresh,
                              max_passes):
     """Standardised elastic-net coefficients along glmnet's path; returns (path, n_fitted, passes or -1).
@@ -115,121 +200,60 @@ def _coordinate_descent_path(gram, held_rows, sums, scale, n_train, usable, corr
     p = corr.shape[0]
     n_lambda = lambdas.shape[0]
     beta = np.zeros(p)
-    grad = corr.copy()  # corr - C beta; exact outside sweeps
+    grad = corr.copy()  # corr - C beta; exact for every variable between passes
     synced = np.zeros(p)  # beta as of the last gradient update of the variables outside the working set
-    slot = np.full(p, -1, np.int64)  # row of a variable's cached correlation column, -1 before it is needed
+    slot = np.full(p, -1, np.int64)  # row of a variable's cached correlation column; -1 until first non-zero
     cached = np.empty(p, np.int64)
-    n_cached = 0
-    capacity = min(p, 32)
-    columns = np.empty((capacity, p))
-    # the working set (strong set plus ever-active variables) keeps compact copies so sweeps are contiguous
+    columns = np.empty((p, p))  # np.empty does not touch memory: only cached rows are ever paid for
     work = np.empty(p, np.int64)
     work_grad = np.empty(p)
-    work_capacity = min(p, 64)
-    work_gram = np.empty((work_capacity, work_capacity))
+    work_gram = np.empty((p, p))
     outside = np.ones(p)
     path = np.zeros((n_lambda, p))
-    n_fitted = 1
-    passes = 0
-    rsq_prev = 0.0
+    n_cached, n_fitted, passes, rsq_prev = 0, 1, 0, 0.0
     for m in range(1, n_lambda):
-        lam = lambdas[m]
-        l1 = alpha * lam
-        shrink = 1.0 + (1.0 - alpha) * lam
-        cutoff = alpha * (2.0 * lam - lambdas[m - 1])  # sequential strong rule
-        n_work = 0
-        for j in range(p):
-            outside[j] = 1.0
-            if usable[j] and (slot[j] >= 0 or abs(grad[j]) > cutoff):
-                work[n_work] = j
-                n_work += 1
-                outside[j] = 0.0
-        n_known = 0  # work[:n_known] have their compact rows filled up to n_known
+        l1 = alpha * lambdas[m]
+        shrink = 1.0 + (1.0 - alpha) * lambdas[m]
+        cutoff = alpha * (2.0 * lambdas[m] - lambdas[m - 1])  # sequential strong rule
+        n_work = _select_working_set(usable, slot, grad, cutoff, work, outside)
+        n_known = 0
         while True:
-            if n_work > work_capacity:
-                work_capacity = min(p, max(n_work, 2 * work_capacity))
-                work_gram = np.empty((work_capacity, work_capacity))
-                n_known = 0
-            for w in range(n_work):
-                k = work[w]
-                work_grad[w] = grad[k]
-                if slot[k] >= 0:
-                    column = columns[slot[k]]
-                    start = n_known if w < n_known else 0
-                    for t in range(start, n_work):
-                        work_gram[w, t] = column[work[t]]
+            _fill_compact(work, n_work, n_known, slot, columns, grad, work_grad, work_gram)
             n_known = n_work
             while True:
                 passes += 1
                 if passes > max_passes:
                     return path, n_fitted, -1
-                dlx = 0.0
-                for w in range(n_work):
-                    k = work[w]
-                    old = beta[k]
-                    u = work_grad[w] + old
-                    v = abs(u) - l1
-                    new = 0.0
-                    if v > 0.0:
-                        new = math.copysign(v, u) / shrink
-                    if new != old:
-                        if slot[k] < 0:
-                            if n_cached == capacity:
-                                capacity = min(p, 2 * capacity)
-                                grown = np.empty((capacity, p))
-                                grown[:n_cached] = columns[:n_cached]
-                                columns = grown
-                            column = columns[n_cached]
-                            _standardized_gram_column(gram, held_rows, sums, scale, n_train, usable, k, column)
-                            slot[k] = n_cached
-                            cached[n_cached] = k
-                            n_cached += 1
-                            for t in range(n_work):
-                                work_gram[w, t] = column[work[t]]
-                        d = new - old
-                        beta[k] = new
-                        if d * d > dlx:
-                            dlx = d * d
-                        row = work_gram[w]
-                        for t in range(n_work):
-                            work_grad[t] -= row[t] * d
+                dlx, n_cached = _sweep(work, n_work, beta, work_grad, work_gram, l1, shrink, slot, cached,
+                                       n_cached, columns, gram, held_rows, sums, scale, n_train, usable)
                 if dlx < thresh:
                     break
             for w in range(n_work):
                 grad[work[w]] = work_grad[w]
-            for q in range(n_cached):
-                k = cached[q]
-                d = beta[k] - synced[k]
-                if d != 0.0:
-                    column = columns[q]
-                    for j in range(p):
-                        grad[j] -= outside[j] * column[j] * d
-                    synced[k] = beta[k]
+            _sync_outside(cached, n_cached, beta, synced, columns, outside, grad)
             n_before = n_work
-            for j in range(p):  # KKT check of everything outside the working set
-                if outside[j] == 1.0 and usable[j] and abs(grad[j]) > l1:
-                    work[n_work] = j
-                    n_work += 1
-                    outside[j] = 0.0
+            n_work = _add_violators(usable, outside, grad, l1, work, n_work)
             if n_work == n_before:
                 break
         for q in range(n_cached):
             path[m, cached[q]] = beta[cached[q]]
         n_fitted = m + 1
-        rsq = 0.0  # fraction of deviance explained: 2 b'c - b'Cb = b'(c + grad)
-        for q in range(n_cached):
-            k = cached[q]
-            rsq += beta[k] * (corr[k] + grad[k])
-        if n_fitted >= min(GLMNET_MIN_LAMBDAS_BEFORE_STOP, n_lambda):
-            if rsq > GLMNET_MAX_DEVIANCE_RATIO:
-                break
-            if rsq != 0.0 and (rsq - rsq_prev) / rsq < GLMNET_FRACTION_DEVIANCE_STOP:
-                break
+        rsq = _deviance_ratio(cached, n_cached, beta, corr, grad)
+        if n_fitted >= min(GLMNET_MIN_LAMBDAS_BEFORE_STOP, n_lambda) and (
+                rsq > GLMNET_MAX_DEVIANCE_RATIO
+                or (rsq != 0.0 and (rsq - rsq_prev) / rsq < GLMNET_FRACTION_DEVIANCE_STOP)):
+            break
         rsq_prev = rsq
     return path, n_fitted, passes
 
 
 _standardized_gram_column = _compile(_standardized_gram_column)
+_select_working_set = _compile(_select_working_set)
+_fill_compact = _compile(_fill_compact)
+_sweep = _compile(_sweep)
+_sync_outside = _compile(_sync_outside)
+_add_violators = _compile(_add_violators)
+_deviance_ratio = _compile(_deviance_ratio)
 _coordinate_descent_path = _compile(_coordinate_descent_path)
 
 
@@ -253,7 +277,7 @@ def lambda_path(X: np.ndarray, y: np.ndarray, alpha: float, n_lambda: int = 100,
     _check_path_settings(alpha, n_lambda)
     everyone = np.zeros(X.shape[0], dtype=np.int64)
     fold_sums, usable = _column_moments(X, everyone, 1)
-    full = _training_set(X, y, X.T @ X, fold_sums, usable, everyone, 1, 1)
+    full = _training_set(X, y, np.einsum("ij,ij->j", X, X), fold_sums, usable, everyone, 1, 1)
     ratio = _lambda_min_ratio(lambda_min_ratio, *X.shape)
     return _reported_lambdas(_standardized_lambdas(full.corr, alpha, n_lambda, ratio), full.y_scale)
 
@@ -310,14 +334,16 @@ def _check_path_settings(alpha: float, n_lambda: int) -> None:
 def _checked_folds(fold_ids: np.ndarray | None, n: int, n_folds: int, seed: int) -> tuple[np.ndarray, int]:
     """Fold ids (0-based int64) and their count, built from the seed or validated."""
     if fold_ids is None:
+        if n_folds < 3:
+            raise ValueError(f"n_folds must be at least 3 (as cv.glmnet requires), got {n_folds}")
         return assign_folds(n, n_folds, seed), n_folds
     folds = np.asarray(fold_ids)
     if folds.shape != (n,) or not np.issubdtype(folds.dtype, np.integer):
         raise ValueError(f"fold_ids must be {n} integers, got shape {folds.shape} dtype {folds.dtype}")
     folds = folds.astype(np.int64)
     k = int(folds.max()) + 1
-    if folds.min() < 0 or k < 2 or np.bincount(folds, minlength=k).min() == 0:
-        raise ValueError("fold_ids must number folds 0..k-1 (k >= 2) with every fold non-empty")
+    if folds.min() < 0 or k < 3 or np.bincount(folds, minlength=k).min() == 0:
+        raise ValueError("fold_ids must number folds 0..k-1 (k >= 3, as cv.glmnet requires), none empty")
     return folds, k
 
 
@@ -362,7 +388,7 @@ def _column_moments(X: np.ndarray, folds: np.ndarray, k: int) -> tuple[np.ndarra
     return fold_sums, usable
 
 
-def _training_set(X: np.ndarray, y: np.ndarray, gram: np.ndarray, fold_sums: np.ndarray,
+def _training_set(X: np.ndarray, y: np.ndarray, squares: np.ndarray, fold_sums: np.ndarray,
                   usable: np.ndarray, folds: np.ndarray, k: int, held: int) -> _TrainingSet:
     """Standardisation of the rows outside fold `held` (held == k: all rows)."""
     train = folds != held
@@ -370,8 +396,8 @@ def _training_set(X: np.ndarray, y: np.ndarray, gram: np.ndarray, fold_sums: np.
     held_sums = fold_sums[held] if held < k else 0.0
     sums = fold_sums.sum(axis=0) - held_sums
     held_rows = np.ascontiguousarray(X[~train])
-    squares = np.diag(gram) - np.einsum("ij,ij->j", held_rows, held_rows)
-    variance_numerator = squares - sums * sums / n_train
+    train_squares = squares - np.einsum("ij,ij->j", held_rows, held_rows)
+    variance_numerator = train_squares - sums * sums / n_train
     use = usable[held] & (variance_numerator > 0.0)
     scale = np.where(use, np.sqrt(np.where(use, variance_numerator, 1.0) / n_train), 1.0)
     y_train = y[train]
@@ -389,7 +415,7 @@ def _standardized_lambdas(corr: np.ndarray, alpha: float, n_lambda: int, ratio: 
     """glmnet's geometric lambda sequence on the standardised scale; entry 0 is lambda_max itself."""
     top = float(np.max(np.abs(corr)))
     if top == 0.0:
-        raise ValueError("no column of X correlates with y: nothing to fit")
+        raise ValueError("no column of X varies and correlates with y in a training set: nothing to fit")
     step = max(GLMNET_MIN_LAMBDA_RATIO, ratio) ** (1.0 / (n_lambda - 1.0))
     lambdas = np.empty(n_lambda)
     lambdas[0] = top / max(alpha, 1e-3)
@@ -454,11 +480,13 @@ def _cross_validate(X: np.ndarray, y: np.ndarray, folds: np.ndarray, k: int, alp
     fold_sums, usable = _column_moments(X, folds, k)
     if not usable[k].any():
         raise ValueError("every variant in the window is constant across samples")
-    full = _fit_path(gram, _training_set(X, y, gram, fold_sums, usable, folds, k, k), alpha, n_lambda, ratio, tol)
+    squares = np.diag(gram).copy()
+    full = _fit_path(gram, _training_set(X, y, squares, fold_sums, usable, folds, k, k), alpha, n_lambda, ratio,
+                     tol)
     prevalidated = np.empty((X.shape[0], full.lambdas.size))
     fold_mse = np.empty((k, full.lambdas.size))
     for f in range(k):
-        part = _training_set(X, y, gram, fold_sums, usable, folds, k, f)
+        part = _training_set(X, y, squares, fold_sums, usable, folds, k, f)
         weights, intercepts = _path_at(_fit_path(gram, part, alpha, n_lambda, ratio, tol), full.lambdas)
         held = folds == f
         predictions = intercepts + part.held_rows @ weights.T

@@ -24,8 +24,10 @@ def read_expression(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise EnpactError(f"expression matrix not found: {path}")
+    header, header_line = _header_fields(path)
+    separator = "\t" if "\t" in header_line else r"\s+"
     try:
-        table = pd.read_csv(path, sep=r"\s+", dtype=str, keep_default_na=False, engine="python")
+        table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, engine="python")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise EnpactError(f"{path}: cannot read the expression matrix ({str(err).splitlines()[0]})")
     if table.shape[1] < 2:
@@ -34,7 +36,6 @@ def read_expression(path: str | Path) -> pd.DataFrame:
     duplicated = ids.duplicated()
     if duplicated.any():
         raise EnpactError(f"{path}: feature '{ids[duplicated].iloc[0]}' appears twice; make feature ids unique")
-    header = _header_fields(path)
     duplicated_samples = pd.Index(header[1:])[pd.Index(header[1:]).duplicated()]
     if len(duplicated_samples):
         raise EnpactError(f"{path}: sample '{duplicated_samples[0]}' appears twice in the header")
@@ -62,11 +63,12 @@ def read_expression(path: str | Path) -> pd.DataFrame:
     return matrix
 
 
-def _header_fields(path: Path) -> list[str]:
-    """The header line's fields, read directly (pandas renames duplicated column names)."""
+def _header_fields(path: Path) -> tuple[list[str], str]:
+    """The header line's fields and the raw line, read directly (pandas renames duplicated column names)."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt") as handle:
-        return handle.readline().split()
+        line = handle.readline()
+    return line.split(), line
 
 
 def feature_means(matrix: pd.DataFrame) -> pd.Series:

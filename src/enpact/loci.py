@@ -176,14 +176,15 @@ def assign_splits(
     valid: str | list[str] | None = None,
     test: str | list[str] | None = None,
 ) -> pd.Series:
-    """Split per chromosome; defaults hold out the last two numbered autosomes (valid, then test).
+    """Split per chromosome; with no list given, the last two numbered autosomes with loci are valid and test.
 
-    Sex and mitochondrial chromosomes are excluded unless named in one of the lists; 'none' marks excluded loci.
+    A missing train list (or 'all') means every numbered autosome not held out. Sex and mitochondrial chromosomes
+    are excluded unless named in one of the lists; 'none' marks excluded loci.
     """
     lists = {name: _chrom_list(v) for name, v in (("train", train), ("valid", valid), ("test", test))}
     named = {_bare(c) for v in lists.values() if v for c in v}
     autosomes = [c for c in fasta_chroms if _bare(c).isdigit()]
-    if lists["valid"] is None and lists["test"] is None:
+    if all(v is None for v in lists.values()):
         held_out = [c for c in autosomes if c in set(chroms)][-2:]
         if len(held_out) == 2:
             lists["valid"], lists["test"] = [held_out[0]], [held_out[1]]
@@ -291,6 +292,8 @@ def write_chunks(
     if loci_per_chunk < 1 or samples_per_chunk < 1:
         raise EnpactError("chunk sizes must be at least 1")
     (outdir / "loci").mkdir(parents=True, exist_ok=True)
+    for stale in [*(outdir / "loci").glob("*.tsv"), *(outdir / "samples").glob("*.txt")]:
+        stale.unlink()  # a changed chunk size must not leave chunks of the previous one behind
     loci_files, sample_files = [], []
     for start in range(0, len(loci), loci_per_chunk):
         part = loci.iloc[start : start + loci_per_chunk]

@@ -89,6 +89,7 @@ def plot_baseline_comparison(
     ax.set_ylabel("Pearson r (observed vs predicted)")
     finite = [v for v in model_r + baseline_r if v is not None]
     ax.set_ylim(min(0.0, min(finite, default=0.0)) - 0.05, 1.05)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("EnPACT model vs single-track baseline")
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.08), fontsize=8, frameon=False)
     fig.savefig(path, dpi=110)
     return Path(path)

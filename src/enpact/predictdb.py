@@ -250,12 +250,6 @@ def natural_chromosome_key(chrom: str) -> tuple[int, int, str]:
 # chunk files
 
 
-def _covariance_rows(gene: str, var_ids: np.ndarray, matrix: np.ndarray) -> pd.DataFrame:
-    """Upper-triangle rows (diagonal included) of one gene's covariance in the given SNP order."""
-    i, j = np.triu_indices(len(var_ids))
-    return pd.DataFrame({"GENE": gene, "RSID1": var_ids[i], "RSID2": var_ids[j], "VALUE": matrix[i, j]})
-
-
 def write_linearized_chunk(
     prefix: str | Path,
     summary_df: pd.DataFrame,
@@ -279,23 +273,31 @@ def write_linearized_chunk(
     unknown = set(weights["gene"]) - set(summary.loc[summary["status"] == "ok", "gene"])
     if unknown:
         raise ValueError(f"write_linearized_chunk: weights for gene {sorted(unknown)[0]} that is not an ok locus")
-    cov_parts = []
     keep = np.ones(len(weights), dtype=bool)
+    first_rows, second_rows, values = [], [], []
+    nonzero_all = weights["weight"].to_numpy() != 0
     for gene, rows in weights.groupby("gene", sort=False).indices.items():
         matrix = np.asarray(covariances[gene], dtype=np.float64) if gene in covariances else np.empty(0)
         if matrix.shape != (len(rows), len(rows)):
             raise ValueError(f"write_linearized_chunk: covariance of {gene} must be {len(rows)}x{len(rows)}")
-        nonzero = weights["weight"].to_numpy()[rows] != 0
+        nonzero = nonzero_all[rows]
         keep[rows[~nonzero]] = False
+        i, j = np.triu_indices(int(nonzero.sum()))
         kept_rows = rows[nonzero]
-        if len(kept_rows):
-            cov_parts.append(_covariance_rows(gene, weights["varID"].to_numpy()[kept_rows],
-                                              matrix[np.ix_(nonzero, nonzero)]))
+        first_rows.append(kept_rows[i])
+        second_rows.append(kept_rows[j])
+        values.append(matrix[np.ix_(nonzero, nonzero)][i, j])
+    first = np.concatenate(first_rows) if first_rows else np.zeros(0, dtype=np.int64)
+    second = np.concatenate(second_rows) if second_rows else np.zeros(0, dtype=np.int64)
+    var_ids = weights["varID"].to_numpy(dtype=object)
+    covariance = pd.DataFrame({
+        "GENE": weights["gene"].to_numpy(dtype=object)[first], "RSID1": var_ids[first], "RSID2": var_ids[second],
+        "VALUE": np.concatenate(values) if values else np.zeros(0),
+    })
     weights = weights[keep]
     counts = weights.groupby("gene", sort=False).size()
     ok = summary["status"] == "ok"
     summary.loc[ok, "n_snps_in_model"] = summary.loc[ok, "gene"].map(counts).fillna(0).astype(int).to_numpy()
-    covariance = pd.concat(cov_parts, ignore_index=True) if cov_parts else pd.DataFrame(columns=list(COVARIANCE_COLUMNS))
     paths = chunk_paths(prefix)
     with staged_outputs(list(paths)) as (tmp_summary, tmp_weights, tmp_cov):
         summary.to_csv(tmp_summary, sep="\t", index=False, na_rep="NA")
@@ -383,6 +385,34 @@ def _read_weights(path: Path, summary: pd.DataFrame) -> pd.DataFrame:
 def read_covariance_text(path: str | Path) -> pl.DataFrame:
     """Read a `GENE RSID1 RSID2 VALUE` covariance file (whitespace-separated, plain or gzip) as text columns."""
     return read_text_columns(path, COVARIANCE_COLUMNS)
+
+
+def read_covariance_coded(path: str | Path) -> pl.DataFrame:
+    """Read a covariance file compactly: GENE, RSID1, RSID2 as Categorical, VALUE as Float64 (NA as NaN).
+
+    Well-formed files go through the fast reader; anything it rejects is re-read as text so that the error,
+    if any, names the offending value.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise EnpactError(f"{path}: file not found")
+    separator = sniff_separator(path)
+    present = header_columns(path, separator)
+    missing = [c for c in COVARIANCE_COLUMNS if c not in present]
+    if missing:
+        raise EnpactError(f"{path}: no column '{missing[0]}' in the header; a covariance file has GENE RSID1 RSID2 VALUE")
+    ids = {c: pl.Categorical for c in COVARIANCE_COLUMNS[:3]}
+    if separator is not None:
+        try:
+            table = pl.scan_csv(path, separator=separator, infer_schema=False, quote_char=None,
+                                schema_overrides={**ids, "VALUE": pl.Float64}, null_values=MISSING_TOKENS,
+                                ).select(list(COVARIANCE_COLUMNS)).collect(engine="streaming")
+            return table.with_columns(pl.col("VALUE").fill_null(float("nan")))
+        except pl.exceptions.PolarsError as err:
+            log.info("%s: fast reader failed (%s); reading as text", path, str(err).splitlines()[0][:80])
+    text = read_text_columns(path, COVARIANCE_COLUMNS)
+    values = parse_float_column(text["VALUE"], path, "VALUE")
+    return text.with_columns([pl.col(c).cast(pl.Categorical) for c in ids] + [pl.Series("VALUE", values)])
 
 
 def _read_chunk_covariance(path: Path, weights: pd.DataFrame) -> pl.DataFrame:

@@ -25,7 +25,7 @@ from enpact.predictdb import (
     natural_chromosome_key,
     parse_float_column,
     quote_identifier,
-    read_covariance_text,
+    read_covariance_coded,
     read_text_columns,
 )
 
@@ -209,50 +209,96 @@ def load_phi(path: str | Path) -> pd.DataFrame:
 # covariance
 
 
-def _check_covariance_layout(path: Path, raw: pl.DataFrame) -> None:
-    """Rows of a gene must be contiguous and no row may be repeated (SPrediXcan.py rejects both)."""
-    genes = raw["GENE"]
-    starts = genes.ne_missing(genes.shift(1))
-    if starts.sum() != genes.n_unique():
-        runs = raw.filter(starts).with_row_index("run")
-        again = runs.filter(runs["GENE"].is_duplicated()).row(0, named=True)
-        raise EnpactError(f"{path}: rows of gene {again['GENE']} are not contiguous; keep each gene's rows together")
-    repeated = raw.is_duplicated()
-    if repeated.any():
-        row = raw.row(int(repeated.arg_true()[0]), named=True)
-        raise EnpactError(f"{path}: row '{row['GENE']} {row['RSID1']} {row['RSID2']} {row['VALUE']}' appears twice")
+def _codes(column: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-row integer codes of a Categorical column, and its distinct codes with their strings."""
+    distinct = column.unique()
+    return (column.to_physical().to_numpy().astype(np.int64), distinct.to_physical().to_numpy().astype(np.int64),
+            distinct.cast(pl.Utf8).to_numpy().astype(object))
+
+
+def _lookup(codes: np.ndarray, strings: np.ndarray, index: pd.Index) -> np.ndarray:
+    """A table from category code to position in `index` (-1 where absent)."""
+    table = np.full(int(codes.max()) + 1 if codes.size else 0, -1, dtype=np.int64)
+    table[codes] = index.get_indexer(strings)
+    return table
+
+
+def _check_contiguous(path: Path, gene_codes: np.ndarray, code_strings: dict[int, str]) -> None:
+    """Rows of a gene must be contiguous (SPrediXcan.py rejects files where they are not)."""
+    if gene_codes.size == 0:
+        return
+    starts = np.concatenate([[0], np.flatnonzero(gene_codes[1:] != gene_codes[:-1]) + 1])
+    runs = gene_codes[starts]
+    _, first = np.unique(runs, return_index=True)
+    if len(first) < len(runs):
+        again = np.setdiff1d(np.arange(len(runs)), first)[0]
+        raise EnpactError(f"{path}: rows of gene {code_strings[int(runs[again])]} are not contiguous; keep each gene's rows together")
 
 
 def load_covariance(path: str | Path, model: ModelDatabase) -> CovarianceIndex:
     """Read a covariance file and map its values onto the model's entries (pairs, presence, counts)."""
     path = Path(path)
-    raw = read_covariance_text(path)
-    _check_covariance_layout(path, raw)
-    values = parse_float_column(raw["VALUE"], path, "VALUE")
-    table = raw.select("GENE", "RSID1", "RSID2").with_columns(
-        value=pl.Series(values), row=pl.int_range(pl.len(), dtype=pl.Int64)).filter(pl.col("value").is_not_nan())
-    per_gene = table.group_by("GENE").agg(pl.col("RSID1").n_unique().alias("n"))
-    genes = model.extra["gene"]
-    n_in_cov = pd.Series(per_gene["n"].to_numpy(), index=per_gene["GENE"].to_list(), dtype=np.float64)
-    n_in_cov = n_in_cov.reindex(genes).to_numpy()
-    in_file = genes.isin(set(raw["GENE"].unique().to_list())).to_numpy()
-    n_in_cov = np.where(in_file & np.isnan(n_in_cov), 0.0, n_in_cov)
-    entries = _entries_frame(model)
-    first = table.join(entries.rename({"KEY": "RSID1", "entry": "a"}), on=["GENE", "RSID1"], how="inner")
+    table = read_covariance_coded(path)
+    gene_codes, gene_distinct, gene_strings = _codes(table["GENE"])
+    _check_contiguous(path, gene_codes, dict(zip(gene_distinct.tolist(), gene_strings)))
+    first_codes, first_distinct, first_strings = _codes(table["RSID1"])
+    second_codes, second_distinct, second_strings = _codes(table["RSID2"])
+    values = table["VALUE"].to_numpy().astype(np.float64)
+    measured = ~np.isnan(values)
+    genes = pd.Index(model.extra["gene"])
+    gene_index = _lookup(gene_distinct, gene_strings, genes)[gene_codes]
+    # n_snps_in_cov: distinct RSID1 with a value, per gene; NaN for genes absent from the file
+    pairs = np.unique((gene_codes[measured] << 32) | first_codes[measured])
+    counts = np.bincount(pairs >> 32, minlength=int(gene_codes.max()) + 1 if gene_codes.size else 0)
+    n_in_cov = np.full(model.n_genes, np.nan)
+    known = _lookup(gene_distinct, gene_strings, genes)[gene_distinct]
+    n_in_cov[known[known >= 0]] = counts[gene_distinct[known >= 0]]
+    # rows -> model entries via (gene, key) codes
+    keys = pd.Index(pd.unique(model.entry_key))
+    entry_code = model.entry_gene * len(keys) + keys.get_indexer(model.entry_key)
+    a = _entry_index(entry_code, gene_index, _lookup(first_distinct, first_strings, keys)[first_codes], len(keys))
+    b = _entry_index(entry_code, gene_index, _lookup(second_distinct, second_strings, keys)[second_codes], len(keys))
     in_cov = np.zeros(len(model.entry_key), dtype=bool)
-    in_cov[first["a"].to_numpy()] = True
-    pairs = first.join(entries.rename({"KEY": "RSID2", "entry": "b"}), on=["GENE", "RSID2"], how="inner").sort("row")
-    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+    in_cov[a[measured & (a >= 0)]] = True
+    usable = measured & (a >= 0) & (b >= 0)
+    a, b, values = a[usable], b[usable], values[usable]
     low, high = np.minimum(a, b), np.maximum(a, b)
     # a pair listed twice (e.g. both triangles) keeps its last value, as SPrediXcan.py does
-    reverse_key = (low * len(model.entry_key) + high)[::-1]
-    _, last = np.unique(reverse_key, return_index=True)
+    _, last = np.unique((low * len(model.entry_key) + high)[::-1], return_index=True)
     keep = np.sort(len(a) - 1 - last)
     if len(keep) < len(a):
+        _check_repeated_rows(path, a, b, values, model)
         log.info("%s: %d SNP pairs are listed more than once; the last value is used", path, len(a) - len(keep))
-    log.info("%s: %d of the model's genes present, %d SNP pairs matching the model", path, int(in_file.sum()), len(keep))
-    return CovarianceIndex(pair_a=low[keep], pair_b=high[keep], value=pairs["value"].to_numpy()[keep],
-                           in_cov=in_cov, n_snps_in_cov=n_in_cov)
+    log.info("%s: %d rows, %d of the model's genes, %d SNP pairs matching the model", path, table.height,
+             int(np.isfinite(n_in_cov).sum()), len(keep))
+    return CovarianceIndex(pair_a=low[keep], pair_b=high[keep], value=values[keep], in_cov=in_cov,
+                           n_snps_in_cov=n_in_cov)
+
+
+def _entry_index(entry_code: np.ndarray, gene_index: np.ndarray, key_index: np.ndarray, n_keys: int) -> np.ndarray:
+    """The model entry of each (gene, key) pair, -1 where the model has none."""
+    result = np.full(len(gene_index), -1, dtype=np.int64)
+    if len(entry_code) == 0:
+        return result
+    order = np.argsort(entry_code)
+    sorted_code = entry_code[order]
+    code = gene_index * n_keys + key_index
+    position = np.minimum(np.searchsorted(sorted_code, code), len(sorted_code) - 1)
+    found = (gene_index >= 0) & (key_index >= 0) & (sorted_code[position] == code)
+    result[found] = order[position[found]]
+    return result
+
+
+def _check_repeated_rows(path: Path, a: np.ndarray, b: np.ndarray, values: np.ndarray, model: ModelDatabase) -> None:
+    """The same row twice (same pair, orientation and value) is an error, as in SPrediXcan.py."""
+    key = a * len(model.entry_key) + b
+    order = np.lexsort((values, key))
+    same = (key[order][1:] == key[order][:-1]) & (values[order][1:] == values[order][:-1])
+    if same.any():
+        entry = order[int(np.argmax(same))]
+        gene = model.extra["gene"].iloc[model.entry_gene[a[entry]]]
+        raise EnpactError(f"{path}: row '{gene} {model.entry_key[a[entry]]} {model.entry_key[b[entry]]}' appears "
+                          "twice; remove the repeated row")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -48,8 +48,18 @@ def available_predictors() -> dict[str, object]:
     return dict(found)
 
 
-def load_predictor(name: str, **options) -> Predictor:
-    """Construct a registered predictor by name with keyword options (weights, device, precision, ...)."""
+_LOADED: dict[tuple, Predictor] = {}
+
+
+def load_predictor(name: str, cache: bool = True, **options) -> Predictor:
+    """Construct a registered predictor by name with keyword options (weights, device, precision, ...).
+
+    With `cache`, a predictor constructed with the same options earlier in this process is reused, so that the
+    local runner loads the weights onto the device once, not once per chunk.
+    """
+    key = (name, tuple(sorted((k, str(v)) for k, v in options.items())))
+    if cache and key in _LOADED:
+        return _LOADED[key]
     registry = available_predictors()
     if name not in registry:
         raise EnpactError(f"unknown predictor '{name}'; available: {', '.join(sorted(registry))}")
@@ -59,6 +69,9 @@ def load_predictor(name: str, **options) -> Predictor:
     predictor = factory(**options)
     if not isinstance(predictor, Predictor):
         raise EnpactError(f"predictor '{name}' does not implement the enpact predictor protocol")
+    if cache:
+        _LOADED.clear()  # keep one model on the device at a time
+        _LOADED[key] = predictor
     return predictor
 
 

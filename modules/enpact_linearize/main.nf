@@ -1,0 +1,53 @@
+// Per locus of one chunk: an elastic net across individuals from variant dosages (inside the predictor
+// window) to the personalized EnPACT value; weights, fit summary and SNP covariances.
+process ENPACT_LINEARIZE {
+    tag "${meta.id}"
+    label 'process_medium'
+
+    input:
+    tuple val(meta), path(personalized), path(loci)   // merged personalized store and loci of one chunk
+    tuple val(meta2), path(vcf), path(tbi)
+    tuple val(meta3), path(gwas)                      // [] unless loci are selected near GWAS signals
+
+    output:
+    tuple val(meta), path("${prefix}.summary.tsv"), path("${prefix}.weights.tsv"), path("${prefix}.covariance.tsv.gz"), emit: linearized
+    path "versions.yml"                                                                                              , emit: versions
+
+    when:
+    task.ext.when == null || task.ext.when
+
+    script:
+    def args     = task.ext.args ?: ''
+    prefix       = task.ext.prefix ?: "${meta.id}"
+    def gwas_opt = gwas ? "--gwas ${gwas}" : ''
+    """
+    export OMP_NUM_THREADS=${task.cpus}
+    enpact linearize \\
+        --personalized ${personalized} \\
+        --vcf ${vcf} \\
+        --loci ${loci} \\
+        ${gwas_opt} \\
+        ${args} \\
+        --no-progress \\
+        --out-prefix ${prefix}
+
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        python: \$(python3 --version 2>&1 | sed 's/^Python //')
+    END_VERSIONS
+    """
+
+    stub:
+    prefix = task.ext.prefix ?: "${meta.id}"
+    """
+    touch ${prefix}.summary.tsv ${prefix}.weights.tsv
+    echo -n | gzip > ${prefix}.covariance.tsv.gz
+
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        python: \$(python3 --version 2>&1 | sed 's/^Python //')
+    END_VERSIONS
+    """
+}

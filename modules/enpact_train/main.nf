@@ -1,0 +1,53 @@
+// Fit the EnPACT model (reference features -> mean feature level) on the train chromosomes; the command
+// also evaluates it on the valid and test chromosomes (metrics.json, plots, predictions.tsv).
+process ENPACT_TRAIN {
+    tag "${meta.id}"
+    label 'process_medium'
+
+    input:
+    tuple val(meta), path(features), path(loci)   // merged reference feature store, loci table
+    tuple val(meta2), path(expression)            // training matrix
+
+    output:
+    tuple val(meta), path("${prefix}", type: 'dir')   , emit: model
+    tuple val(meta), path("${prefix}/*")              , emit: files
+    tuple val(meta), path("${prefix}/metrics.json")   , emit: metrics
+    path "versions.yml"                               , emit: versions
+
+    when:
+    task.ext.when == null || task.ext.when
+
+    script:
+    def args = task.ext.args ?: ''
+    prefix   = task.ext.prefix ?: "${meta.id}"
+    """
+    export OMP_NUM_THREADS=${task.cpus}
+    enpact train \\
+        --features ${features} \\
+        --loci ${loci} \\
+        --expression ${expression} \\
+        ${args} \\
+        --outdir ${prefix}
+
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        python: \$(python3 --version 2>&1 | sed 's/^Python //')
+    END_VERSIONS
+    """
+
+    stub:
+    prefix = task.ext.prefix ?: "${meta.id}"
+    """
+    mkdir -p ${prefix}
+    echo '{}' > ${prefix}/model.json
+    echo '{}' > ${prefix}/metrics.json
+    touch ${prefix}/weights.npz ${prefix}/predictions.tsv
+
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        python: \$(python3 --version 2>&1 | sed 's/^Python //')
+    END_VERSIONS
+    """
+}

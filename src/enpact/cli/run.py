@@ -1,0 +1,63 @@
+"""`enpact run` (the whole pipeline on one machine) and `enpact report`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from enpact.errors import EnpactError
+from enpact.params import resolve_params
+
+ORDER = 1
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `run` and `report` subcommands."""
+    p = subparsers.add_parser(
+        "run",
+        help="run the whole pipeline on this machine (the bundled demo when no --params is given)",
+        description="Run loci -> reference features -> train + evaluate -> personalize -> linearize -> databases -> "
+        "TWAS -> report on one machine, chunked like the Nextflow pipeline. Re-running resumes: finished chunks are "
+        "not recomputed. The parameter file (YAML or JSON) is the one `nextflow run . -params-file` takes.",
+    )
+    p.add_argument("--params", type=Path, help="parameter file (YAML or JSON); default: the bundled demo")
+    p.add_argument("--outdir", type=Path, help="output directory (overrides the parameter file's outdir)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+    r = subparsers.add_parser("report", help="(re)write report/index.html of a finished run")
+    r.add_argument("--outdir", required=True, type=Path, help="the run's output directory")
+    r.set_defaults(func=run_report)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve parameters and run the pipeline."""
+    from enpact.runner import run_pipeline
+
+    overrides = {"outdir": str(args.outdir)} if args.outdir else {}
+    params = resolve_params(args.params, overrides)
+    if args.params is None:
+        log.info("no --params given: running the bundled demo")
+    outputs = run_pipeline(params, progress=not args.no_progress)
+    outdir = outputs["outdir"]
+    print(f"EnPACT finished. Results in {outdir}/\n"
+          f"  report:      {outputs['report']}\n"
+          f"  database:    {outputs['database']}\n"
+          f"  covariance:  {outputs['covariance']}\n"
+          f"  TWAS:        {outputs['twas']}/\n"
+          f"  model:       {outdir / 'model'}/ (metrics.json, plots)")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Rewrite the report from a finished run's outputs."""
+    from enpact.report import write_report
+
+    params_path = args.outdir / "pipeline_info" / "params.json"
+    if not params_path.exists():
+        raise EnpactError(f"{params_path} not found: is {args.outdir} the output directory of an enpact run?")
+    write_report(args.outdir, json.loads(params_path.read_text()))
+    return 0

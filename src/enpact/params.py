@@ -1,0 +1,193 @@
+"""Pipeline parameters: one schema (nextflow_schema.json) for `enpact run --params` and `nextflow run -params-file`."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from enpact.errors import EnpactError
+
+# Parameters that only the Nextflow engine uses; `enpact run` accepts and ignores them.
+NEXTFLOW_ONLY = {"use_gpu", "gpu_queue", "cpu_queue", "publish_dir_mode", "help", "validate_params",
+                 "monochrome_logs", "version", "trace_report_suffix", "email", "help_full", "show_hidden",
+                 "multiqc_title", "config_profile_name", "config_profile_description", "custom_config_version",
+                 "custom_config_base", "gpu_type", "gpu_container", "cpu_container"}
+PATH_PARAMS = ("fasta", "annotation", "expression", "vcf", "samples")
+DEMO_DIR_NAME = "demo"
+
+
+def schema_path() -> Path:
+    """nextflow_schema.json: shipped inside the package, or at the root of a source checkout."""
+    packaged = Path(str(resources.files("enpact") / "data" / "nextflow_schema.json"))
+    if packaged.is_file():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2] / "nextflow_schema.json"
+    if checkout.is_file():
+        return checkout
+    raise EnpactError("nextflow_schema.json not found in the package or the source checkout; reinstall enpact")
+
+
+def load_schema() -> dict:
+    """The parameter schema."""
+    return json.loads(schema_path().read_text())
+
+
+def schema_properties(schema: dict) -> dict[str, dict]:
+    """All parameter definitions, flattened over the schema's groups."""
+    properties = dict(schema.get("properties", {}))
+    for group in schema.get("$defs", schema.get("definitions", {})).values():
+        properties.update(group.get("properties", {}))
+    return properties
+
+
+def schema_defaults(schema: dict) -> dict[str, Any]:
+    """Default value of every parameter that has one."""
+    return {name: spec["default"] for name, spec in schema_properties(schema).items() if "default" in spec}
+
+
+def read_params_file(path: Path) -> dict[str, Any]:
+    """A YAML or JSON parameter file as a dict (one-line errors)."""
+    if not path.exists():
+        raise EnpactError(f"parameter file not found: {path}")
+    text = path.read_text()
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        first = str(err).splitlines()[0]
+        where = ""
+        mark = getattr(err, "problem_mark", None)
+        if mark is not None:
+            where = f" (line {mark.line + 1})"
+        elif isinstance(err, json.JSONDecodeError):
+            where = f" (line {err.lineno})"
+        raise EnpactError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}{where}: {first}")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise EnpactError(f"{path}: expected a mapping of parameter names to values")
+    return data
+
+
+def validate_params(params: dict[str, Any], schema: dict, source: str) -> None:
+    """Check names, types, enums and ranges against the schema; the first problem is one line naming it."""
+    from jsonschema import Draft202012Validator
+
+    known = schema_properties(schema)
+    for name in params:
+        if name not in known and name not in NEXTFLOW_ONLY:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise EnpactError(f"{source}: unknown parameter '{name}'{hint}")
+    validator = Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        name = ".".join(str(p) for p in error.absolute_path) or (error.validator_value[0]
+                                                                 if error.validator == "required" else "?")
+        raise EnpactError(f"{source}: parameter '{name}': {error.message}")
+
+
+def resolve_gwas_files(value: str | list[str] | None) -> list[str]:
+    """GWAS files from one path, a comma-separated list, or a list."""
+    if not value:
+        return []
+    items = value if isinstance(value, list) else str(value).split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def gwas_name(path: str) -> str:
+    """Output stem of a GWAS file: its name without .gz and .tsv/.txt/.csv."""
+    name = Path(path).name
+    for suffix in (".gz", ".bgz", ".tsv", ".txt", ".csv"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def check_input_files(params: dict[str, Any], source: str) -> None:
+    """Every input file parameter that is set must exist (one line naming the parameter)."""
+    for name in PATH_PARAMS:
+        value = params.get(name)
+        if value and not Path(value).exists():
+            raise EnpactError(f"{source}: parameter '{name}': file not found: {value}")
+    for gwas in resolve_gwas_files(params.get("gwas")):
+        if not Path(gwas).exists():
+            raise EnpactError(f"{source}: parameter 'gwas': file not found: {gwas}")
+        check_gwas_columns(gwas, params, source)
+    weights = params.get("weights")
+    if weights and (weights.startswith((".", "/", "~")) or Path(weights).exists()) and not Path(weights).exists():
+        raise EnpactError(f"{source}: parameter 'weights': directory not found: {weights}")
+    for name in ("fasta", "annotation", "expression", "vcf"):
+        if not params.get(name):
+            raise EnpactError(f"{source}: parameter '{name}' is required")
+
+
+GWAS_COLUMN_PARAMS = ("gwas_snp_column", "gwas_effect_allele_column", "gwas_non_effect_allele_column",
+                      "gwas_beta_column", "gwas_se_column", "gwas_zscore_column", "gwas_pvalue_column",
+                      "gwas_or_column")
+
+
+def check_gwas_columns(gwas: str, params: dict[str, Any], source: str) -> None:
+    """Every GWAS column named in the parameters must be in the GWAS file's header (checked before running)."""
+    from enpact.predictdb import header_columns, sniff_separator
+
+    header = header_columns(gwas, sniff_separator(gwas))
+    for name in GWAS_COLUMN_PARAMS:
+        column = params.get(name)
+        if column and column not in header:
+            close = difflib.get_close_matches(column, header, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise EnpactError(f"{source}: parameter '{name}': column '{column}' is not in {gwas}{hint}")
+
+
+def demo_dir() -> Path:
+    """The bundled demo data directory."""
+    return Path(str(resources.files("enpact") / "data" / DEMO_DIR_NAME))
+
+
+def demo_params() -> dict[str, Any]:
+    """Parameters of the bundled demo: tiny Enformer, demo genome, VCF and GWAS."""
+    demo = demo_dir()
+    return {
+        "fasta": str(demo / "genome.fa"),
+        "annotation": str(demo / "genes.gtf"),
+        "expression": str(demo / "expression.tsv"),
+        "vcf": str(demo / "genotypes.vcf.gz"),
+        "gwas": str(demo / "gwas.tsv.gz"),
+        "gwas_snp_column": "variant_id",
+        "gwas_effect_allele_column": "effect_allele",
+        "gwas_non_effect_allele_column": "non_effect_allele",
+        "gwas_beta_column": "effect_size",
+        "gwas_se_column": "standard_error",
+        "gwas_zscore_column": "zscore",
+        "gwas_pvalue_column": "pvalue",
+        "gwas_keep_non_rsid": True,
+        "weights": str(demo / "enformer_tiny"),
+        "batch_size": 32,
+        "device": "cpu",
+        "train_chroms": "chr1,chr2,chr3,chr4",
+        "valid_chroms": "chr5",
+        "test_chroms": "chr6",
+        "loci_per_chunk": 60,
+        "samples_per_chunk": 40,
+        "name": "enpact_demo",
+        "population": "simulated",
+        "outdir": "results",
+    }
+
+
+def resolve_params(params_file: Path | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Schema defaults <- parameter file (or the demo) <- overrides; validated, inputs checked."""
+    schema = load_schema()
+    source = str(params_file) if params_file else "demo parameters"
+    given = read_params_file(params_file) if params_file else demo_params()
+    given.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    validate_params(given, schema, source)
+    params = {**schema_defaults(schema), **given}
+    params = {k: v for k, v in params.items() if k not in NEXTFLOW_ONLY}
+    check_input_files(params, source)
+    return params

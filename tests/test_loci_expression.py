@@ -1,0 +1,107 @@
+"""Loci from annotations (GTF, GFF3, TSV, BED, names), chromosome splits, and expression matrix checks."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import DEMO
+from enpact.cli import main
+from enpact.errors import EnpactError
+from enpact.expression import feature_means, read_expression
+from enpact.loci import assign_splits, build_loci, read_loci, write_chunks
+
+FASTA_CHROMS = ["chr1", "chr2", "chr3", "chr4", "chrX", "chrM"]
+
+
+def _matrix(tmp_path, text: str, name: str = "expr.tsv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_gtf_tss_follows_strand_and_matches_the_demo_tsv():
+    genes = pd.read_csv(DEMO / "genes.tsv", sep="\t")
+    loci, dropped = build_loci(DEMO / "genes.gtf", "auto", genes["gene_id"].tolist(),
+                               ["chr1", "chr2", "chr3", "chr4", "chr5", "chr6", "chrX", "chrM"])
+    expected = genes.set_index("gene_id")["tss"]
+    assert (loci.set_index("locus_id")["center"] == expected.reindex(loci["locus_id"]).to_numpy()).all()
+    assert set(dropped["reason"]) == {"chromosome_not_in_any_split"}  # chrX excluded by default
+    assert dict(loci["split"].value_counts()) == {"train": 160, "valid": 40, "test": 40}
+    assert loci.loc[loci["split"] == "test", "chrom"].unique().tolist() == ["chr6"]
+
+
+def test_gff3_tsv_and_bed_and_names(tmp_path):
+    gff = tmp_path / "a.gff3"
+    gff.write_text("##gff-version 3\n"
+                   "1\tx\tgene\t101\t200\t.\t+\t.\tID=gene:G1;Name=A;biotype=protein_coding\n"
+                   "1\tx\tmRNA\t101\t200\t.\t+\t.\tID=t1;Parent=gene:G1\n"
+                   "2\tx\tgene\t301\t400\t.\t-\t.\tID=gene:G2;Name=B;biotype=lncRNA\n")
+    loci, _ = build_loci(gff, "auto", ["G1", "G2"], FASTA_CHROMS, train="chr1,chr2")
+    assert loci[["locus_id", "chrom", "center", "name"]].values.tolist() == [["G1", "chr1", 100, "A"],
+                                                                            ["G2", "chr2", 399, "B"]]
+    bed = tmp_path / "p.bed"
+    bed.write_text("chr3\t1000\t1200\tpeakA\nchr4\t10\t21\tpeakB\n")
+    loci, _ = build_loci(bed, "auto", ["peakA", "peakB"], FASTA_CHROMS, train="chr3", test="chr4")
+    assert loci[["locus_id", "center", "split"]].values.tolist() == [["peakA", 1100, "train"], ["peakB", 15, "test"]]
+    loci, _ = build_loci(bed, "names", ["chr3_1000_1200", "chr4:10-21"], FASTA_CHROMS, train="chr3", test="chr4")
+    assert loci["center"].tolist() == [1100, 15]
+    with pytest.raises(EnpactError, match="feature name 'bad' is not of the form chr_start_end"):
+        build_loci(bed, "names", ["bad"], FASTA_CHROMS)
+
+
+def test_unmatchable_chromosome_names_are_a_clear_error(tmp_path):
+    tsv = tmp_path / "g.tsv"
+    tsv.write_text("gene_id\tgene_name\tgene_type\tchrom\tstrand\ttss\nG1\tA\tx\tscaffold_9\t+\t5\n")
+    with pytest.raises(EnpactError, match="no annotation chromosome matches the FASTA"):
+        build_loci(tsv, "tsv", ["G1"], FASTA_CHROMS)
+
+
+def test_default_splits_hold_out_whole_chromosomes_and_exclude_sex_and_mito():
+    chroms = pd.Series(["chr1", "chr2", "chr3", "chr4", "chrX", "chrM"])
+    assert assign_splits(chroms, FASTA_CHROMS).tolist() == ["train", "train", "valid", "test", "none", "none"]
+    named = assign_splits(chroms, FASTA_CHROMS, train="chr1,chrX", valid="2", test="chr3")
+    assert named.tolist() == ["train", "valid", "test", "none", "train", "none"]
+    with pytest.raises(EnpactError, match="chromosome 2 is in both"):
+        assign_splits(chroms, FASTA_CHROMS, train="chr1,chr2", valid="2")
+
+
+def test_expression_checks(tmp_path):
+    ok = read_expression(_matrix(tmp_path, "NAME\tA\tB\tC\nG1\t1\tNA\t3\nG2\t2\t4\t\nG3\t1\t2\t3\n"))
+    assert feature_means(ok).round(6).tolist() == [2.0, 3.0, 2.0]
+    with pytest.raises(EnpactError, match=r"line 3, sample B: value 'x1' is not a number"):
+        read_expression(_matrix(tmp_path, "NAME\tA\tB\nG1\t1\t2\nG2\t3\tx1\n"))
+    with pytest.raises(EnpactError, match="feature 'G1' appears twice"):
+        read_expression(_matrix(tmp_path, "NAME\tA\nG1\t1\nG1\t2\n"))
+    with pytest.raises(EnpactError, match="sample 'A' appears twice"):
+        read_expression(_matrix(tmp_path, "NAME\tA\tA\nG1\t1\t2\n"))
+    dropped = read_expression(_matrix(tmp_path, "NAME\tA\tB\nG1\t1\tNA\nG2\t2\tNA\n"))
+    assert list(dropped.columns) == ["A"]
+    gz = tmp_path / "e.tsv.gz"
+    with gzip.open(gz, "wt") as handle:
+        handle.write("NAME A B\nG1 1 2\n")
+    assert read_expression(gz).shape == (1, 2)
+
+
+def test_loci_and_chunk_commands_on_the_demo(tmp_path, capsys):
+    out = tmp_path / "loci.tsv"
+    assert main(["loci", "--annotation", str(DEMO / "genes.tsv"), "--expression", str(DEMO / "expression.tsv"),
+                 "--fasta", str(DEMO / "genome.fa"), "--train-chroms", "chr1,chr2,chr3,chr4", "--valid-chroms",
+                 "chr5", "--test-chroms", "chr6,chrX", "--out", str(out)]) == 0
+    loci = read_loci(out)
+    assert len(loci) == 246 and (loci.loc[loci["chrom"] == "chrX", "split"] == "test").all()
+    assert (tmp_path / "loci.dropped.tsv").exists()
+    loci_files, sample_files = write_chunks(loci, 100, [f"S{i}" for i in range(5)], 2, tmp_path / "chunks")
+    assert [p.name for p in loci_files][0] == f"{loci['locus_id'].iloc[0]}--{loci['locus_id'].iloc[99]}.tsv"
+    assert [p.read_text().split() for p in sample_files] == [["S0", "S1"], ["S2", "S3"], ["S4"]]
+    assert pd.concat(read_loci(p) for p in loci_files)["locus_id"].tolist() == loci["locus_id"].tolist()
+
+
+def test_missing_expression_file_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["loci", "--annotation", str(DEMO / "genes.tsv"), "--expression", str(tmp_path / "nope.tsv"),
+              "--fasta", str(DEMO / "genome.fa"), "--out", str(tmp_path / "x.tsv")])
+    assert "file not found" in capsys.readouterr().err
