@@ -11,8 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy import stats
 
-from enpact.io import atomic_path
-from enpact.predictdb import natural_chromosome_key
+from enpact.predictdb import natural_chromosome_key, staged_outputs
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +22,7 @@ CHROMOSOME_COLORS = ("#1f4e79", "#7f9fbf")
 def _save(figure: Figure, path: str | Path) -> None:
     """Render a figure to PNG atomically."""
     FigureCanvasAgg(figure)
-    with atomic_path(path, suffix=".png") as tmp:
+    with staged_outputs([Path(path)]) as (tmp,):
         figure.savefig(tmp, format="png", dpi=150)
 
 

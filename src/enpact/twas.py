@@ -20,13 +20,13 @@ import polars as pl
 from scipy import stats
 
 from enpact.errors import EnpactError
-from enpact.io import atomic_path
 from enpact.predictdb import (
     natural_chromosome_key,
     parse_float_column,
     quote_identifier,
     read_covariance_coded,
     read_text_columns,
+    staged_outputs,
 )
 
 log = logging.getLogger(__name__)
@@ -500,7 +500,7 @@ def sort_results(results: pd.DataFrame) -> pd.DataFrame:
 
 def write_results(results: pd.DataFrame, path: str | Path) -> None:
     """Write the results CSV atomically, `NA` for missing values."""
-    with atomic_path(path) as tmp:
+    with staged_outputs([Path(path)]) as (tmp,):
         results.to_csv(tmp, index=False, na_rep="NA")
 
 
