@@ -97,6 +97,12 @@ def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def twas_arguments(directory: Path, output: Path) -> list[str]:
     """SPrediXcan.py-compatible flags for the generated inputs."""
     return ["--model_db_path", str(directory / "model.db"), "--covariance", str(directory / "covariance.txt.gz"),
@@ -108,12 +114,14 @@ def twas_arguments(directory: Path, output: Path) -> list[str]:
 def time_spredixcan(python: str, script: str, directory: Path) -> str:
     """Run SPrediXcan.py on the same inputs; its wall time and peak RSS."""
     start = time.perf_counter()
-    process = subprocess.Popen([python, script, *twas_arguments(directory, directory / "spx.csv"), "--throw", "--overwrite"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    command = [python, script, *twas_arguments(directory, directory / "spx.csv"), "--throw", "--overwrite"]
+    log_path = directory / "spredixcan.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)  # rusage of this child alone
     wall = time.perf_counter() - start
     if status:
-        raise SystemExit(f"SPrediXcan.py failed: {process.stderr.read().decode()[-400:]}")
+        raise SystemExit(f"SPrediXcan.py failed: {log_path.read_text()[-400:]}")
     return f"{wall:.1f} s, {usage.ru_maxrss / 1024:.0f} MB"
 
 
@@ -137,8 +145,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="2,000 genes x 200,000 GWAS rows")
     parser.add_argument("--outdir", type=Path, help="keep inputs here (default: a temporary directory)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reuse", action="store_true", help="reuse inputs already in --outdir (same sizes)")
     parser.add_argument("--spredixcan", help="also time MetaXcan's SPrediXcan.py at this path")
-    parser.add_argument("--spredixcan-python", default=sys.executable, help="Python for SPrediXcan.py (numpy<2.4, pandas<3)")
+    parser.add_argument("--spredixcan-python", default=sys.executable,
+                        help="Python for SPrediXcan.py (numpy<2.4, pandas<3)")
     args = parser.parse_args()
     if args.quick:
         args.genes, args.rows = 2_000, 200_000
@@ -146,12 +156,14 @@ def main() -> int:
         directory = args.outdir or Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        child = multiprocessing.get_context("spawn").Process(
-            target=generate, args=(directory, args.genes, args.rows, args.snps_per_gene, args.seed))
-        child.start()
-        child.join()
-        if child.exitcode:
-            return child.exitcode
+        inputs = [directory / n for n in ("model.db", "covariance.txt.gz", "gwas.txt.gz")]
+        if not (args.reuse and all(p.exists() for p in inputs)):
+            child = multiprocessing.get_context("spawn").Process(
+                target=generate, args=(directory, args.genes, args.rows, args.snps_per_gene, args.seed))
+            child.start()
+            child.join()
+            if child.exitcode:
+                return child.exitcode
         generated = time.perf_counter() - start
         gwas_mb = (directory / "gwas.txt.gz").stat().st_size / 2**20
 
@@ -162,21 +174,24 @@ def main() -> int:
 
         build_parser()  # import every subcommand module before taking the baseline
         baseline = peak_rss_mb()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds()
         rc = enpact_main(["-q", "twas", *twas_arguments(directory, directory / "enpact.csv")])
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
         if rc:
             return rc
         peak = peak_rss_mb()
         other = ""
         if spredixcan:
             other = f" {spredixcan}, max abs z diff {z_difference(directory):.1e} |"
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    machine = f"{platform.machine()}, {cores} usable CPUs, Python {platform.python_version()}"
     print(f"inputs generated in {generated:.1f} s; RSS after importing the CLI {baseline:.0f} MB", file=sys.stderr)
-    print("| genes x SNPs | GWAS rows | GWAS .gz MB | enpact twas wall s | peak RSS MB |" + (" SPrediXcan.py (same inputs) |" if other else "")
+    print("| genes x SNPs | GWAS rows | GWAS .gz MB | enpact twas wall s | CPU s | peak RSS MB |"
+          + (" SPrediXcan.py (same inputs) |" if other else "")
           + " machine |")
-    print("|---|---|---|---|---|" + ("---|" if other else "") + "---|")
-    print(f"| {args.genes:,} x {args.snps_per_gene} | {args.rows:,} | {gwas_mb:.0f} | {wall:.1f} | {peak:.0f} |{other} "
+    print("|---|---|---|---|---|---|" + ("---|" if other else "") + "---|")
+    print(f"| {args.genes:,} x {args.snps_per_gene} | {args.rows:,} | {gwas_mb:.0f} | {wall:.1f} | {cpu:.1f} "
+          f"| {peak:.0f} |{other} "
           f"{machine} |")
     return 0
 

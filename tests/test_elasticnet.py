@@ -282,14 +282,21 @@ def test_default_settings_agree_with_glmnet_defaults(glmnet_ready, tmp_path):
 
 _TINY_FIT = (
     "import json, numpy as np, {module} as en\n"
-    "r = np.random.default_rng(0); X = r.integers(0, 3, (50, 6)).astype(float)\n"
-    "f = en.fit_elastic_net_cv(X, X[:, 1] - X[:, 4] + r.normal(size=50), n_folds=5)\n"
+    "r = np.random.default_rng(0); X = r.integers(0, 3, (40, 5)).astype(float)\n"
+    "f = en.fit_elastic_net_cv(X, X[:, 1] - X[:, 4] + r.normal(size=40), n_folds=4, n_lambda=30)\n"
     "print(json.dumps([f.weights.tolist(), f.rho_avg, f.cv_mse, f.lambda_index]))\n"
 )
 
 
+def _tiny_fit_here() -> list:
+    """The tiny locus of _TINY_FIT fitted in this process."""
+    namespace = {}
+    exec(_TINY_FIT.format(module="enpact.elasticnet").replace("print(", "result = ("), namespace)
+    return json.loads(namespace["result"])
+
+
 def _run_tiny_fit(module: str, env: dict, pythonpath: str) -> list:
-    """Fit a tiny locus in a fresh interpreter and return its key results."""
+    """Fit the tiny locus in a fresh interpreter and return its key results."""
     env = dict(os.environ, **env, PYTHONPATH=pythonpath)
     done = subprocess.run([sys.executable, "-c", _TINY_FIT.format(module=module)], env=env,
                           capture_output=True, text=True, timeout=300)
@@ -302,13 +309,12 @@ def test_works_when_no_numba_cache_directory_is_writable(tmp_path):
     shutil.copy(ROOT / "src" / "enpact" / "elasticnet.py", tmp_path / "standalone_elasticnet.py")
     (tmp_path / "__pycache__").write_text("")  # a file where numba would create its in-tree cache folder
     blocked = {"NUMBA_CACHE_DIR": "/dev/null/numba", "HOME": "/dev/null", "XDG_CACHE_HOME": "/dev/null/cache"}
-    reference = _run_tiny_fit("enpact.elasticnet", {}, str(ROOT / "src"))
-    assert _run_tiny_fit("standalone_elasticnet", blocked, str(tmp_path)) == reference
+    assert _run_tiny_fit("standalone_elasticnet", blocked, str(tmp_path)) == _tiny_fit_here()
 
 
 def test_pure_python_kernels_match_compiled_ones():
     pytest.importorskip("numba")
-    compiled = _run_tiny_fit("enpact.elasticnet", {}, str(ROOT / "src"))
+    compiled = _tiny_fit_here()
     interpreted = _run_tiny_fit("enpact.elasticnet", {"NUMBA_DISABLE_JIT": "1"}, str(ROOT / "src"))
     np.testing.assert_allclose(interpreted[0], compiled[0], rtol=1e-12, atol=1e-15)
     assert interpreted[1:] == pytest.approx(compiled[1:], rel=1e-12)

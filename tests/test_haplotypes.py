@@ -160,3 +160,56 @@ def test_chunk_iteration_reads_each_region_once_and_keeps_loci_order(genome_and_
     seen = [i for i, _ in iter_locus_windows(genome, loci, WINDOW, reader)]
     assert sorted(seen) == [0, 1, 2, 3]
     assert len(calls) == 3  # a and b share one merged region; c and d have their own
+
+
+def test_sequence_command_on_the_demo_vcf_matches_bcftools_consensus(bcftools, tmp_path):
+    from conftest import DEMO
+
+    genes = pd.read_csv(DEMO / "genes.tsv", sep="\t")
+    chr1 = genes[genes["chrom"] == "chr1"].head(6)
+    loci = tmp_path / "loci.tsv"
+    pd.DataFrame({"locus_id": chr1["gene_id"], "chrom": "chr1", "center": chr1["tss"]}).to_csv(loci, sep="\t",
+                                                                                                  index=False)
+    out = tmp_path / "windows.fa"
+    samples = ["IND003", "IND017", "IND042"]
+    from enpact.cli import main
+
+    assert main(["sequence", "--fasta", str(DEMO / "genome.fa"), "--loci", str(loci), "--window-bp", "4096",
+                 "--vcf", str(DEMO / "genotypes.vcf.gz"), "--samples", ",".join(samples), "--line-width", "0",
+                 "--out", str(out)]) == 0
+    records = dict(zip(*[iter(out.read_text().split())] * 2))
+    assert len(records) == len(chr1) * (1 + 2 * len(samples))
+    n_indel_windows = 0
+    for sample in samples:
+        for hap in (1, 2):
+            hap_seq, blocks = consensus(bcftools, DEMO / "genome.fa", DEMO / "genotypes.vcf.gz", "chr1", sample, hap,
+                                        tmp_path)
+            for gene_id, tss in zip(chr1["gene_id"], chr1["tss"]):
+                image = lift(blocks, int(tss))
+                assert image is not None
+                assert records[f">{gene_id}|{sample}|{hap}"] == cut(hap_seq, image, 4096), (gene_id, sample, hap)
+                n_indel_windows += image != int(tss)
+    assert n_indel_windows > 0  # some windows are shifted by upstream indels
+
+
+def test_broken_demo_vcfs_give_one_line_errors_or_are_skipped_and_counted(tmp_path, capsys):
+    from conftest import DEMO
+    from enpact.cli import main
+
+    loci = tmp_path / "loci.tsv"
+    genes = pd.read_csv(DEMO / "genes.tsv", sep="\t").head(2)
+    pd.DataFrame({"locus_id": genes["gene_id"], "chrom": genes["chrom"], "center": genes["tss"]}).to_csv(
+        loci, sep="\t", index=False)
+    base = ["sequence", "--fasta", str(DEMO / "genome.fa"), "--loci", str(loci), "--window-bp", "4096",
+            "--out", str(tmp_path / "o.fa"), "--vcf"]
+    assert main(base + [str(DEMO / "broken/unphased.vcf.gz")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unphased genotype" in err[0] and "--allow-unphased" in err[0]
+    assert main(base + [str(DEMO / "broken/unphased.vcf.gz"), "--allow-unphased"]) == 0
+    capsys.readouterr()
+    assert main(base + [str(DEMO / "broken/ref_mismatch.vcf.gz")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not match the FASTA" in err[0] and "genome builds" in err[0]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.fa")]  # no partial output left behind
+    assert main(base + [str(DEMO / "broken/symbolic.vcf.gz")]) == 0
+    assert "symbolic or '*' alleles were applied as reference" in capsys.readouterr().err

@@ -151,7 +151,7 @@ def test_filtering_and_pred_perf_columns(chunks, tmp_path):
     extra = db_rows(out.db, 'SELECT gene, "pred.perf.R2", "pred.perf.pval", "pred.perf.qval", rho_avg, zscore_pval, '
                             '"n.snps.in.model" FROM extra ORDER BY rowid')
     assert [r[0] for r in extra] == ["ENSG02", "ENSG03", "ENSG06"]
-    for gene, r2, pval, qval, rho, zp, n in extra:
+    for _gene, r2, pval, qval, rho, zp, _n in extra:
         assert r2 == pytest.approx(rho**2, rel=1e-12) and pval == zp and qval is None
     assert {r[0]: r[6] for r in extra} == {"ENSG02": 4, "ENSG03": 3, "ENSG06": 3}
     unfiltered = [r[0] for r in db_rows(out.unfiltered_db, "SELECT gene FROM extra ORDER BY rowid")]
@@ -173,7 +173,8 @@ def test_covariance_file_layout_matches_database(chunks, tmp_path, snp_key):
     for db, cov_path in ((out.db, out.covariance), (out.unfiltered_db, out.unfiltered_covariance)):
         cov = read_cov(cov_path)
         genes_in_extra = [r[0] for r in db_rows(db, "SELECT gene FROM extra ORDER BY gene")]
-        with_weights = [g for g in genes_in_extra if db_rows(db, f"SELECT count(*) FROM weights WHERE gene='{g}'")[0][0]]
+        with_weights = [g for g in genes_in_extra
+                        if db_rows(db, f"SELECT count(*) FROM weights WHERE gene='{g}'")[0][0]]
         runs = cov["GENE"][cov["GENE"] != cov["GENE"].shift()].tolist()
         assert runs == with_weights  # contiguous, in extra order, only the db's genes
         for gene in with_weights:
@@ -237,11 +238,11 @@ def test_failure_while_writing_removes_every_output(chunks, tmp_path, monkeypatc
     prefixes, _ = chunks
     calls = []
 
-    def failing_covariance(path, covariance, batch_rows=500_000):
+    def failing_covariance(path, covariance):
         calls.append(path)
         if len(calls) == 2:  # the unfiltered covariance, after the filtered db and covariance exist
             raise OSError("disk full")
-        original(path, covariance, batch_rows)
+        original(path, covariance)
 
     original = predictdb.write_covariance
     monkeypatch.setattr(predictdb, "write_covariance", failing_covariance)

@@ -171,8 +171,10 @@ def reference_twas(fx: Fixture, source: str, key: str = "rsid", keep_non_rsid: b
     loaded = [r for r in fx.gwas_rows if r[snp_column] in all_keys and (keep_non_rsid or "rs" in r[snp_column])]
     betas, zs = [], []
     for r in loaded:
-        beta = math.log(number(r["OR"])) if source.startswith("or") else (number(r[beta_column]) if beta_column else float("nan"))
-        betas.append(beta)
+        if source.startswith("or"):
+            betas.append(math.log(number(r["OR"])))
+        else:
+            betas.append(number(r[beta_column]) if beta_column else float("nan"))
     pfix = None
     if source in ("pvalue", "or_pvalue"):
         finite = [number(r["P"]) for r in loaded if number(r["P"]) > 0]
@@ -187,7 +189,7 @@ def reference_twas(fx: Fixture, source: str, key: str = "rsid", keep_non_rsid: b
             z = beta / number(r["SE"])
         zs.append(float(np.float32(z)))
     rows = []
-    for gene, name, n_model, r2, pval, qval, phi in sorted(fx.extra):
+    for gene, name, n_model, r2, pval, _qval, phi in sorted(fx.extra):
         weights = {}
         for rsid, var, g, w, ref, eff in fx.weights[::-1]:  # the db holds them in this order; the last one wins
             if g == gene:
@@ -195,7 +197,7 @@ def reference_twas(fx: Fixture, source: str, key: str = "rsid", keep_non_rsid: b
         if not weights:
             continue
         gwas = {}
-        for snp, (w, ref, eff) in weights.items():
+        for snp, (_w, ref, eff) in weights.items():
             for r, z, beta in zip(loaded, zs, betas):
                 a1, a2 = r["A1"].upper(), r["A2"].upper()
                 if r[snp_column] != snp or {a1, a2} != {ref, eff} or not np.isfinite(z):
@@ -228,7 +230,7 @@ def reference_twas(fx: Fixture, source: str, key: str = "rsid", keep_non_rsid: b
             if var_g > 0:
                 z_g = float(np.sum(w * sd * np.array([gwas[s][0] for s in used])) / np.sqrt(var_g))
                 effect = float(np.sum(w * sd**2 * np.array([gwas[s][1] for s in used])) / var_g)
-        rows.append(dict(gene=gene, gene_name=name, zscore=z_g, effect_size=effect if beta_column or source.startswith("or") else float("nan"),
+        rows.append(dict(gene=gene, gene_name=name, zscore=z_g, effect_size=effect,
                          pvalue=2 * stats.norm.sf(abs(z_g)) if np.isfinite(z_g) else float("nan"), var_g=var_g,
                          pred_perf_r2=r2, pred_perf_pval=pval, pred_perf_qval=float("nan"), n_snps_used=len(used),
                          n_snps_in_cov=len(cov_snps) if gene_in_cov else float("nan"), n_snps_in_model=n_model,
@@ -519,3 +521,49 @@ def test_agrees_with_spredixcan(fx, tmp_path, source):
     a, b = read_results(ours), read_results(theirs)
     assert list(a.columns) == list(b.columns)
     assert_same(a, b)
+
+
+def test_covariance_variants_give_the_same_results(fx, tmp_path):
+    """Runs of spaces, both triangles listed, and extra columns are read like the plain file; a repeated row is
+    an error."""
+    columns = GwasColumns(zscore="Z", beta="BETA")
+    expected_path = tmp_path / "expected.csv"
+    run_twas(fx.db, fx.covariance, [fx.gwas], columns, expected_path)
+    expected = read_results(expected_path)
+    lines = gzip.decompress(fx.covariance.read_bytes()).decode().splitlines()
+    rows = [line.split("\t") for line in lines[1:]]
+    spaced = tmp_path / "spaced.txt"
+    spaced.write_text("\n".join("   ".join(r) for r in [lines[0].split("\t"), *rows]) + "\n")
+    both = tmp_path / "both.txt.gz"
+    mirrored = []
+    for gene, a, b, v in rows:
+        mirrored.append(f"{gene}\t{a}\t{b}\t{v}")
+        if a != b:
+            mirrored.append(f"{gene}\t{b}\t{a}\t{v}")
+    both.write_bytes(gzip.compress(("\n".join([lines[0], *mirrored]) + "\n").encode()))
+    wider = tmp_path / "wider.txt"
+    wider.write_text("\n".join([lines[0] + "\tNOTE", *(line + "\tx" for line in lines[1:])]) + "\n")
+    for path in (spaced, both, wider):
+        out = tmp_path / f"{path.name}.csv"
+        run_twas(fx.db, path, [fx.gwas], columns, out)
+        pd.testing.assert_frame_equal(read_results(out), expected, check_exact=False, rtol=1e-12)
+    repeated = tmp_path / "repeated.txt"
+    repeated.write_text("\n".join([*lines[:4], lines[3], *lines[4:]]) + "\n")
+    with pytest.raises(EnpactError, match="appears twice"):
+        run_twas(fx.db, repeated, [fx.gwas], columns, tmp_path / "r.csv")
+
+
+def test_pvalue_fix_zero_drops_zero_pvalues_and_sign_column_works(fx, tmp_path):
+    out = tmp_path / "fix0.csv"
+    run_twas(fx.db, fx.covariance, [fx.gwas], GwasColumns(pvalue="P", beta="BETA"), out, input_pvalue_fix=0)
+    assert read_results(out).set_index("gene").loc["G14", "n_snps_used"] == 1  # rs1031 (p = 0) dropped
+    rows = [dict(r, SIGN="NA" if r["BETA"] == "NA" else ("-" if r["BETA"].startswith("-") else "+"))
+            for r in fx.gwas_rows]
+    signed = tmp_path / "signed.txt"
+    write_gwas(signed, rows)
+    with_beta, with_sign = tmp_path / "beta.csv", tmp_path / "sign.csv"
+    run_twas(fx.db, fx.covariance, [signed], GwasColumns(pvalue="P", beta="BETA"), with_beta)
+    run_twas(fx.db, fx.covariance, [signed], GwasColumns(pvalue="P", beta_sign="SIGN"), with_sign)
+    a, b = read_results(with_beta), read_results(with_sign)
+    np.testing.assert_allclose(b["zscore"], a["zscore"], rtol=1e-12)
+    assert b["effect_size"].isna().all()

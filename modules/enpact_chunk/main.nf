@@ -31,7 +31,7 @@ process ENPACT_CHUNK {
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
-        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
         python: \$(python3 --version 2>&1 | sed 's/^Python //')
     END_VERSIONS
     """
@@ -45,7 +45,7 @@ process ENPACT_CHUNK {
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
-        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
         python: \$(python3 --version 2>&1 | sed 's/^Python //')
     END_VERSIONS
     """

@@ -30,7 +30,7 @@ process ENPACT_EVALUATE {
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
-        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
         python: \$(python3 --version 2>&1 | sed 's/^Python //')
     END_VERSIONS
     """
@@ -43,7 +43,7 @@ process ENPACT_EVALUATE {
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
-        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
         python: \$(python3 --version 2>&1 | sed 's/^Python //')
     END_VERSIONS
     """

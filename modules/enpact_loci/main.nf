@@ -28,7 +28,7 @@ process ENPACT_LOCI {
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
-        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
         python: \$(python3 --version 2>&1 | sed 's/^Python //')
     END_VERSIONS
     """
@@ -41,7 +41,7 @@ process ENPACT_LOCI {
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
-        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
         python: \$(python3 --version 2>&1 | sed 's/^Python //')
     END_VERSIONS
     """

@@ -25,7 +25,7 @@ process ENPACT_MERGE_FEATURES {
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
-        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
         python: \$(python3 --version 2>&1 | sed 's/^Python //')
     END_VERSIONS
     """
@@ -37,7 +37,7 @@ process ENPACT_MERGE_FEATURES {
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
-        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
         python: \$(python3 --version 2>&1 | sed 's/^Python //')
     END_VERSIONS
     """

@@ -40,7 +40,7 @@ process ENPACT_PERSONALIZE {
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
-        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
         python: \$(python3 --version 2>&1 | sed 's/^Python //')
         torch: \$(python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo unknown)
     END_VERSIONS
@@ -53,7 +53,7 @@ process ENPACT_PERSONALIZE {
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
-        enpact: \$(enpact --version 2>&1 | sed 's/^enpact //')
+        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
         python: \$(python3 --version 2>&1 | sed 's/^Python //')
         torch: \$(python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo unknown)
     END_VERSIONS

@@ -15,6 +15,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,7 +81,7 @@ class LinearizedChunk:
 
     summary: pd.DataFrame
     weights: pd.DataFrame
-    covariance: pl.DataFrame  # GENE, RSID1, RSID2, VALUE as text, keyed by varID
+    covariance: pl.DataFrame  # first, second: row numbers in `weights`; VALUE as text
     source: str
 
 
@@ -112,11 +113,15 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def open_text(path: str | Path):
-    """Open a plain or gzip/bgzip text file for reading (detected from its first bytes)."""
+def is_gzip(path: str | Path) -> bool:
+    """Whether a file is gzip/bgzip compressed (from its first bytes, whatever its name)."""
     with open(path, "rb") as handle:
-        magic = handle.read(2)
-    if magic == b"\x1f\x8b":
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def open_text(path: str | Path):
+    """Open a plain or gzip/bgzip text file for reading."""
+    if is_gzip(path):
         return gzip.open(path, "rt", newline="")
     return open(path, newline="")
 
@@ -169,15 +174,17 @@ def read_text_columns(
     if not path.exists():
         raise EnpactError(f"{path}: file not found")
     fast_separator = separator if separator is not None else sniff_separator(path)
-    present = header_columns(path, separator)
+    present = header_columns(path, fast_separator)
     missing = [c for c in columns if c not in present]
     if missing:
         shown = ", ".join(present[:12])
-        raise EnpactError(f"{path}: no column '{missing[0]}' in the header (columns: {shown}); check the column options")
+        raise EnpactError(f"{path}: no column '{missing[0]}' in the header (columns: {shown}); "
+                          "check the column options")
     wanted = pl.Series("keep", list(keep[1]), dtype=pl.Utf8) if keep else None
     if fast_separator is not None:
         try:
-            frame = pl.scan_csv(path, separator=fast_separator, infer_schema=False, quote_char=None).select(list(columns))
+            frame = pl.scan_csv(path, separator=fast_separator, infer_schema=False, quote_char=None)
+            frame = frame.select(list(columns))
             if keep:
                 frame = frame.filter(pl.col(keep[0]).is_in(wanted.implode()))
             return frame.collect(engine="streaming")
@@ -196,7 +203,7 @@ def _read_text_columns_slowly(
     try:
         reader = pd.read_csv(path, sep=separator if separator is not None else r"\s+", usecols=list(columns),
                              dtype=str, keep_default_na=False, chunksize=chunk_rows, on_bad_lines="skip",
-                             compression="infer", quoting=3)
+                             compression="gzip" if is_gzip(path) else None, quoting=3)
         for chunk in reader:
             if keep_column is not None:
                 chunk = chunk[chunk[keep_column].isin(wanted_index)]
@@ -215,13 +222,15 @@ def parse_float_column(values: pl.Series, path: str | Path, column: str, ids: pl
     numbers = text.cast(pl.Float64, strict=False)
     failed = numbers.is_null() & ~(text.is_null() | text.is_in(pl.Series(MISSING_TOKENS).implode()))
     if failed.any():
-        comma = text.str.replace(r"^([-+]?[0-9]*),([0-9]+([eE][-+]?[0-9]+)?)$", "${1}.${2}").cast(pl.Float64, strict=False)
+        comma = text.str.replace(r"^([-+]?[0-9]*),([0-9]+([eE][-+]?[0-9]+)?)$", "${1}.${2}")
+        comma = comma.cast(pl.Float64, strict=False)
         numbers = pl.select(pl.when(failed).then(comma).otherwise(numbers)).to_series()
         bad = failed & numbers.is_null()
         if bad.any():
             first = int(bad.arg_true()[0])
             where = f" for {ids[first]}" if ids is not None else f" in data row {first + 1}"
-            raise EnpactError(f"{path}: column '{column}' has a non-numeric value '{values[first]}'{where}; fix or remove that row")
+            raise EnpactError(f"{path}: column '{column}' has a non-numeric value '{values[first]}'{where}; "
+                              "fix or remove that row")
     return numbers.fill_null(float("nan")).to_numpy().astype(np.float64)
 
 
@@ -244,6 +253,23 @@ def natural_chromosome_key(chrom: str) -> tuple[int, int, str]:
         return (0, int(name), "")
     special = {"X": 1, "Y": 2, "M": 3, "MT": 3}
     return (1, special.get(name.upper(), 9), name)
+
+
+def write_gzip_table(path: str | Path, table: pl.DataFrame, level: int = 4, block_rows: int = 250_000) -> None:
+    """Write a table space-separated with a header as reproducible gzip (mtime 0, no name); blocks of rows are
+    compressed in parallel as gzip members, which every gzip reader concatenates."""
+    header = (" ".join(table.columns) + "\n").encode()
+
+    def compress(start: int) -> bytes:
+        block = table.slice(start, block_rows).write_csv(separator=" ", include_header=False, quote_style="never",
+                                                         line_terminator="\n").encode()
+        return gzip.compress(header + block if start == 0 else block, compresslevel=level, mtime=0)
+
+    starts = range(0, max(table.height, 1), block_rows)
+    workers = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    with open(path, "wb") as handle, ThreadPoolExecutor(max_workers=workers) as pool:
+        for member in pool.map(compress, starts):
+            handle.write(member)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -290,10 +316,11 @@ def write_linearized_chunk(
     first = np.concatenate(first_rows) if first_rows else np.zeros(0, dtype=np.int64)
     second = np.concatenate(second_rows) if second_rows else np.zeros(0, dtype=np.int64)
     var_ids = weights["varID"].to_numpy(dtype=object)
-    covariance = pd.DataFrame({
-        "GENE": weights["gene"].to_numpy(dtype=object)[first], "RSID1": var_ids[first], "RSID2": var_ids[second],
-        "VALUE": np.concatenate(values) if values else np.zeros(0),
-    })
+    covariance = pl.DataFrame(
+        {"GENE": weights["gene"].to_numpy(dtype=object)[first], "RSID1": var_ids[first], "RSID2": var_ids[second],
+         "VALUE": np.concatenate(values) if values else np.zeros(0)},
+        schema={"GENE": pl.Utf8, "RSID1": pl.Utf8, "RSID2": pl.Utf8, "VALUE": pl.Float64},
+    )
     weights = weights[keep]
     counts = weights.groupby("gene", sort=False).size()
     ok = summary["status"] == "ok"
@@ -302,8 +329,7 @@ def write_linearized_chunk(
     with staged_outputs(list(paths)) as (tmp_summary, tmp_weights, tmp_cov):
         summary.to_csv(tmp_summary, sep="\t", index=False, na_rep="NA")
         weights.to_csv(tmp_weights, sep="\t", index=False, na_rep="NA")
-        with open(tmp_cov, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-            covariance.to_csv(gz, sep=" ", index=False, na_rep="NA")
+        write_gzip_table(tmp_cov, covariance, level=1)
     return paths
 
 
@@ -366,7 +392,8 @@ def _read_weights(path: Path, summary: pd.DataFrame) -> pd.DataFrame:
     ok_genes = set(summary.loc[summary["status"] == "ok", "gene"])
     unknown = ~weights["gene"].isin(ok_genes)
     if unknown.any():
-        raise EnpactError(f"{path}: weights for gene {weights['gene'][unknown.idxmax()]}, which is not an ok locus of the summary")
+        gene = weights["gene"][unknown.idxmax()]
+        raise EnpactError(f"{path}: weights for gene {gene}, which is not an ok locus of the summary")
     duplicated = weights.duplicated(["gene", "varID"])
     if duplicated.any():
         row = weights.loc[duplicated.idxmax()]
@@ -378,7 +405,8 @@ def _read_weights(path: Path, summary: pd.DataFrame) -> pd.DataFrame:
     mismatch = expected.notna() & (expected != found)
     if mismatch.any():
         gene = mismatch.idxmax()
-        raise EnpactError(f"{path}: gene {gene} has {found[gene]} weights but n_snps_in_model {expected[gene]:.0f} in the summary")
+        raise EnpactError(f"{path}: gene {gene} has {found[gene]} weights but n_snps_in_model "
+                          f"{expected[gene]:.0f} in the summary")
     return weights
 
 
@@ -400,7 +428,8 @@ def read_covariance_coded(path: str | Path) -> pl.DataFrame:
     present = header_columns(path, separator)
     missing = [c for c in COVARIANCE_COLUMNS if c not in present]
     if missing:
-        raise EnpactError(f"{path}: no column '{missing[0]}' in the header; a covariance file has GENE RSID1 RSID2 VALUE")
+        raise EnpactError(f"{path}: no column '{missing[0]}' in the header; "
+                          "a covariance file has GENE RSID1 RSID2 VALUE")
     ids = {c: pl.Categorical for c in COVARIANCE_COLUMNS[:3]}
     if separator is not None:
         try:
@@ -416,35 +445,47 @@ def read_covariance_coded(path: str | Path) -> pl.DataFrame:
 
 
 def _read_chunk_covariance(path: Path, weights: pd.DataFrame) -> pl.DataFrame:
-    """Read a chunk's covariance and check that it holds exactly each gene's SNP pairs."""
+    """Read a chunk's covariance, check that it holds exactly each gene's SNP pairs, and return it as row
+    numbers into `weights` (first, second) with the VALUE text."""
     if not path.exists():
         raise EnpactError(f"{path}: file not found; finish `enpact linearize` for this chunk or drop its prefix")
-    cov = read_covariance_text(path).with_row_index("row")
+    cov = read_covariance_text(path)
     values = parse_float_column(cov["VALUE"], path, "VALUE")
     if not np.isfinite(values).all():
         row = cov.row(int(np.argmax(~np.isfinite(values))), named=True)
-        raise EnpactError(f"{path}: covariance of {row['RSID1']},{row['RSID2']} in gene {row['GENE']} is not a finite number")
-    snps = pl.DataFrame({"GENE": weights["gene"].to_numpy(dtype=object), "SNP": weights["varID"].to_numpy(dtype=object)},
-                        schema={"GENE": pl.Utf8, "SNP": pl.Utf8})
-    for column in ("RSID1", "RSID2"):
-        unknown = cov.join(snps, left_on=["GENE", column], right_on=["GENE", "SNP"], how="anti")
+        raise EnpactError(f"{path}: covariance of {row['RSID1']},{row['RSID2']} in gene {row['GENE']} "
+                          "is not a finite number")
+    snps = pl.DataFrame({"GENE": weights["gene"].to_numpy(dtype=object), "SNP": weights["varID"].to_numpy(dtype=object),
+                         "index": np.arange(len(weights), dtype=np.int64)},
+                        schema={"GENE": pl.Utf8, "SNP": pl.Utf8, "index": pl.Int64})
+    indexed = cov.with_row_index("row")
+    for column, name in (("RSID1", "first"), ("RSID2", "second")):
+        indexed = indexed.join(snps.rename({"SNP": column, "index": name}), on=["GENE", column], how="left")
+        unknown = indexed.filter(pl.col(name).is_null())
         if unknown.height:
             row = unknown.sort("row").row(0, named=True)
-            raise EnpactError(f"{path}: covariance row for {row[column]} in gene {row['GENE']} names a SNP that is not in the gene's weights")
-    pairs = pl.struct(pl.col("GENE"), pl.min_horizontal("RSID1", "RSID2").alias("low"),
-                      pl.max_horizontal("RSID1", "RSID2").alias("high"))
-    repeated = cov.filter(pairs.is_duplicated())
-    if repeated.height:
-        row = repeated.row(0, named=True)
+            raise EnpactError(f"{path}: covariance row for {row[column]} in gene {row['GENE']} names a SNP "
+                              "that is not in the gene's weights")
+    indexed = indexed.sort("row")
+    first, second = indexed["first"].to_numpy(), indexed["second"].to_numpy()
+    low, high = np.minimum(first, second), np.maximum(first, second)
+    pair = low * max(len(weights), 1) + high
+    unique_pairs, position = np.unique(pair, return_index=True)
+    if len(unique_pairs) < len(pair):
+        repeated = np.setdiff1d(np.arange(len(pair)), position)[0]
+        row = indexed.row(int(repeated), named=True)
         raise EnpactError(f"{path}: SNP pair {row['RSID1']},{row['RSID2']} appears twice in gene {row['GENE']}")
-    counts = cov.group_by("GENE").len()
-    expected = snps.group_by("GENE").len().with_columns(pairs=pl.col("len") * (pl.col("len") + 1) // 2)
-    check = expected.join(counts, on="GENE", how="left", suffix="_cov").filter(
-        pl.col("len_cov").fill_null(0) != pl.col("pairs"))
-    if check.height:
-        row = check.sort("GENE").row(0, named=True)
-        raise EnpactError(f"{path}: gene {row['GENE']} has {row['len_cov'] or 0} covariance rows, expected {row['pairs']} (one per SNP pair)")
-    return cov.drop("row")
+    genes = weights["gene"].to_numpy(dtype=object)
+    rows_per_gene = pd.Series(genes[first]).value_counts()
+    snps_per_gene = weights["gene"].value_counts()
+    expected = snps_per_gene * (snps_per_gene + 1) // 2
+    found = rows_per_gene.reindex(expected.index, fill_value=0)
+    wrong = expected.index[found != expected]
+    if len(wrong):
+        gene = sorted(wrong)[0]
+        raise EnpactError(f"{path}: gene {gene} has {found[gene]} covariance rows, expected {expected[gene]} "
+                          "(one per SNP pair)")
+    return pl.DataFrame({"first": first, "second": second, "VALUE": indexed["VALUE"]})
 
 
 def read_linearized_chunk(prefix: str | Path) -> LinearizedChunk:
@@ -476,23 +517,30 @@ def resolve_chunk_prefixes(inputs: Iterable[str | Path]) -> list[str]:
 
 
 def merge_chunks(chunks: Sequence[LinearizedChunk]) -> LinearizedChunk:
-    """Merge chunks into one, genes sorted by id and each gene's SNPs in their given order."""
+    """Merge chunks into one: genes sorted by id, each gene's SNPs and covariance rows in their given order."""
     owner: dict[str, str] = {}
     for chunk in chunks:
         for gene in chunk.summary["gene"]:
             if gene in owner:
-                raise EnpactError(f"{chunk.source}.summary.tsv: gene {gene} is also in {owner[gene]}.summary.tsv; give each chunk once")
+                raise EnpactError(f"{chunk.source}.summary.tsv: gene {gene} is also in {owner[gene]}.summary.tsv; "
+                                  "give each chunk once")
             owner[gene] = chunk.source
     summary = pd.concat([c.summary for c in chunks], ignore_index=True)
     summary = summary.sort_values("gene", kind="stable").reset_index(drop=True)
     rank = pd.Series(np.arange(len(summary)), index=summary["gene"].to_numpy())
+    offsets = np.cumsum([0] + [len(c.weights) for c in chunks])
     weights = pd.concat([c.weights for c in chunks], ignore_index=True)
-    weights = weights.iloc[np.argsort(rank.loc[weights["gene"]].to_numpy(), kind="stable")].reset_index(drop=True)
-    covariance = pl.concat([c.covariance for c in chunks])
-    rank_frame = pl.DataFrame({"GENE": summary["gene"].to_numpy(dtype=object), "rank": np.arange(len(summary))},
-                              schema={"GENE": pl.Utf8, "rank": pl.Int64})
-    covariance = (covariance.with_row_index("row").join(rank_frame, on="GENE", how="left")
-                  .sort(["rank", "row"]).drop(["row", "rank"]))
+    weight_rank = rank.loc[weights["gene"]].to_numpy() if len(weights) else np.zeros(0, dtype=np.int64)
+    order = np.argsort(weight_rank, kind="stable")
+    new_row = np.empty(len(order), dtype=np.int64)
+    new_row[order] = np.arange(len(order))
+    weights = weights.iloc[order].reset_index(drop=True)
+    covariance = pl.concat([c.covariance.with_columns(pl.col("first") + int(offset), pl.col("second") + int(offset))
+                            for c, offset in zip(chunks, offsets)])
+    first = new_row[covariance["first"].to_numpy()]
+    cov_order = np.argsort(first, kind="stable")  # genes in rank order, each gene's rows as written
+    covariance = pl.DataFrame({"first": first[cov_order], "second": new_row[covariance["second"].to_numpy()][cov_order],
+                               "VALUE": covariance["VALUE"].gather(cov_order)})
     return LinearizedChunk(summary=summary, weights=weights, covariance=covariance, source="merged")
 
 
@@ -510,23 +558,19 @@ def select_models(summary: pd.DataFrame, n_snps: pd.Series, pval_threshold: floa
 
 
 def key_weights(weights: pd.DataFrame, snp_key: str) -> pd.DataFrame:
-    """Weights with a `key` column (varID or rsid); with rsid keys, SNPs lacking an rsid or sharing one are dropped."""
+    """Weights with `key` (varID or rsid) and `usable` columns; with rsid keys, SNPs lacking an rsid or sharing
+    one with another SNP of the gene are not usable. Without an rsid, `rsid` falls back to the varID."""
     if snp_key not in SNP_KEYS:
         raise EnpactError(f"--snp-key must be varID or rsid, not '{snp_key}'")
-    weights = weights.copy()
-    no_rsid = weights["rsid"] == NO_RSID
+    no_rsid = (weights["rsid"] == NO_RSID).to_numpy()
     if snp_key == "varID":
-        weights["rsid"] = weights["rsid"].where(~no_rsid, weights["varID"])
-        weights["key"] = weights["varID"]
-        return weights
-    shared = weights.duplicated(["gene", "rsid"], keep=False) & ~no_rsid
+        return weights.assign(rsid=weights["rsid"].where(~no_rsid, weights["varID"]), key=weights["varID"], usable=True)
+    shared = weights.duplicated(["gene", "rsid"], keep=False).to_numpy() & ~no_rsid
     if no_rsid.any():
         log.warning("dropped %d SNP weights without an rsid (--snp-key rsid)", int(no_rsid.sum()))
     if shared.any():
         log.warning("dropped %d SNP weights whose rsid is shared by another SNP of the same gene", int(shared.sum()))
-    weights = weights[~no_rsid & ~shared].copy()
-    weights["key"] = weights["rsid"]
-    return weights
+    return weights.assign(key=weights["rsid"], usable=~no_rsid & ~shared)
 
 
 def _extra_table(summary: pd.DataFrame, n_snps: pd.Series) -> pd.DataFrame:
@@ -547,13 +591,18 @@ def _sql_values(frame: pd.DataFrame, kinds: Sequence[str]) -> list[tuple]:
     columns = []
     for name, kind in zip(frame.columns, kinds):
         series = frame[name]
-        if kind == "INTEGER":
-            values = [None if pd.isna(v) else int(v) for v in series.to_numpy(dtype=object)]
-        elif kind == "DOUBLE":
-            values = [None if np.isnan(v) else float(v) for v in series.to_numpy(dtype=np.float64)]
+        if kind in ("INTEGER", "DOUBLE"):
+            numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+            missing = np.isnan(numbers)
+            if kind == "INTEGER":
+                values = np.where(missing, 0, numbers).astype(np.int64).astype(object)
+            else:
+                values = numbers.astype(object)
+            values[missing] = None
         else:
-            values = [None if pd.isna(v) else str(v) for v in series.to_numpy(dtype=object)]
-        columns.append(values)
+            values = series.to_numpy(dtype=object, copy=True)
+            values[pd.isna(values)] = None
+        columns.append(values.tolist())
     return list(zip(*columns))
 
 
@@ -592,35 +641,27 @@ def write_predictdb(
         connection.close()
 
 
-def write_covariance(path: str | Path, covariance: pl.DataFrame, batch_rows: int = 500_000) -> None:
-    """Write `GENE RSID1 RSID2 VALUE` rows space-separated into a reproducible gzip (no name, mtime 0)."""
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
-        gz.write((" ".join(COVARIANCE_COLUMNS) + "\n").encode())
-        for start in range(0, covariance.height, batch_rows):
-            part = covariance.slice(start, batch_rows).select(list(COVARIANCE_COLUMNS))
-            gz.write(part.write_csv(separator=" ", include_header=False, quote_style="never",
-                                    line_terminator="\n").encode())
+def write_covariance(path: str | Path, covariance: pl.DataFrame) -> None:
+    """Write `GENE RSID1 RSID2 VALUE` rows space-separated into a reproducible gzip."""
+    write_gzip_table(path, covariance.select(list(COVARIANCE_COLUMNS)), level=4)
 
 
-def database_covariance(covariance: pl.DataFrame, weights: pd.DataFrame) -> pl.DataFrame:
-    """Covariance rows of the given (keyed) weights only, keyed like them, in the weights' gene order."""
-    snps = pl.DataFrame({"GENE": weights["gene"].to_numpy(dtype=object), "varID": weights["varID"].to_numpy(dtype=object),
-                         "key": weights["key"].to_numpy(dtype=object)},
-                        schema={"GENE": pl.Utf8, "varID": pl.Utf8, "key": pl.Utf8})
-    genes = pd.unique(weights["gene"])
-    rank = pl.DataFrame({"GENE": np.asarray(genes, dtype=object), "rank": np.arange(len(genes))},
-                        schema={"GENE": pl.Utf8, "rank": pl.Int64})
-    keyed = (covariance.with_row_index("row")
-             .join(snps.rename({"varID": "RSID1", "key": "key1"}), on=["GENE", "RSID1"], how="inner")
-             .join(snps.rename({"varID": "RSID2", "key": "key2"}), on=["GENE", "RSID2"], how="inner")
-             .join(rank, on="GENE", how="inner")
-             .sort(["rank", "row"]))
-    return keyed.select(pl.col("GENE"), pl.col("key1").alias("RSID1"), pl.col("key2").alias("RSID2"), pl.col("VALUE"))
+def database_covariance(covariance: pl.DataFrame, weights: pd.DataFrame, in_db: np.ndarray) -> pl.DataFrame:
+    """Covariance rows whose two SNPs are both in the database, keyed like it, in the merged order."""
+    first, second = covariance["first"].to_numpy(), covariance["second"].to_numpy()
+    rows = np.flatnonzero(in_db[first] & in_db[second])
+    keys = weights["key"].to_numpy(dtype=object)
+    return pl.DataFrame(
+        {"GENE": weights["gene"].to_numpy(dtype=object)[first[rows]], "RSID1": keys[first[rows]],
+         "RSID2": keys[second[rows]], "VALUE": covariance["VALUE"].gather(rows)},
+        schema={"GENE": pl.Utf8, "RSID1": pl.Utf8, "RSID2": pl.Utf8, "VALUE": pl.Utf8},
+    )
 
 
 def _chromosomes(var_ids: pd.Series) -> list[str]:
     """Distinct chromosomes of varIDs (`chrom_pos_ref_alt_build`), in natural order."""
-    chroms = {v.split("_", 1)[0] for v in pd.unique(var_ids)}
+    ids = pl.Series("varID", var_ids.to_numpy(dtype=object), dtype=pl.Utf8)
+    chroms = ids.str.split_exact("_", 1).struct.field("field_0").unique().drop_nulls().to_list()
     return sorted(chroms, key=natural_chromosome_key)
 
 
@@ -655,7 +696,8 @@ def build_database(
     merged = merge_chunks(chunks)
     summary = merged.summary
     weights = key_weights(merged.weights, snp_key)
-    n_snps = weights.groupby("gene").size().reindex(summary["gene"], fill_value=0)
+    usable = weights["usable"].to_numpy()
+    n_snps = weights[usable].groupby("gene").size().reindex(summary["gene"], fill_value=0)
     n_snps.index = summary.index
     kept = select_models(summary, n_snps, pval_threshold, rho_threshold)
     ok = (summary["status"] == "ok").to_numpy()
@@ -671,10 +713,12 @@ def build_database(
             databases.append((ok, staged[3], staged[4]))
         for selection, db_path, cov_path in databases:
             loci = summary[selection]
-            db_weights = weights[weights["gene"].isin(set(loci["gene"]))]
+            in_db = usable & weights["gene"].isin(set(loci["gene"])).to_numpy()
+            db_weights = weights[in_db]
             extra = _extra_table(loci, n_snps)
-            write_predictdb(db_path, extra, db_weights, n_samples, population, _chromosomes(db_weights["varID"]), cv_seed)
-            write_covariance(cov_path, database_covariance(merged.covariance, db_weights))
+            chromosomes = _chromosomes(db_weights["varID"])
+            write_predictdb(db_path, extra, db_weights, n_samples, population, chromosomes, cv_seed)
+            write_covariance(cov_path, database_covariance(merged.covariance, weights, in_db))
         summary.assign(kept=kept).to_csv(staged[2], sep="\t", index=False, na_rep="NA")
     _delete_files(delete_after)
     return DatabaseOutputs(

@@ -291,7 +291,11 @@ def train_and_evaluate(
     baseline_track: str | None = None,
     hyperparameters: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Fit on train (valid for early stopping), evaluate every split, write the model and its evaluation to outdir."""
+    """Fit on train (valid for early stopping), evaluate every split, write the model and its evaluation to outdir.
+
+    `folds` and `seed` apply to model types that have them; values in `hyperparameters` take precedence.
+    Returns the content of metrics.json.
+    """
     features, targets, labels, ids = _check_inputs(features, targets, np.asarray(splits), locus_ids, feature_spec)
     masks = split_masks(labels)
     n_train = int(masks["train"].sum())
@@ -339,9 +343,7 @@ def evaluate_model(
     The baseline is the one saved with the model (same track, same line) unless `baseline_track` is given,
     in which case it is fitted on the train split of these data.
     """
-    options = {"device": device} if "device" in inspect.signature(
-        model_class(_model_type_of(model_dir)).__init__).parameters else {}
-    model = load_model(model_dir, **options)
+    model = load_model(model_dir, device=device)
     if feature_spec is not None:
         model.feature_spec.check_compatible(feature_spec, context=str(model_dir))
     features, targets, labels, ids = _check_inputs(features, targets, np.asarray(splits), locus_ids, model.feature_spec)
@@ -362,13 +364,6 @@ def evaluate_model(
         shutil.rmtree(staging, ignore_errors=True)
     _log_summary(metrics)
     return metrics
-
-
-def _model_type_of(model_dir: str | Path) -> str:
-    """model_type from a model directory's model.json."""
-    from enpact.models.base import read_model_json
-
-    return str(read_model_json(model_dir)["model_type"])
 
 
 def _evaluation_baseline(

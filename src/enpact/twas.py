@@ -21,7 +21,6 @@ from scipy import stats
 
 from enpact.errors import EnpactError
 from enpact.predictdb import (
-    natural_chromosome_key,
     parse_float_column,
     quote_identifier,
     read_covariance_coded,
@@ -66,7 +65,8 @@ class GwasColumns:
             if self.beta or self.odds_ratio:
                 return "beta_se"
             raise EnpactError("--se-column needs --beta-column or --or-column")
-        raise EnpactError("give --zscore-column, or --pvalue-column with a beta/OR/sign column, or --se-column with a beta/OR column")
+        raise EnpactError("give --zscore-column, or --pvalue-column with a beta/OR/sign column, "
+                          "or --se-column with a beta/OR column")
 
     def needed(self) -> list[str]:
         """The file columns to read, without repeats."""
@@ -128,8 +128,10 @@ def _query(path: Path, connection: sqlite3.Connection, sql: str, table: str) -> 
         message = str(err)
         if message.startswith("no such column"):
             column = message.split(":", 1)[1].strip()
-            raise EnpactError(f"{path}: table '{table}' has no column {column}; is this a PredictDB model database?") from err
-        raise EnpactError(f"{path}: cannot read table '{table}' ({message}); is this a PredictDB model database?") from err
+            raise EnpactError(f"{path}: table '{table}' has no column {column}; "
+                              "is this a PredictDB model database?") from err
+        raise EnpactError(f"{path}: cannot read table '{table}' ({message}); "
+                          "is this a PredictDB model database?") from err
 
 
 def _connect(path: str | Path) -> sqlite3.Connection:
@@ -209,55 +211,53 @@ def load_phi(path: str | Path) -> pd.DataFrame:
 # covariance
 
 
-def _codes(column: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-row integer codes of a Categorical column, and its distinct codes with their strings."""
+def _category_lookup(column: pl.Series, index: pd.Index) -> np.ndarray:
+    """Per row of a Categorical column, the position of its value in `index` (-1 where absent)."""
     distinct = column.unique()
-    return (column.to_physical().to_numpy().astype(np.int64), distinct.to_physical().to_numpy().astype(np.int64),
-            distinct.cast(pl.Utf8).to_numpy().astype(object))
-
-
-def _lookup(codes: np.ndarray, strings: np.ndarray, index: pd.Index) -> np.ndarray:
-    """A table from category code to position in `index` (-1 where absent)."""
+    codes = distinct.to_physical().to_numpy()
     table = np.full(int(codes.max()) + 1 if codes.size else 0, -1, dtype=np.int64)
-    table[codes] = index.get_indexer(strings)
-    return table
+    table[codes] = index.get_indexer(distinct.cast(pl.Utf8).to_numpy().astype(object))
+    return table[column.to_physical().to_numpy()]
 
 
-def _check_contiguous(path: Path, gene_codes: np.ndarray, code_strings: dict[int, str]) -> None:
+def _check_contiguous(path: Path, genes: pl.Series) -> None:
     """Rows of a gene must be contiguous (SPrediXcan.py rejects files where they are not)."""
-    if gene_codes.size == 0:
+    codes = genes.to_physical().to_numpy()
+    if codes.size == 0:
         return
-    starts = np.concatenate([[0], np.flatnonzero(gene_codes[1:] != gene_codes[:-1]) + 1])
-    runs = gene_codes[starts]
+    runs = codes[np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1])]
     _, first = np.unique(runs, return_index=True)
     if len(first) < len(runs):
         again = np.setdiff1d(np.arange(len(runs)), first)[0]
-        raise EnpactError(f"{path}: rows of gene {code_strings[int(runs[again])]} are not contiguous; keep each gene's rows together")
+        name = genes.gather(int(np.flatnonzero(codes == runs[again])[0])).cast(pl.Utf8)[0]
+        raise EnpactError(f"{path}: rows of gene {name} are not contiguous; keep each gene's rows together")
+
+
+def _snps_in_covariance(table: pl.DataFrame, model: ModelDatabase) -> np.ndarray:
+    """Per model gene, the number of distinct RSID1 with a value (NaN where the gene is not in the file)."""
+    counts = (table.filter(pl.col("VALUE").is_not_nan()).group_by("GENE").agg(pl.col("RSID1").n_unique().alias("n"))
+              .with_columns(pl.col("GENE").cast(pl.Utf8)))
+    n_in_cov = pd.Series(counts["n"].to_numpy(), index=counts["GENE"].to_list(), dtype=np.float64)
+    n_in_cov = n_in_cov.reindex(model.extra["gene"]).to_numpy()
+    in_file = model.extra["gene"].isin(set(table["GENE"].unique().cast(pl.Utf8).to_list())).to_numpy()
+    return np.where(in_file & np.isnan(n_in_cov), 0.0, n_in_cov)
 
 
 def load_covariance(path: str | Path, model: ModelDatabase) -> CovarianceIndex:
     """Read a covariance file and map its values onto the model's entries (pairs, presence, counts)."""
     path = Path(path)
     table = read_covariance_coded(path)
-    gene_codes, gene_distinct, gene_strings = _codes(table["GENE"])
-    _check_contiguous(path, gene_codes, dict(zip(gene_distinct.tolist(), gene_strings)))
-    first_codes, first_distinct, first_strings = _codes(table["RSID1"])
-    second_codes, second_distinct, second_strings = _codes(table["RSID2"])
-    values = table["VALUE"].to_numpy().astype(np.float64)
-    measured = ~np.isnan(values)
-    genes = pd.Index(model.extra["gene"])
-    gene_index = _lookup(gene_distinct, gene_strings, genes)[gene_codes]
-    # n_snps_in_cov: distinct RSID1 with a value, per gene; NaN for genes absent from the file
-    pairs = np.unique((gene_codes[measured] << 32) | first_codes[measured])
-    counts = np.bincount(pairs >> 32, minlength=int(gene_codes.max()) + 1 if gene_codes.size else 0)
-    n_in_cov = np.full(model.n_genes, np.nan)
-    known = _lookup(gene_distinct, gene_strings, genes)[gene_distinct]
-    n_in_cov[known[known >= 0]] = counts[gene_distinct[known >= 0]]
-    # rows -> model entries via (gene, key) codes
+    _check_contiguous(path, table["GENE"])
+    n_in_cov = _snps_in_covariance(table, model)
+    gene_index = _category_lookup(table["GENE"], pd.Index(model.extra["gene"]))
     keys = pd.Index(pd.unique(model.entry_key))
     entry_code = model.entry_gene * len(keys) + keys.get_indexer(model.entry_key)
-    a = _entry_index(entry_code, gene_index, _lookup(first_distinct, first_strings, keys)[first_codes], len(keys))
-    b = _entry_index(entry_code, gene_index, _lookup(second_distinct, second_strings, keys)[second_codes], len(keys))
+    a = _entry_index(entry_code, gene_index, _category_lookup(table["RSID1"], keys), len(keys))
+    b = _entry_index(entry_code, gene_index, _category_lookup(table["RSID2"], keys), len(keys))
+    values = table["VALUE"].to_numpy()
+    n_rows = table.height
+    del table, gene_index
+    measured = ~np.isnan(values)
     in_cov = np.zeros(len(model.entry_key), dtype=bool)
     in_cov[a[measured & (a >= 0)]] = True
     usable = measured & (a >= 0) & (b >= 0)
@@ -269,7 +269,7 @@ def load_covariance(path: str | Path, model: ModelDatabase) -> CovarianceIndex:
     if len(keep) < len(a):
         _check_repeated_rows(path, a, b, values, model)
         log.info("%s: %d SNP pairs are listed more than once; the last value is used", path, len(a) - len(keep))
-    log.info("%s: %d rows, %d of the model's genes, %d SNP pairs matching the model", path, table.height,
+    log.info("%s: %d rows, %d of the model's genes, %d SNP pairs matching the model", path, n_rows,
              int(np.isfinite(n_in_cov).sum()), len(keep))
     return CovarianceIndex(pair_a=low[keep], pair_b=high[keep], value=values[keep], in_cov=in_cov,
                            n_snps_in_cov=n_in_cov)
@@ -324,7 +324,8 @@ def gwas_zscores(
         odds = numeric[columns.odds_ratio]
         negative = odds < 0
         if negative.any():
-            raise EnpactError(f"{path}: column '{columns.odds_ratio}' has a negative odds ratio for {ids[int(np.argmax(negative))]}")
+            snp = ids[int(np.argmax(negative))]
+            raise EnpactError(f"{path}: column '{columns.odds_ratio}' has a negative odds ratio for {snp}")
         with np.errstate(divide="ignore"):
             beta = np.log(odds)
     source = columns.z_source()
@@ -418,14 +419,17 @@ def _check_complete_pairs(model: ModelDatabase, cov: CovarianceIndex, used: np.n
         return
     gene = wrong[0]
     members = np.flatnonzero(used & (model.entry_gene == gene))
-    listed = {(a, b) for a, b in zip(cov.pair_a, cov.pair_b)}
-    missing = next((a, b) for i, a in enumerate(members) for b in members[i:] if (a, b) not in listed)
+    of_gene = model.entry_gene[cov.pair_a] == gene
+    listed = set(zip(cov.pair_a[of_gene].tolist(), cov.pair_b[of_gene].tolist()))
+    missing = next((a, b) for i, a in enumerate(members.tolist()) for b in members[i:].tolist() if (a, b) not in listed)
     name = model.extra["gene"].iloc[gene]
     raise EnpactError(f"{source}: gene {name} has no covariance for SNP pair {model.entry_key[missing[0]]},"
                       f"{model.entry_key[missing[1]]}; the covariance file must list every pair of the gene's SNPs")
 
 
-def associate(model: ModelDatabase, cov: CovarianceIndex, gwas: GwasData, covariance_source: str = "covariance") -> pd.DataFrame:
+def associate(
+    model: ModelDatabase, cov: CovarianceIndex, gwas: GwasData, covariance_source: str = "covariance"
+) -> pd.DataFrame:
     """S-PrediXcan results for every gene with at least one model SNP in the harmonised GWAS, in extra order."""
     n_genes = model.n_genes
     gene = model.entry_gene
@@ -443,10 +447,9 @@ def associate(model: ModelDatabase, cov: CovarianceIndex, gwas: GwasData, covari
     variance[a[diagonal]] = value[diagonal]
     with np.errstate(invalid="ignore"):
         sigma = np.sqrt(variance)
-    z_terms = np.where(used, w * sigma * np.where(used, gwas.zscore, 0.0), 0.0)
-    numerator = np.bincount(gene, weights=z_terms, minlength=n_genes)
-    beta_terms = np.where(used, w * sigma**2 * np.where(used, gwas.beta, 0.0), 0.0)
-    beta_numerator = np.bincount(gene, weights=beta_terms, minlength=n_genes)
+    # unused entries may hold NaN (no GWAS value), so they are masked out rather than multiplied by zero
+    numerator = np.bincount(gene, weights=np.where(used, w * sigma * gwas.zscore, 0.0), minlength=n_genes)
+    beta_numerator = np.bincount(gene, weights=np.where(used, w * sigma**2 * gwas.beta, 0.0), minlength=n_genes)
     tested = np.bincount(gene, weights=gwas.present, minlength=n_genes) > 0
     computable = (n_used > 0) & (var_g > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -646,5 +649,5 @@ __all__ = [
     "GwasColumns", "ModelDatabase", "CovarianceIndex", "GwasData", "RESULT_COLUMNS", "CALIBRATION_COLUMNS",
     "load_model_database", "load_covariance", "load_phi", "read_gwas", "gwas_zscores", "align_gwas", "associate",
     "calibrate", "sort_results", "write_results", "run_twas", "output_paths", "gwas_name",
-    "gene_positions_from_model", "read_gene_positions", "natural_chromosome_key",
+    "gene_positions_from_model", "read_gene_positions",
 ]

@@ -8,8 +8,8 @@
  *   3. the module's script section (preamble + triple-quoted string, extracted by the Python test) is
  *      evaluated with the inputs and `task` (no `params`: modules must not read them), giving the
  *      shell script and the declared output patterns.
- * Argument: a Groovy data file (written by the test) that evaluates to
- *   [ entries: [ [id:, process:, labels:, configs: [paths], script_file:, params:, use_gpu:, inputs: [:]] ] ]
+ * Argument: a Groovy data file (written by the test) that evaluates to a list of closures, each returning
+ *   [id:, process:, labels:, configs: [paths], script_file:, params:, use_gpu:, inputs: [:]]
  * Output (stdout): JSON list of [id:, script:, outputs:, ext:, error:].
  */
 
@@ -87,18 +87,23 @@ def dataShell = new GroovyShell(new Binding([
     p : { String name -> new FakePath(name) },
     pl: { Object... names -> new FakeList(names.collect { n -> new FakePath(n.toString()) }) },
 ]))
-def data = dataShell.evaluate(new File(args[0]))
+def entries = dataShell.evaluate(new File(args[0])).collect { Closure entry -> entry.call() }
 def results = []
 
-for (Map entry : data.entries) {
+def configCache = [:]
+def scriptCache = [:]
+for (Map entry : entries) {
     def result = [id: entry.id, script: null, outputs: null, ext: null, error: null]
     try {
-        def slurper = new ConfigSlurper()
-        slurper.setBinding([params: entry.params])
-        def processScope = [:]
         def ordered = [generic: [:], label: [:], name: [:]]
         for (String configFile : entry.configs) {
-            def config = slurper.parse(selectorText(new File(configFile).text))
+            def cacheKey = configFile + '\u0000' + entry.params.toString()
+            if (!configCache.containsKey(cacheKey)) {
+                def slurper = new ConfigSlurper()
+                slurper.setBinding([params: entry.params])
+                configCache[cacheKey] = slurper.parse(selectorText(new File(configFile).text))
+            }
+            def config = configCache[cacheKey]
             config.process.each { key, value ->
                 if (key == 'ext') ordered.generic.putAll(value)
                 else if (key.toString().startsWith('withLabel:') && value.ext
@@ -117,7 +122,12 @@ for (Map entry : data.entries) {
         extRaw.each { key, value -> ext[key] = evaluate(value, scope) }
         task.ext = ext
         def binding = new Binding([:] + entry.inputs + [task: task, workflow: workflowInfo])
-        def rendered = new GroovyShell(binding).evaluate(new File(entry.script_file))
+        if (!scriptCache.containsKey(entry.script_file)) {
+            scriptCache[entry.script_file] = new GroovyShell().parse(new File(entry.script_file))
+        }
+        def script = scriptCache[entry.script_file]
+        script.binding = binding
+        def rendered = script.run()
         result.script = rendered.script.toString()
         result.outputs = rendered.outputs.collect { o -> o.toString() }
         result.ext = ext.collectEntries { k, v -> [k, v instanceof Closure ? '<closure>' : v] }

@@ -23,12 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--linearized", nargs="+", required=True, metavar="PREFIX",
                    help="chunk prefixes P (P.summary.tsv, P.weights.tsv, P.covariance.tsv.gz) or directories of chunks")
     p.add_argument("--name", required=True, help="output file name stem")
-    p.add_argument("--outdir", type=Path, required=True, help="output directory")
+    p.add_argument("--outdir", type=Path, required=True, metavar="DIR", help="output directory")
     p.add_argument("--snp-key", choices=SNP_KEYS, default="varID",
                    help="SNP id used by the covariance file and TWAS matching (default: varID)")
-    p.add_argument("--pval-threshold", type=float, default=0.05, help="keep models with zscore_pval below this (default 0.05)")
-    p.add_argument("--rho-threshold", type=float, default=0.1, help="keep models with rho_avg above this (default 0.1)")
-    p.add_argument("--keep-unfiltered", action="store_true", help="also write NAME.unfiltered.db and NAME.unfiltered.txt.gz")
+    p.add_argument("--pval-threshold", type=float, default=0.05, metavar="P",
+                   help="keep models with zscore_pval below this (default 0.05)")
+    p.add_argument("--rho-threshold", type=float, default=0.1, metavar="RHO",
+                   help="keep models with rho_avg above this (default 0.1)")
+    p.add_argument("--keep-unfiltered", action="store_true",
+                   help="also write NAME.unfiltered.db and NAME.unfiltered.txt.gz")
     p.add_argument("--population", help="population label stored in sample_info")
     p.add_argument("--cv-seed", type=int, help="cross-validation seed stored in construction")
     p.add_argument("--delete-after", nargs="+", default=[], metavar="PATH",

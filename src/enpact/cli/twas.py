@@ -19,8 +19,27 @@ def separator(value: str) -> str | None:
     if value in SEPARATOR_NAMES:
         return SEPARATOR_NAMES[value]
     if len(value) != 1:
-        raise argparse.ArgumentTypeError(f"separator must be one character or tab/comma/space/whitespace, not '{value}'")
+        raise argparse.ArgumentTypeError(
+            f"separator must be one character or tab/comma/space/whitespace, not '{value}'")
     return value
+
+
+def _names(option: str, spredixcan: str | None = None) -> list[str]:
+    """The hyphenated option name plus SPrediXcan.py's underscore spelling."""
+    return [f"--{option}", f"--{spredixcan or option.replace('-', '_')}"]
+
+
+COLUMN_OPTIONS = (  # (option, default, help)
+    ("snp-column", "SNP", "SNP id column (default SNP)"),
+    ("effect-allele-column", "A1", "effect allele column (default A1)"),
+    ("non-effect-allele-column", "A2", "non-effect allele column (default A2)"),
+    ("beta-column", None, "effect size column"),
+    ("se-column", None, "standard error column (z = beta/se)"),
+    ("zscore-column", None, "z-score column (used first)"),
+    ("pvalue-column", None, "p-value column (z from p, sign from beta, OR or the sign column)"),
+    ("or-column", None, "odds ratio column (beta = ln OR)"),
+    ("beta-sign-column", None, "column with the sign of beta (+/-), for --pvalue-column without beta"),
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,40 +50,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Same method, inputs and output columns as MetaXcan's SPrediXcan.py. Options also accept "
         "SPrediXcan.py's spellings (--model_db_path, --gwas_file, ...).",
     )
-    p.add_argument("--model-db-path", "--model_db_path", dest="model_db_path", type=Path, required=True,
+    p.add_argument(*_names("model-db-path"), dest="model_db_path", type=Path, required=True, metavar="DB",
                    help="PredictDB model database (.db)")
-    p.add_argument("--covariance", type=Path, required=True, help="SNP covariance file (GENE RSID1 RSID2 VALUE, .gz ok)")
-    p.add_argument("--gwas-file", "--gwas_file", dest="gwas_file", type=Path, nargs="+", required=True,
+    p.add_argument("--covariance", type=Path, required=True, metavar="FILE",
+                   help="SNP covariance file (GENE RSID1 RSID2 VALUE, .gz ok)")
+    p.add_argument(*_names("gwas-file"), dest="gwas_file", type=Path, nargs="+", required=True, metavar="FILE",
                    help="GWAS summary statistics file(s), plain or gzip; each file is one study with its own output")
-    p.add_argument("--snp-column", "--snp_column", dest="snp_column", default="SNP", help="SNP id column (default SNP)")
-    p.add_argument("--effect-allele-column", "--effect_allele_column", dest="effect_allele_column", default="A1",
-                   help="effect allele column (default A1)")
-    p.add_argument("--non-effect-allele-column", "--non_effect_allele_column", dest="non_effect_allele_column",
-                   default="A2", help="non-effect allele column (default A2)")
-    p.add_argument("--beta-column", "--beta_column", dest="beta_column", help="effect size column")
-    p.add_argument("--se-column", "--se_column", dest="se_column", help="standard error column (z = beta/se)")
-    p.add_argument("--zscore-column", "--zscore_column", dest="zscore_column", help="z-score column (used first)")
-    p.add_argument("--pvalue-column", "--pvalue_column", dest="pvalue_column",
-                   help="p-value column (z from p, sign from beta, OR or the sign column)")
-    p.add_argument("--or-column", "--or_column", dest="or_column", help="odds ratio column (beta = ln OR)")
-    p.add_argument("--beta-sign-column", "--beta_sign_column", dest="beta_sign_column",
-                   help="column with the sign of beta (+/-), for --pvalue-column without beta")
-    p.add_argument("--separator", type=separator, default=None,
+    for option, default, text in COLUMN_OPTIONS:
+        p.add_argument(*_names(option), dest=option.replace("-", "_"), default=default, metavar="COL", help=text)
+    p.add_argument("--separator", type=separator, default=None, metavar="SEP",
                    help="GWAS field separator: one character, tab, comma, space (default: any whitespace)")
-    p.add_argument("--model-db-snp-key", "--model_db_snp_key", dest="model_db_snp_key", default="rsid",
-                   help="weights column matched to the GWAS SNP column and the covariance ids (default rsid; "
+    p.add_argument(*_names("model-db-snp-key"), dest="model_db_snp_key", default="rsid", metavar="COLUMN",
+                   help="weights column matched to the GWAS SNP ids and the covariance ids (default rsid; "
                    "varID for enpact databases built with --snp-key varID)")
-    p.add_argument("--keep-non-rsid", "--keep_non_rsid", dest="keep_non_rsid", action="store_true",
+    p.add_argument(*_names("keep-non-rsid"), dest="keep_non_rsid", action="store_true",
                    help="keep GWAS SNP ids that do not contain 'rs' (needed with varID keys)")
-    p.add_argument("--gwas-h2", "--gwas_h2", dest="gwas_h2", type=float, help="GWAS heritability, for calibration")
-    p.add_argument("--gwas-n", "--gwas_N", dest="gwas_n", type=float, help="GWAS sample size, for calibration")
-    p.add_argument("--input-pvalue-fix", "--input_pvalue_fix", dest="input_pvalue_fix", type=float, default=1e-50,
-                   help="p-values of 0 are replaced by min(this, smallest non-zero p); 0 drops them (default 1e-50)")
-    p.add_argument("--output-file", "--output_file", dest="output_file", required=True,
-                   help="results CSV; with several GWAS files a directory (DIR/{gwas}.csv) or a path containing {gwas}")
-    p.add_argument("--plots-prefix", help="also write PREFIX.qq.png and PREFIX.manhattan.png ({gwas} allowed)")
-    p.add_argument("--gene-positions", type=Path,
-                   help="TSV with gene, chrom, pos for the Manhattan plot (default: median of the model SNPs' varID positions)")
+    p.add_argument(*_names("gwas-h2"), dest="gwas_h2", type=float, metavar="H2",
+                   help="GWAS heritability, for calibration")
+    p.add_argument(*_names("gwas-n", "gwas_N"), dest="gwas_n", type=float, metavar="N",
+                   help="GWAS sample size, for calibration")
+    p.add_argument(*_names("input-pvalue-fix"), dest="input_pvalue_fix", type=float, default=1e-50, metavar="P",
+                   help="p-values of 0 get the z of min(P, smallest non-zero p); 0 drops them (default 1e-50)")
+    p.add_argument(*_names("output-file"), dest="output_file", required=True, metavar="PATH",
+                   help="results CSV; with several GWAS files a directory (DIR/{gwas}.csv) or a path with {gwas}")
+    p.add_argument("--plots-prefix", metavar="PREFIX",
+                   help="also write PREFIX.qq.png and PREFIX.manhattan.png ({gwas} allowed)")
+    p.add_argument("--gene-positions", type=Path, metavar="TSV",
+                   help="gene, chrom, pos table for the Manhattan plot (default: median varID position of the "
+                   "gene's model SNPs)")
     p.set_defaults(func=run)
 
 

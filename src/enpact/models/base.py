@@ -12,6 +12,7 @@ import abc
 import dataclasses
 import hashlib
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -306,7 +307,7 @@ class EnpactModel(abc.ABC):
 
     @classmethod
     def load(cls, directory: str | os.PathLike, **options: Any) -> EnpactModel:
-        """Load a saved model of this type; options are runtime settings (e.g. device for the CNN)."""
+        """Load a saved model of this type; options are runtime settings (e.g. device), ignored where unused."""
         description = read_model_json(directory)
         if description["model_type"] != cls.model_type:
             raise EnpactError(
@@ -320,7 +321,9 @@ class EnpactModel(abc.ABC):
         """Construct, then restore weights after checking the weights file's checksum."""
         source = str(directory / MODEL_JSON)
         spec = FeatureSpec.from_dict(description["feature_spec"], source=source)
-        model = cls(spec, **options, **description.get("hyperparameters", {}))
+        accepted = inspect.signature(cls.__init__).parameters
+        runtime = {name: value for name, value in options.items() if name in accepted}
+        model = cls(spec, **runtime, **description.get("hyperparameters", {}))
         model.training_info = dict(description.get("training", {}))
         weights_path = directory / description.get("weights_file", cls.weights_file)
         if not weights_path.is_file():
@@ -381,7 +384,7 @@ def create_model(model_type: str, feature_spec: FeatureSpec, **hyperparameters: 
 
 
 def load_model(directory: str | os.PathLike, **options: Any) -> EnpactModel:
-    """Load any saved model, dispatching on model.json's model_type."""
+    """Load any saved model, dispatching on model.json's model_type; options (e.g. device) go where accepted."""
     description = read_model_json(directory)
     cls = model_class(str(description["model_type"]))
     if description.get("enpact_version") != __version__:

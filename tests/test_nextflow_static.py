@@ -1,0 +1,365 @@
+"""Static checks of the Nextflow layer (Nextflow itself cannot be installed on the build machines).
+
+- every .nf / .config / .nf.test file parses with the Groovy 4 parser (syntax only, one JVM for all files);
+  a copy of a real module with a broken brace must fail the same check;
+- nextflow_schema.json is valid JSON Schema (draft 2020-12), defines every `params.X` used by the pipeline and
+  every parameter of docs/cli-contract.md, and its defaults equal those of nextflow.config;
+- every process has a tag, a `when:`, a `stub:`, named emits and a versions output, and reads no params;
+- includes resolve, every module is used, every withName selector names a process;
+- profiles, reports, containers and nf-test files are where docs/nextflow.md says they are.
+The CLI contract (command lines and outputs of the modules) is tests/test_nextflow_contract.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "nextflow"))
+
+from nf_tooling import ROOT, config_params, groovy_syntax, module_files, nextflow_files, parse_process  # noqa: E402
+
+SCHEMA_PATH = ROOT / "nextflow_schema.json"
+SCHEMA_GROUPS = ["input_options", "predictor_options", "model_options", "split_options", "linearization_options",
+                 "database_options", "chunking_options", "output_options", "nextflow_options"]
+GPU_PROCESSES = {"ENPACT_PREDICT", "ENPACT_PERSONALIZE"}
+PROFILES = ["test", "docker", "singularity", "apptainer", "gpu", "slurm", "awsbatch", "google_batch", "debug"]
+MODULES = module_files()
+
+
+def schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def schema_properties() -> dict[str, dict]:
+    return {name: spec for group in schema()["$defs"].values() for name, spec in group["properties"].items()}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Syntax (Groovy parser)
+# --------------------------------------------------------------------------------------------------------------
+
+def broken_copies(directory: Path) -> dict[str, Path]:
+    """Copies of a real module with a brace removed and with one brace too many."""
+    text = (ROOT / "modules/enpact_predict/main.nf").read_text()
+    missing = directory / "missing_brace.nf"
+    missing.write_text(text[: text.rstrip().rfind("}")])
+    extra = directory / "extra_brace.nf"
+    extra.write_text(text.replace("    input:\n", "    }\n    input:\n", 1))
+    return {"missing": missing, "extra": extra}
+
+
+@pytest.fixture(scope="session")
+def syntax(tmp_path_factory) -> tuple[dict[Path, str | None], dict[str, Path]]:
+    """One JVM: the pipeline's files and the broken copies."""
+    broken = broken_copies(tmp_path_factory.mktemp("broken_nf"))
+    files = nextflow_files() + list(broken.values())
+    return groovy_syntax(files), broken
+
+
+def test_pipeline_files_are_all_checked():
+    names = {str(p.relative_to(ROOT)) for p in nextflow_files()}
+    for required in ["main.nf", "nextflow.config", "workflows/enpact.nf", "conf/base.config", "conf/modules.config",
+                     "conf/test.config", "conf/gpu.config", "conf/slurm.config", "conf/awsbatch.config",
+                     "conf/google.config", "subworkflows/train.nf", "subworkflows/personalize.nf",
+                     "subworkflows/linearize.nf", "subworkflows/twas.nf", "nf-test.config",
+                     "tests/nextflow/default.nf.test", "tests/nextflow/nextflow.config"]:
+        assert required in names, f"{required} missing"
+    assert len(MODULES) >= 12
+
+
+def test_nextflow_files_parse(syntax):
+    results, _ = syntax
+    errors = {str(p.relative_to(ROOT)): m for p, m in results.items() if m and str(p).startswith(str(ROOT))}
+    assert not errors, "Groovy syntax errors:\n" + "\n".join(f"{p}: {m}" for p, m in errors.items())
+
+
+def test_checker_rejects_a_broken_brace(syntax):
+    results, broken = syntax
+    for kind, path in broken.items():
+        assert results[path], f"a module with a {kind} brace passed the syntax check"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------------------------------
+
+def test_schema_is_valid_json_schema_2020_12():
+    from jsonschema import Draft202012Validator
+
+    document = schema()
+    Draft202012Validator.check_schema(document)
+    assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert list(document["$defs"]) == SCHEMA_GROUPS
+    assert [ref["$ref"] for ref in document["allOf"]] == [f"#/$defs/{g}" for g in SCHEMA_GROUPS]
+    for name, spec in schema_properties().items():
+        assert spec.get("type") in ("string", "integer", "number", "boolean"), f"{name}: type"
+        assert spec.get("description"), f"{name}: description"
+        if "default" in spec:
+            assert not list(Draft202012Validator(spec).iter_errors(spec["default"])), f"{name}: default invalid"
+
+
+def test_schema_validates_the_test_profile_and_rejects_bad_values():
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema())
+    defaults = {k: v for k, v in config_params().items() if v is not None}
+    assert not list(validator.iter_errors(defaults))
+    for bad in ({"bins": 0}, {"precision": "fp64"}, {"snp_key": "SNP"}, {"loci_per_chunk": "50"},
+                {"lin_alpha": 2}, {"model_type": "xgboost"}):
+        assert list(validator.iter_errors({**defaults, **bad})), f"{bad} accepted"
+
+
+def test_schema_defaults_equal_nextflow_config():
+    config = config_params()
+    properties = schema_properties()
+    assert set(config) == set(properties), (
+        f"only in nextflow.config: {sorted(set(config) - set(properties))}; "
+        f"only in the schema: {sorted(set(properties) - set(config))}")
+    for name, value in config.items():
+        spec = properties[name]
+        if value is None:
+            assert "default" not in spec, f"{name}: null in nextflow.config, but the schema has a default"
+        else:
+            assert "default" in spec, f"{name}: {value!r} in nextflow.config, no default in the schema"
+            assert spec["default"] == value and type(spec["default"]) is type(value), (
+                f"{name}: schema default {spec['default']!r} != nextflow.config {value!r}")
+
+
+def test_path_parameters_use_file_path_format():
+    properties = schema_properties()
+    for name in ("fasta", "annotation", "expression", "vcf", "samples"):
+        assert properties[name].get("format") == "file-path" and properties[name].get("exists") is True, name
+
+
+# params.X in code; not file names such as pipeline_info/params.json
+PARAM_USE = re.compile(r"(?<![\w/.'\"])params\.(?!json\b)([A-Za-z_]\w*)")
+
+
+def strip_comments(text: str) -> str:
+    """Groovy source without // line comments and /* */ blocks (a // inside quotes on the line is kept)."""
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    lines = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("//"):
+            continue
+        lines.append(re.sub(r"\s//\s[^'\"]*$", "", line))
+    return "\n".join(lines)
+
+
+def used_params() -> dict[str, set[str]]:
+    """params.X referenced anywhere in the pipeline's .nf/.config files, and params set in config params blocks."""
+    used: dict[str, set[str]] = {}
+    for path in nextflow_files():
+        if path.suffix == ".test":
+            continue
+        text = path.read_text()
+        names = set(PARAM_USE.findall(strip_comments(text)))
+        for block in re.finditer(r"^\s*params\s*\{(.*?)^\s*\}", text, re.S | re.M):
+            names |= set(re.findall(r"^\s*([A-Za-z_]\w*)\s*=", block.group(1), re.M))
+        for name in names:
+            used.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    return used
+
+
+def test_every_param_used_is_in_the_schema():
+    properties = schema_properties()
+    unknown = {name: sorted(files) for name, files in used_params().items() if name not in properties}
+    assert not unknown, f"params used but not defined in nextflow_schema.json: {unknown}"
+
+
+def test_every_contract_parameter_is_in_the_schema():
+    """docs/cli-contract.md's parameter list: every name is in the schema, simple defaults agree."""
+    text = (ROOT / "docs" / "cli-contract.md").read_text()
+    section = text[text.index("## Parameters"):]
+    properties = schema_properties()
+    problems = []
+    for line in section.splitlines():
+        if not line.startswith("- "):
+            continue
+        for match in re.finditer(r"`([a-z][a-z0-9_]*)`(?:\s*\(([^)]*)\))?", line):
+            name, note = match.group(1), match.group(2)
+            if name == "max_cpus":
+                continue  # documented as replaced by resourceLimits
+            if name not in properties:
+                problems.append(f"{name}: not in the schema")
+                continue
+            if note and re.fullmatch(r"[\w.\-]+", note.strip()) and note.strip() not in ("null", "comma-separated"):
+                want = note.strip()
+                got = properties[name].get("default")
+                if str(got).lower() != want.lower():
+                    problems.append(f"{name}: contract default {want!r}, schema default {got!r}")
+    assert not problems, "\n".join(problems)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------------------------------------------
+
+def base_labels() -> set[str]:
+    return set(re.findall(r"withLabel:\s*'?([A-Za-z_]\w*)'?", (ROOT / "conf" / "base.config").read_text()))
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.parent.name for m in MODULES])
+def test_process_conventions(module):
+    process = parse_process(module)
+    text = module.read_text()
+    assert process.name == module.parent.name.upper(), f"{module}: process {process.name} in {module.parent.name}/"
+    assert process.has_tag, f"{process.name}: no tag"
+    assert process.labels and set(process.labels) <= base_labels(), f"{process.name}: labels {process.labels}"
+    for section in ("input", "output", "when", "script", "stub"):
+        assert process.sections.get(section, "").strip(), f"{process.name}: no {section}: section"
+    assert "task.ext.when == null || task.ext.when" in process.sections["when"], f"{process.name}: when:"
+    assert re.search(r"task\.ext\.args", process.sections["script"]), f"{process.name}: no task.ext.args"
+    assert not PARAM_USE.search(strip_comments(text)), f"{process.name}: modules take options from ext.args, not params"
+    assert "tuple val(meta)" in process.sections["input"], f"{process.name}: first input must be tuple val(meta), ..."
+    outputs = process.outputs
+    assert outputs, f"{process.name}: no outputs"
+    for output in outputs:
+        assert output.emit, f"{process.name}: output without a named emit: {output.line}"
+        assert output.patterns, f"{process.name}: output without a path: {output.line}"
+    emits = [o.emit for o in outputs]
+    assert len(emits) == len(set(emits)), f"{process.name}: duplicate emit names {emits}"
+    versions = [o for o in outputs if o.emit == "versions"]
+    assert versions and versions[0].patterns == ["versions.yml"], f"{process.name}: no `path \"versions.yml\", emit: versions`"
+    for section in ("script", "stub"):
+        body = process.split_script(section)[1]
+        assert "versions.yml" in body and "enpact --version" in body and "python3 --version" in body, (
+            f"{process.name}: {section} must write versions.yml with enpact and python versions")
+    for output in outputs:
+        if output.emit != "versions":
+            assert output.line.startswith("tuple val(meta)"), f"{process.name}: outputs are tuple val(meta), path(...)"
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.parent.name for m in MODULES])
+def test_gpu_label_only_on_predictor_processes(module):
+    process = parse_process(module)
+    if process.name in GPU_PROCESSES:
+        assert "process_gpu" in process.labels, f"{process.name} must carry label 'process_gpu'"
+        assert "task.ext.use_gpu ? 'cuda' : 'cpu'" in process.sections["script"], f"{process.name}: --device"
+    else:
+        assert "process_gpu" not in process.labels, f"{process.name} is not a predictor step"
+
+
+def test_gpu_label_settings():
+    base = (ROOT / "conf" / "base.config").read_text()
+    block = base[base.index("withLabel: process_gpu"):]
+    block = block[: block.index("withLabel: error_ignore")]
+    for needle in ("accelerator", "params.use_gpu ? 1", "'--nv'", "'--gpus all'", "params.gpu_container",
+                   "params.gpu_queue", "ext.use_gpu"):
+        assert needle in block, f"process_gpu label: {needle} missing"
+    assert "(130..145) + 104 + 175" in base and "resourceLimits" in base
+    for label in ("process_single", "process_low", "process_medium", "process_high", "process_gpu"):
+        assert label in base_labels(), label
+
+
+def includes(path: Path) -> list[tuple[list[str], Path]]:
+    found = []
+    for match in re.finditer(r"^include\s*\{([^}]*)\}\s*from\s*'([^']+)'", path.read_text(), re.M):
+        names = [n.strip().split(" as ")[0].strip() for n in match.group(1).split(";") if n.strip()]
+        source = match.group(2)
+        if source.startswith("plugin/"):
+            continue
+        target = (path.parent / source).resolve()
+        found.append((names, target if target.suffix == ".nf" else target.with_suffix(".nf")))
+    return found
+
+
+def test_includes_resolve_and_every_module_is_used():
+    used = set()
+    for path in [ROOT / "main.nf", *sorted(ROOT.glob("workflows/*.nf")), *sorted(ROOT.glob("subworkflows/*.nf"))]:
+        for names, target in includes(path):
+            assert target.exists(), f"{path.relative_to(ROOT)}: include from {target} (missing)"
+            text = target.read_text()
+            for name in names:
+                assert re.search(rf"^(process|workflow)\s+{name}\s*\{{", text, re.M), f"{name} not defined in {target}"
+            used.add(target)
+    unused = [m.relative_to(ROOT) for m in MODULES if m.resolve() not in used]
+    assert not unused, f"modules not used by any workflow: {unused}"
+
+
+def test_modules_config_selectors_name_real_processes():
+    names = {parse_process(m).name for m in MODULES}
+    text = (ROOT / "conf" / "modules.config").read_text()
+    selectors = re.findall(r"withName:\s*'([^']+)'", text)
+    assert selectors
+    for selector in selectors:
+        assert any(re.fullmatch(selector, n) for n in names), f"conf/modules.config: withName '{selector}' matches no process"
+
+
+def test_sorted_gathers_in_the_workflow():
+    """Lists that feed one task are sorted (input order is part of the task hash: -resume)."""
+    text = (ROOT / "workflows" / "enpact.nf").read_text() + (ROOT / "subworkflows" / "personalize.nf").read_text() \
+        + (ROOT / "subworkflows" / "linearize.nf").read_text()
+    assert ".collect()" not in text, "use toSortedList instead of collect() before a gather"
+    assert "groupKey(" in text and ".groupTuple()" in text and "toSorted" in text
+    assert text.count("toSortedList") >= 6
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Configuration, containers, nf-test
+# --------------------------------------------------------------------------------------------------------------
+
+def test_profiles_reports_plugins_manifest():
+    text = (ROOT / "nextflow.config").read_text()
+    profiles = text[text.index("profiles {"):]
+    for profile in PROFILES:
+        assert re.search(rf"^\s*{profile}\s*\{{", profiles, re.M), f"profile {profile} missing"
+    for report in ("timeline", "report", "trace", "dag"):
+        assert re.search(rf"^{report}\s*\{{[^}}]*\$\{{params\.outdir\}}/pipeline_info/", text, re.M | re.S), report
+    assert re.search(r"id 'nf-schema@[\d.]+'", text)
+    assert "manifest {" in text and "version         = '0.1.0'" in text
+    version = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    params = config_params()
+    assert params["cpu_container"].endswith(f":{version}") and params["gpu_container"].endswith(f":{version}-gpu")
+
+
+def test_test_profile_points_at_bundled_demo_data():
+    text = (ROOT / "conf" / "test.config").read_text()
+    names = re.findall(r'"\$\{projectDir\}/([^"]+)"', text)
+    assert {"fasta", "annotation", "expression", "vcf", "gwas", "weights"} <= set(re.findall(r"^\s*(\w+)\s*=\s*\"\$\{projectDir\}", text, re.M))
+    demo = ROOT / "src" / "enpact" / "data" / "demo"
+    if not (demo / "genome.fa").exists():
+        pytest.skip("demo data not generated yet")
+    for name in names:
+        assert (ROOT / name).exists(), f"conf/test.config: {name} does not exist"
+    assert re.search(r"loci_per_chunk\s*=\s*\d+", text) and re.search(r"samples_per_chunk\s*=\s*\d+", text)
+
+
+def test_tower_yml_lists_reports():
+    text = (ROOT / "tower.yml").read_text()
+    for pattern in ("report/index.html", "twas/*.csv", "metrics.json", "pipeline_info/"):
+        assert pattern in text, f"tower.yml: {pattern}"
+
+
+def test_dockerfiles():
+    cpu = (ROOT / "containers" / "Dockerfile").read_text()
+    gpu = (ROOT / "containers" / "Dockerfile.gpu").read_text()
+    assert re.search(r"^FROM python:3\.11-slim", cpu, re.M)
+    for text in (cpu, gpu):
+        assert "procps" in text and "torch==2.13.0" in text and "-r requirements.txt" in text
+        assert "--no-deps" in text and "org.opencontainers.image" in text
+    assert "download.pytorch.org/whl/cpu" in cpu
+    assert re.search(r"download\.pytorch\.org/whl/cu\d+", gpu)
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.parent.name for m in MODULES])
+def test_module_nf_test(module):
+    process = parse_process(module)
+    test = module.parent / "tests" / "main.nf.test"
+    assert test.exists(), f"{test.relative_to(ROOT)} missing"
+    text = test.read_text()
+    assert f'process "{process.name}"' in text and 'script "../main.nf"' in text
+    assert 'options "-stub"' in text and "process.success" in text and "snapshot(process.out).match()" in text
+    assert (module.parent / "meta.yml").exists(), "meta.yml missing"
+
+
+def test_pipeline_nf_test():
+    text = (ROOT / "tests" / "nextflow" / "default.nf.test").read_text()
+    assert "nextflow_pipeline" in text and 'script "../../main.nf"' in text and "workflow.success" in text
+    config = (ROOT / "nf-test.config").read_text()
+    assert 'configFile "tests/nextflow/nextflow.config"' in config

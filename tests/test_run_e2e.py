@@ -1,0 +1,188 @@
+"""End to end: `enpact run` on the bundled demo, validated output by output; resume and determinism; user errors."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats
+
+from enpact.cli import main
+from enpact.params import demo_params
+
+pytestmark = pytest.mark.slow
+
+
+def _params_file(tmp: Path, outdir: Path, **changes) -> Path:
+    params = {**demo_params(), "outdir": str(outdir), **changes}
+    path = tmp / f"params_{outdir.name}.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    """The demo as a newcomer runs it: `enpact run` with no parameter file (outdir redirected)."""
+    outdir = tmp_path_factory.mktemp("e2e") / "results"
+    assert main(["run", "--outdir", str(outdir), "--no-progress"]) == 0
+    return outdir
+
+
+def test_every_output_exists(demo_run):
+    expected = ["loci/loci.tsv", "loci/loci.dropped.tsv", "reference/reference.h5", "model/model.json",
+                "model/metrics.json", "model/observed_vs_predicted.png", "model/baseline_comparison.png",
+                "linearized/enpact_demo.db", "linearized/enpact_demo.txt.gz", "linearized/enpact_demo.summary.tsv",
+                "twas/gwas.csv", "twas/gwas.qq.png", "twas/gwas.manhattan.png", "report/index.html",
+                "report/summary.json", "pipeline_info/params.json", "pipeline_info/software_versions.json",
+                "pipeline_info/timings.tsv"]
+    missing = [name for name in expected if not (demo_run / name).is_file()]
+    assert not missing
+    assert len(list((demo_run / "personalized").glob("*.h5"))) == 4  # one merged store per loci chunk
+
+
+def _database(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with sqlite3.connect(path) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"weights", "extra", "sample_info", "construction"} <= tables
+        weights = pd.read_sql("SELECT gene, rsid, varID, ref_allele, eff_allele, weight FROM weights", connection)
+        extra = pd.read_sql('SELECT gene, genename, "n.snps.in.model", "pred.perf.R2", "pred.perf.pval", '
+                            '"pred.perf.qval" FROM extra ORDER BY gene', connection)
+    return weights, extra
+
+
+def test_database_and_covariance_are_valid_predictdb_files(demo_run):
+    weights, extra = _database(demo_run / "linearized/enpact_demo.db")
+    assert len(extra) > 100 and (extra["n.snps.in.model"] > 0).all()
+    assert weights.groupby("gene").size().reindex(extra["gene"]).tolist() == extra["n.snps.in.model"].tolist()
+    assert (extra["pred.perf.pval"] < 0.05).all()
+    with gzip.open(demo_run / "linearized/enpact_demo.txt.gz", "rt") as handle:
+        covariance = pd.read_csv(handle, sep=r"\s+")
+    assert list(covariance.columns) == ["GENE", "RSID1", "RSID2", "VALUE"]
+    genes_in_order = covariance["GENE"].drop_duplicates().tolist()
+    assert genes_in_order == [g for g in extra["gene"] if g in set(genes_in_order)]
+    assert covariance.groupby("GENE").ngroups == len(genes_in_order)  # contiguous rows per gene
+    for gene, rows in covariance.groupby("GENE"):
+        snps = set(weights.loc[weights["gene"] == gene, "varID"])
+        assert set(rows["RSID1"]) | set(rows["RSID2"]) == snps
+        assert len(rows) == len(snps) * (len(snps) + 1) // 2
+
+
+def _brute_force_twas(weights: pd.DataFrame, covariance: pd.DataFrame, gwas: pd.DataFrame) -> pd.DataFrame:
+    """S-PrediXcan written out per gene, independent of enpact.twas."""
+    gwas = gwas.set_index("variant_id")
+    out = []
+    for gene, w in weights.groupby("gene"):
+        rows = covariance[covariance["GENE"] == gene]
+        used, z, signs = [], [], []
+        for _, snp in w.iterrows():
+            if snp["varID"] not in gwas.index:
+                continue
+            g = gwas.loc[snp["varID"]]
+            if {g["effect_allele"], g["non_effect_allele"]} != {snp["eff_allele"], snp["ref_allele"]}:
+                continue
+            sign = 1.0 if g["effect_allele"] == snp["eff_allele"] else -1.0
+            used.append(snp)
+            z.append(sign * float(np.float32(g["zscore"])))
+        if not used:
+            continue
+        ids = [u["varID"] for u in used]
+        sigma = np.zeros((len(ids), len(ids)))
+        for _, r in rows.iterrows():
+            if r["RSID1"] in ids and r["RSID2"] in ids:
+                i, j = ids.index(r["RSID1"]), ids.index(r["RSID2"])
+                sigma[i, j] = sigma[j, i] = r["VALUE"]
+        wv = np.array([u["weight"] for u in used])
+        var_g = wv @ sigma @ wv
+        zscore = np.sum(wv * np.sqrt(np.diag(sigma)) * np.array(z)) / np.sqrt(var_g)
+        out.append((gene, zscore, 2 * stats.norm.sf(abs(zscore)), len(used)))
+    return pd.DataFrame(out, columns=["gene", "zscore", "pvalue", "n_snps_used"]).set_index("gene")
+
+
+def test_twas_rows_equal_a_recomputation_from_db_covariance_and_gwas(demo_run):
+    weights, _ = _database(demo_run / "linearized/enpact_demo.db")
+    with gzip.open(demo_run / "linearized/enpact_demo.txt.gz", "rt") as handle:
+        covariance = pd.read_csv(handle, sep=r"\s+")
+    gwas = pd.read_csv(demo_params()["gwas"], sep="\t")
+    expected = _brute_force_twas(weights, covariance, gwas)
+    results = pd.read_csv(demo_run / "twas/gwas.csv", na_values=["NA"])
+    assert list(results.columns) == ["gene", "gene_name", "zscore", "effect_size", "pvalue", "var_g", "pred_perf_r2",
+                                     "pred_perf_pval", "pred_perf_qval", "n_snps_used", "n_snps_in_cov",
+                                     "n_snps_in_model"]
+    assert results["pvalue"].is_monotonic_increasing
+    results = results.set_index("gene")
+    assert set(results.index) == set(expected.index)
+    np.testing.assert_allclose(results.loc[expected.index, "zscore"], expected["zscore"], atol=1e-6, rtol=1e-6)
+    np.testing.assert_allclose(results.loc[expected.index, "pvalue"], expected["pvalue"], rtol=1e-5)
+    assert (results.loc[expected.index, "n_snps_used"] == expected["n_snps_used"]).all()
+
+
+def test_report_references_files_that_exist(demo_run):
+    page = (demo_run / "report/index.html").read_text()
+    for section in ("held-out", "Personalized accuracy", "genes kept", "TWAS", "Timings"):
+        assert section in page
+    links = re.findall(r'(?:href|src)="([^"]+)"', page)
+    local = [link for link in links if not link.startswith(("data:", "http", "#"))]
+    assert all((demo_run / "report" / link).exists() for link in local)
+    assert page.count("data:image/png;base64,") >= 5
+
+
+def test_interrupted_run_resumes_only_unfinished_chunks_and_is_identical(demo_run, tmp_path):
+    outdir = tmp_path / "interrupted"
+    params = _params_file(tmp_path, outdir)
+    command = [sys.executable, "-m", "enpact", "-q", "run", "--params", str(params), "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    chunks = outdir / "personalized" / "chunks"
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(chunks.glob("*.h5")):
+        if process.poll() is not None:
+            pytest.fail(f"the run ended before personalize: {process.stderr.read().decode()}")
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = {p.name: p.stat().st_mtime_ns for p in chunks.glob("*.h5")}
+    assert done_before and not (outdir / "linearized" / "enpact_demo.db").exists()
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    timings = pd.read_csv(outdir / "pipeline_info/timings.tsv", sep="\t")
+    status = dict(zip(timings["step"], timings["status"]))
+    assert all(status[k] == "cached" for k in status if k.startswith("reference/"))
+    personalize_steps = [k for k in status if k.startswith("personalize/")]
+    cached = [k for k in personalize_steps if status[k] == "cached"]
+    assert len(cached) == len(done_before) and len(personalize_steps) == 8
+    assert all(p.stat().st_mtime_ns == done_before[p.name] for p in chunks.glob("*.h5") if p.name in done_before)
+    for name in ("enpact_demo.db", "enpact_demo.txt.gz"):
+        assert (outdir / "linearized" / name).read_bytes() == (demo_run / "linearized" / name).read_bytes()
+
+
+def _one_line_error(command: list[str]) -> str:
+    result = subprocess.run([sys.executable, "-m", "enpact", *command], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1
+    return errors[0]
+
+
+def test_user_errors_are_one_clear_line(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("fasta: [unclosed\n")
+    assert "not valid YAML (line" in _one_line_error(["run", "--params", str(broken)])
+    missing = _params_file(tmp_path, tmp_path / "a", vcf=str(tmp_path / "nope.vcf.gz"))
+    assert "parameter 'vcf': file not found" in _one_line_error(["run", "--params", str(missing)])
+    column = _params_file(tmp_path, tmp_path / "b", gwas_pvalue_column="p_value")
+    assert "parameter 'gwas_pvalue_column': column 'p_value' is not in" in _one_line_error(
+        ["run", "--params", str(column)])
+    typo = _params_file(tmp_path, tmp_path / "c", binz=4)
+    assert "unknown parameter 'binz' (did you mean 'bins'?)" in _one_line_error(["run", "--params", str(typo)])
+    wrong_type = _params_file(tmp_path, tmp_path / "d", bins="four")
+    assert "parameter 'bins'" in _one_line_error(["run", "--params", str(wrong_type)])
+    assert not (tmp_path / "a").exists()
