@@ -142,10 +142,11 @@ def test_elastic_net_recovers_planted_truth_on_held_out_loci():
 
 def test_elastic_net_cv_matches_scikit_learn_elastic_net_cv():
     rng = np.random.default_rng(11)
-    X, y, _, _ = planted_linear(rng, n=300, tracks=25, k=6, noise=1.0, rank=4)
+    X, y, _, _ = planted_linear(rng, n=300, tracks=25, k=6, noise=2.0, rank=4)
     spec = make_spec(25)
-    model = create_model("elastic_net", spec, folds=4, seed=5, n_alphas=20, eps=1e-2, tol=1e-10, max_iter=100000)
-    model.fit(X, y)
+    settings = dict(folds=4, seed=5, n_alphas=25, eps=1e-3, tol=1e-10, max_iter=100000)
+    model = create_model("elastic_net", spec, cv_patience=0, **settings).fit(X, y)
+    stopped = create_model("elastic_net", spec, **settings).fit(X, y)  # path stopped 3 penalties past the best
     # independent reference: scikit-learn's own CV on the same standardised inputs, folds and penalty grid
     inputs = elastic_net_inputs(as_feature_array(X, spec)).astype(np.float64)
     Z = (inputs - inputs.mean(axis=0)) / inputs.std(axis=0)
@@ -153,10 +154,13 @@ def test_elastic_net_cv_matches_scikit_learn_elastic_net_cv():
     fold_of = np.empty(300, dtype=int)
     fold_of[order] = np.arange(300) % 4
     folds = [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)) for k in range(4)]
-    alphas = alpha_grid(Z, y, 0.5, 20, 1e-2)
+    alphas = alpha_grid(Z, y, 0.5, 25, 1e-3)
     reference = ElasticNetCV(l1_ratio=0.5, alphas=alphas, cv=folds, tol=1e-10, max_iter=100000).fit(Z, y)
     assert model.training_info["alpha"] == pytest.approx(reference.alpha_, rel=1e-12)
+    assert 0 < model.training_info["alpha_index"] < 20  # an interior optimum, so early stopping can apply
     np.testing.assert_allclose(model.training_info["cv_mse"], reference.mse_path_.mean(axis=1), rtol=1e-6)
+    assert len(stopped.training_info["cv_mse"]) == stopped.training_info["alpha_index"] + 4
+    assert np.array_equal(stopped.coef, model.coef)
     np.testing.assert_allclose(model.coef, reference.coef_, atol=1e-6)
     np.testing.assert_allclose(model.predict(X), reference.predict(Z), atol=1e-5)
 

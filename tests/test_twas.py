@@ -567,3 +567,23 @@ def test_pvalue_fix_zero_drops_zero_pvalues_and_sign_column_works(fx, tmp_path):
     a, b = read_results(with_beta), read_results(with_sign)
     np.testing.assert_allclose(b["zscore"], a["zscore"], rtol=1e-12)
     assert b["effect_size"].isna().all()
+
+
+def test_plots_show_every_gene_and_the_bonferroni_line(tmp_path):
+    from enpact.plots_twas import manhattan_plot, qq_plot
+
+    rng = np.random.default_rng(3)
+    p = rng.uniform(size=300)
+    p[:3] = [1e-30, 1e-12, 0.0]
+    chroms = np.array([f"chr{c}" for c in rng.integers(1, 23, 300)], dtype=object)
+    labels = [f"g{i}" for i in range(300)]
+    figure = manhattan_plot(chroms, rng.uniform(1, 1e8, 300), p, tmp_path / "m.png", labels=labels)
+    axes = figure.axes[0]
+    line = [ln for ln in axes.get_lines() if ln.get_linestyle() == "--"][0]
+    assert line.get_ydata()[0] == pytest.approx(-np.log10(0.05 / 300))
+    assert axes.get_ylim()[1] > 30  # the strongest gene is inside the axes
+    assert {t.get_text() for t in axes.texts} >= {"g0", "g1"}
+    assert [t.get_text() for t in axes.get_xticklabels()][:3] == ["1", "2", "3"]
+    figure = qq_plot(p, tmp_path / "q.png")
+    assert figure.axes[0].get_ylim()[1] > 30
+    assert (tmp_path / "m.png").stat().st_size > 10_000 and (tmp_path / "q.png").stat().st_size > 10_000

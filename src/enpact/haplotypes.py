@@ -117,6 +117,40 @@ def build_haplotype_window(
     return window, truncated
 
 
+def _fill_snv_only_windows(
+    windows: np.ndarray, keys: np.ndarray, table: VariantTable, alt_codes: list, start: int, window_bp: int
+) -> np.ndarray:
+    """Build, in one scatter, every window whose applied variants are all SNVs; returns which rows were built.
+
+    SNVs do not move coordinates, so such a window is the reference window with bases replaced. Row 0 (the
+    reference) counts as built. Loci with two SNV records at one position take the general path.
+    """
+    built = np.zeros(len(keys), dtype=bool)
+    built[0] = True
+    snv_site = np.array([len(r) == 1 and all(len(a) == 1 for a in alts) for r, alts in zip(table.ref, table.alts)])
+    if len(np.unique(table.pos[snv_site])) != int(snv_site.sum()):
+        return built
+    applied = keys > 0
+    simple = ~(applied & ~snv_site).any(axis=1)
+    simple[0] = False
+    if not simple.any():
+        return built
+    rows = np.flatnonzero(simple)
+    windows[rows] = windows[0]
+    inside = snv_site & (table.pos >= start) & (table.pos < start + window_bp)
+    max_alleles = max(len(a) for a in table.alts) + 1
+    base = np.full((len(table), max_alleles), 4, dtype=np.uint8)
+    for v in np.flatnonzero(inside):
+        for k, code in enumerate(alt_codes[v], start=1):
+            base[v, k] = code[0]
+    sub_keys = keys[rows][:, inside]
+    r, c = np.nonzero(sub_keys > 0)
+    columns = np.flatnonzero(inside)[c]
+    windows[rows[r], table.pos[columns] - start] = base[columns, sub_keys[r, c]]
+    built[rows] = True
+    return built
+
+
 def locus_windows(
     genome: Genome,
     chrom: str,
@@ -147,7 +181,8 @@ def locus_windows(
     windows[0] = reference_window
     starts = sub.pos - region_start
     ends = starts + ref_len
-    for u in range(1, len(unique_keys)):
+    snv_only = _fill_snv_only_windows(windows, unique_keys, sub, alt_codes, start, window_bp)
+    for u in np.flatnonzero(~snv_only):
         key = unique_keys[u]
         applied = np.flatnonzero(key > 0)
         keep = _resolve_overlaps(starts[applied], ends[applied])

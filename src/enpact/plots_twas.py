@@ -41,8 +41,8 @@ def genomic_inflation(pvalues: np.ndarray) -> float:
     return float(np.median(stats.chi2.isf(p, 1)) / stats.chi2.ppf(0.5, 1))
 
 
-def qq_plot(pvalues: np.ndarray, path: str | Path, title: str | None = None) -> None:
-    """Observed vs expected -log10 p with a 95% band under the uniform null."""
+def qq_plot(pvalues: np.ndarray, path: str | Path, title: str | None = None) -> Figure:
+    """Observed vs expected -log10 p with a 95% band under the uniform null; returns the saved figure."""
     p = np.sort(_finite_pvalues(pvalues))
     n = p.size
     figure = Figure(figsize=(5.5, 5.5))
@@ -54,7 +54,7 @@ def qq_plot(pvalues: np.ndarray, path: str | Path, title: str | None = None) -> 
         high = -np.log10(stats.beta.ppf(0.025, rank, n - rank + 1))
         axes.fill_between(expected, low, high, color="0.85", label="95% null band", linewidth=0)
         axes.scatter(expected, -np.log10(p), s=8, color=CHROMOSOME_COLORS[0], label="genes", zorder=3)
-        top = max(expected.max(), high.max(), -np.log10(p).max()) * 1.05
+        top = max(expected.max(), high.max(), (-np.log10(p)).max()) * 1.05
         axes.plot([0, top], [0, top], color="0.4", linewidth=1, linestyle="--")
         axes.set_xlim(0, expected.max() * 1.05)
         axes.set_ylim(0, top)
@@ -65,6 +65,7 @@ def qq_plot(pvalues: np.ndarray, path: str | Path, title: str | None = None) -> 
     axes.set_ylabel("observed -log10(p)")
     figure.tight_layout()
     _save(figure, path)
+    return figure
 
 
 def manhattan_plot(
@@ -76,8 +77,9 @@ def manhattan_plot(
     n_tests: int | None = None,
     title: str | None = None,
     n_labels: int = 10,
-) -> None:
-    """-log10 p by genomic position, chromosomes side by side, with the Bonferroni 0.05 line."""
+) -> Figure:
+    """-log10 p by genomic position, chromosomes side by side, with the Bonferroni 0.05 line; returns the
+    saved figure."""
     chroms = np.asarray(chroms, dtype=object)
     positions = np.asarray(positions, dtype=np.float64)
     p = np.asarray(pvalues, dtype=np.float64)
@@ -110,10 +112,11 @@ def manhattan_plot(
     axes.set_xticks([t for t, _ in ticks], [label for _, label in ticks], fontsize=8)
     axes.set_xlabel("chromosome")
     axes.set_ylabel("-log10(p)")
-    highest = max(-np.log10(p).max() if p.size else 1.0, -np.log10(0.05 / tests) if tests else 1.0)
+    highest = max((-np.log10(p)).max() if p.size else 1.0, -np.log10(0.05 / tests) if tests else 1.0)
     axes.set_ylim(0, highest * 1.1)
     axes.set_title(title or "TWAS")
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     figure.tight_layout()
     _save(figure, path)
+    return figure
