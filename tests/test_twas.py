@@ -403,6 +403,8 @@ def test_several_gwas_files_and_plots(fx, tmp_path):
             png = tmp_path / "plots" / f"{name}.{kind}.png"
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert output_paths(["a.txt.gz", "b.txt.gz"], "o/{gwas}.tsv") == [Path("o/a.tsv"), Path("o/b.tsv")]
+    assert output_paths(["x/height.sumstats.tsv.gz"], tmp_path) == [tmp_path / "height.sumstats.csv"]
+    assert output_paths(["x/height.txt"], tmp_path / "h.csv") == [tmp_path / "h.csv"]
     with pytest.raises(EnpactError, match="both named 'a'"):
         output_paths(["x/a.txt.gz", "y/a.tsv"], "o")
 

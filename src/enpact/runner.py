@@ -70,12 +70,18 @@ def _file_stamp(value: str) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
+OUTPUT_OPTIONS = {"--out", "--outdir", "--out-prefix", "--output-file", "--plots-prefix", "--export-matrix"}
+
+
 def fingerprint(argv: Sequence[str]) -> str:
-    """Hash of a command line and of the files it names."""
+    """Hash of a command line and of the input files it names (outputs are named, not stamped)."""
     digest = hashlib.sha256()
+    previous = ""
     for arg in argv:
-        digest.update(arg.encode())
-        digest.update(_file_stamp(arg).encode())
+        digest.update(arg.encode() + b"\0")
+        if previous not in OUTPUT_OPTIONS:
+            digest.update(_file_stamp(arg).encode())
+        previous = arg
     return digest.hexdigest()[:20]
 
 

@@ -557,8 +557,8 @@ def gwas_name(path: str | Path) -> str:
 
 
 def output_paths(gwas_files: Sequence[str | Path], output: str | Path, suffix: str = ".csv") -> list[Path]:
-    """One output per GWAS: `{gwas}` in `output` is replaced by the GWAS name; with several GWAS files and
-    no `{gwas}`, `output` is a directory holding `{gwas}.csv`."""
+    """One output per GWAS: `{gwas}` in `output` is replaced by the GWAS name; with several GWAS files (or an
+    existing directory) and no `{gwas}`, `output` is a directory holding `{gwas}.csv`."""
     output = str(output)
     names = [gwas_name(p) for p in gwas_files]
     repeated = {n for n in names if names.count(n) > 1}
@@ -566,7 +566,7 @@ def output_paths(gwas_files: Sequence[str | Path], output: str | Path, suffix: s
         raise EnpactError(f"two GWAS files are both named '{sorted(repeated)[0]}'; rename one so outputs differ")
     if "{gwas}" in output:
         return [Path(output.replace("{gwas}", n)) for n in names]
-    if len(gwas_files) == 1:
+    if len(gwas_files) == 1 and not Path(output).is_dir():
         return [Path(output)]
     return [Path(output) / f"{n}{suffix}" for n in names]
 

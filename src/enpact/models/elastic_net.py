@@ -7,8 +7,10 @@ Feature transform (the same in fit and predict):
      split are constant: they are left out of the fit and get coefficient 0.
 
 Cross-validation computes the Gram matrix once and derives each fold's centred training Gram matrix from
-it (G - G_heldout - n m m'), then runs scikit-learn's coordinate-descent path on the precomputed Gram; this
-costs about two Gram products instead of K + 1 (measured in benchmarks/bench_train.py).
+it (G - G_heldout - n m m'), so it costs about two Gram products instead of K + 1; scikit-learn's coordinate
+descent then runs on the precomputed Gram matrices, all folds one penalty at a time with warm starts, and
+stops `cv_patience` penalties after the mean held-out MSE last improved (the small-penalty end is the slow
+part on correlated tracks). Costs are in benchmarks/bench_train.py.
 """
 
 from __future__ import annotations

@@ -1,0 +1,38 @@
+"""The local runner's resume logic: fingerprints and the step cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from enpact.runner import Runner, StepCache, fingerprint
+
+
+def test_fingerprint_follows_input_content_not_outputs(tmp_path):
+    loci, out = tmp_path / "loci.tsv", tmp_path / "out.tsv"
+    loci.write_text("a")
+    argv = ["chunk", "--loci", str(loci), "--outdir", str(out)]
+    first = fingerprint(argv)
+    out.write_text("written by the step")
+    assert fingerprint(argv) == first  # an existing output does not change the fingerprint
+    loci.write_text("a")  # same content, new mtime
+    assert fingerprint(argv) == first
+    loci.write_text("b")
+    assert fingerprint(argv) != first
+    assert fingerprint(argv + ["--loci-per-chunk", "3"]) != fingerprint(argv)
+
+
+def test_completed_steps_are_skipped_until_an_input_changes(tmp_path):
+    loci = tmp_path / "loci.tsv"
+    loci.write_text("locus_id\tchrom\tcenter\nL1\tchr1\t100\nL2\tchr1\t200\n")
+    runner = Runner(tmp_path / "out", progress=False)
+    argv = ["chunk", "--loci", loci, "--loci-per-chunk", 1, "--outdir", tmp_path / "out" / "chunks"]
+    outputs = [tmp_path / "out" / "chunks" / "loci"]
+    assert runner.step("loci", "chunk", argv, outputs) is True
+    again = Runner(tmp_path / "out", progress=False)
+    assert again.step("loci", "chunk", argv, outputs) is False
+    loci.write_text("locus_id\tchrom\tcenter\nL1\tchr1\t100\n")
+    assert again.step("loci", "chunk", argv, outputs) is True
+    assert [p.name for p in sorted((tmp_path / "out" / "chunks" / "loci").iterdir())] == ["L1--L1.tsv"]
+    cache = StepCache.load(tmp_path / "out" / "pipeline_info" / "steps.json")
+    assert set(cache.done) == {"chunk"}
+    assert Path(tmp_path / "out" / "pipeline_info" / "steps.json").exists()
