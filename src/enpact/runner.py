@@ -279,6 +279,9 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
         runner.step("twas", f"twas/{stem}", argv, [out])
 
     # 7. report
+    from enpact.predictors import predictor_seconds
+
+    runner.timings.append(("predictor", "predictor (inside reference and personalize)", predictor_seconds(), "ran"))
     runner.timings.append(("total", "total", time.perf_counter() - started, "ran"))
     runner.write_timings()
     report = outdir / "report" / "index.html"

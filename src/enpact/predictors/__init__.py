@@ -49,6 +49,12 @@ def available_predictors() -> dict[str, object]:
 
 
 _LOADED: dict[tuple, Predictor] = {}
+_RETIRED_SECONDS = [0.0]
+
+
+def predictor_seconds() -> float:
+    """Seconds spent in predict() by the predictors of this process (those evicted from the cache included)."""
+    return _RETIRED_SECONDS[0] + sum(getattr(p, "seconds", 0.0) for p in _LOADED.values())
 
 
 def load_predictor(name: str, cache: bool = True, **options) -> Predictor:
@@ -70,6 +76,7 @@ def load_predictor(name: str, cache: bool = True, **options) -> Predictor:
     if not isinstance(predictor, Predictor):
         raise EnpactError(f"predictor '{name}' does not implement the enpact predictor protocol")
     if cache:
+        _RETIRED_SECONDS[0] += sum(getattr(p, "seconds", 0.0) for p in _LOADED.values())
         _LOADED.clear()  # keep one model on the device at a time
         _LOADED[key] = predictor
     return predictor

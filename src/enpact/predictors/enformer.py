@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,8 @@ class EnformerPredictor:
         self._bin_start = (total_bins - self.bins) // 2
         linear = self.model.heads[head][0]
         index = torch.as_tensor(self.track_index, device=self.device)
+        self.seconds = 0.0  # time spent in predict(), for the runner's timings
+        self.windows_predicted = 0
         self._head_weight = linear.weight.detach()[index].contiguous()
         self._head_bias = linear.bias.detach()[index].contiguous()
         log.info(
@@ -173,6 +176,7 @@ class EnformerPredictor:
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """Features of uint8 windows (batch, window_bp): float32 (batch, n_bins, n_tracks)."""
+        started = time.perf_counter()
         windows = np.ascontiguousarray(windows, dtype=np.uint8)
         if windows.ndim != 2 or windows.shape[1] != self.window_bp:
             raise EnpactError(f"windows must have shape (n, {self.window_bp}); got {windows.shape}")
@@ -190,4 +194,8 @@ class EnformerPredictor:
                 log.warning("GPU out of memory: batch size halved to %d", self.batch_size)
                 continue
             start = stop
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.seconds += time.perf_counter() - started
+        self.windows_predicted += len(windows)
         return out
