@@ -15,7 +15,7 @@ workflow LINEARIZE {
     ch_gwas_filter    // channel: [ val(meta), path(gwas) or [] ] (value; loci near GWAS signals only)
 
     main:
-    ch_versions = Channel.empty()
+    ch_versions = channel.empty()
 
     // personalized store and loci table of the same chunk, matched by chunk name
     ch_inputs = ch_personalized

@@ -17,7 +17,7 @@ workflow PERSONALIZE {
     ch_weights        // channel: [ val(hugging face id), path(checkpoint dir) ], one of them empty (value)
 
     main:
-    ch_versions = Channel.empty()
+    ch_versions = channel.empty()
 
     // Scatter: the cross product of loci chunks and sample chunks, one task each
     ch_jobs = ch_loci_chunks

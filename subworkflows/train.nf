@@ -12,7 +12,7 @@ workflow TRAIN {
     ch_expression   // channel: [ val(meta), path(expression.tsv) ] (value)
 
     main:
-    ch_versions = Channel.empty()
+    ch_versions = channel.empty()
 
     ENPACT_TRAIN(ch_features, ch_expression)
     ch_versions = ch_versions.mix(ENPACT_TRAIN.out.versions.first())

@@ -11,7 +11,7 @@ workflow TWAS {
     ch_db     // channel: [ val(meta), path(NAME.db), path(NAME.txt.gz) ] (value)
 
     main:
-    ch_versions = Channel.empty()
+    ch_versions = channel.empty()
 
     ENPACT_TWAS(ch_gwas, ch_db)
     ch_versions = ch_versions.mix(ENPACT_TWAS.out.versions.first())

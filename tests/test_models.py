@@ -106,6 +106,11 @@ def test_registry_errors():
         create_model("gbm", make_spec(3))
     with pytest.raises(EnpactError, match="unknown hyperparameter 'alpah'"):
         create_model("elastic_net", make_spec(3), alpah=0.1)
+    with pytest.raises(EnpactError, match="hyperparameter folds must be int"):
+        create_model("elastic_net", make_spec(3), folds=2.5)
+    typed = create_model("elastic_net", make_spec(3), folds=np.int64(4), l1_ratio="0.7")
+    assert typed.hyperparameters["folds"] == 4 and type(typed.hyperparameters["folds"]) is int
+    assert typed.hyperparameters["l1_ratio"] == 0.7
     with pytest.raises(EnpactError, match="not fitted"):
         create_model("elastic_net", make_spec(3)).predict(np.ones((2, 4, 3)))
 

@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "nextflow"))
 
@@ -390,6 +391,8 @@ def test_stub_creates_declared_outputs(module, rendered, tmp_path):
         if raw in optional:
             continue
         assert list(tmp_path.glob(pattern)), f"stub of {process.name} does not create {pattern!r}"
+    versions = yaml.safe_load((tmp_path / "versions.yml").read_text())
+    assert set(versions) == {process.name} and {"enpact", "python"} <= set(versions[process.name]), versions
 
 
 def test_checker_catches_a_renamed_option(rendered, tmp_path, monkeypatch):

@@ -84,6 +84,38 @@ def test_checker_rejects_a_broken_brace(syntax):
         assert results[path], f"a module with a {kind} brace passed the syntax check"
 
 
+STRICT_SYNTAX_RULES = [
+    # (pattern, what to write instead); Nextflow >= 26.04 parses with the strict syntax by default
+    (r"^\s*import\s", "no import declarations: use fully qualified class names"),
+    (r"\bChannel\.", "channel.<factory> (lowercase namespace)"),
+    (r"\{\s*it\b|\bit\.", "explicit closure parameters instead of `it`"),
+    (r"^\s*(for|while)\s*\(", "each/collect instead of for/while loops"),
+    (r"^\s*switch\s*\(", "if/else instead of switch"),
+    (r"\baddParams\b", "pass params as inputs, not addParams"),
+    (r"^\s*shell:", "script: instead of shell:"),
+    (r"^\s*class\s", "no class declarations"),
+]
+
+
+def test_strict_syntax_subset():
+    """Patterns the Nextflow strict syntax (default from Nextflow 26.04) rejects or deprecates."""
+    problems = []
+    for path in nextflow_files():
+        if path.suffix == ".test" or path.name == "nf-test.config":
+            continue
+        code = strip_comments(path.read_text())
+        for pattern, advice in STRICT_SYNTAX_RULES:
+            for match in re.finditer(pattern, code, re.M):
+                line = code[: match.start()].count("\n") + 1
+                problems.append(f"{path.relative_to(ROOT)}:{line}: {advice}")
+        if path.suffix == ".config":
+            for number, line in enumerate(code.splitlines(), 1):
+                if re.match(r"(def|if|try)\b", line):
+                    problems.append(f"{path.relative_to(ROOT)}:{number}: config files allow only assignments, blocks "
+                                    "and includes at the top level")
+    assert not problems, "\n".join(problems)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Parameters
 # --------------------------------------------------------------------------------------------------------------

@@ -12,8 +12,6 @@
 ----------------------------------------------------------------------------------------
 */
 
-import groovy.json.JsonOutput
-
 include { ENPACT_LOCI           } from '../modules/enpact_loci/main'
 include { ENPACT_CHUNK          } from '../modules/enpact_chunk/main'
 include { ENPACT_PREDICT        } from '../modules/enpact_predict/main'
@@ -37,7 +35,7 @@ workflow ENPACT {
     ch_gwas_filter  // channel: [ val(meta), path(gwas) or [] ] (value; linearize loci near GWAS signals)
 
     main:
-    ch_versions = Channel.empty()
+    ch_versions = channel.empty()
 
     //
     // 1. Loci: one per feature of the training matrix, with its chromosome split
@@ -114,12 +112,12 @@ workflow ENPACT {
     // 8. Report, from the outputs staged in the results layout
     //
     // pipeline_info/params.json as `enpact run` writes it (`enpact report --outdir results` re-reads it)
-    Channel.value(JsonOutput.prettyPrint(JsonOutput.toJson(params)))
+    channel.value(groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(params)))
         .collectFile(name: 'params.json', storeDir: "${params.outdir}/pipeline_info")
 
     // the report's copy names the training matrix by its staged file name
     ch_report_params = ch_expression
-        .map { _meta, expression -> JsonOutput.prettyPrint(JsonOutput.toJson(params + [expression: expression.name])) }
+        .map { _meta, expression -> groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(params + [expression: expression.name])) }
         .collectFile(name: 'params.json')
         .combine(ch_expression)
         .map { json, _meta, expression -> [ [id: 'report'], json, expression ] }
@@ -129,7 +127,7 @@ workflow ENPACT {
         TRAIN.out.files.flatMap { _meta, files -> files instanceof List ? files : [ files ] }
             .toSortedList { a, b -> a.name <=> b.name },
         params.delete_personalized
-            ? Channel.value([])
+            ? channel.value([])
             : PERSONALIZE.out.h5.map { _meta, h5 -> h5 }.toSortedList { a, b -> a.name <=> b.name },
         LINEARIZE.out.db.map { _meta, db, covariance -> [ db, covariance ] }
             .mix(LINEARIZE.out.summary.map { _meta, summary -> [ summary ] })

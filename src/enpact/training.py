@@ -132,7 +132,9 @@ def fit_baseline(
     tracks = mean_over_bins(features)
     if track is not None:
         if track not in spec.tracks:
-            raise EnpactError(f"baseline track '{track}' is not among the {spec.n_tracks} feature tracks; give a track name")
+            raise EnpactError(
+                f"baseline track '{track}' is not among the {spec.n_tracks} feature tracks; give a track name"
+            )
         index, chosen_by = spec.tracks.index(track), "user"
     else:
         index, chosen_by = int(np.argmax(np.abs(track_correlations(tracks, y)))), "max_abs_train_correlation"

@@ -128,7 +128,8 @@ for (Map entry : entries) {
         def script = scriptCache[entry.script_file]
         script.binding = binding
         def rendered = script.run()
-        result.script = rendered.script.toString()
+        // Nextflow removes the common indentation of a script block before running it
+        result.script = rendered.script.toString().stripIndent()
         result.outputs = rendered.outputs.collect { o -> o.toString() }
         result.ext = ext.collectEntries { k, v -> [k, v instanceof Closure ? '<closure>' : v] }
     } catch (Throwable e) {

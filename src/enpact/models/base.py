@@ -224,6 +224,26 @@ def _read_weights(path: Path) -> dict[str, np.ndarray]:
     raise EnpactError(f"{path}: unsupported weights format; expected .npz or .safetensors")
 
 
+def _coerce(model_type: str, name: str, value: Any, default: Any) -> Any:
+    """A hyperparameter value as the plain type of its default (JSON-safe), or EnpactError."""
+    kind = type(default)
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes")
+            return bool(value)
+        if kind is int:
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise EnpactError(
+            f"model type {model_type}: hyperparameter {name} must be {kind.__name__} (got {value!r})"
+        ) from None
+
+
 class EnpactModel(abc.ABC):
     """A model from per-locus sequence features (n, bins, tracks) to one value per locus."""
 
@@ -239,7 +259,11 @@ class EnpactModel(abc.ABC):
                 f"known: {', '.join(sorted(self.default_hyperparameters))}"
             )
         self.feature_spec = feature_spec
-        self.hyperparameters: dict[str, Any] = {**self.default_hyperparameters, **hyperparameters}
+        self.hyperparameters: dict[str, Any] = {
+            **self.default_hyperparameters,
+            **{name: _coerce(self.model_type, name, value, self.default_hyperparameters[name])
+               for name, value in hyperparameters.items()},
+        }
         self.training_info: dict[str, Any] = {}
         self.fitted = False
 
@@ -388,5 +412,6 @@ def load_model(directory: str | os.PathLike, **options: Any) -> EnpactModel:
     description = read_model_json(directory)
     cls = model_class(str(description["model_type"]))
     if description.get("enpact_version") != __version__:
-        log.info("model %s was saved by enpact %s (this is %s)", directory, description.get("enpact_version"), __version__)
+        log.info("model %s was saved by enpact %s (this is %s)", directory, description.get("enpact_version"),
+                 __version__)
     return cls._from_description(Path(directory), description, **options)

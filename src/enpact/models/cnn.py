@@ -255,7 +255,8 @@ class CnnModel(EnpactModel):
         out = np.empty(len(inputs), dtype=np.float64)
         with torch.inference_mode():
             for begin in range(0, len(inputs), PREDICT_BATCH):
-                out[begin : begin + PREDICT_BATCH] = self.net(inputs[begin : begin + PREDICT_BATCH]).double().cpu().numpy()
+                batch = inputs[begin : begin + PREDICT_BATCH]
+                out[begin : begin + PREDICT_BATCH] = self.net(batch).double().cpu().numpy()
         return out
 
     def predict(self, X) -> np.ndarray:
@@ -293,7 +294,9 @@ class CnnModel(EnpactModel):
 
     def restore_weights(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Restore from `weight_arrays` output onto this model's device."""
-        state = {name[4:]: torch.from_numpy(np.array(value)) for name, value in arrays.items() if name.startswith("net.")}
+        state = {
+            name[4:]: torch.from_numpy(np.array(value)) for name, value in arrays.items() if name.startswith("net.")
+        }
         try:
             self.net = self._build_net()
             self.net.load_state_dict(state)

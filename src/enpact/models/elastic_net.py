@@ -37,7 +37,7 @@ def elastic_net_inputs(features: np.ndarray) -> np.ndarray:
 
 
 def alpha_grid(Z: np.ndarray, y: np.ndarray, l1_ratio: float, n_alphas: int, eps: float) -> np.ndarray:
-    """Log-spaced penalties from the smallest one that zeroes every coefficient down to eps times it (empty: no signal)."""
+    """Log-spaced penalties from the smallest that zeroes every coefficient down to eps times it (empty: no signal)."""
     centred_y = y - y.mean()
     alpha_max = float(np.max(np.abs(Z.T @ centred_y))) / (len(y) * l1_ratio) if Z.shape[1] else 0.0
     if alpha_max <= 0.0:
