@@ -111,18 +111,24 @@ def write_feature_store(path: str | Path, store: FeatureStore) -> None:
             _write_feature_groups(handle, store)
 
 
+def _read_feature_groups(group: h5py.Group, locus_ids: list[str], samples: list[str], meta: dict) -> FeatureStore:
+    """Read the feature datasets written by `_write_feature_groups`."""
+    return FeatureStore(
+        locus_ids=locus_ids,
+        samples=samples,
+        features=group["features"][()],
+        row_locus=group["row_locus"][()],
+        reference_row=group["reference_row"][()],
+        haplotype_row=group["haplotype_row"][()],
+        meta=meta,
+    )
+
+
 def read_feature_store(path: str | Path) -> FeatureStore:
     """Read a feature store written by `enpact predict`."""
     with _open(path, "features") as handle:
-        return FeatureStore(
-            locus_ids=_read_strings(handle, "locus_id"),
-            samples=_read_strings(handle, "sample"),
-            features=handle["features"][()],
-            row_locus=handle["row_locus"][()],
-            reference_row=handle["reference_row"][()],
-            haplotype_row=handle["haplotype_row"][()],
-            meta=json.loads(handle.attrs["meta"]),
-        )
+        return _read_feature_groups(handle, _read_strings(handle, "locus_id"), _read_strings(handle, "sample"),
+                                    json.loads(handle.attrs["meta"]))
 
 
 def write_personalized_store(path: str | Path, store: PersonalizedStore) -> None:
@@ -151,16 +157,7 @@ def read_personalized_store(path: str | Path, with_features: bool = True) -> Per
         meta = json.loads(handle.attrs["meta"])
         features = None
         if with_features and "features" in handle:
-            group = handle["features"]
-            features = FeatureStore(
-                locus_ids=locus_ids,
-                samples=samples,
-                features=group["features"][()],
-                row_locus=group["row_locus"][()],
-                reference_row=group["reference_row"][()],
-                haplotype_row=group["haplotype_row"][()],
-                meta=meta.get("predictor", {}),
-            )
+            features = _read_feature_groups(handle["features"], locus_ids, samples, meta.get("predictor", {}))
         return PersonalizedStore(
             locus_ids=locus_ids,
             samples=samples,
