@@ -160,8 +160,10 @@ def linearization_section(outdir: Path, params: dict, summary: dict) -> str:
     ok = table[table["status"] == "ok"]
     kept = table[table["kept"].astype(str).str.lower().isin(["true", "1"])] if "kept" in table else table.iloc[:0]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    axes[0].hist(ok["cv_R2_avg"].dropna(), bins=30, color="C1")
-    axes[0].set_xlabel("cross-validated R2 (linear model vs personalized)")
+    r2 = ok["cv_R2_avg"].dropna()
+    axes[0].hist(r2.clip(lower=-1), bins=np.linspace(-1, 1, 41), color="C1")
+    axes[0].set_xlabel("cross-validated R2 (linear model vs personalized)" +
+                       (f"\n{int((r2 < -1).sum())} loci below -1 shown at -1" if (r2 < -1).any() else ""))
     axes[0].set_ylabel("loci")
     axes[1].hist(ok["rho_avg"].dropna(), bins=30, color="C2")
     axes[1].axvline(float(params.get("db_rho_threshold", 0.1)), color="k", ls="--", lw=1)
