@@ -106,6 +106,16 @@ def personalized_accuracy(predicted: pd.DataFrame, observed: pd.DataFrame, seed:
                          "null_r": null[:, 0]})
 
 
+def _demo_note(params: dict) -> str:
+    """A reminder that the bundled predictor is random, when the demo weights were used."""
+    if Path(str(params.get("weights", ""))).name != "enformer_tiny":
+        return ""
+    return ("<p><i>The demo predictor is a tiny randomly initialised Enformer: its sensitivity to variants is "
+            "unrelated to the simulated eQTLs, so correlations of either sign and no overall agreement are what "
+            "to expect here. With real weights this section measures how well sequence-based predictions explain "
+            "variation between individuals.</i></p>")
+
+
 def personalized_section(outdir: Path, params: dict, summary: dict) -> str:
     """Deduplication figures and, when the observed matrix shares individuals with the VCF, accuracy."""
     from enpact.expression import read_expression
@@ -146,7 +156,8 @@ def personalized_section(outdir: Path, params: dict, summary: dict) -> str:
         f"individuals between personalized EnPACT predictions and observed values: median r = "
         f"{finite['r'].median():.3f}; {significant} genes have an empirical p &lt; 0.05 against "
         f"{N_PERMUTATIONS} permutations of individuals (expected by chance: {0.05 * len(finite):.0f}). "
-        f"Table: <a href=\"personalized_accuracy.tsv\">personalized_accuracy.tsv</a>.</p>{_image(plot)}")
+        f"Table: <a href=\"personalized_accuracy.tsv\">personalized_accuracy.tsv</a>.</p>{_demo_note(params)}"
+        f"{_image(plot)}")
     return "".join(parts)
 
 
