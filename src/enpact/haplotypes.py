@@ -177,7 +177,7 @@ def locus_windows(
     region_end = int(max((sub.pos + ref_len).max(), start + window_bp)) + window_bp
     region = genome.fetch(chrom, region_start, region_end)
     alt_codes = [[encode(a) for a in alts] for alts in sub.alts]
-    windows = np.empty((len(unique_keys), window_bp), dtype=np.uint8)
+    windows = np.full((len(unique_keys), window_bp), N_INDEX, dtype=np.uint8)
     windows[0] = reference_window
     starts = sub.pos - region_start
     ends = starts + ref_len

@@ -186,6 +186,7 @@ def resolve_params(params_file: Path | None, overrides: dict[str, Any] | None = 
     source = str(params_file) if params_file else "demo parameters"
     given = read_params_file(params_file) if params_file else demo_params()
     given.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    given = {k: v for k, v in given.items() if v is not None}  # an explicit null means "use the default"
     validate_params(given, schema, source)
     params = {**schema_defaults(schema), **given}
     params = {k: v for k, v in params.items() if k not in NEXTFLOW_ONLY}

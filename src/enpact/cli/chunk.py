@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--vcf", type=existing_file, help="take the samples from this VCF's header")
     group.add_argument("--samples-file", type=existing_file, help="file with one sample id per line")
-    p.add_argument("--samples-per-chunk", type=int, default=100)
+    p.add_argument("--samples-per-chunk", type=int, default=500)
     p.add_argument("--outdir", required=True, type=Path)
     p.set_defaults(func=run)
 
