@@ -121,7 +121,10 @@ def check_input_files(params: dict[str, Any], source: str) -> None:
     weights = params.get("weights")
     if weights and (weights.startswith((".", "/", "~")) or Path(weights).exists()) and not Path(weights).exists():
         raise EnpactError(f"{source}: parameter 'weights': directory not found: {weights}")
-    for name in ("fasta", "annotation", "expression", "vcf"):
+    required = ["fasta", "expression", "vcf"]
+    if params.get("annotation_format") != "names":
+        required.append("annotation")
+    for name in required:
         if not params.get(name):
             raise EnpactError(f"{source}: parameter '{name}' is required")
 

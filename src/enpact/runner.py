@@ -178,8 +178,10 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     # 1. loci, and chunks of loci and samples
     loci_dir = outdir / "loci"
     loci = loci_dir / "loci.tsv"
-    argv = ["loci", "--annotation", params["annotation"], "--annotation-format", params["annotation_format"],
-            "--expression", params["expression"], "--fasta", params["fasta"], "--out", loci]
+    argv = ["loci", "--annotation-format", params["annotation_format"], "--expression", params["expression"],
+            "--fasta", params["fasta"], "--out", loci]
+    if params.get("annotation"):
+        argv += ["--annotation", params["annotation"]]
     for name in ("train_chroms", "valid_chroms", "test_chroms", "gene_types"):
         if params.get(name):
             argv += [f"--{name.replace('_', '-')}", params[name]]
