@@ -10,7 +10,7 @@ of distinct windows. Counts only; no predictor runs.
 unique / total = distinct windows (reference included) / (2 x individuals + 1), per locus, averaged over loci;
 DESIGN.md section 5 quotes 0.65 / 0.33 / 0.14 at 100 / 500 / 2,000 individuals for the constant-size panel.
 
-    python benchmarks/bench_dedup.py --size quick     # 1 Mb panels (4 loci), 2,000 individuals for the constant panel only
+    python benchmarks/bench_dedup.py --size quick     # 1 Mb panels (4 loci); no 2,000-individual growth panel
     python benchmarks/bench_dedup.py --size full      # 2 x 2 Mb panels (18 loci), every size, both demographies
 """
 

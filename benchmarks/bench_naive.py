@@ -13,8 +13,9 @@ the selected tracks computed past the transformer, EnPACT model applied on the f
 Both sides load the same randomly initialised Enformer checkpoint (saved with `save_pretrained`) and run in
 fresh child processes one after the other, so each one's peak RSS (ru_maxrss of that child, from os.wait4) is its
 own. Model loading and one warm-up pass are excluded from the timed part on both sides; VCF reading, window
-building, predictor passes, model application and writing are included. The naive side's central-bin means are
-compared with EnPACT's features to show that both computed the same thing.
+building, predictor passes, model application and writing are included (each naive file is deleted once written
+and measured, for disk space: a GPU run writes tens of GB). The naive side's central-bin means are compared with
+EnPACT's features to show that both computed the same thing.
 
 On CPU a reduced Enformer (dim 48, depth 2, heads 2; 196,608 bp in, 896 x 5,313 out; its time splits over stem,
 conv tower and transformer much as the full model's does) keeps the run to minutes. With `--device cuda
@@ -23,9 +24,9 @@ conv tower and transformer much as the full model's does) keeps the run to minut
 Also counted, without any model (`enpact.predict.iter_locus_windows`): predictor passes at 500 individuals
 (naive: 2 per individual and locus; EnPACT: distinct windows), on msprime panels (see bench_dedup.py).
 
-    python benchmarks/bench_naive.py --size quick               # CPU, reduced model, 6 individuals x 2 loci
+    python benchmarks/bench_naive.py --size quick               # CPU, reduced model, 8 individuals x 2 loci
     python benchmarks/bench_naive.py --size full                # CPU, reduced model, 20 individuals x 3 loci
-    python benchmarks/bench_naive.py --device cuda --full-model # GPU, full-size architecture
+    python benchmarks/bench_naive.py --device cuda --full-model # GPU, full-size architecture, 50 x 2 (quick) or 200 x 4
 """
 
 from __future__ import annotations
@@ -54,10 +55,11 @@ CONFIGS = {
                 "output_heads": {"human": N_TRACKS}},
     "full": {"dim": 1536, "depth": 11, "heads": 8, "target_length": N_BINS, "output_heads": {"human": N_TRACKS}},
 }
-SIZES = {  # individuals, loci, panel length, EnPACT batch size (CPU)
-    "quick": {"individuals": 6, "loci": 2, "length": 1_000_000, "passes_length": 1_000_000, "passes_seeds": [11]},
+SIZES = {  # CPU: individuals x loci compared, panel length; panels counted for the passes at 500 individuals
+    "quick": {"individuals": 8, "loci": 2, "length": 1_000_000, "passes_length": 1_000_000, "passes_seeds": [11]},
     "full": {"individuals": 20, "loci": 3, "length": 1_000_000, "passes_length": 2_000_000, "passes_seeds": [11, 12]},
 }
+GPU_SIZES = {"quick": {"individuals": 50, "loci": 2}, "full": {"individuals": 200, "loci": 4}}
 SCALE_LOCI = 200  # store written at 500 individuals x this many loci for the bytes goal
 
 
@@ -121,6 +123,7 @@ def run_naive(spec: dict) -> dict:
 
     from enpact.genome import Genome, window_start
 
+    torch.set_num_threads(spec["threads"])
     device = torch.device(spec["device"])
     model = Enformer.from_pretrained(spec["weights"], use_tf_gamma=False).eval().to(device)
     genome = Genome(spec["fasta"])
@@ -158,6 +161,7 @@ def run_naive(spec: dict) -> dict:
         alleles = np.array([[[a or 0 for a in gt] for gt in row] for row in gts], dtype=np.int8).reshape(
             len(positions), len(samples), 2)
         regions.append((start, np.array(positions, dtype=np.int64), np.array(alt_base, dtype=np.uint8), alleles))
+    file_bytes: set[int] = set()
     passes, written, features = 0, 0, np.zeros((len(centers), len(samples), 2, N_TRACKS), np.float32)
     for s, sample in enumerate(samples):
         for h in range(2):
@@ -173,14 +177,15 @@ def run_naive(spec: dict) -> dict:
                     handle.attrs.update({"sample": sample, "haplotype": h + 1, "chrom": chrom,
                                          "window_start": start})
                 written += path.stat().st_size
+                file_bytes.add(path.stat().st_size)
+                path.unlink()  # disk space (a GPU run writes tens of GB); its write was timed
                 features[locus, s, h] = output[central].mean(axis=0)
     sync(device)
     seconds = time.perf_counter() - started
-    file_bytes = sorted({p.stat().st_size for p in outdir.iterdir()})
     np.save(Path(spec["workdir"]) / "naive_features.npy", features)
     shutil.rmtree(outdir)
     return {"seconds": seconds, "passes": passes, "haplotype_windows": 2 * len(samples) * len(centers),
-            "bytes_written": written, "files": passes, "bytes_per_file": file_bytes[-1],
+            "bytes_written": written, "files": passes, "bytes_per_file": max(file_bytes),
             "rss_before_mb": rss_before, "threads": torch.get_num_threads(), "precision": "fp32", "batch_size": 1,
             "gpu_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None}
 
@@ -202,6 +207,7 @@ def run_enpact(spec: dict) -> dict:
     from enpact.store import PersonalizedStore, write_personalized_store
     from enpact.variants import VcfReader
 
+    torch.set_num_threads(spec["threads"])
     predictor = load_predictor("enformer", cache=False, weights=spec["weights"], window_bp=WINDOW,
                                device=spec["device"], precision=spec["precision"], batch_size=spec["batch_size"],
                                use_tf_gamma=False)
@@ -320,8 +326,9 @@ def markdown(result: dict) -> str:
         return ", ".join(f"{x:.1f}" for x in side["all_seconds"])
 
     setup = result["setup"]
-    lines = [f"{setup['model']} Enformer on {setup['device']}, {setup['individuals']} individuals x "
-             f"{setup['loci']} loci ({n['haplotype_windows']} haplotype windows), {WINDOW:,} bp windows",
+    lines = [f"{setup['model']} Enformer on {setup['device']} ({setup['threads']} torch thread(s) per side), "
+             f"{setup['individuals']} individuals x {setup['loci']} loci ({n['haplotype_windows']} haplotype windows), "
+             f"{WINDOW:,} bp windows, {setup['repeats']} timed run(s) per side",
              "",
              "| | naive | EnPACT | naive / EnPACT |", "|---|---:|---:|---:|",
              f"| precision, batch | {n['precision']}, {n['batch_size']} | {e['precision']}, {e['batch_size']} | |",
@@ -349,6 +356,12 @@ def markdown(result: dict) -> str:
               "| panel | loci | naive passes | EnPACT passes | naive / EnPACT |", "|---|---:|---:|---:|---:|"]
     for r in result["passes_500"]:
         lines.append(f"| {r['demography']} | {r['loci']} | {r['naive_passes']:,} | {r['enpact_passes']:,} | "
+                     f"{r['ratio']:.2f}x |")
+    lines += ["", "Projected time at 500 individuals (counted passes x the seconds per pass measured above; a "
+                  "projection, not a measurement):", "",
+              "| panel | naive s/locus | EnPACT s/locus | naive / EnPACT |", "|---|---:|---:|---:|"]
+    for r in result["projected_500"]:
+        lines.append(f"| {r['demography']} | {r['naive_s_per_locus']:,.0f} | {r['enpact_s_per_locus']:,.0f} | "
                      f"{r['ratio']:.2f}x |")
     gpu = result["gpu"]
     lines.append("")
@@ -388,9 +401,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-model", action="store_true", help="full-size Enformer architecture (for a GPU)")
     parser.add_argument("--individuals", type=int, help="individuals compared (default by size)")
     parser.add_argument("--loci", type=int, help="loci compared (default by size)")
-    parser.add_argument("--batch-size", type=int, help="EnPACT batch size (default 4 on CPU, 16 on GPU)")
+    parser.add_argument("--batch-size", type=int,
+                        help="EnPACT batch size (default 1 on CPU, where batching does not pay, 16 on GPU)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads, both sides (default 1: on a shared machine extra threads wait on "
+                             "each other)")
     parser.add_argument("--repeats", type=int, help="timed runs per side, alternating ABBA, best kept "
-                        "(default 1 quick, 2 full)")
+                        "(default 2)")
     parser.add_argument("--outdir", type=Path, default=Path("benchmarks/out"))
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--child", choices=("setup", "naive", "enpact"), help=argparse.SUPPRESS)
@@ -405,12 +422,13 @@ def main(argv: list[str] | None = None) -> int:
 
     size = "quick" if args.quick else args.size
     sizes = SIZES[size]
-    individuals = args.individuals or sizes["individuals"]
-    n_loci = args.loci or sizes["loci"]
-    repeats = args.repeats or (1 if size == "quick" else 2)
+    on_gpu = args.device.startswith("cuda")
+    defaults = GPU_SIZES[size] if on_gpu else sizes
+    individuals = args.individuals or defaults["individuals"]
+    n_loci = args.loci or defaults["loci"]
+    repeats = args.repeats or 2
     outdir = args.outdir
     outdir.mkdir(parents=True, exist_ok=True)
-    on_gpu = args.device.startswith("cuda")
     config = "full" if args.full_model else "reduced"
     workdir = outdir / f"naive_run_{config}_{args.device.replace(':', '')}"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -427,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     centers = loci_centers(sizes["length"], n_loci)
     spec = {"model": setup["model"], "weights": setup["weights"], "fasta": setup["fasta"], "vcf": setup["vcf"],
             "chrom": "chr1", "centers": centers, "individuals": individuals, "device": args.device,
-            "workdir": str(workdir), "batch_size": args.batch_size or (16 if on_gpu else 4),
+            "workdir": str(workdir), "batch_size": args.batch_size or (16 if on_gpu else 1),
+            "threads": args.threads,
             "precision": "bf16" if on_gpu else "fp32"}
     print(f"naive vs EnPACT: {config} Enformer on {args.device}, {individuals} individuals x {n_loci} loci, "
           f"{repeats} run(s) per side", file=sys.stderr, flush=True)
@@ -460,6 +479,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("msprime").setLevel(logging.WARNING)
     passes_500 = passes_at(outdir, 500, sizes["passes_length"], sizes["passes_seeds"])
 
+    projected_500 = []
+    for r in passes_500:
+        naive_s = naive["seconds_per_pass"] * r["naive_passes"] / r["loci"]
+        enpact_s = enpact["seconds_per_pass"] * r["enpact_passes"] / r["loci"]
+        projected_500.append({"demography": r["demography"], "naive_s_per_locus": naive_s,
+                              "enpact_s_per_locus": enpact_s, "ratio": naive_s / enpact_s})
     if on_gpu:
         gpu = {"run": True, "name": setup["gpu_name"],
                "enpact_ms_per_pass": 1000 * enpact["predictor_seconds"] / enpact["passes"],
@@ -473,9 +498,10 @@ def main(argv: list[str] | None = None) -> int:
     result = {"size": size, "setup": {"model": config, "architecture": CONFIGS[config], "device": args.device,
                                       "individuals": individuals, "loci": n_loci, "centers": centers,
                                       "panel": setup["vcf"], "window_bp": WINDOW, "machine": platform.machine(),
-                                      "cpus": os.cpu_count(), "repeats": repeats, "torch": setup["torch"]},
+                                      "cpus": os.cpu_count(), "repeats": repeats, "torch": setup["torch"],
+                                      "threads": args.threads},
               "naive": naive, "enpact": enpact, "agreement": agreement, "bytes_at_scale": bytes_at_scale,
-              "passes_500": passes_500, "gpu": gpu,
+              "passes_500": passes_500, "projected_500": projected_500, "gpu": gpu,
               "peak_memory_method": "ru_maxrss of each side's child process (os.wait4), spawned from a small parent; "
                                     "GPU: torch.cuda.max_memory_allocated"}
     print(markdown(result))

@@ -138,3 +138,17 @@ def test_reading_a_wrong_kind_of_store_is_an_error(tmp_path):
     with pytest.raises(EnpactError, match="expected a features store, found 'personalized'"):
         read_feature_store(path)
     assert isinstance(read_personalized_store(path), PersonalizedStore)
+
+
+def test_merge_tolerates_rounding_between_sample_chunks_but_not_different_models(tmp_path):
+    a, b = _chunk(["L1"], ["S1"], 1), _chunk(["L1"], ["S2"], 2)
+    a.reference = np.array([1.2345678], np.float32)
+    b.reference = np.array([np.nextafter(np.float32(1.2345678), np.float32(2))], np.float32)  # batch rounding
+    write_personalized_store(tmp_path / "a.h5", a)
+    write_personalized_store(tmp_path / "b.h5", b)
+    merged = merge_personalized_stores([tmp_path / "b.h5", tmp_path / "a.h5"], tmp_path / "m.h5")
+    assert merged.reference[0] == a.reference[0]  # deterministic: the first chunk in sorted order wins
+    b.reference = np.array([1.5], np.float32)
+    write_personalized_store(tmp_path / "b.h5", b)
+    with pytest.raises(EnpactError, match="reference predictions differ"):
+        merge_personalized_stores([tmp_path / "a.h5", tmp_path / "b.h5"], tmp_path / "m2.h5")
