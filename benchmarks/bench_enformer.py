@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1")
     parser.add_argument("--precisions", default="fp32")
     parser.add_argument("--windows", type=int, default=1, help="windows per measurement (after one warm-up batch)")
-    parser.add_argument("--outdir", type=Path, default=Path("benchmarks/out"))
+    parser.add_argument("--outdir", type=Path, default=Path(__file__).resolve().parent / "out")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)

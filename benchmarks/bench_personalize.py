@@ -57,7 +57,7 @@ class InstantPredictor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--outdir", type=Path, default=Path("benchmarks/out"))
+    parser.add_argument("--outdir", type=Path, default=Path(__file__).resolve().parent / "out")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)

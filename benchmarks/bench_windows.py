@@ -119,7 +119,7 @@ def bytes_per_locus_sample() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--outdir", type=Path, default=Path("benchmarks/out"))
+    parser.add_argument("--outdir", type=Path, default=Path(__file__).resolve().parent / "out")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args()
     args.outdir.mkdir(parents=True, exist_ok=True)
