@@ -9,11 +9,6 @@ from pathlib import Path
 
 from enpact.cli._common import existing_file
 from enpact.errors import EnpactError
-from enpact.linearize import FitSettings, VariantFilters, linearize, loci_near_signal, read_gwas_signal
-from enpact.loci import read_loci
-from enpact.predictdb import write_linearized_chunk
-from enpact.store import read_personalized_store
-from enpact.variants import VcfReader
 
 ORDER = 60
 log = logging.getLogger(__name__)
@@ -55,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Linearize the loci of a personalized store."""
+    # Imported here: the numba engine is slow to import, and every other subcommand would pay for it.
+    from enpact.linearize import FitSettings, VariantFilters, linearize, loci_near_signal, read_gwas_signal
+    from enpact.loci import read_loci
+    from enpact.predictdb import write_linearized_chunk
+    from enpact.store import read_personalized_store
+    from enpact.variants import VcfReader
+
     store = read_personalized_store(args.personalized, with_features=False)
     loci = read_loci(args.loci)
     loci = loci[loci["locus_id"].isin(store.locus_ids)] if len(loci) > len(store.locus_ids) else loci

@@ -16,7 +16,6 @@ from enpact.loci import read_loci
 from enpact.models import available_model_types
 from enpact.models.base import FeatureSpec
 from enpact.store import FeatureStore, read_feature_store, write_feature_store
-from enpact.training import evaluate_model, train_and_evaluate
 
 ORDER = 30
 log = logging.getLogger(__name__)
@@ -84,6 +83,8 @@ def training_data(features_path: Path, loci_path: Path, expression_path: Path):
 
 def run_train(args: argparse.Namespace) -> int:
     """Train and evaluate."""
+    from enpact.training import train_and_evaluate  # matplotlib and scikit-learn: only when training
+
     features, y, splits, ids, spec = training_data(args.features, args.loci, args.expression)
     train_and_evaluate(features, y, splits, ids, spec, args.model_type, args.outdir, folds=args.folds,
                        seed=args.seed, device=args.device, baseline_track=args.baseline_track)
@@ -92,6 +93,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a saved model."""
+    from enpact.training import evaluate_model
+
     features, y, splits, ids, spec = training_data(args.features, args.loci, args.expression)
     evaluate_model(args.model, features, y, splits, ids, args.outdir, feature_spec=spec,
                    baseline_track=args.baseline_track, device=args.device)
