@@ -410,6 +410,11 @@ def render(results: dict) -> str:
                   "the direction of each comparison. The published numbers come from `python benchmarks/run_all.py "
                   "--size full` (and `--device cuda` on a GPU machine). Goals defined at a size that the quick run "
                   "does not reach are marked *not evaluated*.", ""]
+        full_sections = [title for key, title in SECTIONS
+                         if results["benchmarks"].get(key, {}).get("size", size) != size]
+        if full_sections:
+            lines += ["> Sections re-run at another size with `--only` say so next to their command: "
+                      + "; ".join(full_sections) + ".", ""]
     lines += [
         f"Machine: {m.get('cpu', '?')}, {m.get('usable_cpus')} usable cores, {m.get('memory_gib', '?')} GiB memory, "
         f"GPU: {gpu}; {m['platform']}. Load average at start {m.get('load_average_at_start')} (the machine is shared: "
@@ -432,7 +437,8 @@ def render(results: dict) -> str:
         bench = results["benchmarks"].get(key)
         if bench is None:
             continue
-        lines += ["", f"## {title}", "", f"Command: `{bench['command']}` ({bench['seconds']:.0f} s)", ""]
+        size_note = f", size **{bench['size']}**" if bench.get("size", size) != size else ""
+        lines += ["", f"## {title}", "", f"Command: `{bench['command']}` ({bench['seconds']:.0f} s{size_note})", ""]
         if bench.get("skipped"):
             lines.append(f"Not run: {bench['skipped']}")
         elif bench["status"]:
@@ -470,9 +476,13 @@ def main(argv: list[str] | None = None) -> int:
                      "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
                      "machine": machine(), "versions": versions(), "benchmarks": {}}
     previous = load_json(out / "results.json") if args.only else None
-    if previous and previous.get("size") == args.size:
-        # --only re-runs some benchmarks and keeps the latest results of the others in the report
-        results["benchmarks"] = {k: v for k, v in previous.get("benchmarks", {}).items() if k not in args.only}
+    if previous:
+        # --only re-runs some benchmarks and keeps the latest results of the others (each labelled with its size)
+        kept = {k: v for k, v in previous.get("benchmarks", {}).items() if k not in args.only}
+        for bench in kept.values():
+            bench.setdefault("size", previous.get("size"))
+        results["benchmarks"] = kept
+        results["size"] = previous.get("size", args.size)
         results["command"] = f"{previous.get('command', '')}; then {results['command']}"
     spx, spx_python, spx_info = find_spredixcan(args.spredixcan, args.spredixcan_python)
     if spx:
@@ -513,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and name not in args.only:
             continue
         bench = run_benchmark(name, argv_, out)
+        bench["size"] = args.size
         json_path = next((Path(a) for a, prev in zip(argv_[1:], argv_) if prev == "--json"), None)
         if not bench["status"]:
             if json_path is not None:
@@ -533,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
                               "1 locus " \
                               "each, best of 2 timings; --size full runs 5 loci each, best of 3."
         results["benchmarks"][name] = bench
-    results["goals"] = check_goals(results, args.size)
+    results["goals"] = check_goals(results, results["size"])
     results["seconds"] = time.perf_counter() - started
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     args.results_md.write_text(render(results))

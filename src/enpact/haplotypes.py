@@ -72,11 +72,8 @@ def _resolve_overlaps(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
 def build_haplotype_window(
     reference: np.ndarray, region_start: int, center: int, window_bp: int, edits: list[_Edit]
-) -> tuple[np.ndarray, int]:
-    """Apply sorted, non-overlapping edits to a reference region and cut the window around the centre's image.
-
-    Returns the window and the number of bases that had to be N-padded because the region was too short.
-    """
+) -> np.ndarray:
+    """Apply sorted, non-overlapping edits to a reference region and cut the window around the centre's image."""
     c = center - region_start
     snv_pos, snv_base, pieces = [], [], []
     cursor, shift, center_image = 0, 0, None
@@ -113,8 +110,7 @@ def build_haplotype_window(
     src_lo, src_hi = max(lo, 0), min(lo + window_bp, len(haplotype))
     if src_hi > src_lo:
         window[src_lo - lo : src_hi - lo] = haplotype[src_lo:src_hi]
-    truncated = window_bp - max(src_hi - src_lo, 0)
-    return window, truncated
+    return window
 
 
 def _fill_snv_only_windows(
@@ -189,6 +185,6 @@ def locus_windows(
         if counts is not None:
             counts.overlapping_skipped += int((~keep).sum()) * int((inverse == u).sum())
         edits = [_Edit(int(starts[v]), int(ref_len[v]), alt_codes[v][key[v] - 1]) for v in applied[keep]]
-        windows[u], _ = build_haplotype_window(region, region_start, center, window_bp, edits)
+        windows[u] = build_haplotype_window(region, region_start, center, window_bp, edits)
     haplotype_window = inverse[1:].reshape(n_samples, 2).astype(np.int32)
     return LocusWindows(windows, haplotype_window, len(relevant))

@@ -106,7 +106,7 @@ def _skipped(gene: str, name: str, gene_type: str, n_samples: int, n_window: int
     return row
 
 
-def fit_locus(gene: str, name: str, gene_type: str, y: np.ndarray, matrix: DosageMatrix, n_window: int,
+def fit_locus(gene: str, name: str, gene_type: str, y: np.ndarray, matrix: DosageMatrix,
               settings: FitSettings) -> tuple[dict, pd.DataFrame, np.ndarray]:
     """Fit one locus; returns (summary row, weights rows, covariance of the weighted SNPs)."""
     n_samples = len(y)
@@ -195,9 +195,8 @@ def linearize(
             continue
         start = window_start(int(center), window_bp)
         table = vcf.read(chrom, start, start + window_bp)
-        matrix, n_window = locus_dosages(table, int(center), window_bp, filters)
-        row, w, cov = fit_locus(gene, str(name), str(gene_type), y, matrix, n_window, settings)
-        row["n_snps_in_window"] = matrix.dosages.shape[1]
+        matrix, _ = locus_dosages(table, int(center), window_bp, filters)
+        row, w, cov = fit_locus(gene, str(name), str(gene_type), y, matrix, settings)
         summaries.append(row)
         if len(w):
             weights.append(w)

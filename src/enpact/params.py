@@ -119,7 +119,7 @@ def check_input_files(params: dict[str, Any], source: str) -> None:
             raise EnpactError(f"{source}: parameter 'gwas': file not found: {gwas}")
         check_gwas_columns(gwas, params, source)
     weights = params.get("weights")
-    if weights and (weights.startswith((".", "/", "~")) or Path(weights).exists()) and not Path(weights).exists():
+    if weights and weights.startswith((".", "/", "~")) and not Path(weights).exists():  # a path, not a hub id
         raise EnpactError(f"{source}: parameter 'weights': directory not found: {weights}")
     required = ["fasta", "expression", "vcf"]
     if params.get("annotation_format") != "names":

@@ -49,7 +49,7 @@ class PersonalizedStore:
     prediction: np.ndarray  # (n_loci, n_samples, 2) float32
     reference: np.ndarray  # (n_loci,) float32
     meta: dict = field(default_factory=dict)
-    n_unique_windows: np.ndarray | None = None  # (n_loci,) int32, distinct windows predicted per locus
+    n_unique_windows: np.ndarray | None = None  # (n_loci,) int32 windows predicted per locus (summed over chunks)
     features: FeatureStore | None = None
 
     def individual_values(self) -> np.ndarray:
