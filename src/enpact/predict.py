@@ -54,7 +54,6 @@ def iter_locus_windows(
     counts: VariantCounts | None = None,
 ) -> Iterator[tuple[int, LocusWindows]]:
     """Distinct windows of every locus, in loci order within each merged VCF region (one VCF read per region)."""
-    n_samples = len(vcf.samples) if vcf is not None else 0
     for chrom, group in loci.groupby("chrom", sort=False):
         fasta_chrom = genome.resolve(chrom)
         starts = np.array([window_start(c, window_bp) for c in group["center"]]) - window_bp
@@ -67,10 +66,7 @@ def iter_locus_windows(
             for member in members:
                 row = group.index[member]
                 center = int(group["center"].iloc[member])
-                windows = locus_windows(genome, fasta_chrom, center, window_bp, table, counts)
-                if vcf is None:
-                    windows.haplotype_window = np.zeros((n_samples, 2), np.int32)
-                yield int(loci.index.get_loc(row)), windows
+                yield int(loci.index.get_loc(row)), locus_windows(genome, fasta_chrom, center, window_bp, table, counts)
 
 
 def prefetch(items: Iterable, depth: int = 2) -> Iterator:
