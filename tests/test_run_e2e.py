@@ -83,7 +83,7 @@ def _brute_force_twas(weights: pd.DataFrame, covariance: pd.DataFrame, gwas: pd.
     out = []
     for gene, w in weights.groupby("gene"):
         rows = covariance[covariance["GENE"] == gene]
-        used, z, signs = [], [], []
+        used, z = [], []
         for _, snp in w.iterrows():
             if snp["varID"] not in gwas.index:
                 continue
