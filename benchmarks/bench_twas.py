@@ -1,21 +1,19 @@
 """Benchmark `enpact twas`: a synthetic model database (G genes x 20 SNPs), its covariance, and a gzipped GWAS
-with R rows (the model SNPs among them); times the in-process `enpact twas` run and reports its peak RSS.
+with R rows (the model SNPs among them); runs `enpact twas` (and optionally MetaXcan's SPrediXcan.py) on them as
+child processes started the same way, and reports wall time, CPU time and peak RSS of each (imports included).
 
     python benchmarks/bench_twas.py                 # 20,000 genes, 10,000,000 GWAS rows
     python benchmarks/bench_twas.py --quick         # 2,000 genes, 200,000 rows
     python benchmarks/bench_twas.py --spredixcan /path/SPrediXcan.py --spredixcan-python /venv/bin/python
 
-Inputs are generated in a child process so the parent's peak RSS is that of `enpact twas` alone.
 Prints one Markdown table row.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -92,17 +90,6 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
     return ndtr(x)
 
 
-def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident set size in MB (Linux reports kB)."""
-    return resource.getrusage(who).ru_maxrss / 1024
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process, all threads."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def twas_arguments(directory: Path, output: Path) -> list[str]:
     """SPrediXcan.py-compatible flags for the generated inputs."""
     return ["--model_db_path", str(directory / "model.db"), "--covariance", str(directory / "covariance.txt.gz"),
@@ -111,18 +98,29 @@ def twas_arguments(directory: Path, output: Path) -> list[str]:
             "--output_file", str(output)]
 
 
-def time_spredixcan(python: str, script: str, directory: Path) -> str:
-    """Run SPrediXcan.py on the same inputs; its wall time and peak RSS."""
+def time_command(command: list[str], log_path: Path) -> tuple[float, float, float]:
+    """Run a command as a child process; its wall seconds, CPU seconds and peak RSS in MB (from wait4, so the
+    numbers are the child's alone and include its imports)."""
     start = time.perf_counter()
-    command = [python, script, *twas_arguments(directory, directory / "spx.csv"), "--throw", "--overwrite"]
-    log_path = directory / "spredixcan.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)  # rusage of this child alone
+        _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     if status:
-        raise SystemExit(f"SPrediXcan.py failed: {log_path.read_text()[-400:]}")
-    return f"{wall:.1f} s, {usage.ru_maxrss / 1024:.0f} MB"
+        raise SystemExit(f"{command[1]} failed: {log_path.read_text()[-400:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def time_spredixcan(python: str, script: str, directory: Path) -> tuple[float, float, float]:
+    """SPrediXcan.py on the generated inputs."""
+    command = [python, script, *twas_arguments(directory, directory / "spx.csv"), "--throw", "--overwrite"]
+    return time_command(command, directory / "spredixcan.log")
+
+
+def time_enpact(directory: Path) -> tuple[float, float, float]:
+    """`enpact twas` on the generated inputs, started the same way as SPrediXcan.py."""
+    command = [sys.executable, "-m", "enpact", "-q", "twas", *twas_arguments(directory, directory / "enpact.csv")]
+    return time_command(command, directory / "enpact.log")
 
 
 def z_difference(directory: Path) -> float:
@@ -158,34 +156,19 @@ def main() -> int:
         start = time.perf_counter()
         inputs = [directory / n for n in ("model.db", "covariance.txt.gz", "gwas.txt.gz")]
         if not (args.reuse and all(p.exists() for p in inputs)):
-            child = multiprocessing.get_context("spawn").Process(
-                target=generate, args=(directory, args.genes, args.rows, args.snps_per_gene, args.seed))
-            child.start()
-            child.join()
-            if child.exitcode:
-                return child.exitcode
+            generate(directory, args.genes, args.rows, args.snps_per_gene, args.seed)
         generated = time.perf_counter() - start
         gwas_mb = (directory / "gwas.txt.gz").stat().st_size / 2**20
 
-        # SPrediXcan.py first, while this process is small: a child's peak RSS includes its parent's at fork
-        spredixcan = time_spredixcan(args.spredixcan_python, args.spredixcan, directory) if args.spredixcan else None
-        from enpact.cli import build_parser
-        from enpact.cli import main as enpact_main
-
-        build_parser()  # import every subcommand module before taking the baseline
-        baseline = peak_rss_mb()
-        start, cpu_start = time.perf_counter(), cpu_seconds()
-        rc = enpact_main(["-q", "twas", *twas_arguments(directory, directory / "enpact.csv")])
-        wall, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
-        if rc:
-            return rc
-        peak = peak_rss_mb()
+        wall, cpu, peak = time_enpact(directory)
         other = ""
-        if spredixcan:
-            other = f" {spredixcan}, max abs z diff {z_difference(directory):.1e} |"
+        if args.spredixcan:
+            their_wall, _, their_peak = time_spredixcan(args.spredixcan_python, args.spredixcan, directory)
+            other = (f" {their_wall:.1f} s, {their_peak:.0f} MB ({their_wall / wall:.1f}x), max abs z diff "
+                     f"{z_difference(directory):.1e} |")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     machine = f"{platform.machine()}, {cores} usable CPUs, Python {platform.python_version()}"
-    print(f"inputs generated in {generated:.1f} s; RSS after importing the CLI {baseline:.0f} MB", file=sys.stderr)
+    print(f"inputs generated in {generated:.1f} s", file=sys.stderr)
     print("| genes x SNPs | GWAS rows | GWAS .gz MB | enpact twas wall s | CPU s | peak RSS MB |"
           + (" SPrediXcan.py (same inputs) |" if other else "")
           + " machine |")

@@ -360,7 +360,7 @@ def parse_twas(markdown: str) -> dict | None:
             "enpact_mb": number(r["peak RSS MB"]), "spredixcan_s": None}
     other = r.get("SPrediXcan.py (same inputs)")
     if other:
-        match = re.match(r"([\d.]+) s, ([\d.]+) MB, max abs z diff ([-\d.e+]+)", other)
+        match = re.match(r"([\d.]+) s, ([\d.]+) MB.*max abs z diff ([-\d.e+]+)", other)
         if match:
             data.update(spredixcan_s=float(match.group(1)), spredixcan_mb=float(match.group(2)),
                         max_dz=float(match.group(3)))

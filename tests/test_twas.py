@@ -589,3 +589,10 @@ def test_plots_show_every_gene_and_the_bonferroni_line(tmp_path):
     figure = qq_plot(p, tmp_path / "q.png")
     assert figure.axes[0].get_ylim()[1] > 30
     assert (tmp_path / "m.png").stat().st_size > 10_000 and (tmp_path / "q.png").stat().st_size > 10_000
+
+
+def test_pair_listed_twice_keeps_its_last_row():
+    from enpact.twas import _last_of_each_pair
+    assert _last_of_each_pair(np.array([1, 4, 9])) is None
+    assert _last_of_each_pair(np.array([9, 1, 4])) is None
+    assert _last_of_each_pair(np.array([3, 1, 3, 2])).tolist() == [1, 2, 3]

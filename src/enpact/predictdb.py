@@ -415,8 +415,9 @@ def read_covariance_text(path: str | Path) -> pl.DataFrame:
     return read_text_columns(path, COVARIANCE_COLUMNS)
 
 
-def read_covariance_coded(path: str | Path) -> pl.DataFrame:
-    """Read a covariance file compactly: GENE, RSID1, RSID2 as Categorical, VALUE as Float64 (NA as NaN).
+def read_covariance_coded(path: str | Path, identifiers: pl.Categorical | None = None) -> pl.DataFrame:
+    """Read a covariance file compactly: GENE, RSID1, RSID2 as Categorical (of `identifiers`, so that callers
+    can compare physical codes), VALUE as Float64 (NA as NaN).
 
     Well-formed files go through the fast reader; anything it rejects is re-read as text so that the error,
     if any, names the offending value.
@@ -430,7 +431,8 @@ def read_covariance_coded(path: str | Path) -> pl.DataFrame:
     if missing:
         raise EnpactError(f"{path}: no column '{missing[0]}' in the header; "
                           "a covariance file has GENE RSID1 RSID2 VALUE")
-    ids = {c: pl.Categorical for c in COVARIANCE_COLUMNS[:3]}
+    identifiers = identifiers or pl.Categorical(pl.Categories.random())
+    ids = {c: identifiers for c in COVARIANCE_COLUMNS[:3]}
     if separator is not None:
         try:
             table = pl.scan_csv(path, separator=separator, infer_schema=False, quote_char=None,
@@ -441,7 +443,7 @@ def read_covariance_coded(path: str | Path) -> pl.DataFrame:
             log.info("%s: fast reader failed (%s); reading as text", path, str(err).splitlines()[0][:80])
     text = read_text_columns(path, COVARIANCE_COLUMNS)
     values = parse_float_column(text["VALUE"], path, "VALUE")
-    return text.with_columns([pl.col(c).cast(pl.Categorical) for c in ids] + [pl.Series("VALUE", values)])
+    return text.with_columns([pl.col(c).cast(identifiers) for c in ids] + [pl.Series("VALUE", values)])
 
 
 def _read_chunk_covariance(path: Path, weights: pd.DataFrame) -> pl.DataFrame:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import polars as pl
-from scipy import stats
+from scipy.special import ndtr, ndtri
 
 from enpact.errors import EnpactError
 from enpact.predictdb import (
@@ -211,15 +212,6 @@ def load_phi(path: str | Path) -> pd.DataFrame:
 # covariance
 
 
-def _category_lookup(column: pl.Series, index: pd.Index) -> np.ndarray:
-    """Per row of a Categorical column, the position of its value in `index` (-1 where absent)."""
-    distinct = column.unique()
-    codes = distinct.to_physical().to_numpy()
-    table = np.full(int(codes.max()) + 1 if codes.size else 0, -1, dtype=np.int64)
-    table[codes] = index.get_indexer(distinct.cast(pl.Utf8).to_numpy().astype(object))
-    return table[column.to_physical().to_numpy()]
-
-
 def _check_contiguous(path: Path, genes: pl.Series) -> None:
     """Rows of a gene must be contiguous (SPrediXcan.py rejects files where they are not)."""
     codes = genes.to_physical().to_numpy()
@@ -246,47 +238,78 @@ def _snps_in_covariance(table: pl.DataFrame, model: ModelDatabase) -> np.ndarray
 def load_covariance(path: str | Path, model: ModelDatabase) -> CovarianceIndex:
     """Read a covariance file and map its values onto the model's entries (pairs, presence, counts)."""
     path = Path(path)
-    table = read_covariance_coded(path)
+    # the file's identifiers and the model's share one string pool, so rows match entries by integer codes
+    identifiers = pl.Categorical(pl.Categories.random())
+    table = read_covariance_coded(path, identifiers)
     _check_contiguous(path, table["GENE"])
     n_in_cov = _snps_in_covariance(table, model)
-    gene_index = _category_lookup(table["GENE"], pd.Index(model.extra["gene"]))
-    keys = pd.Index(pd.unique(model.entry_key))
-    entry_code = model.entry_gene * len(keys) + keys.get_indexer(model.entry_key)
-    a = _entry_index(entry_code, gene_index, _category_lookup(table["RSID1"], keys), len(keys))
-    b = _entry_index(entry_code, gene_index, _category_lookup(table["RSID2"], keys), len(keys))
+    entry_code = _entry_codes(model, identifiers)
+    order = np.argsort(entry_code)
+    sorted_code = entry_code[order]
+    gene = _codes(table["GENE"])
+    a = _entry_index(sorted_code, order, _pair_code(gene, table["RSID1"]))
+    b = _entry_index(sorted_code, order, _pair_code(gene, table["RSID2"]))
     values = table["VALUE"].to_numpy()
     n_rows = table.height
-    del table, gene_index
+    del table, gene
     measured = ~np.isnan(values)
     in_cov = np.zeros(len(model.entry_key), dtype=bool)
     in_cov[a[measured & (a >= 0)]] = True
     usable = measured & (a >= 0) & (b >= 0)
     a, b, values = a[usable], b[usable], values[usable]
     low, high = np.minimum(a, b), np.maximum(a, b)
-    # a pair listed twice (e.g. both triangles) keeps its last value, as SPrediXcan.py does
-    _, last = np.unique((low * len(model.entry_key) + high)[::-1], return_index=True)
-    keep = np.sort(len(a) - 1 - last)
-    if len(keep) < len(a):
+    keep = _last_of_each_pair(low * len(model.entry_key) + high)
+    if keep is not None:
         _check_repeated_rows(path, a, b, values, model)
         log.info("%s: %d SNP pairs are listed more than once; the last value is used", path, len(a) - len(keep))
+        low, high, values = low[keep], high[keep], values[keep]
     log.info("%s: %d rows, %d of the model's genes, %d SNP pairs matching the model", path, n_rows,
-             int(np.isfinite(n_in_cov).sum()), len(keep))
-    return CovarianceIndex(pair_a=low[keep], pair_b=high[keep], value=values[keep], in_cov=in_cov,
-                           n_snps_in_cov=n_in_cov)
+             int(np.isfinite(n_in_cov).sum()), len(low))
+    return CovarianceIndex(pair_a=low, pair_b=high, value=values, in_cov=in_cov, n_snps_in_cov=n_in_cov)
 
 
-def _entry_index(entry_code: np.ndarray, gene_index: np.ndarray, key_index: np.ndarray, n_keys: int) -> np.ndarray:
-    """The model entry of each (gene, key) pair, -1 where the model has none."""
-    result = np.full(len(gene_index), -1, dtype=np.int64)
-    if len(entry_code) == 0:
+_CODE_STRIDE = 1 << 32  # physical codes of a Categorical are 32-bit
+
+
+def _codes(column: pl.Series) -> np.ndarray:
+    """Physical codes of a Categorical column as int64; missing values get a code no string has."""
+    return column.to_physical().fill_null(_CODE_STRIDE - 1).to_numpy().astype(np.int64)
+
+
+def _entry_codes(model: ModelDatabase, identifiers: pl.Categorical) -> np.ndarray:
+    """Per model entry, gene code x stride + SNP key code in the string pool of `identifiers`."""
+    def codes(values: np.ndarray) -> np.ndarray:
+        return _codes(pl.Series(values, dtype=pl.Utf8).cast(identifiers))
+    gene = codes(model.extra["gene"].to_numpy(dtype=object))
+    return gene[model.entry_gene] * _CODE_STRIDE + codes(model.entry_key)
+
+
+def _pair_code(gene: np.ndarray, snp: pl.Series) -> np.ndarray:
+    """Per covariance row, gene code x stride + SNP code (comparable with `_entry_codes`)."""
+    return gene * _CODE_STRIDE + _codes(snp)
+
+
+def _entry_index(sorted_code: np.ndarray, order: np.ndarray, row_code: np.ndarray) -> np.ndarray:
+    """The model entry of each row's (gene, SNP) code, -1 where the model has none (`order` sorts the entry
+    codes into `sorted_code`)."""
+    result = np.full(len(row_code), -1, dtype=np.int64)
+    if len(sorted_code) == 0:
         return result
-    order = np.argsort(entry_code)
-    sorted_code = entry_code[order]
-    code = gene_index * n_keys + key_index
-    position = np.minimum(np.searchsorted(sorted_code, code), len(sorted_code) - 1)
-    found = (gene_index >= 0) & (key_index >= 0) & (sorted_code[position] == code)
+    position = np.minimum(np.searchsorted(sorted_code, row_code), len(sorted_code) - 1)
+    found = sorted_code[position] == row_code
     result[found] = order[position[found]]
     return result
+
+
+def _last_of_each_pair(pair: np.ndarray) -> np.ndarray | None:
+    """Rows to keep so that a pair listed twice keeps its last value (as SPrediXcan.py does); None when every
+    pair is listed once."""
+    if len(pair) < 2 or bool((pair[1:] > pair[:-1]).all()):
+        return None
+    _, last = np.unique(pair[::-1], return_index=True)
+    if len(last) == len(pair):
+        return None
+    return np.sort(len(pair) - 1 - last)
 
 
 def _check_repeated_rows(path: Path, a: np.ndarray, b: np.ndarray, values: np.ndarray, model: ModelDatabase) -> None:
@@ -345,12 +368,12 @@ def _z_from_pvalue(
     """|z| = -Φ⁻¹(p/2) with the sign of beta (or the sign column); p = 0 gets the z of min(smallest p, fix)."""
     sign = np.sign(beta) if beta is not None else _beta_sign(table[columns.beta_sign])
     with np.errstate(invalid="ignore"):
-        abs_z = -stats.norm.ppf(pvalue / 2)
+        abs_z = -ndtri(pvalue / 2)
     infinite = np.isinf(abs_z)
     if infinite.any() and pvalue_fix:
         usable = pvalue[np.isfinite(abs_z) & (pvalue != 0)]
         smallest = min(pvalue_fix, usable.min()) if usable.size else pvalue_fix
-        abs_z[infinite] = -stats.norm.ppf(smallest / 2)
+        abs_z[infinite] = -ndtri(smallest / 2)
         log.warning("%d GWAS p-values are 0; using p = %g for them (--input-pvalue-fix)", int(infinite.sum()), smallest)
     return abs_z * sign
 
@@ -479,7 +502,7 @@ def two_sided_pvalue(zscore: np.ndarray) -> np.ndarray:
     z = np.asarray(zscore, dtype=np.float64)
     finite = np.isfinite(z)
     p = np.full(z.shape, np.nan)
-    p[finite] = 2 * stats.norm.sf(np.abs(z[finite]))
+    p[finite] = 2 * ndtr(-np.abs(z[finite]))
     return p
 
 
@@ -603,14 +626,22 @@ def run_twas(
     outputs = output_paths(gwas_files, output)
     model = load_model_database(model_db_path, snp_key)
     log.info("%s: %d genes, %d SNP weights", model_db_path, model.n_genes, len(model.entry_key))
-    cov = load_covariance(covariance_path, model)
+    phi = load_phi(model_db_path) if gwas_h2 is not None else None
+    prefixes = plot_prefixes(gwas_files, plots_prefix) if plots_prefix else [None] * len(gwas_files)
+
+    def read_one(gwas_path: str | Path) -> pl.DataFrame:
+        return read_gwas(gwas_path, columns, model.all_keys, separator, keep_non_rsid, input_pvalue_fix)
+
+    # the covariance loads in a second thread while the first GWAS is read: both are mostly GIL-free I/O and parsing
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="covariance") as pool:
+        pending_cov = pool.submit(load_covariance, covariance_path, model)
+        first_table = read_one(gwas_files[0]) if gwas_files else None
+        cov = pending_cov.result()
     if len(cov.pair_a) == 0 and len(model.entry_key):
         log.warning("no covariance SNP matches a model SNP key (%s); the covariance and --model-db-snp-key must use "
                     "the same ids", snp_key)
-    phi = load_phi(model_db_path) if gwas_h2 is not None else None
-    prefixes = plot_prefixes(gwas_files, plots_prefix) if plots_prefix else [None] * len(gwas_files)
-    for gwas_path, out_path, prefix in zip(gwas_files, outputs, prefixes):
-        gwas_table = read_gwas(gwas_path, columns, model.all_keys, separator, keep_non_rsid, input_pvalue_fix)
+    for index, (gwas_path, out_path, prefix) in enumerate(zip(gwas_files, outputs, prefixes)):
+        gwas_table = first_table if index == 0 else read_one(gwas_path)
         gwas = align_gwas(gwas_table, model, has_beta=bool(columns.beta or columns.odds_ratio))
         if not gwas.present.any():
             hint = "; varID keys need --keep-non-rsid" if not keep_non_rsid else ""
