@@ -12,6 +12,7 @@ Prints one Markdown table row.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import subprocess
@@ -156,7 +157,13 @@ def main() -> int:
         start = time.perf_counter()
         inputs = [directory / n for n in ("model.db", "covariance.txt.gz", "gwas.txt.gz")]
         if not (args.reuse and all(p.exists() for p in inputs)):
-            generate(directory, args.genes, args.rows, args.snps_per_gene, args.seed)
+            # in a child, so that this process stays small: a child's peak RSS includes its parent's at fork
+            child = multiprocessing.get_context("spawn").Process(
+                target=generate, args=(directory, args.genes, args.rows, args.snps_per_gene, args.seed))
+            child.start()
+            child.join()
+            if child.exitcode:
+                return child.exitcode
         generated = time.perf_counter() - start
         gwas_mb = (directory / "gwas.txt.gz").stat().st_size / 2**20
 

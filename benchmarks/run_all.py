@@ -399,9 +399,9 @@ def render(results: dict) -> str:
     lines = [
         "# EnPACT benchmark results",
         "",
-        f"Produced by `{results['command']}` (size **{size}**) on {results['date']}, "
-        f"total {results['seconds'] / 60:.1f} "
-        f"min. Rendered by `benchmarks/run_all.py`; the raw numbers are in `benchmarks/out/results.json` and every "
+        f"Produced by `{results['command']}` (size **{size}**) on {results['date']}; the benchmarks took "
+        f"{results.get('benchmark_seconds', results['seconds']) / 60:.1f} min in all. Each section names the "
+        f"commit and date it was measured at. Rendered by `benchmarks/run_all.py`; the raw numbers are in `benchmarks/out/results.json` and every "
         f"benchmark's own output in `benchmarks/out/logs/`.",
         "",
     ]
@@ -438,7 +438,9 @@ def render(results: dict) -> str:
         if bench is None:
             continue
         size_note = f", size **{bench['size']}**" if bench.get("size", size) != size else ""
-        lines += ["", f"## {title}", "", f"Command: `{bench['command']}` ({bench['seconds']:.0f} s{size_note})", ""]
+        measured = f"; commit {bench['commit']}, {bench['date']}" if bench.get("commit") else ""
+        lines += ["", f"## {title}", "",
+                  f"Command: `{bench['command']}` ({bench['seconds']:.0f} s{size_note}{measured})", ""]
         if bench.get("skipped"):
             lines.append(f"Not run: {bench['skipped']}")
         elif bench["status"]:
@@ -481,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
         kept = {k: v for k, v in previous.get("benchmarks", {}).items() if k not in args.only}
         for bench in kept.values():
             bench.setdefault("size", previous.get("size"))
+            bench.setdefault("commit", previous.get("versions", {}).get("git_commit", "?"))
+            bench.setdefault("date", previous.get("date", "?"))
         results["benchmarks"] = kept
         results["size"] = previous.get("size", args.size)
         results["command"] = f"{previous.get('command', '')}; then {results['command']}"
@@ -523,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and name not in args.only:
             continue
         bench = run_benchmark(name, argv_, out)
-        bench["size"] = args.size
+        bench.update(size=args.size, commit=results["versions"].get("git_commit", "?"), date=results["date"])
         json_path = next((Path(a) for a, prev in zip(argv_[1:], argv_) if prev == "--json"), None)
         if not bench["status"]:
             if json_path is not None:
@@ -546,6 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         results["benchmarks"][name] = bench
     results["goals"] = check_goals(results, results["size"])
     results["seconds"] = time.perf_counter() - started
+    results["benchmark_seconds"] = sum(b.get("seconds", 0) for b in results["benchmarks"].values())
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     args.results_md.write_text(render(results))
     print(f"wrote {out / 'results.json'} and {args.results_md} ({results['seconds'] / 60:.1f} min)")
