@@ -401,8 +401,8 @@ def render(results: dict) -> str:
         "",
         f"Produced by `{results['command']}` (size **{size}**) on {results['date']}; the benchmarks took "
         f"{results.get('benchmark_seconds', results['seconds']) / 60:.1f} min in all. Each section names the "
-        f"commit and date it was measured at. Rendered by `benchmarks/run_all.py`; the raw numbers are in `benchmarks/out/results.json` and every "
-        f"benchmark's own output in `benchmarks/out/logs/`.",
+        "commit and date it was measured at. Rendered by `benchmarks/run_all.py`; the raw numbers are written to "
+        "`benchmarks/out/results.json` (not committed) and every benchmark's own output to `benchmarks/out/logs/`.",
         "",
     ]
     if size == "quick":
