@@ -2,7 +2,7 @@
 """Run every EnPACT benchmark at one size and write benchmarks/out/results.json and benchmarks/RESULTS.md.
 
     python benchmarks/run_all.py --size quick            # a check in under ~10 minutes on a 2-core machine
-    python benchmarks/run_all.py --size full             # the published numbers (an hour or more on 2 cores)
+    python benchmarks/run_all.py --size full             # the published numbers (~20 minutes on 2 cores)
     python benchmarks/run_all.py --size full --device cuda   # adds the full-size Enformer GPU comparison
 
 Benchmarks, in order (each one a child process; its Markdown output goes into RESULTS.md, its numbers into
