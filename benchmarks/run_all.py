@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run every EnPACT benchmark at one size and write benchmarks/out/results.json and benchmarks/RESULTS.md.
+"""Run every EnPACT benchmark at one size and write benchmarks/results.json and benchmarks/RESULTS.md.
 
     python benchmarks/run_all.py --size quick            # a check in under ~10 minutes on a 2-core machine
     python benchmarks/run_all.py --size full             # the published numbers (~20 minutes on 2 cores)
@@ -61,6 +61,12 @@ def machine() -> dict:
         if done.returncode == 0 and done.stdout.strip():
             info["gpu"] = done.stdout.strip().splitlines()
     return info
+
+
+def machine_summary(info: dict) -> str:
+    """CPU, cores and GPU in a few words (to tell sections measured on different machines apart)."""
+    gpu = "; ".join(info["gpu"]) if info.get("gpu") else "no GPU"
+    return f"{info.get('cpu', '?')}, {info.get('usable_cpus', '?')} cores, {gpu}"
 
 
 def versions() -> dict:
@@ -403,8 +409,9 @@ def render(results: dict) -> str:
         "",
         f"Produced by `{results['command']}` (size **{size}**) on {results['date']}; the benchmarks took "
         f"{results.get('benchmark_seconds', results['seconds']) / 60:.1f} min in all. Each section names the "
-        "commit and date it was measured at. Rendered by `benchmarks/run_all.py`; the raw numbers are written to "
-        "`benchmarks/out/results.json` (not committed) and every benchmark's own output to `benchmarks/out/logs/`.",
+        "commit and date it was measured at (and its machine where that differs from the one below). Rendered by "
+        "`benchmarks/run_all.py`; the raw numbers are in `benchmarks/results.json` and every benchmark's own output "
+        "goes to `benchmarks/out/logs/`.",
         "",
     ]
     if size == "quick":
@@ -441,6 +448,8 @@ def render(results: dict) -> str:
             continue
         size_note = f", size **{bench['size']}**" if bench.get("size", size) != size else ""
         measured = f"; commit {bench['commit']}, {bench['date']}" if bench.get("commit") else ""
+        if bench.get("machine") and bench["machine"] != machine_summary(m):
+            measured += f", on {bench['machine']}"
         lines += ["", f"## {title}", "",
                   f"Command: `{bench['command']}` ({bench['seconds']:.0f} s{size_note}{measured})", ""]
         if bench.get("skipped"):
@@ -469,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spredixcan-python", help="Python for SPrediXcan.py (numpy < 2.4, pandas < 3)")
     parser.add_argument("--outdir", type=Path, default=HERE / "out")
     parser.add_argument("--results-md", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--results-json", type=Path, default=HERE / "results.json",
+                        help="raw numbers; with --only, the other benchmarks' latest results are kept from it")
     args = parser.parse_args(argv)
     quick = args.size == "quick"
     out = args.outdir.resolve()
@@ -479,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"size": args.size, "device": args.device, "command": command.strip(),
                      "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
                      "machine": machine(), "versions": versions(), "benchmarks": {}}
-    previous = load_json(out / "results.json") if args.only else None
+    previous = load_json(args.results_json) if args.only else None
     if previous:
         # --only re-runs some benchmarks and keeps the latest results of the others (each labelled with its size)
         kept = {k: v for k, v in previous.get("benchmarks", {}).items() if k not in args.only}
@@ -487,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.setdefault("size", previous.get("size"))
             bench.setdefault("commit", previous.get("versions", {}).get("git_commit", "?"))
             bench.setdefault("date", previous.get("date", "?"))
+            bench.setdefault("machine", machine_summary(previous.get("machine", {})))
         results["benchmarks"] = kept
         results["size"] = previous.get("size", args.size)
         results["command"] = f"{previous.get('command', '')}; then {results['command']}"
@@ -529,7 +541,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and name not in args.only:
             continue
         bench = run_benchmark(name, argv_, out)
-        bench.update(size=args.size, commit=results["versions"].get("git_commit", "?"), date=results["date"])
+        bench.update(size=args.size, commit=results["versions"].get("git_commit", "?"), date=results["date"],
+                     machine=machine_summary(results["machine"]))
         json_path = next((Path(a) for a, prev in zip(argv_[1:], argv_) if prev == "--json"), None)
         if not bench["status"]:
             if json_path is not None:
@@ -553,9 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     results["goals"] = check_goals(results, results["size"])
     results["seconds"] = time.perf_counter() - started
     results["benchmark_seconds"] = sum(b.get("seconds", 0) for b in results["benchmarks"].values())
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    args.results_json.write_text(json.dumps(results, indent=2, default=str) + "\n")
     args.results_md.write_text(render(results))
-    print(f"wrote {out / 'results.json'} and {args.results_md} ({results['seconds'] / 60:.1f} min)")
+    print(f"wrote {args.results_json} and {args.results_md} ({results['seconds'] / 60:.1f} min)")
     for g in results["goals"]:
         print(f"  [{g['status']}] {g['goal']}: {g['measured']}")
     return 0

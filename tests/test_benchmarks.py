@@ -34,8 +34,16 @@ def test_twas_row_with_spredixcan_parses_to_the_printed_ratio():
 
 def test_run_all_runs_the_twas_benchmark_and_renders_its_goal(tmp_path):
     out, results_md = tmp_path / "out", tmp_path / "RESULTS.md"
+    out.mkdir()
+    # an earlier full run on another machine: --only keeps its other sections and says where they were measured
+    earlier = {"size": "full", "command": "python benchmarks/run_all.py --size full", "date": "2026-01-01 10:00 UTC",
+               "machine": {"cpu": "Other CPU", "usable_cpus": 16, "gpu": ["NVIDIA H100"]},
+               "versions": {"git_commit": "abc1234"},
+               "benchmarks": {"dedup": {"command": "python benchmarks/bench_dedup.py --size full", "status": 0,
+                                        "seconds": 5.0, "markdown": "| x |\n|---|\n| 1 |", "error": ""}}}
+    (out / "results.json").write_text(json.dumps(earlier))
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--size", "quick", "--only", "twas",
-                    "--outdir", str(out), "--results-md", str(results_md),
+                    "--outdir", str(out), "--results-md", str(results_md), "--results-json", str(out / "results.json"),
                     "--spredixcan", str(tmp_path / "absent" / "SPrediXcan.py")],
                    cwd=ROOT, check=True, capture_output=True, text=True)
     results = json.loads((out / "results.json").read_text())
@@ -46,6 +54,9 @@ def test_run_all_runs_the_twas_benchmark_and_renders_its_goal(tmp_path):
     text = results_md.read_text()
     assert "## 4. TWAS vs SPrediXcan.py" in text and "| 2,000 x 20 | 200,000 |" in text
     assert "SPrediXcan.py was not run" in text
+    assert "## 2. Deduplication vs sample size" in text
+    assert "(5 s; commit abc1234, 2026-01-01 10:00 UTC, on Other CPU, 16 cores, NVIDIA H100)" in text
+    assert set(results["benchmarks"]) == {"dedup", "twas"}
     goal = next(line for line in text.splitlines() if line.startswith("| 4. TWAS"))
     assert "**not run**" in goal and "no scratch copy of MetaXcan" in goal
 
