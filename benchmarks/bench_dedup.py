@@ -17,7 +17,6 @@ DESIGN.md section 5 quotes 0.65 / 0.33 / 0.14 at 100 / 500 / 2,000 individuals f
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -30,6 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_windows import WINDOW, simulate_panel  # noqa: E402
+from measure import write_json  # noqa: E402
 
 REFERENCE = {100: 0.65, 500: 0.33, 2000: 0.14}  # DESIGN.md section 5, constant Ne 10^4
 SPACING = 200_000
@@ -130,10 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarise(panels)
     print(f"Distinct / total haplotype windows per locus ({WINDOW:,} bp windows, size {size}):\n")
     print(markdown(rows))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"size": size, "window_bp": WINDOW, "rows": rows, "panels": panels},
-                                        indent=2))
+    write_json(args.json, {"size": size, "window_bp": WINDOW, "rows": rows, "panels": panels})
     return 0
 
 

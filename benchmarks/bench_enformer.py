@@ -11,11 +11,11 @@ code path as the official weights, and times predict() at several batch sizes an
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
+from measure import write_json
 
 H100_BF16_BOUND_MS = 3.3
 
@@ -70,8 +70,7 @@ def main() -> None:
     for r in rows:
         print(f"| {r['device']} | {r['precision']} | {r['batch_size']} | {r['windows']} | {r['ms_per_window']:.1f} | "
               f"{r['windows_per_s']:.3f} | {r['ms_per_window'] / H100_BF16_BOUND_MS:.1f} |")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    write_json(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_windows import WINDOW, simulate_panel  # noqa: E402
+from measure import run_child, write_json  # noqa: E402
 
 N_BINS, N_TRACKS = 896, 5313
 H100_BF16_BOUND_S = 0.0033  # DESIGN.md section 5
@@ -274,22 +274,20 @@ def make_model(weights: Path, directory: Path) -> Path:
     return directory
 
 
-def run_child(kind: str, spec: dict, workdir: Path) -> dict:
+def run_side(kind: str, spec: dict, workdir: Path) -> dict:
     """Run one side in a fresh process; its result plus its own peak RSS (os.wait4 rusage)."""
     spec_path = workdir / f"{kind}.spec.json"
     result_path = workdir / f"{kind}.result.json"
     spec_path.write_text(json.dumps(spec))
     result_path.unlink(missing_ok=True)
     log_path = workdir / f"{kind}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, __file__, "--child", kind, "--spec", str(spec_path),
-                                    "--result", str(result_path)], stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-    if status or not result_path.exists():
-        raise SystemExit(f"{kind} side failed:\n{log_path.read_text()[-2000:]}")
+    run = run_child([sys.executable, __file__, "--child", kind, "--spec", str(spec_path), "--result", str(result_path)],
+                    log_path, f"{kind} side")
+    if not result_path.exists():
+        raise SystemExit(f"{kind} side wrote no result:\n{log_path.read_text()[-2000:]}")
     result = json.loads(result_path.read_text())
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
-    result["cpu_seconds_total"] = usage.ru_utime + usage.ru_stime
+    result["peak_rss_mb"] = run.peak_rss_mb
+    result["cpu_seconds_total"] = run.cpu_seconds
     return result
 
 
@@ -432,15 +430,12 @@ def main(argv: list[str] | None = None) -> int:
     config = "full" if args.full_model else "reduced"
     workdir = outdir / f"naive_run_{config}_{args.device.replace(':', '')}"
     workdir.mkdir(parents=True, exist_ok=True)
-    setup = run_child("setup", {"outdir": str(outdir), "config": config, "individuals": individuals,
+    setup = run_side("setup", {"outdir": str(outdir), "config": config, "individuals": individuals,
                                 "length": sizes["length"], "device": args.device, "workdir": str(workdir)}, workdir)
     if on_gpu and not setup["cuda"]:
         reason = "--device cuda was given but no CUDA device is visible on this machine"
         print(f"GPU part not run: {reason}; nothing was measured (use --device cpu for the CPU comparison)")
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps({"size": size, "skipped": reason, "gpu": {"run": False, "reason": reason}},
-                                            indent=2))
+        write_json(args.json, {"size": size, "skipped": reason, "gpu": {"run": False, "reason": reason}})
         return 0
     centers = loci_centers(sizes["length"], n_loci)
     spec = {"model": setup["model"], "weights": setup["weights"], "fasta": setup["fasta"], "vcf": setup["vcf"],
@@ -454,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     order = [("naive", "enpact"), ("enpact", "naive")]
     for repeat in range(repeats):
         for kind in order[repeat % 2]:
-            runs[kind].append(run_child(kind, spec, workdir))
+            runs[kind].append(run_side(kind, spec, workdir))
             print(f"  {kind}: {runs[kind][-1]['seconds']:.1f} s for {runs[kind][-1]['passes']} passes",
                   file=sys.stderr, flush=True)
     naive = min(runs["naive"], key=lambda r: r["seconds"])
@@ -505,9 +500,7 @@ def main(argv: list[str] | None = None) -> int:
               "peak_memory_method": "ru_maxrss of each side's child process (os.wait4), spawned from a small parent; "
                                     "GPU: torch.cuda.max_memory_allocated"}
     print(markdown(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 

@@ -10,7 +10,6 @@ one Enformer pass: ~53 s on a 2-core CPU, ~3.3 ms on an H100 (bf16 bound).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -22,6 +21,7 @@ import pandas as pd
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from bench_windows import WINDOW, simulate_panel  # noqa: E402
+from measure import write_json  # noqa: E402
 
 N_TRACKS = 5313
 
@@ -96,8 +96,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     print(f"| {n_individuals} | {n_loci} | {predictor.calls} | {1000 * per_window:.2f} ms | "
           f"{100 * result['fraction_of_cpu_enformer_pass']:.4f} % | {100 * result['fraction_of_h100_bound']:.0f} % |")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -27,12 +27,11 @@ import csv
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from measure import run_child, write_json
 
 SIZES = {
     "quick": {"loci": [30, 60, 120], "loci_at_individuals": 20, "individuals": [20, 40, 80], "individuals_at_loci": 60},
@@ -79,23 +78,16 @@ def run_config(params_file: Path, threads: int) -> dict:
     """`enpact run` in a child process: wall seconds, peak RSS, timings and windows predicted."""
     outdir = Path(json.loads(params_file.read_text())["outdir"])
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    log_path = params_file.with_name("run.log")
-    started = time.perf_counter()
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "enpact", "run", "--params", str(params_file),
-                                    "--no-progress"], stdout=log, stderr=subprocess.STDOUT, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    if status:
-        raise SystemExit(f"enpact run failed for {params_file}:\n{log_path.read_text()[-2000:]}")
+    run = run_child([sys.executable, "-m", "enpact", "run", "--params", str(params_file), "--no-progress"],
+                    params_file.with_name("run.log"), f"enpact run for {params_file}", env=env)
     groups: dict[str, float] = {}
     with open(outdir / "pipeline_info" / "timings.tsv") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
             groups[row["group"]] = groups.get(row["group"], 0.0) + float(row["seconds"])
     summary = json.loads((outdir / "report" / "summary.json").read_text())
     personalized = summary["personalized"]
-    return {"wall_seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024,
-            "cpu_seconds": usage.ru_utime + usage.ru_stime, "groups": groups,
+    return {"wall_seconds": run.wall_seconds, "peak_rss_mb": run.peak_rss_mb, "cpu_seconds": run.cpu_seconds,
+            "groups": groups,
             "predictor_seconds": groups.get("predictor", float("nan")),
             "pipeline_seconds": groups.get("total", float("nan")),
             "loci": personalized["loci"], "individuals": personalized["samples"],
@@ -224,9 +216,7 @@ def main(argv: list[str] | None = None) -> int:
               "peak_memory_method": "ru_maxrss of each `enpact run` child process (os.wait4)"}
     print(f"`enpact run` on demo subsets (size {size}, tiny Enformer on CPU, {args.threads} thread(s)):\n")
     print(markdown(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
     return 0
 
 

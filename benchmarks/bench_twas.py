@@ -15,13 +15,13 @@ import argparse
 import multiprocessing
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from measure import ChildRun, run_child
 
 BASES = np.array(list("ACGT"))
 
@@ -99,29 +99,16 @@ def twas_arguments(directory: Path, output: Path) -> list[str]:
             "--output_file", str(output)]
 
 
-def time_command(command: list[str], log_path: Path) -> tuple[float, float, float]:
-    """Run a command as a child process; its wall seconds, CPU seconds and peak RSS in MB (from wait4, so the
-    numbers are the child's alone and include its imports)."""
-    start = time.perf_counter()
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if status:
-        raise SystemExit(f"{command[1]} failed: {log_path.read_text()[-400:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
-def time_spredixcan(python: str, script: str, directory: Path) -> tuple[float, float, float]:
+def time_spredixcan(python: str, script: str, directory: Path) -> ChildRun:
     """SPrediXcan.py on the generated inputs."""
     command = [python, script, *twas_arguments(directory, directory / "spx.csv"), "--throw", "--overwrite"]
-    return time_command(command, directory / "spredixcan.log")
+    return run_child(command, directory / "spredixcan.log", "SPrediXcan.py")
 
 
-def time_enpact(directory: Path) -> tuple[float, float, float]:
+def time_enpact(directory: Path) -> ChildRun:
     """`enpact twas` on the generated inputs, started the same way as SPrediXcan.py."""
     command = [sys.executable, "-m", "enpact", "-q", "twas", *twas_arguments(directory, directory / "enpact.csv")]
-    return time_command(command, directory / "enpact.log")
+    return run_child(command, directory / "enpact.log", "enpact twas")
 
 
 def z_difference(directory: Path) -> float:
@@ -167,12 +154,12 @@ def main() -> int:
         generated = time.perf_counter() - start
         gwas_mb = (directory / "gwas.txt.gz").stat().st_size / 2**20
 
-        wall, cpu, peak = time_enpact(directory)
+        ours = time_enpact(directory)
         other = ""
         if args.spredixcan:
-            their_wall, _, their_peak = time_spredixcan(args.spredixcan_python, args.spredixcan, directory)
-            other = (f" {their_wall:.1f} s, {their_peak:.0f} MB ({their_wall / wall:.1f}x), max abs z diff "
-                     f"{z_difference(directory):.1e} |")
+            theirs = time_spredixcan(args.spredixcan_python, args.spredixcan, directory)
+            other = (f" {theirs.wall_seconds:.1f} s, {theirs.peak_rss_mb:.0f} MB "
+                     f"({theirs.wall_seconds / ours.wall_seconds:.1f}x), max abs z diff {z_difference(directory):.1e} |")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     machine = f"{platform.machine()}, {cores} usable CPUs, Python {platform.python_version()}"
     print(f"inputs generated in {generated:.1f} s", file=sys.stderr)
@@ -180,8 +167,8 @@ def main() -> int:
           + (" SPrediXcan.py (same inputs) |" if other else "")
           + " machine |")
     print("|---|---|---|---|---|---|" + ("---|" if other else "") + "---|")
-    print(f"| {args.genes:,} x {args.snps_per_gene} | {args.rows:,} | {gwas_mb:.0f} | {wall:.1f} | {cpu:.1f} "
-          f"| {peak:.0f} |{other} "
+    print(f"| {args.genes:,} x {args.snps_per_gene} | {args.rows:,} | {gwas_mb:.0f} | {ours.wall_seconds:.1f} | "
+          f"{ours.cpu_seconds:.1f} | {ours.peak_rss_mb:.0f} |{other} "
           f"{machine} |")
     return 0
 

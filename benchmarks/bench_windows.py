@@ -11,7 +11,6 @@ spaced loci for all individuals, VCF reading included, on one core.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pysam
+from measure import write_json
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -142,8 +142,7 @@ def main() -> None:
     s = results["storage"]
     print(f"\nstore: {s['bytes_per_locus_sample']:.1f} bytes per (locus, sample) vs {s['full_output_bytes']:,} for the "
           f"full output ({s['ratio']:,.0f}x fewer)")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -187,15 +187,6 @@ def load_model_database(path: str | Path, snp_key: str = "rsid") -> ModelDatabas
     )
 
 
-def _entries_frame(model: ModelDatabase) -> pl.DataFrame:
-    """Model entries as a polars table (GENE, KEY, entry) for joins."""
-    return pl.DataFrame(
-        {"GENE": model.extra["gene"].to_numpy(dtype=object)[model.entry_gene], "KEY": model.entry_key,
-         "entry": np.arange(len(model.entry_key), dtype=np.int64)},
-        schema={"GENE": pl.Utf8, "KEY": pl.Utf8, "entry": pl.Int64},
-    )
-
-
 def load_phi(path: str | Path) -> pd.DataFrame:
     """Per-gene calibration factor phi from `extra.phi` (genes with NULL phi left out)."""
     connection = _connect(path)
@@ -278,10 +269,9 @@ def _codes(column: pl.Series) -> np.ndarray:
 
 def _entry_codes(model: ModelDatabase, identifiers: pl.Categorical) -> np.ndarray:
     """Per model entry, gene code x stride + SNP key code in the string pool of `identifiers`."""
-    def codes(values: np.ndarray) -> np.ndarray:
-        return _codes(pl.Series(values, dtype=pl.Utf8).cast(identifiers))
-    gene = codes(model.extra["gene"].to_numpy(dtype=object))
-    return gene[model.entry_gene] * _CODE_STRIDE + codes(model.entry_key)
+    gene = _codes(pl.Series(model.extra["gene"].to_numpy(dtype=object), dtype=pl.Utf8).cast(identifiers))
+    key = _codes(pl.Series(model.entry_key, dtype=pl.Utf8).cast(identifiers))
+    return gene[model.entry_gene] * _CODE_STRIDE + key
 
 
 def _pair_code(gene: np.ndarray, snp: pl.Series) -> np.ndarray:
