@@ -5,8 +5,11 @@
 ========================================================================================
     Docs: docs/nextflow.md (how to run), docs/cli-contract.md (steps and parameters),
     docs/scale.md (jobs, GPU-hours and storage for a study).
-    This file only validates parameters and turns them into input channels; the DAG is
-    in workflows/enpact.nf.
+    The entry workflow is the only place that reads `params`: it validates them against
+    nextflow_schema.json, turns input files into channels and hands everything to the
+    ENPACT workflow (workflows/enpact.nf). Rules across parameters (required inputs,
+    GWAS output names, ...) are not written here: the first task, ENPACT_CHECK, applies
+    the same code `enpact run` applies, and every other task waits for it.
 ----------------------------------------------------------------------------------------
 */
 
@@ -14,11 +17,19 @@ include { validateParameters; paramsSummaryLog } from 'plugin/nf-schema'
 include { ENPACT                               } from './workflows/enpact'
 
 /*
-    Helpers: input files as channel values
+    Helpers: input files as channel values ([] when a parameter is not set: ENPACT_CHECK reports it)
 */
+
+// An input file, checked to exist; [] when the parameter is not set
+def inputFile(value) {
+    return value ? file(value, checkIfExists: true) : []
+}
 
 // The tabix (.tbi) or CSI (.csi) index next to the VCF/BCF: pysam needs one to read regions
 def vcfIndex(vcf) {
+    if (!vcf) {
+        return []
+    }
     def index = [ file("${vcf}.tbi"), file("${vcf}.csi") ].find { f -> f.exists() }
     if (!index) {
         error("EnPACT: no index for --vcf ${vcf}: create one with `tabix -p vcf ${vcf}` or `bcftools index ${vcf}`")
@@ -28,18 +39,7 @@ def vcfIndex(vcf) {
 
 // .fai (and .gzi for bgzipped FASTA) next to the FASTA; [] when absent (pyfaidx then indexes the staged copy)
 def fastaIndex(fasta) {
-    return [ file("${fasta}.fai"), file("${fasta}.gzi") ].findAll { f -> f.exists() }
-}
-
-// Output stem of a GWAS file, as `enpact run` names it: the file name without .gz/.bgz and .tsv/.txt/.csv
-def gwasName(path) {
-    def name = file(path).name
-    ['.gz', '.bgz', '.tsv', '.txt', '.csv'].each { suffix ->
-        if (name.endsWith(suffix)) {
-            name = name.substring(0, name.length() - suffix.length())
-        }
-    }
-    return name
+    return fasta ? [ file("${fasta}.fai"), file("${fasta}.gzi") ].findAll { f -> f.exists() } : []
 }
 
 // Predictor weights: a local (or object-storage) checkpoint directory is staged into the tasks;
@@ -51,37 +51,35 @@ def weightsInput(weights) {
 
 workflow {
 
+    main:
     if (params.validate_params) {
         validateParameters()
     }
     log.info(paramsSummaryLog(workflow))
 
-    ['fasta', 'annotation', 'expression', 'vcf'].each { name ->
-        if (!params[name]) {
-            error("EnPACT: --${name} is required (or run -profile test for the bundled demo data); see docs/nextflow.md")
-        }
-    }
+    // the run's parameters, for ENPACT_CHECK (command-line values arrive as strings; `enpact check` casts them
+    // with the schema's types, as nf-schema does for validation)
+    ch_params = channel.value(groovy.json.JsonOutput.toJson(params))
+        .collectFile(name: 'nextflow_params.json')
+        .map { json -> [ [id: 'params'], json ] }
+
     def gwas_files = params.gwas ? params.gwas.toString().tokenize(',').collect { path -> path.trim() }.findAll { path -> path } : []
-    if (params.lin_gwas_pvalue != null && !gwas_files) {
-        error("EnPACT: --lin_gwas_pvalue selects loci near GWAS signals and needs --gwas")
-    }
+    def fasta      = inputFile(params.fasta)
+    def expression = inputFile(params.expression)
+    def vcf        = inputFile(params.vcf)
 
-    def fasta      = file(params.fasta, checkIfExists: true)
-    def annotation = file(params.annotation, checkIfExists: true)
-    def expression = file(params.expression, checkIfExists: true)
-    def vcf        = file(params.vcf, checkIfExists: true)
-
-    ch_fasta       = channel.value([ [id: fasta.baseName], fasta, fastaIndex(params.fasta) ])
-    ch_annotation  = channel.value([ [id: 'loci'], annotation ])
-    ch_expression  = channel.value([ [id: expression.baseName], expression ])
-    ch_vcf         = channel.value([ [id: vcf.simpleName], vcf, vcfIndex(params.vcf) ])
-    ch_samples     = channel.value([ [id: 'samples'], params.samples ? file(params.samples, checkIfExists: true) : [] ])
+    ch_fasta       = channel.value([ [id: fasta ? fasta.baseName : 'fasta'], fasta, fastaIndex(params.fasta) ])
+    ch_annotation  = channel.value([ [id: 'loci'], inputFile(params.annotation) ])
+    ch_expression  = channel.value([ [id: expression ? expression.baseName : 'expression'], expression ])
+    ch_vcf         = channel.value([ [id: vcf ? vcf.simpleName : 'vcf'], vcf, vcfIndex(params.vcf) ])
+    ch_samples     = channel.value([ [id: 'samples'], inputFile(params.samples) ])
     ch_weights     = channel.value(weightsInput(params.weights.toString()))
-    ch_gwas        = channel.fromList(gwas_files.collect { path -> [ [id: gwasName(path)], file(path, checkIfExists: true) ] })
-    // linearize only loci near GWAS signals (--lin_gwas_pvalue): the first GWAS file, as `enpact run` does
-    ch_gwas_filter = channel.value([ [id: 'gwas_filter'], params.lin_gwas_pvalue != null ? file(gwas_files[0], checkIfExists: true) : [] ])
+    ch_gwas        = channel.fromList(gwas_files.collect { path -> [ [id: file(path).name], file(path, checkIfExists: true) ] })
+    // loci near GWAS signals (lin_gwas_pvalue) are selected with the first GWAS file, as `enpact run` does
+    ch_gwas_filter = channel.value([ [id: 'gwas_filter'], params.lin_gwas_pvalue != null && gwas_files ? file(gwas_files[0], checkIfExists: true) : [] ])
 
     ENPACT(
+        ch_params,
         ch_fasta,
         ch_annotation,
         ch_expression,
@@ -89,6 +87,15 @@ workflow {
         ch_samples,
         ch_weights,
         ch_gwas,
-        ch_gwas_filter
+        ch_gwas_filter,
+        params.delete_personalized
     )
+
+    // Software versions of every task (topic channel) -> pipeline_info/enpact_software_versions.yml
+    channel.topic('versions')
+        .map { process, tool, version -> [ process.tokenize(':').last(), "${tool}: ${version}" ] }
+        .unique()
+        .groupTuple(sort: true)
+        .map { process, tools -> "${process}:\n" + tools.collect { line -> "    ${line}" }.join('\n') }
+        .collectFile(name: 'enpact_software_versions.yml', storeDir: "${params.outdir}/pipeline_info", sort: true, newLine: true)
 }

@@ -15,8 +15,6 @@ workflow LINEARIZE {
     ch_gwas_filter    // channel: [ val(meta), path(gwas) or [] ] (value; loci near GWAS signals only)
 
     main:
-    ch_versions = channel.empty()
-
     // personalized store and loci table of the same chunk, matched by chunk name
     ch_inputs = ch_personalized
         .map { meta, h5 -> [ meta.id, meta, h5 ] }
@@ -24,7 +22,6 @@ workflow LINEARIZE {
         .map { _id, meta, h5, loci -> [ meta, h5, loci ] }
 
     ENPACT_LINEARIZE(ch_inputs, ch_vcf, ch_gwas_filter)
-    ch_versions = ch_versions.mix(ENPACT_LINEARIZE.out.versions.first())
 
     // Gather all chunks, sorted by chunk name (the order is part of the task hash and of the databases)
     ch_chunks = ENPACT_LINEARIZE.out.linearized
@@ -34,12 +31,10 @@ workflow LINEARIZE {
         }
 
     ENPACT_DATABASE(ch_chunks)
-    ch_versions = ch_versions.mix(ENPACT_DATABASE.out.versions)
 
     emit:
     linearized = ENPACT_LINEARIZE.out.linearized   // channel: [ val(meta), path(summary), path(weights), path(covariance) ]
     db         = ENPACT_DATABASE.out.db            // channel: [ val(meta), path(NAME.db), path(NAME.txt.gz) ]
     summary    = ENPACT_DATABASE.out.summary       // channel: [ val(meta), path(NAME.summary.tsv) ]
     unfiltered = ENPACT_DATABASE.out.unfiltered    // channel: [ val(meta), path(NAME.unfiltered.db), path(NAME.unfiltered.txt.gz) ]
-    versions   = ch_versions                       // channel: [ path(versions.yml) ]
 }

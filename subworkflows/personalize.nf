@@ -17,8 +17,6 @@ workflow PERSONALIZE {
     ch_weights        // channel: [ val(hugging face id), path(checkpoint dir) ], one of them empty (value)
 
     main:
-    ch_versions = channel.empty()
-
     // Scatter: the cross product of loci chunks and sample chunks, one task each
     ch_jobs = ch_loci_chunks
         .combine(ch_sample_chunks)
@@ -27,7 +25,6 @@ workflow PERSONALIZE {
         }
 
     ENPACT_PERSONALIZE(ch_jobs, ch_fasta, ch_vcf, ch_model, ch_weights)
-    ch_versions = ch_versions.mix(ENPACT_PERSONALIZE.out.versions.first())
 
     // Gather per loci chunk. groupKey carries the number of sample chunks, so a loci chunk is merged as
     // soon as its own pieces are done instead of waiting for the whole scatter. Pieces sorted by name.
@@ -37,9 +34,8 @@ workflow PERSONALIZE {
         .map { key, h5s -> [ key.getGroupTarget(), h5s.toSorted { h5 -> h5.name } ] }
 
     ENPACT_MERGE(ch_pieces)
-    ch_versions = ch_versions.mix(ENPACT_MERGE.out.versions.first())
 
     emit:
-    h5       = ENPACT_MERGE.out.h5    // channel: [ val(meta: id, n_loci_chunks), path(<loci chunk>.h5) ]
-    versions = ch_versions            // channel: [ path(versions.yml) ]
+    pieces = ENPACT_PERSONALIZE.out.h5   // channel: [ val(meta: id, n_loci_chunks, samples, n_sample_chunks), path(<loci chunk>.<sample chunk>.h5) ]
+    h5     = ENPACT_MERGE.out.h5         // channel: [ val(meta: id, n_loci_chunks), path(<loci chunk>.h5) ]
 }

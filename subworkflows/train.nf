@@ -1,9 +1,9 @@
 /*
-    TRAIN: fit the EnPACT model on the train chromosomes and evaluate it on the held-out ones
+    TRAIN: fit the EnPACT model on the train chromosomes; `enpact train` also evaluates it on the valid and
+    test chromosomes (metrics.json, predictions.tsv and plots in the model directory), as `enpact run` does
 */
 
-include { ENPACT_TRAIN    } from '../modules/enpact_train/main'
-include { ENPACT_EVALUATE } from '../modules/enpact_evaluate/main'
+include { ENPACT_TRAIN } from '../modules/enpact_train/main'
 
 workflow TRAIN {
 
@@ -12,23 +12,10 @@ workflow TRAIN {
     ch_expression   // channel: [ val(meta), path(expression.tsv) ] (value)
 
     main:
-    ch_versions = channel.empty()
-
     ENPACT_TRAIN(ch_features, ch_expression)
-    ch_versions = ch_versions.mix(ENPACT_TRAIN.out.versions.first())
-
-    ENPACT_EVALUATE(
-        ENPACT_TRAIN.out.model
-            .join(ch_features)
-            .map { meta, model, features, loci -> [meta, model, features, loci] },
-        ch_expression
-    )
-    ch_versions = ch_versions.mix(ENPACT_EVALUATE.out.versions.first())
 
     emit:
-    model      = ENPACT_TRAIN.out.model            // channel: [ val(meta), path(model/) ]
-    files      = ENPACT_TRAIN.out.files            // channel: [ val(meta), [ path(model/*) ] ]
-    metrics    = ENPACT_TRAIN.out.metrics          // channel: [ val(meta), path(model/metrics.json) ]
-    evaluation = ENPACT_EVALUATE.out.evaluation    // channel: [ val(meta), path(evaluation/) ]
-    versions   = ch_versions                       // channel: [ path(versions.yml) ]
+    model   = ENPACT_TRAIN.out.model     // channel: [ val(meta), path(model/) ]
+    files   = ENPACT_TRAIN.out.files     // channel: [ val(meta), [ path(model/*) ] ]
+    metrics = ENPACT_TRAIN.out.metrics   // channel: [ val(meta), path(model/metrics.json) ]
 }

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -84,36 +86,142 @@ def test_checker_rejects_a_broken_brace(syntax):
         assert results[path], f"a module with a {kind} brace passed the syntax check"
 
 
-STRICT_SYNTAX_RULES = [
-    # (pattern, what to write instead); Nextflow >= 26.04 parses with the strict syntax by default
-    (r"^\s*import\s", "no import declarations: use fully qualified class names"),
-    (r"\bChannel\.", "channel.<factory> (lowercase namespace)"),
-    (r"\{\s*it\b|\bit\.", "explicit closure parameters instead of `it`"),
-    (r"^\s*(for|while)\s*\(", "each/collect instead of for/while loops"),
-    (r"^\s*switch\s*\(", "if/else instead of switch"),
-    (r"\baddParams\b", "pass params as inputs, not addParams"),
-    (r"^\s*shell:", "script: instead of shell:"),
-    (r"^\s*class\s", "no class declarations"),
+@dataclass(frozen=True)
+class StrictRule:
+    """A construct Nextflow's strict parser (nf-lang, the default from Nextflow 26.04) rejects or deprecates.
+
+    `find(path, code)` returns the 1-based lines where `code` (comments stripped) uses it; `bad` is a planted
+    example the rule must catch, `good` the way to write it instead, which it must let through.
+    """
+    name: str
+    advice: str
+    find: Callable[[Path, str], list[int]]
+    bad: tuple[str, str]    # (file name, source)
+    good: tuple[str, str]
+
+
+def _lines(pattern: str, flags: int = re.M) -> Callable[[Path, str], list[int]]:
+    """A finder: lines where a regular expression matches."""
+    regex = re.compile(pattern, flags)
+    return lambda _path, code: [code[: m.start()].count("\n") + 1 for m in regex.finditer(code)]
+
+
+def _only_in(suffix: str, finder: Callable[[Path, str], list[int]]) -> Callable[[Path, str], list[int]]:
+    """A finder applied to files with this suffix only."""
+    return lambda path, code: finder(path, code) if path.name.endswith(suffix) else []
+
+
+def _block_end(code: str, open_brace: int) -> int:
+    """Index of the brace that closes the one at open_brace."""
+    depth = 0
+    for index in range(open_brace, len(code)):
+        depth += {"{": 1, "}": -1}.get(code[index], 0)
+        if depth == 0:
+            return index
+    return len(code)
+
+
+# the params object (not file names such as pipeline_info/params.json, options such as --params, or ch_params)
+PARAMS_REFERENCE = re.compile(r"(?<![\w/.\-'\"])params\b(?!\.json\b)")
+
+
+def _params_outside_entry_workflow(path: Path, code: str) -> list[int]:
+    """`params` read anywhere but in the entry workflow (the unnamed `workflow {` of main.nf)."""
+    if not path.name.endswith(".nf"):
+        return []
+    entry = re.search(r"^workflow\s*\{", code, re.M)
+    start, end = (entry.start(), _block_end(code, entry.end() - 1)) if entry else (-1, -1)
+    return [code[: m.start()].count("\n") + 1 for m in PARAMS_REFERENCE.finditer(code)
+            if not start <= m.start() <= end]
+
+
+def _single_named_emit(path: Path, code: str) -> list[int]:
+    """A workflow whose emit: block names one channel (nf-lang: omit the name when there is only one emit)."""
+    found = []
+    for workflow in re.finditer(r"^workflow\s+\w+\s*\{", code, re.M):
+        body_start, body_end = workflow.end(), _block_end(code, workflow.end() - 1)
+        emit = re.search(r"^\s*emit:\s*$", code[body_start:body_end], re.M)
+        if not emit:
+            continue
+        block = code[body_start + emit.end():body_end]
+        named = list(re.finditer(r"^\s*[A-Za-z_]\w*\s*=", block, re.M))
+        if len(named) == 1:
+            found.append(code[: body_start + emit.end() + named[0].start()].count("\n") + 2)
+    return found
+
+
+TRIPLE = '"' * 3
+STRICT_RULES = [
+    StrictRule("instanceof-ternary", "parenthesise a type test used as a condition: (x instanceof List) ? a : b "
+               "(`List ?` reads as the nullable type List? and the whole file fails to parse), or use [x].flatten()",
+               _only_in(".nf", _lines(r"\binstanceof\s+[A-Za-z_][\w.]*\s*\?")),
+               ("wf.nf", "workflow W {\n    main:\n    ch.flatMap { _m, f -> f instanceof List ? f : [ f ] }\n}\n"),
+               ("wf.nf", "workflow W {\n    main:\n    ch.flatMap { _m, f -> [ f ].flatten() }\n}\n")),
+    StrictRule("when-section", "no process `when:` section (deprecated): decide in the workflow whether a process runs",
+               _only_in(".nf", _lines(r"^\s*when:\s*$")),
+               ("m.nf", f"process P {{\n    input:\n    val x\n\n    when:\n    task.ext.when == null || task.ext.when\n\n"
+                        f"    script:\n    {TRIPLE}\n    true\n    {TRIPLE}\n}}\n"),
+               ("m.nf", f"process P {{\n    input:\n    val x\n\n    script:\n    {TRIPLE}\n    true\n    {TRIPLE}\n}}\n")),
+    StrictRule("params-outside-entry-workflow", "read params only in the entry workflow of main.nf; pass values to "
+               "named workflows through take: and to processes through ext.args (conf/modules.config)",
+               _params_outside_entry_workflow,
+               ("wf.nf", "workflow W {\n    take:\n    ch\n\n    main:\n    ch.collectFile(storeDir: params.outdir)\n}\n"),
+               ("main.nf", "workflow {\n    main:\n    W(channel.of(params.outdir))\n}\n")),
+    StrictRule("single-named-emit", "a workflow with one emit leaves it unnamed (or emits more than one channel)",
+               _only_in(".nf", _single_named_emit),
+               ("wf.nf", "workflow W {\n    main:\n    P(ch)\n\n    emit:\n    out = P.out.x\n}\n"),
+               ("wf.nf", "workflow W {\n    main:\n    P(ch)\n\n    emit:\n    x = P.out.x\n    y = P.out.y\n}\n")),
+    StrictRule("manifest-author", "manifest.contributors (a list of maps) instead of the deprecated manifest.author",
+               _only_in(".config", _lines(r"^\s*(manifest\.)?author\s*=")),
+               ("n.config", "manifest {\n    author = 'me'\n}\n"),
+               ("n.config", "manifest {\n    contributors = [ [ name: 'me', contribution: ['author'] ] ]\n}\n")),
+    StrictRule("import", "no import declarations: use fully qualified class names", _lines(r"^\s*import\s"),
+               ("m.nf", "import groovy.json.JsonOutput\n"), ("m.nf", "def f(x) { groovy.json.JsonOutput.toJson(x) }\n")),
+    StrictRule("Channel-namespace", "channel.<factory> (lowercase namespace)", _lines(r"\bChannel\."),
+               ("m.nf", "workflow {\n    main:\n    Channel.of(1)\n}\n"), ("m.nf", "workflow {\n    main:\n    channel.of(1)\n}\n")),
+    StrictRule("implicit-it", "explicit closure parameters instead of `it`", _lines(r"\{\s*it\b|\bit\."),
+               ("m.nf", "workflow {\n    main:\n    channel.of(1).map { it + 1 }\n}\n"),
+               ("m.nf", "workflow {\n    main:\n    channel.of(1).map { x -> x + 1 }\n}\n")),
+    StrictRule("loops", "each/collect instead of for/while loops", _lines(r"^\s*(for|while)\s*\("),
+               ("m.nf", "def f(xs) {\n    for (x in xs) { println(x) }\n}\n"),
+               ("m.nf", "def f(xs) {\n    xs.each { x -> println(x) }\n}\n")),
+    StrictRule("switch", "if/else instead of switch", _lines(r"^\s*switch\s*\("),
+               ("m.nf", "def f(x) {\n    switch (x) { default: return 1 }\n}\n"), ("m.nf", "def f(x) {\n    return 1\n}\n")),
+    StrictRule("addParams", "pass values as inputs, not addParams", _lines(r"\baddParams\b"),
+               ("m.nf", "include { P } from './p' addParams(x: 1)\n"), ("m.nf", "include { P } from './p'\n")),
+    StrictRule("shell-section", "script: instead of shell:", _lines(r"^\s*shell:"),
+               ("m.nf", "process P {\n    shell:\n    'true'\n}\n"), ("m.nf", "process P {\n    script:\n    'true'\n}\n")),
+    StrictRule("class", "no class declarations", _lines(r"^\s*class\s"),
+               ("m.nf", "class Helper {}\n"), ("m.nf", "def helper() { return 1 }\n")),
+    StrictRule("config-statements", "config files allow only assignments, blocks and includes at the top level",
+               _only_in(".config", _lines(r"^(def|if|try)\b")),
+               ("n.config", "def x = 1\nparams.y = x\n"), ("n.config", "params.y = 1\n")),
 ]
 
 
-def test_strict_syntax_subset():
-    """Patterns the Nextflow strict syntax (default from Nextflow 26.04) rejects or deprecates."""
+def strict_problems(path: Path, text: str) -> list[str]:
+    """Every strict-syntax rule this file breaks, as `file:line: rule: advice`."""
+    code = strip_comments(text)
+    return [f"{path}:{line}: {rule.name}: {rule.advice}" for rule in STRICT_RULES for line in rule.find(path, code)]
+
+
+def test_pipeline_follows_the_strict_syntax():
+    """No construct Nextflow's strict parser (the default from Nextflow 26.04) rejects or deprecates."""
     problems = []
     for path in nextflow_files():
         if path.suffix == ".test" or path.name == "nf-test.config":
             continue
-        code = strip_comments(path.read_text())
-        for pattern, advice in STRICT_SYNTAX_RULES:
-            for match in re.finditer(pattern, code, re.M):
-                line = code[: match.start()].count("\n") + 1
-                problems.append(f"{path.relative_to(ROOT)}:{line}: {advice}")
-        if path.suffix == ".config":
-            for number, line in enumerate(code.splitlines(), 1):
-                if re.match(r"(def|if|try)\b", line):
-                    problems.append(f"{path.relative_to(ROOT)}:{number}: config files allow only assignments, blocks "
-                                    "and includes at the top level")
+        problems += strict_problems(path.relative_to(ROOT), path.read_text())
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("rule", STRICT_RULES, ids=[r.name for r in STRICT_RULES])
+def test_strict_rule_catches_its_planted_example(rule):
+    name, bad = rule.bad
+    found = [p for p in strict_problems(Path(name), bad) if f": {rule.name}: " in p]
+    assert found, f"rule {rule.name} missed its planted example:\n{bad}"
+    name, good = rule.good
+    assert not strict_problems(Path(name), good), f"rule {rule.name}: the recommended form is flagged:\n{good}"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -173,14 +281,33 @@ PARAM_USE = re.compile(r"(?<![\w/.'\"])params\.(?!json\b)([A-Za-z_]\w*)")
 
 
 def strip_comments(text: str) -> str:
-    """Groovy source without // line comments and /* */ blocks (a // inside quotes on the line is kept)."""
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    lines = []
-    for line in text.splitlines():
-        if line.lstrip().startswith("//"):
-            continue
-        lines.append(re.sub(r"\s//\s[^'\"]*$", "", line))
-    return "\n".join(lines)
+    """Groovy source with its // and /* */ comments removed; strings are respected and line numbers kept."""
+    out, index, quote = [], 0, None
+    while index < len(text):
+        if quote:
+            if text.startswith(quote, index):
+                out.append(quote)
+                index, quote = index + len(quote), None
+            elif text[index] == "\\":
+                out.append(text[index:index + 2])
+                index += 2
+            else:
+                out.append(text[index])
+                index += 1
+        elif text.startswith("//", index):
+            end = text.find("\n", index)
+            index = len(text) if end < 0 else end
+        elif text.startswith("/*", index):
+            end = text.find("*/", index + 2)
+            end = len(text) if end < 0 else end + 2
+            out.append("\n" * text.count("\n", index, end))
+            index = end
+        else:
+            quote = next((q for q in ('"""', "'''", '"', "'") if text.startswith(q, index)), None)
+            token = quote or text[index]
+            out.append(token)
+            index += len(token)
+    return "".join(out)
 
 
 def used_params() -> dict[str, set[str]]:
@@ -233,7 +360,12 @@ def test_every_contract_parameter_is_in_the_schema():
 # --------------------------------------------------------------------------------------------------------------
 
 def base_labels() -> set[str]:
+    """Labels conf/base.config defines."""
     return set(re.findall(r"withLabel:\s*'?([A-Za-z_]\w*)'?", (ROOT / "conf" / "base.config").read_text()))
+
+
+VERSION_OUTPUT = re.compile(r"""^tuple val\("\$\{task\.process\}"\), val\('(\w+)'\), eval\('enpact --version-of (\w+)'\), """
+                            r"""topic: versions, emit: versions_(\w+)$""")
 
 
 @pytest.mark.parametrize("module", MODULES, ids=[m.parent.name for m in MODULES])
@@ -243,9 +375,9 @@ def test_process_conventions(module):
     assert process.name == module.parent.name.upper(), f"{module}: process {process.name} in {module.parent.name}/"
     assert process.has_tag, f"{process.name}: no tag"
     assert process.labels and set(process.labels) <= base_labels(), f"{process.name}: labels {process.labels}"
-    for section in ("input", "output", "when", "script", "stub"):
+    for section in ("input", "output", "script", "stub"):
         assert process.sections.get(section, "").strip(), f"{process.name}: no {section}: section"
-    assert "task.ext.when == null || task.ext.when" in process.sections["when"], f"{process.name}: when:"
+    assert "when" not in process.sections, f"{process.name}: no when: section (deprecated by the strict syntax)"
     assert re.search(r"task\.ext\.args", process.sections["script"]), f"{process.name}: no task.ext.args"
     assert not PARAM_USE.search(strip_comments(text)), f"{process.name}: modules take options from ext.args, not params"
     assert "tuple val(meta)" in process.sections["input"], f"{process.name}: first input must be tuple val(meta), ..."
@@ -253,17 +385,19 @@ def test_process_conventions(module):
     assert outputs, f"{process.name}: no outputs"
     for output in outputs:
         assert output.emit, f"{process.name}: output without a named emit: {output.line}"
-        assert output.patterns, f"{process.name}: output without a path: {output.line}"
     emits = [o.emit for o in outputs]
     assert len(emits) == len(set(emits)), f"{process.name}: duplicate emit names {emits}"
-    versions = [o for o in outputs if o.emit == "versions"]
-    assert versions and versions[0].patterns == ["versions.yml"], f"{process.name}: no `path \"versions.yml\", emit: versions`"
-    for section in ("script", "stub"):
-        body = process.split_script(section)[1]
-        assert "versions.yml" in body and "enpact --version" in body and "python3 --version" in body, (
-            f"{process.name}: {section} must write versions.yml with enpact and python versions")
+    # software versions through the `versions` topic, each read by the enpact that runs the step
+    versions = [VERSION_OUTPUT.match(o.line) for o in outputs if o.emit.startswith("versions")]
+    assert all(versions), f"{process.name}: versions outputs must be {VERSION_OUTPUT.pattern}"
+    tools = [m.group(1) for m in versions]
+    assert all(m.group(1) == m.group(2) == m.group(3) for m in versions), f"{process.name}: versions outputs disagree"
+    want = ["enpact", "python"] + (["torch"] if "process_gpu" in process.labels else [])
+    assert tools == want, f"{process.name}: versions of {tools}, expected {want}"
+    assert "versions.yml" not in text, f"{process.name}: versions go through the topic channel, not versions.yml"
     for output in outputs:
-        if output.emit != "versions":
+        if not output.emit.startswith("versions"):
+            assert output.patterns, f"{process.name}: output without a path: {output.line}"
             assert output.line.startswith("tuple val(meta)"), f"{process.name}: outputs are tuple val(meta), path(...)"
 
 
@@ -272,7 +406,6 @@ def test_gpu_label_only_on_predictor_processes(module):
     process = parse_process(module)
     if process.name in GPU_PROCESSES:
         assert "process_gpu" in process.labels, f"{process.name} must carry label 'process_gpu'"
-        assert "task.ext.use_gpu ? 'cuda' : 'cpu'" in process.sections["script"], f"{process.name}: --device"
     else:
         assert "process_gpu" not in process.labels, f"{process.name} is not a predictor step"
 
@@ -282,7 +415,7 @@ def test_gpu_label_settings():
     block = base[base.index("withLabel: process_gpu"):]
     block = block[: block.index("withLabel: error_ignore")]
     for needle in ("accelerator", "params.use_gpu ? 1", "'--nv'", "'--gpus all'", "params.gpu_container",
-                   "params.gpu_queue", "ext.use_gpu"):
+                   "params.gpu_queue"):
         assert needle in block, f"process_gpu label: {needle} missing"
     assert "(130..145) + 104 + 175" in base and "resourceLimits" in base
     for label in ("process_single", "process_low", "process_medium", "process_high", "process_gpu"):

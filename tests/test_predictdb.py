@@ -225,13 +225,10 @@ def test_malformed_chunk_is_an_error_and_leaves_no_output(chunks, tmp_path):
     cov_path = Path(prefixes[1] + ".covariance.tsv.gz")
     lines = gzip.decompress(cov_path.read_bytes()).decode().splitlines()
     cov_path.write_bytes(gzip.compress(("\n".join(lines[:-1]) + "\n").encode()))
-    victim = tmp_path / "store.h5"
-    victim.write_text("x")
     out = tmp_path / "db"
     with pytest.raises(EnpactError, match=r"covariance\.tsv\.gz: gene ENSG06 has 5 covariance rows, expected 6"):
-        build_database(prefixes, "broken", out, delete_after=[victim])
+        build_database(prefixes, "broken", out)
     assert not out.exists() or list(out.iterdir()) == []
-    assert victim.exists()
 
 
 def test_failure_while_writing_removes_every_output(chunks, tmp_path, monkeypatch):
@@ -247,24 +244,16 @@ def test_failure_while_writing_removes_every_output(chunks, tmp_path, monkeypatc
     original = predictdb.write_covariance
     monkeypatch.setattr(predictdb, "write_covariance", failing_covariance)
     out = tmp_path / "db"
-    victim = tmp_path / "store.h5"
-    victim.write_text("x")
     with pytest.raises(OSError):
-        build_database(prefixes, "t", out, keep_unfiltered=True, delete_after=[victim])
+        build_database(prefixes, "t", out, keep_unfiltered=True)
     assert list(out.iterdir()) == []
-    assert victim.exists()
 
 
-def test_delete_after_and_cli(chunks, tmp_path, capsys):
+def test_database_cli(chunks, tmp_path, capsys):
     prefixes, _ = chunks
-    stores = [tmp_path / "s1.h5", tmp_path / "s2.h5"]
-    for s in stores:
-        s.write_text("x")
     rc = main(["database", "--linearized", *prefixes, "--name", "cli", "--outdir", str(tmp_path / "o"),
-               "--snp-key", "rsid", "--keep-unfiltered", "--population", "AFR", "--cv-seed", "5",
-               "--delete-after", *map(str, stores)])
+               "--snp-key", "rsid", "--keep-unfiltered", "--population", "AFR", "--cv-seed", "5"])
     assert rc == 0
-    assert not any(s.exists() for s in stores)
     assert {p.name for p in (tmp_path / "o").iterdir()} == {
         "cli.db", "cli.txt.gz", "cli.summary.tsv", "cli.unfiltered.db", "cli.unfiltered.txt.gz"}
     assert db_rows(tmp_path / "o" / "cli.db", "SELECT * FROM sample_info") == [(N_SAMPLES, "AFR")]

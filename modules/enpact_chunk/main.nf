@@ -13,10 +13,8 @@ process ENPACT_CHUNK {
     output:
     tuple val(meta), path("${prefix}/loci/*.tsv")   , emit: loci
     tuple val(meta), path("${prefix}/samples/*.txt"), emit: samples
-    path "versions.yml"                             , emit: versions
-
-    when:
-    task.ext.when == null || task.ext.when
+    tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
+    tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 
     script:
     def args        = task.ext.args ?: ''
@@ -28,12 +26,6 @@ process ENPACT_CHUNK {
         ${samples_opt} \\
         ${args} \\
         --outdir ${prefix}
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 
     stub:
@@ -42,11 +34,5 @@ process ENPACT_CHUNK {
     mkdir -p ${prefix}/loci ${prefix}/samples
     touch ${prefix}/loci/L001--L050.tsv ${prefix}/loci/L051--L090.tsv
     touch ${prefix}/samples/S001--S040.txt ${prefix}/samples/S041--S080.txt
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 }

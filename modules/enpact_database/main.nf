@@ -10,10 +10,8 @@ process ENPACT_DATABASE {
     tuple val(meta), path("${outdir}/${prefix}.db"), path("${outdir}/${prefix}.txt.gz")                        , emit: db
     tuple val(meta), path("${outdir}/${prefix}.summary.tsv")                                                   , emit: summary
     tuple val(meta), path("${outdir}/${prefix}.unfiltered.db"), path("${outdir}/${prefix}.unfiltered.txt.gz")  , emit: unfiltered, optional: true
-    path "versions.yml"                                                                                        , emit: versions
-
-    when:
-    task.ext.when == null || task.ext.when
+    tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
+    tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 
     script:
     def args     = task.ext.args ?: ''
@@ -30,12 +28,6 @@ process ENPACT_DATABASE {
         --name ${prefix} \\
         --outdir ${outdir} \\
         ${args}
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 
     stub:
@@ -45,11 +37,5 @@ process ENPACT_DATABASE {
     mkdir -p ${outdir}
     touch ${outdir}/${prefix}.db ${outdir}/${prefix}.summary.tsv
     echo -n | gzip > ${outdir}/${prefix}.txt.gz
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 }

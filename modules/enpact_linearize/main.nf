@@ -11,10 +11,8 @@ process ENPACT_LINEARIZE {
 
     output:
     tuple val(meta), path("${prefix}.summary.tsv"), path("${prefix}.weights.tsv"), path("${prefix}.covariance.tsv.gz"), emit: linearized
-    path "versions.yml"                                                                                              , emit: versions
-
-    when:
-    task.ext.when == null || task.ext.when
+    tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
+    tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 
     script:
     def args     = task.ext.args ?: ''
@@ -30,12 +28,6 @@ process ENPACT_LINEARIZE {
         ${args} \\
         --no-progress \\
         --out-prefix ${prefix}
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 
     stub:
@@ -43,11 +35,5 @@ process ENPACT_LINEARIZE {
     """
     touch ${prefix}.summary.tsv ${prefix}.weights.tsv
     echo -n | gzip > ${prefix}.covariance.tsv.gz
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 }

@@ -4,33 +4,26 @@ process ENPACT_LOCI {
     label 'process_single'
 
     input:
-    tuple val(meta), path(annotation), path(expression)  // annotation (GTF/GFF3/TSV/BED), training matrix
+    tuple val(meta), path(annotation), path(expression)  // annotation (GTF/GFF3/TSV/BED; [] with annotation_format names), training matrix
     tuple val(meta2), path(fasta), path(fai)             // reference FASTA and its .fai ([] if absent)
 
     output:
     tuple val(meta), path("${prefix}.tsv")        , emit: loci
     tuple val(meta), path("${prefix}.dropped.tsv"), emit: dropped, optional: true
-    path "versions.yml"                           , emit: versions
-
-    when:
-    task.ext.when == null || task.ext.when
+    tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
+    tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 
     script:
-    def args = task.ext.args ?: ''
-    prefix   = task.ext.prefix ?: "${meta.id}"
+    def args           = task.ext.args ?: ''
+    prefix             = task.ext.prefix ?: "${meta.id}"
+    def annotation_opt = annotation ? "--annotation ${annotation}" : ''
     """
     enpact loci \\
-        --annotation ${annotation} \\
+        ${annotation_opt} \\
         --expression ${expression} \\
         --fasta ${fasta} \\
         ${args} \\
         --out ${prefix}.tsv
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 
     stub:
@@ -38,11 +31,5 @@ process ENPACT_LOCI {
     """
     printf 'locus_id\\tchrom\\tcenter\\tname\\tsplit\\n' > ${prefix}.tsv
     printf 'feature\\treason\\n' > ${prefix}.dropped.tsv
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 }

@@ -8,10 +8,8 @@ process ENPACT_MERGE_FEATURES {
 
     output:
     tuple val(meta), path("${prefix}.h5"), emit: h5
-    path "versions.yml"                  , emit: versions
-
-    when:
-    task.ext.when == null || task.ext.when
+    tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
+    tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 
     script:
     def args   = task.ext.args ?: ''
@@ -22,23 +20,11 @@ process ENPACT_MERGE_FEATURES {
         --inputs ${inputs.join(' ')} \\
         ${args} \\
         --out ${prefix}.h5
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 
     stub:
     prefix = task.ext.prefix ?: "${meta.id}"
     """
     touch ${prefix}.h5
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 }

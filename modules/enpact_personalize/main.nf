@@ -6,23 +6,21 @@ process ENPACT_PERSONALIZE {
     label 'process_gpu'
 
     input:
-    tuple val(meta), path(loci), path(samples)   // loci chunk, sample chunk
+    tuple val(meta), path(loci), path(samples)                    // loci chunk, sample chunk
     tuple val(meta2), path(fasta), path(fai)
-    tuple val(meta3), path(vcf), path(tbi)       // phased, indexed VCF/BCF
-    tuple val(meta4), path(model)                // EnPACT model directory
-    tuple val(weights_id), path(weights_dir)     // Hugging Face id and [], or '' and a local checkpoint dir
+    tuple val(meta3), path(vcf), path(tbi)                        // phased, indexed VCF/BCF
+    tuple val(meta4), path(model, stageAs: 'enpact_model/*')      // EnPACT model directory
+    tuple val(weights_id), path(weights_dir, stageAs: 'weights/*')  // Hugging Face id and [], or '' and a checkpoint dir
 
     output:
     tuple val(meta), path("${prefix}.h5"), emit: h5
-    path "versions.yml"                  , emit: versions
-
-    when:
-    task.ext.when == null || task.ext.when
+    tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
+    tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
+    tuple val("${task.process}"), val('torch'), eval('enpact --version-of torch'), topic: versions, emit: versions_torch
 
     script:
     def args    = task.ext.args ?: ''
     prefix      = task.ext.prefix ?: "${meta.id}.${meta.samples}"
-    def device  = task.ext.use_gpu ? 'cuda' : 'cpu'
     def weights = weights_dir ? "${weights_dir}" : "${weights_id}"
     """
     export OMP_NUM_THREADS=${task.cpus}
@@ -33,29 +31,14 @@ process ENPACT_PERSONALIZE {
         --samples-file ${samples} \\
         --model ${model} \\
         --weights ${weights} \\
-        --device ${device} \\
         ${args} \\
         --no-progress \\
         --out ${prefix}.h5
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-        torch: \$(python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo unknown)
-    END_VERSIONS
     """
 
     stub:
     prefix = task.ext.prefix ?: "${meta.id}.${meta.samples}"
     """
     touch ${prefix}.h5
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-        torch: \$(python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo unknown)
-    END_VERSIONS
     """
 }

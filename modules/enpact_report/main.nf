@@ -5,7 +5,7 @@ process ENPACT_REPORT {
     label 'process_low'
 
     input:
-    tuple val(meta), path(params_json, stageAs: 'pipeline_info/params.json'), path(expression)
+    tuple val(meta), path(params_json, stageAs: 'pipeline_info/params.json'), path(expression)   // ENPACT_CHECK's params.json, training matrix
     path(model, stageAs: 'model/*')                  // files of the model directory
     path(personalized, stageAs: 'personalized/*')    // merged personalized stores ([] when not kept)
     path(databases, stageAs: 'linearized/*')         // NAME.db, NAME.txt.gz, NAME.summary.tsv
@@ -14,23 +14,16 @@ process ENPACT_REPORT {
     output:
     tuple val(meta), path("report", type: 'dir')  , emit: report
     tuple val(meta), path("report/index.html")    , emit: html
-    path "versions.yml"                           , emit: versions
-
-    when:
-    task.ext.when == null || task.ext.when
+    tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
+    tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 
     script:
     def args = task.ext.args ?: ''
     """
     enpact report \\
+        --expression ${expression} \\
         ${args} \\
         --outdir .
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 
     stub:
@@ -38,11 +31,5 @@ process ENPACT_REPORT {
     mkdir -p report
     echo '<!DOCTYPE html><html><body>EnPACT report (stub)</body></html>' > report/index.html
     echo '{}' > report/summary.json
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 }

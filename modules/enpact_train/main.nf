@@ -12,10 +12,8 @@ process ENPACT_TRAIN {
     tuple val(meta), path("${prefix}", type: 'dir')   , emit: model
     tuple val(meta), path("${prefix}/*")              , emit: files
     tuple val(meta), path("${prefix}/metrics.json")   , emit: metrics
-    path "versions.yml"                               , emit: versions
-
-    when:
-    task.ext.when == null || task.ext.when
+    tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
+    tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 
     script:
     def args = task.ext.args ?: ''
@@ -28,12 +26,6 @@ process ENPACT_TRAIN {
         --expression ${expression} \\
         ${args} \\
         --outdir ${prefix}
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 
     stub:
@@ -43,11 +35,5 @@ process ENPACT_TRAIN {
     echo '{}' > ${prefix}/model.json
     echo '{}' > ${prefix}/metrics.json
     touch ${prefix}/weights.npz ${prefix}/predictions.tsv
-
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        enpact: \$(enpact --version 2>/dev/null | sed 's/^enpact //')
-        python: \$(python3 --version 2>&1 | sed 's/^Python //')
-    END_VERSIONS
     """
 }

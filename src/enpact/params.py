@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,12 +13,16 @@ from typing import Any
 import yaml
 
 from enpact.errors import EnpactError
+from enpact.layout import gwas_names
+
+log = logging.getLogger(__name__)
 
 # Parameters that only the Nextflow engine uses; `enpact run` accepts and ignores them.
 NEXTFLOW_ONLY = {"use_gpu", "gpu_queue", "cpu_queue", "publish_dir_mode", "help", "validate_params",
                  "monochrome_logs", "version", "trace_report_suffix", "email", "help_full", "show_hidden",
                  "multiqc_title", "config_profile_name", "config_profile_description", "custom_config_version",
-                 "custom_config_base", "gpu_type", "gpu_container", "cpu_container"}
+                 "custom_config_base", "gpu_type", "gpu_container", "cpu_container", "cluster_options",
+                 "gpu_cluster_options"}
 PATH_PARAMS = ("fasta", "annotation", "expression", "vcf", "samples")
 DEMO_DIR_NAME = "demo"
 
@@ -100,12 +106,19 @@ def resolve_gwas_files(value: str | list[str] | None) -> list[str]:
     return [str(item).strip() for item in items if str(item).strip()]
 
 
-def gwas_name(path: str) -> str:
-    """Output stem of a GWAS file: its name without .gz and .tsv/.txt/.csv."""
-    name = Path(path).name
-    for suffix in (".gz", ".bgz", ".tsv", ".txt", ".csv"):
-        name = name.removesuffix(suffix)
-    return name
+def check_param_rules(params: dict[str, Any], source: str) -> None:
+    """Rules across parameters that the schema cannot express; both engines apply them before any step runs."""
+    required = ["fasta", "expression", "vcf"]
+    if params.get("annotation_format") != "names":
+        required.append("annotation")
+    for name in required:
+        if not params.get(name):
+            hint = " (or annotation_format: names, for peak ids chr_start_end)" if name == "annotation" else ""
+            raise EnpactError(f"{source}: parameter '{name}' is required{hint}")
+    gwas_files = resolve_gwas_files(params.get("gwas"))
+    if params.get("lin_gwas_pvalue") is not None and not gwas_files:
+        raise EnpactError(f"{source}: parameter 'lin_gwas_pvalue' selects loci near GWAS signals and needs 'gwas'")
+    gwas_names(gwas_files, f"{source}: parameter 'gwas'")
 
 
 def check_input_files(params: dict[str, Any], source: str) -> None:
@@ -121,12 +134,6 @@ def check_input_files(params: dict[str, Any], source: str) -> None:
     weights = params.get("weights")
     if weights and weights.startswith((".", "/", "~")) and not Path(weights).exists():  # a path, not a hub id
         raise EnpactError(f"{source}: parameter 'weights': directory not found: {weights}")
-    required = ["fasta", "expression", "vcf"]
-    if params.get("annotation_format") != "names":
-        required.append("annotation")
-    for name in required:
-        if not params.get(name):
-            raise EnpactError(f"{source}: parameter '{name}' is required")
 
 
 GWAS_COLUMN_PARAMS = ("gwas_snp_column", "gwas_effect_allele_column", "gwas_non_effect_allele_column",
@@ -183,15 +190,67 @@ def demo_params() -> dict[str, Any]:
     }
 
 
-def resolve_params(params_file: Path | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Schema defaults <- parameter file (or the demo) <- overrides; validated, inputs checked."""
-    schema = load_schema()
-    source = str(params_file) if params_file else "demo parameters"
-    given = read_params_file(params_file) if params_file else demo_params()
-    given.update({k: v for k, v in (overrides or {}).items() if v is not None})
+def complete_params(given: dict[str, Any], schema: dict, source: str) -> dict[str, Any]:
+    """Validated parameters with the schema's defaults filled in, without the Nextflow-only ones."""
     given = {k: v for k, v in given.items() if v is not None}  # an explicit null means "use the default"
     validate_params(given, schema, source)
     params = {**schema_defaults(schema), **given}
     params = {k: v for k, v in params.items() if k not in NEXTFLOW_ONLY}
+    check_param_rules(params, source)
+    return params
+
+
+def resolve_params(params_file: Path | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Schema defaults <- parameter file (or the demo) <- overrides; validated, inputs checked."""
+    source = str(params_file) if params_file else "demo parameters"
+    given = read_params_file(params_file) if params_file else demo_params()
+    given.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    params = complete_params(given, load_schema(), source)
     check_input_files(params, source)
     return params
+
+
+def write_params(path: Path, params: dict[str, Any]) -> None:
+    """pipeline_info/params.json: the parameters a run used (both engines write it with this function)."""
+    from enpact.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
+
+
+def cast_to_schema_types(given: dict[str, Any], schema: dict) -> dict[str, Any]:
+    """Strings where the schema wants a boolean, integer or number, converted (Nextflow's strict parser passes
+    command-line values as strings); values that do not convert are left for the validator to report."""
+    properties = schema_properties(schema)
+    cast = dict(given)
+    for name, value in given.items():
+        kind = properties.get(name, {}).get("type")
+        if not isinstance(value, str) or kind not in ("boolean", "integer", "number"):
+            continue
+        text = value.strip()
+        if kind == "boolean" and text.lower() in ("true", "false"):
+            cast[name] = text.lower() == "true"
+        elif kind == "integer" and re.fullmatch(r"[+-]?\d+", text):
+            cast[name] = int(text)
+        elif kind == "number":
+            try:
+                cast[name] = int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+            except ValueError:
+                pass
+    return cast
+
+
+def check_nextflow_params(path: Path) -> dict[str, Any]:
+    """The parameters of a Nextflow run (its params as JSON), checked like `enpact run --params` checks a file.
+
+    Parameters the schema does not define (institutional configs add their own) are dropped with a warning:
+    nf-schema has already reported them. Input files are not opened: they may be in object storage.
+    """
+    schema = load_schema()
+    given = cast_to_schema_types(read_params_file(path), schema)
+    known = schema_properties(schema)
+    unknown = sorted(name for name in given if name not in known and name not in NEXTFLOW_ONLY)
+    if unknown:
+        log.warning("%s: ignoring parameters the schema does not define: %s", path, ", ".join(unknown))
+    given = {k: v for k, v in given.items() if k in known or k in NEXTFLOW_ONLY}
+    return complete_params(given, schema, "pipeline parameters")

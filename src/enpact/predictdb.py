@@ -688,7 +688,6 @@ def build_database(
     keep_unfiltered: bool = False,
     population: str | None = None,
     cv_seed: int | None = None,
-    delete_after: Sequence[str | Path] = (),
 ) -> DatabaseOutputs:
     """Merge linearization chunks into PredictDB database(s), covariance file(s) and a merged summary."""
     if not name or "/" in name or name.startswith("."):
@@ -722,7 +721,6 @@ def build_database(
             write_predictdb(db_path, extra, db_weights, n_samples, population, chromosomes, cv_seed)
             write_covariance(cov_path, database_covariance(merged.covariance, weights, in_db))
         summary.assign(kept=kept).to_csv(staged[2], sep="\t", index=False, na_rep="NA")
-    _delete_files(delete_after)
     return DatabaseOutputs(
         db=targets[0], covariance=targets[1], summary=targets[2],
         unfiltered_db=targets[3] if keep_unfiltered else None,
@@ -730,15 +728,3 @@ def build_database(
         n_genes=int(kept.sum()), n_genes_unfiltered=int(ok.sum()),
     )
 
-
-def _delete_files(paths: Sequence[str | Path]) -> None:
-    """Delete files that are no longer needed (missing ones are only logged)."""
-    for item in paths:
-        path = Path(item)
-        if path.is_file() or path.is_symlink():
-            path.unlink()
-            log.info("deleted %s", path)
-        elif path.exists():
-            log.warning("not deleting %s: not a file", path)
-        else:
-            log.warning("not deleting %s: no such file", path)

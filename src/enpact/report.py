@@ -18,7 +18,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from enpact.io import atomic_path  # noqa: E402
-from enpact.params import gwas_name, resolve_gwas_files  # noqa: E402
+from enpact.layout import gwas_name  # noqa: E402
+from enpact.params import resolve_gwas_files  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def _demo_note(params: dict) -> str:
             "variation between individuals.</i></p>")
 
 
-def personalized_section(outdir: Path, params: dict, summary: dict) -> str:
+def personalized_section(outdir: Path, params: dict, summary: dict, expression: Path | None = None) -> str:
     """Deduplication figures and, when the observed matrix shares individuals with the VCF, accuracy."""
     from enpact.expression import read_expression
 
@@ -128,7 +129,7 @@ def personalized_section(outdir: Path, params: dict, summary: dict) -> str:
     parts = [f"<p>{values.shape[0]} loci x {values.shape[1]} individuals. The predictor ran on {predicted:,} "
              f"distinct windows for {needed:,} haplotype and reference windows "
              f"({100 * predicted / max(needed, 1):.1f}%): identical windows are predicted once.</p>"]
-    observed = read_expression(params["expression"])
+    observed = read_expression(expression or params["expression"])
     accuracy = personalized_accuracy(values, observed, seed=int(params.get("seed", 0)))
     if accuracy.empty:
         parts.append("<p>The training matrix shares fewer than 5 individuals with the VCF: no personalized-accuracy "
@@ -251,15 +252,16 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:
 th{background:#f3f3f3}img{max-width:100%;display:block;margin:1em 0}code{background:#f6f6f6;padding:0 3px}"""
 
 
-def write_report(outdir: Path, params: dict) -> Path:
-    """Write report/index.html and report/summary.json from the outputs under outdir."""
+def write_report(outdir: Path, params: dict, expression: Path | None = None) -> Path:
+    """Write report/index.html and report/summary.json from the outputs under outdir (`expression`: a readable
+    copy of the training matrix, when params names one that is elsewhere, e.g. in object storage)."""
     report_dir = outdir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}
     sections = [
         ("What ran", inputs_section(outdir, params)),
         ("EnPACT model: fit on held-out chromosomes", training_section(outdir, summary)),
-        ("Personalized predictions", personalized_section(outdir, params, summary)),
+        ("Personalized predictions", personalized_section(outdir, params, summary, expression)),
         ("Linearization: how well linear SNP models approximate the personalized predictions",
          linearization_section(outdir, params, summary)),
         ("TWAS (S-PrediXcan)", twas_section(outdir, params, summary)),

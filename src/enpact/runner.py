@@ -20,8 +20,8 @@ from pathlib import Path
 from enpact import __version__
 from enpact.errors import EnpactError
 from enpact.io import atomic_path
-from enpact.params import resolve_gwas_files
-from enpact.params import gwas_name as _gwas_name
+from enpact.layout import gwas_names, keeps_personalized
+from enpact.params import resolve_gwas_files, write_params
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +129,18 @@ class Runner:
         return path
 
 
-def software_versions() -> dict[str, str]:
-    """Versions of enpact, Python and the key libraries."""
+KEY_PACKAGES = ("torch", "enformer-pytorch", "numpy", "pandas", "scipy", "scikit-learn", "h5py", "pysam", "pyfaidx",
+                "numba", "polars")
+
+
+def software_versions(*packages: str) -> dict[str, str]:
+    """Versions of enpact, Python and the key libraries (or of the named installed packages)."""
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {"enpact": __version__, "python": platform.python_version()}
-    for package in ("torch", "enformer-pytorch", "numpy", "pandas", "scipy", "scikit-learn", "h5py", "pysam",
-                    "pyfaidx", "numba", "polars"):
+    for package in packages or KEY_PACKAGES:
+        if package in versions:
+            continue
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -172,7 +177,7 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     runner = Runner(outdir, progress)
     started = time.perf_counter()
     predictor_started = predictor_seconds()
-    _write_text(runner.info / "params.json", json.dumps(params, indent=2, sort_keys=True) + "\n")
+    write_params(runner.info / "params.json", params)
     _write_text(runner.info / "software_versions.json", json.dumps(software_versions(), indent=2) + "\n")
 
     # 1. loci, and chunks of loci and samples
@@ -244,7 +249,7 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
         for flag in ("keep_indels", "keep_ambiguous", "keep_multiallelic"):
             if params.get(f"lin_{flag}"):
                 argv.append(f"--{flag.replace('_', '-')}")
-        if params.get("lin_gwas_pvalue") is not None and params.get("gwas"):
+        if params.get("lin_gwas_pvalue") is not None:  # needs gwas: check_param_rules
             argv += ["--gwas", resolve_gwas_files(params["gwas"])[0], "--gwas-snp-column", params["gwas_snp_column"],
                      "--gwas-pvalue-column", params["gwas_pvalue_column"], "--gwas-pvalue-threshold",
                      params["lin_gwas_pvalue"]]
@@ -261,15 +266,15 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     if params.get("population"):
         argv += ["--population", params["population"]]
     runner.step("databases", "database", argv, [db, covariance, linearized_dir / f"{name}.summary.tsv"])
-    if params.get("delete_personalized"):
+    if not keeps_personalized(params):
         for path in sorted(personalized_dir.rglob("*.h5")):
             path.unlink()
         log.info("deleted the personalized prediction stores (delete_personalized)")
 
     # 6. TWAS per GWAS file
     twas_dir = outdir / "twas"
-    for gwas in resolve_gwas_files(params.get("gwas")):
-        stem = _gwas_name(gwas)
+    gwas_files = resolve_gwas_files(params.get("gwas"))
+    for gwas, stem in zip(gwas_files, gwas_names(gwas_files)):
         out = twas_dir / f"{stem}.csv"
         argv = ["twas", "--model-db-path", db, "--covariance", covariance, "--gwas-file", gwas,
                 "--snp-column", params["gwas_snp_column"], "--effect-allele-column",

@@ -21,6 +21,7 @@ import polars as pl
 from scipy.special import ndtr, ndtri
 
 from enpact.errors import EnpactError
+from enpact.layout import gwas_name, gwas_names
 from enpact.predictdb import (
     parse_float_column,
     quote_identifier,
@@ -36,7 +37,6 @@ RESULT_COLUMNS = (
     "pred_perf_qval", "n_snps_used", "n_snps_in_cov", "n_snps_in_model",
 )
 CALIBRATION_COLUMNS = ("phi", "uncalibrated_pvalue", "uncalibrated_zscore")
-GWAS_NAME_SUFFIXES = (".gz", ".bgz", ".bz2", ".txt", ".tsv", ".csv")
 VARID_POSITION = re.compile(r"^([^_]+)_(\d+)_")
 
 
@@ -557,26 +557,11 @@ def read_gene_positions(path: str | Path) -> pd.DataFrame:
 # driver
 
 
-def gwas_name(path: str | Path) -> str:
-    """A GWAS file's name without .txt/.tsv/.csv/.gz-like suffixes."""
-    name = Path(path).name
-    changed = True
-    while changed:
-        changed = False
-        for suffix in GWAS_NAME_SUFFIXES:
-            if name.lower().endswith(suffix) and len(name) > len(suffix):
-                name, changed = name[: -len(suffix)], True
-    return name
-
-
 def output_paths(gwas_files: Sequence[str | Path], output: str | Path, suffix: str = ".csv") -> list[Path]:
     """One output per GWAS: `{gwas}` in `output` is replaced by the GWAS name; with several GWAS files (or an
     existing directory) and no `{gwas}`, `output` is a directory holding `{gwas}.csv`."""
     output = str(output)
-    names = [gwas_name(p) for p in gwas_files]
-    repeated = {n for n in names if names.count(n) > 1}
-    if repeated and (len(gwas_files) > 1):
-        raise EnpactError(f"two GWAS files are both named '{sorted(repeated)[0]}'; rename one so outputs differ")
+    names = gwas_names(gwas_files, "--gwas-file")
     if "{gwas}" in output:
         return [Path(output.replace("{gwas}", n)) for n in names]
     if len(gwas_files) == 1 and not Path(output).is_dir():
@@ -669,6 +654,6 @@ def _write_plots(results: pd.DataFrame, prefix: str, model_db_path: str | Path, 
 __all__ = [
     "GwasColumns", "ModelDatabase", "CovarianceIndex", "GwasData", "RESULT_COLUMNS", "CALIBRATION_COLUMNS",
     "load_model_database", "load_covariance", "load_phi", "read_gwas", "gwas_zscores", "align_gwas", "associate",
-    "calibrate", "sort_results", "write_results", "run_twas", "output_paths", "gwas_name",
+    "calibrate", "sort_results", "write_results", "run_twas", "output_paths",
     "gene_positions_from_model", "read_gene_positions",
 ]

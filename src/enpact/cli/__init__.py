@@ -32,6 +32,19 @@ def _command_modules() -> list[ModuleType]:
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
+class _VersionOf(argparse.Action):
+    """`--version-of NAME`: print one software version (enpact, python, torch, ...) and exit."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from enpact.runner import software_versions
+
+        versions = software_versions(str(values))
+        if str(values) not in versions:
+            parser.exit(1, f"enpact: {values} is not installed\n")
+        print(versions[str(values)])
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with all subcommands."""
     parser = argparse.ArgumentParser(
@@ -39,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="EnPACT: sequence-model predictions -> EnPACT models -> PredictDB databases -> TWAS.",
     )
     parser.add_argument("--version", action="version", version=f"enpact {__version__}")
+    parser.add_argument("--version-of", action=_VersionOf, metavar="NAME",
+                        help="print the version of enpact, python or a library as this enpact sees it, and exit "
+                        "(the Nextflow modules report software versions with it)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -34,8 +34,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also write NAME.unfiltered.db and NAME.unfiltered.txt.gz")
     p.add_argument("--population", help="population label stored in sample_info")
     p.add_argument("--cv-seed", type=int, help="cross-validation seed stored in construction")
-    p.add_argument("--delete-after", nargs="+", default=[], metavar="PATH",
-                   help="files to delete once the databases are written (e.g. personalized prediction stores)")
     p.set_defaults(func=run)
 
 
@@ -44,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = build_database(
         args.linearized, args.name, args.outdir, snp_key=args.snp_key, pval_threshold=args.pval_threshold,
         rho_threshold=args.rho_threshold, keep_unfiltered=args.keep_unfiltered, population=args.population,
-        cv_seed=args.cv_seed, delete_after=args.delete_after,
+        cv_seed=args.cv_seed,
     )
     log.info("wrote %s (%d models) and %s", outputs.db, outputs.n_genes, outputs.covariance)
     if outputs.unfiltered_db:

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     r = subparsers.add_parser("report", help="(re)write report/index.html of a finished run")
     r.add_argument("--outdir", required=True, type=Path, help="the run's output directory")
+    r.add_argument("--expression", type=Path, help="the training matrix, when the run's params.json names a copy "
+                   "that is not readable here (Nextflow stages one into the report task)")
     r.set_defaults(func=run_report)
 
 
@@ -59,5 +61,5 @@ def run_report(args: argparse.Namespace) -> int:
     params_path = args.outdir / "pipeline_info" / "params.json"
     if not params_path.exists():
         raise EnpactError(f"{params_path} not found: is {args.outdir} the output directory of an enpact run?")
-    write_report(args.outdir, json.loads(params_path.read_text()))
+    write_report(args.outdir, json.loads(params_path.read_text()), args.expression)
     return 0
