@@ -32,16 +32,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "nextflow"))
 
 from nf_tooling import (  # noqa: E402
-    HERE,
     ROOT,
     Process,
     StagedFile,
     StagedFiles,
     config_params,
-    groovy_literal,
     module_files,
     parse_process,
-    run_groovy,
+    render_entries,
 )
 
 F, FL = StagedFile, StagedFiles
@@ -175,11 +173,7 @@ def render(cases: list[dict], directory: Path) -> dict[str, dict]:
             "configs": [str(c) for c in case["configs"]], "script_file": str(script_file(process, case["section"], directory)),
             "params": params, "use_gpu": case["use_gpu"], "inputs": case["inputs"],
         })
-    # one closure per entry: each compiles to its own method (a single literal would exceed the JVM's 64 KB limit)
-    data = directory / "render_data.groovy"
-    data.write_text("[\n" + "".join(f"    {{ -> {groovy_literal(e)} }},\n" for e in entries) + "]\n")
-    out = run_groovy(HERE / "render_modules.groovy", [str(data)])
-    return {result["id"]: result for result in json.loads(out)}
+    return render_entries(entries, directory)
 
 
 CONFIGS = [ROOT / "conf" / "base.config", ROOT / "conf" / "modules.config"]

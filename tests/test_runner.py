@@ -36,14 +36,3 @@ def test_completed_steps_are_skipped_until_an_input_changes(tmp_path):
     cache = StepCache.load(tmp_path / "out" / "pipeline_info" / "steps.json")
     assert set(cache.done) == {"chunk"}
     assert Path(tmp_path / "out" / "pipeline_info" / "steps.json").exists()
-
-
-def test_bin_launcher_runs_the_cli_from_a_checkout():
-    import os
-    import subprocess
-    import sys
-
-    launcher = Path(__file__).resolve().parents[1] / "bin" / "enpact"
-    result = subprocess.run([str(launcher), "--version"], capture_output=True, text=True,
-                            env={**os.environ, "ENPACT_PYTHON": sys.executable})
-    assert result.returncode == 0 and result.stdout.startswith("enpact ")

@@ -7,6 +7,7 @@ scripts are rendered by tests/nextflow/render_modules.groovy and fed to the `enp
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -66,8 +67,18 @@ def groovy_syntax(paths: list[Path]) -> dict[Path, str | None]:
     return results
 
 
+def render_entries(entries: list[dict], directory: Path) -> dict[str, dict]:
+    """Run render_modules.groovy on entries [{id, process, labels, configs, params, inputs, script_file?, attempt?,
+    engine?}] in one JVM: {id: {script, outputs, ext, directives, error}}."""
+    # one closure per entry: each compiles to its own method (a single literal would exceed the JVM's 64 KB limit)
+    data = directory / "render_data.groovy"
+    data.write_text("[\n" + "".join(f"    {{ -> {groovy_literal(e)} }},\n" for e in entries) + "]\n")
+    out = run_groovy(HERE / "render_modules.groovy", [str(data)])
+    return {result["id"]: result for result in json.loads(out)}
+
+
 # --------------------------------------------------------------------------------------------------------------
-# nextflow.config params block
+# nextflow.config params block and profiles
 # --------------------------------------------------------------------------------------------------------------
 
 _VALUE = re.compile(r"""^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>'[^']*'|"[^"]*"|-?\d+(?:\.\d+)?(?:[eE]-?\d+)?|true|false|null)\s*(?://.*)?$""")
@@ -92,6 +103,68 @@ def config_params(path: Path = ROOT / "nextflow.config") -> dict[str, object]:
             raise AssertionError(f"{path}:{number}: params must be `name = literal` lines: {text!r}")
         params[match["name"]] = _literal(match["value"])
     raise AssertionError(f"{path}: unterminated params block")
+
+
+@dataclass
+class Profile:
+    """A profile of nextflow.config: the config files it includes, its params and its other settings."""
+    name: str
+    includes: list[Path]
+    params: dict[str, object]
+    settings: dict[str, object]
+
+
+def profiles(path: Path = ROOT / "nextflow.config") -> dict[str, Profile]:
+    """The profiles block of nextflow.config (one `name { ... }` per profile, no nested blocks)."""
+    text = path.read_text()
+    start = text.index("\nprofiles {")
+    end = text.index("\n}\n", start)   # the profiles block closes at the start of a line
+    block = text[start:end]
+    found = {}
+    for match in re.finditer(r"^    ([A-Za-z_]\w*)\s*\{\s*$(.*?)^    \}\s*$", block, re.M | re.S):
+        includes, params, settings = [], {}, {}
+        for line in match.group(2).splitlines():
+            text_line = line.strip()
+            if not text_line or text_line.startswith("//"):
+                continue
+            include = re.match(r"includeConfig\s+'([^']+)'", text_line)
+            if include:
+                includes.append(ROOT / include.group(1))
+                continue
+            assignment = re.match(r"([\w.]+)\s*=\s*(.+)$", text_line)
+            if not assignment:
+                raise AssertionError(f"nextflow.config profile {match.group(1)}: unexpected line {text_line!r}")
+            key, value = assignment.groups()
+            literal = _VALUE.match(f"x = {value}")
+            parsed = _literal(literal["value"]) if literal else value
+            if key.startswith("params."):
+                params[key.removeprefix("params.")] = parsed
+            else:
+                settings[key] = parsed
+        found[match.group(1)] = Profile(match.group(1), includes, params, settings)
+    return found
+
+
+def profile_params(names: list[str], overrides: dict | None = None) -> dict[str, object]:
+    """params of a run with these profiles (in command-line order) and a parameter file's values on top."""
+    params = config_params()
+    known = profiles()
+    for name in names:
+        profile = known[name]
+        params.update(profile.params)
+        for include in profile.includes:
+            if re.search(r"^params\s*\{", include.read_text(), re.M):
+                params.update(config_params(include))
+    params.update(overrides or {})
+    return {k: v.replace("${projectDir}", str(ROOT)) if isinstance(v, str) else v for k, v in params.items()}
+
+
+def profile_configs(names: list[str], extra: list[Path] = ()) -> list[Path]:
+    """Config files of a run with these profiles, in the order Nextflow applies them (then user -c files)."""
+    configs = [ROOT / "conf" / "base.config", ROOT / "conf" / "modules.config"]
+    for name in names:
+        configs += profiles()[name].includes
+    return configs + list(extra)
 
 
 def _literal(text: str) -> object:

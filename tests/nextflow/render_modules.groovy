@@ -56,10 +56,20 @@ String toJson(Object value) {
     out.append('"').toString()
 }
 
-// Nextflow memory/duration literals (6.GB, 4.h) used outside closures
+// Nextflow memory and duration literals (6.GB, 4.h): amounts in bytes or milliseconds that multiply and compare
+class Amount implements Comparable<Amount> {
+    BigDecimal value
+    String unit   // 'bytes' or 'ms'
+    Amount(BigDecimal value, String unit) { this.value = value; this.unit = unit }
+    Amount multiply(Number n) { new Amount(value * n, unit) }
+    int compareTo(Amount other) { value <=> other.value }
+    String toString() { "${value.toBigInteger()} ${unit}" }
+}
+def units = [KB: [1024G, 'bytes'], MB: [1024G ** 2, 'bytes'], GB: [1024G ** 3, 'bytes'], TB: [1024G ** 4, 'bytes'],
+             ms: [1G, 'ms'], s: [1000G, 'ms'], m: [60000G, 'ms'], h: [3600000G, 'ms'], d: [86400000G, 'ms']]
 [Integer, Long, BigDecimal].each { cls ->
-    ['KB', 'MB', 'GB', 'TB', 'ms', 's', 'm', 'h', 'd'].each { unit ->
-        cls.metaClass."get${unit}" = { -> "${delegate}.${unit}".toString() }
+    units.each { name, spec ->
+        cls.metaClass."get${name.capitalize()}" = { -> new Amount(new BigDecimal(delegate.toString()) * spec[0], spec[1]) }
     }
 }
 
@@ -93,9 +103,19 @@ def results = []
 def configCache = [:]
 def scriptCache = [:]
 for (Map entry : entries) {
-    def result = [id: entry.id, script: null, outputs: null, ext: null, error: null]
+    def result = [id: entry.id, script: null, outputs: null, ext: null, directives: null, error: null]
     try {
+        // settings of the process: generic < withLabel < withName; within a level, later config files win
         def ordered = [generic: [:], label: [:], name: [:]]
+        def merge = { Map target, Map values ->
+            values.each { key, value ->
+                if (key == 'ext') {
+                    target.ext = (target.ext ?: [:]) + value
+                } else if (!key.toString().startsWith('with')) {
+                    target[key] = value
+                }
+            }
+        }
         for (String configFile : entry.configs) {
             def cacheKey = configFile + '\u0000' + entry.params.toString()
             if (!configCache.containsKey(cacheKey)) {
@@ -104,34 +124,54 @@ for (Map entry : entries) {
                 configCache[cacheKey] = slurper.parse(selectorText(new File(configFile).text))
             }
             def config = configCache[cacheKey]
+            merge(ordered.generic, config.process)
             config.process.each { key, value ->
-                if (key == 'ext') ordered.generic.putAll(value)
-                else if (key.toString().startsWith('withLabel:') && value.ext
-                         && selectorMatches(key.toString().substring(10), entry.labels)) ordered.label.putAll(value.ext)
-                else if (key.toString().startsWith('withName:') && value.ext
-                         && selectorMatches(key.toString().substring(9), [entry.process])) ordered.name.putAll(value.ext)
+                if (key.toString().startsWith('withLabel:') && selectorMatches(key.toString().substring(10), entry.labels)) {
+                    merge(ordered.label, value)
+                } else if (key.toString().startsWith('withName:') && selectorMatches(key.toString().substring(9), [entry.process])) {
+                    merge(ordered.name, value)
+                }
             }
         }
-        def extRaw = [:]
-        extRaw.putAll(ordered.generic); extRaw.putAll(ordered.label); extRaw.putAll(ordered.name)
-        def workflowInfo = [profile: 'standard', containerEngine: null]
-        def task = [process: entry.process, name: "${entry.process} (1)".toString(), cpus: 2, attempt: 1,
-                    memory: '6.GB', index: 1, accelerator: entry.params.use_gpu ? [request: 1] : null, ext: [:]]
-        def scope = [:] + entry.inputs + [params: entry.params, task: task, workflow: workflowInfo]
+        def raw = [:]
+        raw.putAll(ordered.generic); raw.putAll(ordered.label); raw.putAll(ordered.name)
+        raw.ext = (ordered.generic.ext ?: [:]) + (ordered.label.ext ?: [:]) + (ordered.name.ext ?: [:])
+        def workflowInfo = [profile: entry.profile ?: 'standard', containerEngine: entry.engine]
+        def attempt = entry.attempt ?: 1
+        def executor = raw.executor instanceof Closure ? null : (raw.executor ?: 'local')
+        def task = [process: entry.process, name: "${entry.process} (1)".toString(), cpus: 2, attempt: attempt,
+                    memory: '6.GB', index: 1, executor: executor,
+                    accelerator: entry.params.use_gpu ? [request: 1] : null, ext: [:]]
+        def scope = [:] + (entry.inputs ?: [:]) + [params: entry.params, task: task, workflow: workflowInfo]
         def ext = [:]
-        extRaw.each { key, value -> ext[key] = evaluate(value, scope) }
-        task.ext = ext
-        def binding = new Binding([:] + entry.inputs + [task: task, workflow: workflowInfo])
-        if (!scriptCache.containsKey(entry.script_file)) {
-            scriptCache[entry.script_file] = new GroovyShell().parse(new File(entry.script_file))
+        raw.ext.each { key, value ->
+            try {
+                ext[key] = evaluate(value, scope)
+            } catch (Exception e) {
+                // directive-only entries have no inputs for closures such as ext.prefix = { meta.id }
+                if (entry.script_file) throw e
+                ext[key] = null
+            }
         }
-        def script = scriptCache[entry.script_file]
-        script.binding = binding
-        def rendered = script.run()
-        // Nextflow removes the common indentation of a script block before running it
-        result.script = rendered.script.toString().stripIndent()
-        result.outputs = rendered.outputs.collect { o -> o.toString() }
+        task.ext = ext
+        def directives = [:]
+        raw.each { key, value -> if (key != 'ext') directives[key] = evaluate(value, scope) }
+        result.directives = directives.collectEntries { k, v ->
+            [k, v instanceof Amount ? [(v.unit): v.value.toBigInteger()] : v instanceof Closure ? '<closure>' : v]
+        }
         result.ext = ext.collectEntries { k, v -> [k, v instanceof Closure ? '<closure>' : v] }
+        if (entry.script_file) {
+            def binding = new Binding([:] + entry.inputs + [task: task, workflow: workflowInfo])
+            if (!scriptCache.containsKey(entry.script_file)) {
+                scriptCache[entry.script_file] = new GroovyShell().parse(new File(entry.script_file))
+            }
+            def script = scriptCache[entry.script_file]
+            script.binding = binding
+            def rendered = script.run()
+            // Nextflow removes the common indentation of a script block before running it
+            result.script = rendered.script.toString().stripIndent()
+            result.outputs = rendered.outputs.collect { o -> o.toString() }
+        }
     } catch (Throwable e) {
         result.error = "${e.class.simpleName}: ${e.message}".toString()
     }
