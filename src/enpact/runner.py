@@ -99,11 +99,16 @@ class Runner:
 
         self.parser = build_parser()
 
-    def step(self, group: str, key: str, argv: list[str], outputs: Sequence[Path]) -> bool:
-        """Run `enpact argv` unless already done; returns True when it ran."""
+    def command(self, argv: Sequence[object]) -> list[str]:
+        """The `enpact` arguments of a step as this runner passes them."""
         argv = [str(a) for a in argv]
         if not self.progress and argv[0] in ("predict", "personalize", "linearize"):
             argv.append("--no-progress")
+        return argv
+
+    def step(self, group: str, key: str, argv: list[object], outputs: Sequence[Path]) -> bool:
+        """Run `enpact argv` unless already done; returns True when it ran."""
+        argv = self.command(argv)
         stamp = fingerprint(argv)
         if self.cache.is_done(key, stamp, outputs):
             self.timings.append((group, key, 0.0, "cached"))

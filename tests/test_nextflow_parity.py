@@ -1,0 +1,302 @@
+"""One pipeline, two engines: for the same parameter file, `nextflow run` and `enpact run` run the same steps with
+the same options (DESIGN.md section 2).
+
+For each parameter file below, both sides are turned into parsed `enpact` options:
+- `enpact run`: the runner's steps, recorded where it hands each command to the CLI (Runner.step), over chunk
+  files named like the Nextflow chunks;
+- Nextflow: every module's script rendered with conf/base.config + conf/modules.config + the profiles' configs and
+  the params Nextflow would have (nextflow.config, profiles, then the parameter file), for the inputs the workflow
+  would stage (tests/nextflow/render_modules.groovy).
+Both command lines are parsed by the CLI's own parser and compared option by option. Options that name files are
+compared by their file name (Nextflow stages inputs under their own names), the other options exactly; the only
+allowed differences are ENGINE_DIFFERENCES, each with its reason. Parsed options, not strings, are compared.
+pipeline_info/params.json is compared too: ENPACT_CHECK's copy with the runner's.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "nextflow"))
+
+from nf_tooling import (  # noqa: E402
+    ROOT,
+    StagedFile,
+    StagedFiles,
+    module_files,
+    parse_process,
+    profile_configs,
+    profile_params,
+    render_entries,
+)
+from test_nextflow_contract import enpact_commands, parse_command, script_file, stage_inputs  # noqa: E402
+
+from enpact.params import NEXTFLOW_ONLY, check_nextflow_params, complete_params, demo_params, load_schema  # noqa: E402
+from enpact.layout import gwas_name  # noqa: E402
+from enpact.params import resolve_gwas_files  # noqa: E402
+
+F, FL = StagedFile, StagedFiles
+LOCI_CHUNKS = ["ENSGDEMO00001.1--ENSGDEMO00060.1", "ENSGDEMO00061.1--ENSGDEMO00120.1"]
+SAMPLE_CHUNKS = ["IND001--IND040", "IND041--IND080"]
+
+# Options whose value names a file or directory: compared by file name
+PATH_OPTIONS = {"fasta", "annotation", "expression", "vcf", "samples_file", "loci", "out", "outdir", "features",
+                "model", "inputs", "personalized", "out_prefix", "gwas", "linearized", "model_db_path", "covariance",
+                "gwas_file", "output_file", "plots_prefix", "params", "export_matrix"}
+# Options that differ by design, per subcommand, with the reason
+ENGINE_DIFFERENCES = {
+    ("train", "device"): "the Nextflow training task runs on the CPU queue without a GPU (--device cpu); "
+                         "enpact run trains where params.device says",
+}
+
+DEMO = demo_params()
+PARAM_FILES = {
+    # name: (Nextflow profiles, parameter file); None: `enpact run` without --params and `-profile test`
+    "demo": (["test"], None),
+    "gpu_run": (["gpu"], {**DEMO, "device": "cuda", "use_gpu": True, "batch_size": 16, "precision": "fp32",
+                          "gpu_queue": "gpu", "cpu_queue": "cpu"}),
+    "own_data": ([], yaml.safe_load((ROOT / "docs" / "params.example.yaml").read_text())),
+    "gwas_selected_loci": ([], {**DEMO, "lin_gwas_pvalue": 0.001}),
+    "keep_unfiltered": ([], {**DEMO, "keep_unfiltered": True, "lin_keep_indels": True, "lin_window_bp": 2048}),
+    "delete_personalized": ([], {**DEMO, "delete_personalized": True}),
+    "several_gwas": ([], {**DEMO, "gwas": "gwas/height.tsv.gz,gwas/ldl.txt", "lin_gwas_pvalue": 5e-8,
+                          "samples": "samples.txt", "window_bp": 4096, "baseline_track": "CAGE:demo 1"}),
+    "peaks_by_name": ([], {**{k: v for k, v in DEMO.items() if k != "annotation"}, "annotation_format": "names",
+                           "model_type": "cnn", "aggregate": "none", "snp_key": "rsid", "gwas_keep_non_rsid": False}),
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# enpact run
+# --------------------------------------------------------------------------------------------------------------
+
+def runner_params(name: str) -> dict:
+    """The parameters `enpact run` resolves for a parameter file (input files are not opened here)."""
+    _profiles, given = PARAM_FILES[name]
+    return complete_params(dict(DEMO if given is None else given), load_schema(), name)
+
+
+def runner_steps(params: dict, outdir: Path, monkeypatch) -> list[tuple[str, list[str]]]:
+    """(step key, enpact arguments) of every step `enpact run` takes for these parameters."""
+    from enpact import runner as runner_module
+
+    for chunk in LOCI_CHUNKS:
+        (outdir / "loci" / "chunks" / "loci").mkdir(parents=True, exist_ok=True)
+        (outdir / "loci" / "chunks" / "loci" / f"{chunk}.tsv").touch()
+    for chunk in SAMPLE_CHUNKS:
+        (outdir / "loci" / "chunks" / "samples").mkdir(parents=True, exist_ok=True)
+        (outdir / "loci" / "chunks" / "samples" / f"{chunk}.txt").touch()
+    recorded = []
+
+    def record(self, _group, key, argv, _outputs):
+        recorded.append((key, self.command(argv)))
+        return False
+
+    monkeypatch.setattr(runner_module.Runner, "step", record)
+    monkeypatch.setattr("enpact.report.write_report", lambda *args, **kwargs: None)
+    runner_module.run_pipeline({**params, "outdir": str(outdir)}, progress=False)
+    return recorded
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Nextflow
+# --------------------------------------------------------------------------------------------------------------
+
+def nextflow_params(name: str) -> tuple[list[str], dict]:
+    """Profiles and params of `nextflow run . -profile ... -params-file FILE` (the file's values win)."""
+    profiles, given = PARAM_FILES[name]
+    return profiles, profile_params(profiles, given)
+
+
+def staged(value: str | None) -> list:
+    """An input file as main.nf stages it ([] when the parameter is unset)."""
+    return F(Path(value).name) if value else []
+
+
+def weights_input(weights: str) -> dict:
+    """main.nf's weightsInput: a checkpoint directory is staged under weights/, anything else is a hub id."""
+    is_path = "://" in weights or weights.startswith(("/", ".")) or Path(weights).exists()
+    return {"weights_id": "", "weights_dir": F(f"weights/{Path(weights).name}")} if is_path else \
+        {"weights_id": weights, "weights_dir": []}
+
+
+def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
+    """(process, task key like the runner's step key, inputs) of every task the workflow would run."""
+    fasta = {"meta2": {"id": "genome"}, "fasta": staged(params["fasta"]), "fai": []}
+    vcf = {"vcf": staged(params["vcf"]), "tbi": F(Path(params["vcf"]).name + ".tbi")}
+    weights = weights_input(str(params["weights"]))
+    gwas_files = resolve_gwas_files(params.get("gwas"))
+    gwas_filter = staged(gwas_files[0]) if params.get("lin_gwas_pvalue") is not None and gwas_files else []
+    expression = {"meta2": {"id": "expression"}, "expression": staged(params["expression"])}
+    tasks = [
+        ("ENPACT_CHECK", "check", {"meta": {"id": "params"}, "nextflow_params": F("nextflow_params.json")}),
+        ("ENPACT_LOCI", "loci", {"meta": {"id": "loci"}, "annotation": staged(params.get("annotation")),
+                                 "expression": staged(params["expression"]), **fasta}),
+        ("ENPACT_CHUNK", "chunk", {"meta": {"id": "loci"}, "loci": F("loci.tsv"), "meta2": {"id": "vcf"}, **vcf,
+                                   "meta3": {"id": "samples"}, "samples": staged(params.get("samples"))}),
+        ("ENPACT_MERGE_FEATURES", "reference/merge",
+         {"meta": {"id": "reference"}, "stores": FL(tuple(f"chunks/{c}.h5" for c in LOCI_CHUNKS))}),
+        ("ENPACT_TRAIN", "train", {"meta": {"id": "reference"}, "features": F("reference.h5"), "loci": F("loci.tsv"),
+                                   **expression}),
+        ("ENPACT_DATABASE", "database", {"meta": {"id": "databases"}, "linearized": FL(tuple(
+            f"chunks/{c}.{kind}" for c in LOCI_CHUNKS for kind in ("covariance.tsv.gz", "summary.tsv", "weights.tsv")))}),
+    ]
+    for chunk in LOCI_CHUNKS:
+        meta = {"id": chunk, "n_loci_chunks": len(LOCI_CHUNKS)}
+        tasks.append(("ENPACT_PREDICT", f"reference/{chunk}", {"meta": meta, "loci": F(f"{chunk}.tsv"), **fasta,
+                                                              **weights}))
+        for samples in SAMPLE_CHUNKS:
+            tasks.append(("ENPACT_PERSONALIZE", f"personalize/{chunk}/{samples}", {
+                "meta": {**meta, "samples": samples, "n_sample_chunks": len(SAMPLE_CHUNKS)}, "loci": F(f"{chunk}.tsv"),
+                "samples": F(f"{samples}.txt"), **fasta, "meta3": {"id": "vcf"}, **vcf,
+                "meta4": {"id": "reference"}, "model": F("enpact_model/model"), **weights}))
+        tasks.append(("ENPACT_MERGE", f"merge/{chunk}", {"meta": meta, "stores": FL(tuple(
+            f"chunks/{chunk}.{s}.h5" for s in SAMPLE_CHUNKS))}))
+        tasks.append(("ENPACT_LINEARIZE", f"linearize/{chunk}", {
+            "meta": meta, "personalized": F(f"{chunk}.h5"), "loci": F(f"{chunk}.tsv"), "meta2": {"id": "vcf"}, **vcf,
+            "meta3": {"id": "gwas_filter"}, "gwas": gwas_filter}))
+    for gwas in gwas_files:
+        tasks.append(("ENPACT_TWAS", f"twas/{gwas_name(gwas)}", {
+            "meta": {"id": Path(gwas).name}, "gwas": staged(gwas), "meta2": {"id": "databases"},
+            "db": F(f"{params['name']}.db"), "covariance": F(f"{params['name']}.txt.gz")}))
+    return tasks
+
+
+def nextflow_steps(name: str, directory: Path) -> list[tuple[str, list[str]]]:
+    """(task key, enpact arguments) of every task of the Nextflow pipeline for a parameter file."""
+    profiles, params = nextflow_params(name)
+    processes = {parse_process(m).name: parse_process(m) for m in module_files()}
+    entries = []
+    tasks = nextflow_tasks(params)
+    for index, (process_name, key, inputs) in enumerate(tasks):
+        process = processes[process_name]
+        assert list(inputs) == process.input_names, f"{process_name}: inputs {process.input_names}, test gives {list(inputs)}"
+        entries.append({"id": str(index), "process": process_name, "labels": process.labels,
+                        "configs": [str(c) for c in profile_configs(profiles)], "params": params, "inputs": inputs,
+                        "script_file": str(script_file(process, "script", directory))})
+    results = render_entries(entries, directory)
+    steps = []
+    for index, (process_name, key, inputs) in enumerate(tasks):
+        result = results[str(index)]
+        assert not result["error"], f"{process_name}: {result['error']}"
+        stage_inputs(inputs, directory)
+        commands = enpact_commands(result["script"])
+        assert len(commands) == 1, f"{process_name}: {commands}"
+        steps.append((key, shlex.split(commands[0])[1:]))
+    return steps
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Comparison
+# --------------------------------------------------------------------------------------------------------------
+
+def materialize(argv: list[str]) -> None:
+    """Create the files and directories a command line names (its inputs must exist for the CLI's parser)."""
+    option = None
+    for token in argv[1:]:
+        if token.startswith("--"):
+            option = token[2:].replace("-", "_")
+            continue
+        if option in PATH_OPTIONS and not Path(token).exists() and "{" not in token:
+            path = Path(token)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix:
+                path.touch()
+            else:
+                path.mkdir()
+
+
+def comparable(argv: list[str]) -> tuple[str, dict]:
+    """(subcommand, options) with file-naming options reduced to file names and TWAS outputs resolved."""
+    from enpact.twas import output_paths, plot_prefixes
+
+    materialize(argv)
+    ns, error = parse_command("enpact " + " ".join(shlex.quote(a) for a in argv))
+    assert error is None, f"`enpact {' '.join(argv)}` is rejected: {error}"
+    options = {k: v for k, v in vars(ns).items() if k not in ("func", "command", "verbose", "quiet")}
+    if ns.command == "twas":
+        options["output_file"] = str(output_paths(ns.gwas_file, ns.output_file)[0])
+        options["plots_prefix"] = plot_prefixes(ns.gwas_file, ns.plots_prefix)[0] if ns.plots_prefix else None
+    if options.get("weights") and Path(str(options["weights"])).parent != Path("."):
+        options["weights"] = Path(str(options["weights"])).name   # a checkpoint directory; a hub id stays as it is
+    for key in PATH_OPTIONS & set(options):
+        value = options[key]
+        if isinstance(value, list):
+            options[key] = [Path(str(v)).name for v in value]
+        elif value is not None:
+            options[key] = Path(str(value)).name
+    return ns.command, options
+
+
+def differences(runner: list[tuple[str, list[str]]], nextflow: list[tuple[str, list[str]]]) -> list[str]:
+    """Every step one engine runs and the other does not, and every option on which they disagree."""
+    problems = []
+    runner_by_key, nextflow_by_key = dict(runner), {k: v for k, v in nextflow if k != "check"}
+    for key in sorted(set(runner_by_key) ^ set(nextflow_by_key)):
+        engine = "enpact run" if key in runner_by_key else "Nextflow"
+        problems.append(f"{key}: only {engine} runs this step")
+    for key in sorted(set(runner_by_key) & set(nextflow_by_key)):
+        command, ours = comparable(runner_by_key[key])
+        other_command, theirs = comparable(nextflow_by_key[key])
+        if command != other_command:
+            problems.append(f"{key}: enpact run runs `enpact {command}`, Nextflow `enpact {other_command}`")
+            continue
+        for option in sorted(set(ours) | set(theirs)):
+            if (command, option) in ENGINE_DIFFERENCES:
+                continue
+            if ours.get(option) != theirs.get(option):
+                problems.append(f"{key}: --{option.replace('_', '-')}: enpact run {ours.get(option)!r}, "
+                                f"Nextflow {theirs.get(option)!r}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def render_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("parity")
+
+
+@pytest.mark.parametrize("name", list(PARAM_FILES))
+def test_both_engines_run_the_same_steps_with_the_same_options(name, render_dir, tmp_path, monkeypatch):
+    directory = render_dir / name
+    directory.mkdir()
+    monkeypatch.chdir(directory)
+    runner = runner_steps(runner_params(name), tmp_path / "results", monkeypatch)
+    nextflow = nextflow_steps(name, directory)
+    assert not differences(runner, nextflow), f"{name}:\n" + "\n".join(differences(runner, nextflow))
+
+
+@pytest.mark.parametrize("name", list(PARAM_FILES))
+def test_both_engines_record_the_same_parameters(name, tmp_path):
+    """ENPACT_CHECK's pipeline_info/params.json (from Nextflow's params) equals the one `enpact run` writes."""
+    _profiles, params = nextflow_params(name)
+    path = tmp_path / "nextflow_params.json"
+    path.write_text(json.dumps({**params, "outdir": "results"}))
+    nextflow = check_nextflow_params(path)
+    runner = {**runner_params(name), "outdir": "results"}
+    for key in set(nextflow) | set(runner):
+        assert key not in NEXTFLOW_ONLY
+        want, got = runner.get(key), nextflow.get(key)
+        if isinstance(want, str) and "/" in want:
+            want, got = Path(want).resolve(), Path(str(got)).resolve()
+        assert got == want, f"{name}: {key}: Nextflow records {got!r}, enpact run {want!r}"
+
+
+def test_comparison_sees_a_drifted_option(render_dir, tmp_path, monkeypatch):
+    """Planted drift: a changed option on one side and a step only one side runs are both reported."""
+    directory = render_dir / "planted"
+    directory.mkdir()
+    monkeypatch.chdir(directory)
+    runner = runner_steps(runner_params("demo"), tmp_path / "results", monkeypatch)
+    nextflow = nextflow_steps("demo", directory)
+    drifted = [(key, [("0.05" if a == "0.01" and argv[0] == "linearize" else a) for a in argv]) for key, argv in nextflow]
+    drifted.append(("evaluate", ["evaluate", "--model", "m", "--features", "f", "--loci", "l", "--expression", "e",
+                                 "--outdir", "o"]))
+    found = differences(runner, drifted)
+    assert any("--maf: enpact run 0.01, Nextflow 0.05" in p for p in found), found
+    assert any(p.startswith("evaluate: only Nextflow runs this step") for p in found), found
