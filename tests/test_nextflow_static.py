@@ -512,19 +512,47 @@ def test_dockerfiles():
     assert re.search(r"download\.pytorch\.org/whl/cu\d+", gpu)
 
 
+def nf_test_problems(text: str, process_name: str) -> list[str]:
+    """What makes a module's nf-test unable to fail when the module's outputs are wrong."""
+    problems = []
+    if f'process "{process_name}"' not in text or 'script "../main.nf"' not in text:
+        problems.append("must test its own process")
+    if "snapshot(" in text:
+        problems.append("snapshots are written on the first run and then match themselves: assert concrete content")
+    tests = re.split(r"\n    test\(", text)[1:]
+    if not tests or not any('options "-stub"' in test for test in tests):
+        problems.append("needs a stub test")
+    for test in tests:
+        name = test.split('"')[1]
+        asserts = re.findall(r"\{ assert (.+?) \}(?:,|\n)", test)
+        concrete = [a for a in asserts if a not in ("process.success", "process.failed")]
+        if not concrete:
+            problems.append(f"test '{name}' asserts only that the process ran")
+    return problems
+
+
 @pytest.mark.parametrize("module", MODULES, ids=[m.parent.name for m in MODULES])
 def test_module_nf_test(module):
     process = parse_process(module)
     test = module.parent / "tests" / "main.nf.test"
     assert test.exists(), f"{test.relative_to(ROOT)} missing"
-    text = test.read_text()
-    assert f'process "{process.name}"' in text and 'script "../main.nf"' in text
-    assert 'options "-stub"' in text and "process.success" in text and "snapshot(process.out).match()" in text
+    assert not nf_test_problems(test.read_text(), process.name), nf_test_problems(test.read_text(), process.name)
     assert (module.parent / "meta.yml").exists(), "meta.yml missing"
 
 
+def test_nf_test_check_sees_a_test_that_cannot_fail():
+    text = (ROOT / "modules/enpact_merge/tests/main.nf.test").read_text()
+    assert not nf_test_problems(text, "ENPACT_MERGE")
+    weak = re.sub(r"\{ assert (?!process\.success).+? \},?\n", "", text)
+    assert any("asserts only that the process ran" in p for p in nf_test_problems(weak, "ENPACT_MERGE"))
+    snap = text.replace("{ assert process.success },", "{ assert process.success },\n{ assert snapshot(process.out).match() },")
+    assert any("snapshots" in p for p in nf_test_problems(snap, "ENPACT_MERGE"))
+
+
 def test_pipeline_nf_test():
+    """The pipeline test compares Nextflow's published results with the bytes `enpact run` writes."""
     text = (ROOT / "tests" / "nextflow" / "default.nf.test").read_text()
     assert "nextflow_pipeline" in text and 'script "../../main.nf"' in text and "workflow.success" in text
+    assert "tests/nextflow/test_profile.md5" in text and ".md5" in text and "snapshot(" not in text
     config = (ROOT / "nf-test.config").read_text()
     assert 'configFile "tests/nextflow/nextflow.config"' in config

@@ -50,6 +50,22 @@ def test_every_output_exists(demo_run):
     assert len(list((demo_run / "personalized").glob("*.h5"))) == 4  # one merged store per loci chunk
 
 
+def test_demo_results_have_the_test_profile_checksums(demo_run):
+    """The bytes `nextflow run . -profile test` must publish (tests/nextflow/default.nf.test checks that side)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "nextflow"))
+    import checksums
+
+    signature, expected = checksums.read()
+    assert set(expected) == set(checksums.RESULTS)
+    if signature != checksums.cpu_signature():
+        pytest.skip(f"{checksums.CHECKSUM_FILE.name} was made on a '{signature}' CPU, this is "
+                    f"'{checksums.cpu_signature()}': float kernels differ by instruction set; write it anew "
+                    "(tests/nextflow/checksums.py --write) to compare the engines on this CPU")
+    got = checksums.compute(demo_run)
+    wrong = {name: (got[name], digest) for name, digest in expected.items() if got[name] != digest}
+    assert not wrong, f"enpact run's demo results differ from {checksums.CHECKSUM_FILE}: {wrong}"
+
+
 def _database(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     with sqlite3.connect(path) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
