@@ -4,7 +4,7 @@
 VENV ?= .venv
 export ENPACT_VENV := $(VENV)
 
-.PHONY: demo test setup setup-dev lint-nf benchmarks-quick demo-data clean
+.PHONY: demo test setup setup-dev images benchmarks-quick demo-data clean
 
 demo: setup
 	$(VENV)/bin/enpact run
@@ -17,6 +17,12 @@ setup:
 
 setup-dev:
 	bash scripts/setup.sh --dev
+
+# the container images the Nextflow profiles docker/singularity/apptainer use (cpu_container, gpu_container)
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+images:
+	docker build -f containers/Dockerfile -t enpact:$(VERSION) .
+	docker build -f containers/Dockerfile.gpu -t enpact:$(VERSION)-gpu .
 
 benchmarks-quick: setup-dev
 	$(VENV)/bin/python benchmarks/run_all.py --size quick

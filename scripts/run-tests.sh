@@ -10,7 +10,7 @@ export PATH="$PWD/$venv/bin:$PATH"
 status=$?
 
 if command -v nextflow >/dev/null && command -v nf-test >/dev/null; then
-    nf-test test --profile=+test || status=1
+    nf-test test --ci --profile=+test,venv || status=1
 else
     echo "nf-test: skipped: nextflow not installed (the static .nf checks and the CLI contract test ran in pytest)"
 fi
