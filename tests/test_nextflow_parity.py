@@ -35,10 +35,10 @@ from nf_tooling import (  # noqa: E402
     profile_params,
     render_entries,
 )
-from test_nextflow_contract import enpact_commands, parse_command, script_file, stage_inputs  # noqa: E402
+from test_nextflow_contract import enpact_commands, parse_command, script_file, stage_inputs, written_files  # noqa: E402
 
 from enpact.params import NEXTFLOW_ONLY, check_nextflow_params, complete_params, demo_params, load_schema  # noqa: E402
-from enpact.layout import gwas_name  # noqa: E402
+from enpact.layout import gwas_name, keeps_personalized  # noqa: E402
 from enpact.params import resolve_gwas_files  # noqa: E402
 
 F, FL = StagedFile, StagedFiles
@@ -168,25 +168,33 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
     return tasks
 
 
-def nextflow_steps(name: str, directory: Path) -> list[tuple[str, list[str]]]:
-    """(task key, enpact arguments) of every task of the Nextflow pipeline for a parameter file."""
+def render_tasks(name: str, directory: Path, publish_files: dict[str, list[str]] | None = None
+                 ) -> tuple[list[tuple[str, str, dict]], dict[str, dict]]:
+    """The workflow's tasks for a parameter file and their rendered scripts (and where outputs are published)."""
     profiles, params = nextflow_params(name)
     processes = {parse_process(m).name: parse_process(m) for m in module_files()}
     entries = []
     tasks = nextflow_tasks(params)
-    for index, (process_name, key, inputs) in enumerate(tasks):
+    for process_name, key, inputs in tasks:
         process = processes[process_name]
         assert list(inputs) == process.input_names, f"{process_name}: inputs {process.input_names}, test gives {list(inputs)}"
-        entries.append({"id": str(index), "process": process_name, "labels": process.labels,
+        entries.append({"id": key, "process": process_name, "labels": process.labels,
                         "configs": [str(c) for c in profile_configs(profiles)], "params": params, "inputs": inputs,
-                        "script_file": str(script_file(process, "script", directory))})
+                        "script_file": str(script_file(process, "script", directory)),
+                        "publish_files": (publish_files or {}).get(key)})
     results = render_entries(entries, directory)
-    steps = []
-    for index, (process_name, key, inputs) in enumerate(tasks):
-        result = results[str(index)]
-        assert not result["error"], f"{process_name}: {result['error']}"
+    for process_name, key, inputs in tasks:
+        assert not results[key]["error"], f"{process_name}: {results[key]['error']}"
         stage_inputs(inputs, directory)
-        commands = enpact_commands(result["script"])
+    return tasks, results
+
+
+def nextflow_steps(name: str, directory: Path) -> list[tuple[str, list[str]]]:
+    """(task key, enpact arguments) of every task of the Nextflow pipeline for a parameter file."""
+    tasks, results = render_tasks(name, directory)
+    steps = []
+    for process_name, key, _inputs in tasks:
+        commands = enpact_commands(results[key]["script"])
         assert len(commands) == 1, f"{process_name}: {commands}"
         steps.append((key, shlex.split(commands[0])[1:]))
     return steps
@@ -300,3 +308,36 @@ def test_comparison_sees_a_drifted_option(render_dir, tmp_path, monkeypatch):
     found = differences(runner, drifted)
     assert any("--maf: enpact run 0.01, Nextflow 0.05" in p for p in found), found
     assert any(p.startswith("evaluate: only Nextflow runs this step") for p in found), found
+
+
+def result_files(argv: list[str]) -> set[str]:
+    """The files (not directories or patterns) a step's command writes, as it names them."""
+    materialize(argv)
+    ns, error = parse_command("enpact " + " ".join(shlex.quote(a) for a in argv))
+    assert error is None, error
+    return {f for f in written_files(ns.command, ns) if "*" not in f and Path(f).suffix}
+
+
+@pytest.mark.parametrize("name", ["demo", "delete_personalized", "several_gwas"])
+def test_nextflow_publishes_the_results_layout_of_enpact_run(name, render_dir, tmp_path, monkeypatch):
+    """Every file `enpact run` keeps under outdir, Nextflow publishes at the same path, and nothing else (the
+    personalized stores only when enpact.layout.keeps_personalized says so)."""
+    directory = render_dir / f"publish_{name}"
+    directory.mkdir()
+    monkeypatch.chdir(directory)
+    outdir = tmp_path / "results"
+    params = runner_params(name)
+    kept = {"pipeline_info/params.json"}
+    for _key, argv in runner_steps(params, outdir, monkeypatch):
+        kept |= {str(Path(f).relative_to(outdir)) for f in result_files(argv)}
+    if not keeps_personalized(params):
+        kept = {f for f in kept if not f.startswith("personalized/")}
+    steps = dict(nextflow_steps(name, directory))
+    outputs = {key: sorted(result_files(argv)) for key, argv in steps.items()}
+    outputs["check"] = ["pipeline_info/params.json"]
+    _tasks, results = render_tasks(name, directory, outputs)
+    nextflow_outdir = profile_params(PARAM_FILES[name][0], PARAM_FILES[name][1])["outdir"]
+    published = {str(Path(path).relative_to(nextflow_outdir)) for result in results.values()
+                 for path in (result["published"] or {}).values() if path}
+    assert published == kept, (f"only Nextflow publishes {sorted(published - kept)}; "
+                               f"only enpact run keeps {sorted(kept - published)}")

@@ -556,3 +556,12 @@ def test_pipeline_nf_test():
     assert "tests/nextflow/test_profile.md5" in text and ".md5" in text and "snapshot(" not in text
     config = (ROOT / "nf-test.config").read_text()
     assert 'configFile "tests/nextflow/nextflow.config"' in config
+
+
+def test_staged_directories_cannot_collide():
+    """A checkpoint directory of any name (even `model`) is staged apart from the EnPACT model directory."""
+    for name in ("enpact_predict", "enpact_personalize"):
+        inputs = parse_process(ROOT / "modules" / name / "main.nf").sections["input"]
+        assert "path(weights_dir, stageAs: 'weights/*')" in inputs, name
+    inputs = parse_process(ROOT / "modules" / "enpact_personalize" / "main.nf").sections["input"]
+    assert "path(model, stageAs: 'enpact_model/*')" in inputs

@@ -103,7 +103,7 @@ def results = []
 def configCache = [:]
 def scriptCache = [:]
 for (Map entry : entries) {
-    def result = [id: entry.id, script: null, outputs: null, ext: null, directives: null, error: null]
+    def result = [id: entry.id, script: null, outputs: null, ext: null, directives: null, published: null, error: null]
     try {
         // settings of the process: generic < withLabel < withName; within a level, later config files win
         def ordered = [generic: [:], label: [:], name: [:]]
@@ -155,7 +155,18 @@ for (Map entry : entries) {
         }
         task.ext = ext
         def directives = [:]
-        raw.each { key, value -> if (key != 'ext') directives[key] = evaluate(value, scope) }
+        raw.each { key, value -> if (key != 'ext' && key != 'publishDir') directives[key] = evaluate(value, scope) }
+        // where each of entry.publish_files (task-relative output names) is published: path/saveAs(name), or null
+        if (entry.publish_files != null) {
+            def publish = raw.publishDir instanceof Map ? raw.publishDir : [:]
+            def base = evaluate(publish.path, scope)
+            def saveAs = publish.saveAs ? ((Closure) publish.saveAs).rehydrate(scope, publish.saveAs.owner, publish.saveAs.thisObject) : null
+            if (saveAs) saveAs.resolveStrategy = Closure.DELEGATE_FIRST
+            result.published = entry.publish_files.collectEntries { name ->
+                def saved = saveAs ? saveAs.call(name) : name
+                [name, saved == null || base == null ? null : "${base}/${saved}".toString()]
+            }
+        }
         result.directives = directives.collectEntries { k, v ->
             [k, v instanceof Amount ? [(v.unit): v.value.toBigInteger()] : v instanceof Closure ? '<closure>' : v]
         }
