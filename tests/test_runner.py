@@ -36,3 +36,30 @@ def test_completed_steps_are_skipped_until_an_input_changes(tmp_path):
     cache = StepCache.load(tmp_path / "out" / "pipeline_info" / "steps.json")
     assert set(cache.done) == {"chunk"}
     assert Path(tmp_path / "out" / "pipeline_info" / "steps.json").exists()
+
+
+def test_cached_steps_keep_the_seconds_of_the_run_that_computed_them(tmp_path):
+    loci = tmp_path / "loci.tsv"
+    loci.write_text("locus_id\tchrom\tcenter\nL1\tchr1\t100\n")
+    argv = ["chunk", "--loci", loci, "--loci-per-chunk", 1, "--outdir", tmp_path / "out" / "chunks"]
+    outputs = [tmp_path / "out" / "chunks" / "loci"]
+    first = Runner(tmp_path / "out", progress=False)
+    first.step("loci", "chunk", argv, outputs)
+    (_, _, seconds, status), = first.timings
+    assert status == "ran" and seconds > 0
+    again = Runner(tmp_path / "out", progress=False)
+    again.step("loci", "chunk", argv, outputs)
+    assert again.timings == [("loci", "chunk", seconds, "cached")]
+
+
+def test_a_cache_of_an_earlier_version_still_resumes(tmp_path):
+    loci = tmp_path / "loci.tsv"
+    loci.write_text("locus_id\tchrom\tcenter\nL1\tchr1\t100\n")
+    argv = ["chunk", "--loci", loci, "--loci-per-chunk", 1, "--outdir", tmp_path / "out" / "chunks"]
+    outputs = [tmp_path / "out" / "chunks" / "loci"]
+    Runner(tmp_path / "out", progress=False).step("loci", "chunk", argv, outputs)
+    steps = tmp_path / "out" / "pipeline_info" / "steps.json"
+    steps.write_text('{"chunk": "%s"}' % fingerprint([str(a) for a in argv]))   # fingerprint only, as before
+    again = Runner(tmp_path / "out", progress=False)
+    assert again.step("loci", "chunk", argv, outputs) is False
+    assert again.timings == [("loci", "chunk", 0.0, "cached")]

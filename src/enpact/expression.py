@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from enpact.errors import EnpactError
-from enpact.io import atomic_path
+from enpact.io import GZIP_READ_ERRORS, atomic_path, gzip_error
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ def read_expression(path: str | Path) -> pd.DataFrame:
         table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, engine="python")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise EnpactError(f"{path}: cannot read the expression matrix ({str(err).splitlines()[0]})")
+    except GZIP_READ_ERRORS as err:
+        raise gzip_error(path, err) from err
     if table.shape[1] < 2:
         raise EnpactError(f"{path}: expected a header 'NAME IND1 IND2 ...' and at least one sample column")
     ids = table.iloc[:, 0]
@@ -65,9 +67,17 @@ def read_expression(path: str | Path) -> pd.DataFrame:
 
 def _header_fields(path: Path) -> tuple[list[str], str]:
     """The header line's fields and the raw line, read directly (pandas renames duplicated column names)."""
+    if path.is_dir():
+        raise EnpactError(f"{path}: is a folder; give the expression matrix file")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as handle:
-        line = handle.readline()
+    try:
+        with opener(path, "rt") as handle:
+            line = handle.readline()
+    except GZIP_READ_ERRORS as err:
+        raise gzip_error(path, err) from err
+    except UnicodeDecodeError as err:
+        raise EnpactError(f"{path}: the expression matrix is not text ({err.reason}); give a tab-separated matrix "
+                          "(gzip allowed, named .gz)") from err
     return line.split(), line
 
 

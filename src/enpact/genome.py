@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 import pyfaidx
+import pysam
 
 from enpact.errors import EnpactError
+from enpact.io import file_compression
 
 BASES = "ACGTN"
 N_INDEX = 4
@@ -28,6 +31,12 @@ def encode(sequence: str | bytes) -> np.ndarray:
 def decode(indices: np.ndarray) -> str:
     """Decode uint8 indices back to an upper-case DNA string."""
     return _DECODE_TABLE[np.asarray(indices, dtype=np.uint8)].tobytes().decode("ascii")
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def window_start(center: int, window_bp: int) -> int:
@@ -53,17 +62,53 @@ def resolve_chrom(name: str, available: set[str] | list[str], source: str = "FAS
 
 
 class Genome:
-    """An indexed FASTA read through pyfaidx, returning N-padded uint8 index arrays."""
+    """An indexed FASTA, plain (read through pyfaidx) or bgzipped (read through pysam/htslib, with its .fai and
+    .gzi), returning N-padded uint8 index arrays."""
 
     def __init__(self, fasta: str | Path):
         self.path = Path(fasta)
         if not self.path.exists():
             raise EnpactError(f"FASTA not found: {self.path}")
+        if self.path.is_dir():
+            raise EnpactError(f"{self.path}: is a folder; give the FASTA file")
         try:
-            self._fasta = pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=True, rebuild=False)
-        except (pyfaidx.FastaIndexingError, OSError, ValueError) as err:
-            raise EnpactError(f"{self.path}: cannot index FASTA ({err}); is it a valid (optionally bgzipped) FASTA?")
-        self.lengths: dict[str, int] = {name: len(record) for name, record in self._fasta.records.items()}
+            compression = file_compression(self.path)
+        except OSError as err:
+            raise EnpactError(f"{self.path}: cannot read the FASTA ({err.strerror or err})") from err
+        if compression == "gzip":
+            name = str(self.path)
+            fix = (f"gunzip {name} && bgzip {name[:-3]} && samtools faidx {name}" if name.endswith(".gz")
+                   else f"zcat {name} | bgzip -c > {name}.bgz.gz && samtools faidx {name}.bgz.gz")
+            raise EnpactError(f"{self.path}: FASTA compressed with plain gzip, not bgzip, so it cannot be indexed; "
+                              f"recompress it with bgzip and index it: {fix} (or use the uncompressed FASTA)")
+        self._lock = threading.Lock()
+        self._pysam: pysam.FastaFile | None = None
+        self._fasta: pyfaidx.Fasta | None = None
+        if compression == "bgzf":
+            self._open_bgzf()
+        else:
+            try:
+                self._fasta = pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=True, rebuild=False)
+            except (pyfaidx.FastaIndexingError, OSError, ValueError) as err:
+                raise EnpactError(f"{self.path}: cannot index FASTA ({_first_line(err)}); is it a valid FASTA? "
+                                  f"index it with `samtools faidx {self.path}` (the .fai sits next to it)") from err
+            self.lengths: dict[str, int] = {name: len(record) for name, record in self._fasta.records.items()}
+
+    def _open_bgzf(self) -> None:
+        """Open a bgzipped FASTA with htslib (it reads the .fai and .gzi, or builds them if they are missing)."""
+        try:
+            self._pysam = pysam.FastaFile(str(self.path))
+        except (OSError, ValueError) as err:
+            raise EnpactError(f"{self.path}: cannot open the bgzipped FASTA or its index ({_first_line(err)}); "
+                              f"index it with `samtools faidx {self.path}` (writes .fai and .gzi next to it)") from err
+        self.lengths = dict(zip(self._pysam.references, self._pysam.lengths))
+
+    def _bases(self, name: str, start: int, end: int) -> str:
+        """Upper-case bases [start, end) of a FASTA record (0 <= start <= end <= length)."""
+        if self._pysam is not None:
+            with self._lock:  # an htslib file handle is not thread-safe
+                return self._pysam.fetch(name, start, end).upper()
+        return self._fasta[name][start:end]
 
     @property
     def chroms(self) -> list[str]:
@@ -81,13 +126,14 @@ class Genome:
         out = np.full(end - start, N_INDEX, dtype=np.uint8)
         lo, hi = max(start, 0), min(end, length)
         if hi > lo:
-            out[lo - start : hi - start] = encode(self._fasta[name][lo:hi])
+            out[lo - start : hi - start] = encode(self._bases(name, lo, hi))
         return out
 
     def fetch_string(self, chrom: str, start: int, end: int) -> str:
         """Upper-case reference bases [start, end) (no padding; clipped to the chromosome)."""
         name = self.resolve(chrom)
-        return str(self._fasta[name][max(start, 0) : min(end, self.lengths[name])])
+        lo, hi = max(start, 0), min(end, self.lengths[name])
+        return str(self._bases(name, lo, hi)) if hi > lo else ""
 
     def window(self, chrom: str, center: int, window_bp: int) -> np.ndarray:
         """The reference window of length window_bp centred on a 0-based position."""
@@ -103,4 +149,7 @@ class Genome:
 
     def close(self) -> None:
         """Release the FASTA file handle."""
-        self._fasta.close()
+        if self._pysam is not None:
+            self._pysam.close()
+        if self._fasta is not None:
+            self._fasta.close()

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from enpact.elasticnet import fit_elastic_net_cv
 from enpact.errors import EnpactError
 from enpact.genome import window_start
+from enpact.logsummary import progress_bar
 from enpact.store import PersonalizedStore
 from enpact.variants import MISSING, VariantTable, VcfReader, is_symbolic
 
@@ -187,7 +187,7 @@ def linearize(
     types = loci["gene_type"] if "gene_type" in loci else pd.Series(["NA"] * len(loci), index=loci.index)
     iterator = zip(loci["locus_id"], loci["chrom"], loci["center"], names, types,
                    selected if selected is not None else np.ones(len(loci), bool))
-    for gene, chrom, center, name, gene_type, wanted in tqdm(iterator, total=len(loci), desc="linearize",
+    for gene, chrom, center, name, gene_type, wanted in progress_bar(iterator, total=len(loci), desc="linearize",
                                                             disable=not progress, leave=False):
         y = values[row_of[gene]]
         if not wanted:

@@ -95,7 +95,23 @@ def validate_params(params: dict[str, Any], schema: dict, source: str) -> None:
         error = errors[0]
         name = ".".join(str(p) for p in error.absolute_path) or (error.validator_value[0]
                                                                  if error.validator == "required" else "?")
-        raise EnpactError(f"{source}: parameter '{name}': {error.message}")
+        raise EnpactError(f"{source}: parameter '{name}': {schema_error_text(error, name)}")
+
+
+def schema_error_text(error, name: str) -> str:
+    """The validator's message; for a path that a `pattern` refuses, what is wrong and what to do instead of the
+    regular expression (the schema's `errorMessage`, which nf-schema prints too)."""
+    value = error.instance
+    if error.validator != "pattern" or not isinstance(value, str):
+        return error.message
+    if str(error.schema.get("format", "")).endswith("path") and any(c.isspace() for c in value):
+        return (f"'{value}' contains a space; paths with spaces are not supported (Nextflow puts file names into "
+                "shell commands); rename it, or link it from a path without spaces (ln -s)")
+    if name == "vcf" and value.endswith(".vcf"):
+        return (f"'{value}' is not compressed; a bgzipped, indexed VCF/BCF is needed: "
+                f"bgzip {value} && tabix -p vcf {value}.gz, then give {value}.gz")
+    advice = error.schema.get("errorMessage")
+    return f"'{value}': {advice}" if advice else error.message
 
 
 def resolve_gwas_files(value: str | list[str] | None) -> list[str]:
@@ -131,6 +147,9 @@ def check_input_files(params: dict[str, Any], source: str) -> None:
         if not Path(gwas).exists():
             raise EnpactError(f"{source}: parameter 'gwas': file not found: {gwas}")
         check_gwas_columns(gwas, params, source)
+        from enpact.twas import check_gwas_readable
+
+        check_gwas_readable(gwas)   # to its end: a truncated download is found before any step runs
     weights = params.get("weights")
     if weights and weights.startswith((".", "/", "~")) and not Path(weights).exists():  # a path, not a hub id
         raise EnpactError(f"{source}: parameter 'weights': directory not found: {weights}")

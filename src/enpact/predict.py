@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from enpact.genome import Genome, window_start
 from enpact.haplotypes import LocusWindows, locus_windows
+from enpact.logsummary import progress_bar
 from enpact.predictors import Predictor
 from enpact.store import FeatureStore
 from enpact.variants import VariantCounts, VariantTable, VcfReader
@@ -141,7 +141,7 @@ def predict_loci(
         for block in _blocks(source, block_windows):
             yield block, np.concatenate([w.windows for _, w in block])
 
-    bar = tqdm(total=len(loci), unit="locus", desc="predict", disable=not progress, leave=False)
+    bar = progress_bar(total=len(loci), unit="locus", desc="predict", disable=not progress, leave=False)
     try:
         for block, stacked in prefetch(blocks()):
             features = predictor.predict(stacked)

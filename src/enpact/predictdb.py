@@ -24,7 +24,7 @@ import pandas as pd
 import polars as pl
 
 from enpact.errors import EnpactError
-from enpact.io import atomic_path
+from enpact.io import GZIP_READ_ERRORS, atomic_path, gzip_error
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,9 @@ def sniff_separator(path: str | Path, n_lines: int = 200) -> str | None:
     try:
         with open_text(path) as handle:
             lines = [line.rstrip("\r\n") for _, line in zip(range(n_lines), handle)]
-    except (OSError, EOFError, UnicodeDecodeError) as err:
+    except GZIP_READ_ERRORS as err:
+        raise gzip_error(path, err) from err
+    except (OSError, UnicodeDecodeError) as err:
         raise EnpactError(f"{path}: cannot read file ({err})") from err
     lines = [line for line in lines if line]
     if not lines:
@@ -152,9 +154,25 @@ def header_columns(path: str | Path, separator: str | None) -> list[str]:
     try:
         with open_text(path) as handle:
             first = handle.readline().rstrip("\r\n")
-    except (OSError, EOFError, UnicodeDecodeError) as err:
+    except GZIP_READ_ERRORS as err:
+        raise gzip_error(path, err) from err
+    except (OSError, UnicodeDecodeError) as err:
         raise EnpactError(f"{path}: cannot read file ({err})") from err
     return first.split(separator) if separator else first.split()
+
+
+def collect_or_explain(frame: pl.LazyFrame, path: str | Path) -> pl.DataFrame:
+    """Collect a scan of `path` (streaming); a damaged gzip file or an unreadable file is a one-line error.
+
+    Polars reports a truncated or corrupt gzip stream as a plain OSError ("unexpected end of file", "corrupt gzip
+    stream does not have a matching checksum"), not as a PolarsError.
+    """
+    try:
+        return frame.collect(engine="streaming")
+    except (*GZIP_READ_ERRORS, OSError) as err:
+        if is_gzip(path):
+            raise gzip_error(path, err) from err
+        raise EnpactError(f"{path}: cannot read file ({str(err).splitlines()[0] if str(err) else err!r})") from err
 
 
 def read_text_columns(
@@ -187,7 +205,7 @@ def read_text_columns(
             frame = frame.select(list(columns))
             if keep:
                 frame = frame.filter(pl.col(keep[0]).is_in(wanted.implode()))
-            return frame.collect(engine="streaming")
+            return collect_or_explain(frame, path)
         except pl.exceptions.PolarsError as err:
             log.info("%s: fast reader failed (%s); using the slower reader", path, str(err).splitlines()[0][:80])
     return _read_text_columns_slowly(path, columns, separator, keep[0] if keep else None, wanted, chunk_rows)
@@ -208,7 +226,11 @@ def _read_text_columns_slowly(
             if keep_column is not None:
                 chunk = chunk[chunk[keep_column].isin(wanted_index)]
             parts.append(chunk)
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as err:
+    except (*GZIP_READ_ERRORS, OSError) as err:
+        if is_gzip(path):
+            raise gzip_error(path, err) from err
+        raise EnpactError(f"{path}: cannot read file ({str(err).splitlines()[0]})") from err
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise EnpactError(f"{path}: cannot parse file ({str(err).splitlines()[0]})") from err
     if not parts:
         return pl.DataFrame({c: pl.Series(c, [], dtype=pl.Utf8) for c in columns})
@@ -437,7 +459,8 @@ def read_covariance_coded(path: str | Path, identifiers: pl.Categorical | None =
         try:
             table = pl.scan_csv(path, separator=separator, infer_schema=False, quote_char=None,
                                 schema_overrides={**ids, "VALUE": pl.Float64}, null_values=MISSING_TOKENS,
-                                ).select(list(COVARIANCE_COLUMNS)).collect(engine="streaming")
+                                ).select(list(COVARIANCE_COLUMNS))
+            table = collect_or_explain(table, path)
             return table.with_columns(pl.col("VALUE").fill_null(float("nan")))
         except pl.exceptions.PolarsError as err:
             log.info("%s: fast reader failed (%s); reading as text", path, str(err).splitlines()[0][:80])

@@ -8,6 +8,7 @@ exactly the steps it affects.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
@@ -28,28 +29,37 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class StepCache:
-    """Fingerprints of completed steps, kept in pipeline_info/steps.json (written after every step)."""
+    """Completed steps (fingerprint, and the seconds the step took when it ran), kept in pipeline_info/steps.json
+    (written after every step)."""
 
     path: Path
-    done: dict[str, str] = field(default_factory=dict)
+    done: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> "StepCache":
         """Read the cache, or start an empty one."""
         if path.exists():
             try:
-                return cls(path, json.loads(path.read_text()))
-            except json.JSONDecodeError:
+                entries = json.loads(path.read_text())
+                # caches of earlier versions hold the fingerprint alone
+                return cls(path, {k: v if isinstance(v, dict) else {"fingerprint": v, "seconds": None}
+                                  for k, v in entries.items()})
+            except (json.JSONDecodeError, AttributeError):
                 log.warning("%s is unreadable; recomputing every step", path)
         return cls(path)
 
     def is_done(self, key: str, fingerprint: str, outputs: Sequence[Path]) -> bool:
         """True when the step completed with this fingerprint and its outputs are still there."""
-        return self.done.get(key) == fingerprint and all(Path(o).exists() for o in outputs)
+        return (self.done.get(key, {}).get("fingerprint") == fingerprint
+                and all(Path(o).exists() for o in outputs))
 
-    def mark(self, key: str, fingerprint: str) -> None:
+    def seconds(self, key: str) -> float | None:
+        """How long the step took when it ran."""
+        return self.done.get(key, {}).get("seconds")
+
+    def mark(self, key: str, fingerprint: str, seconds: float | None = None) -> None:
         """Record a completed step."""
-        self.done[key] = fingerprint
+        self.done[key] = {"fingerprint": fingerprint, "seconds": seconds}
         with atomic_path(self.path) as tmp:
             tmp.write_text(json.dumps(self.done, indent=1, sort_keys=True))
 
@@ -70,18 +80,30 @@ def _file_stamp(value: str) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
+def _prefix_stamp(value: str) -> str:
+    """Stamps of the files a prefix names (`--linearized DIR/chunk`: DIR/chunk.summary.tsv, ...)."""
+    path = Path(value)
+    named = sorted(p for p in path.parent.glob(f"{glob.escape(path.name)}.*") if p.is_file())
+    return ",".join(f"{p.name}={_file_stamp(str(p))}" for p in named)
+
+
 OUTPUT_OPTIONS = {"--out", "--outdir", "--out-prefix", "--output-file", "--plots-prefix", "--export-matrix"}
+PREFIX_OPTIONS = {"--linearized"}
 
 
 def fingerprint(argv: Sequence[str]) -> str:
-    """Hash of a command line and of the input files it names (outputs are named, not stamped)."""
+    """Hash of a command line and of the content of the inputs it names (files, directories, file prefixes);
+    outputs are named, not stamped."""
     digest = hashlib.sha256()
-    previous = ""
+    option = ""
     for arg in argv:
         digest.update(arg.encode() + b"\0")
-        if previous not in OUTPUT_OPTIONS:
+        if arg.startswith("--"):
+            option = arg
+        elif option in PREFIX_OPTIONS:
+            digest.update(_prefix_stamp(arg).encode())
+        elif option not in OUTPUT_OPTIONS:
             digest.update(_file_stamp(arg).encode())
-        previous = arg
     return digest.hexdigest()[:20]
 
 
@@ -111,7 +133,7 @@ class Runner:
         argv = self.command(argv)
         stamp = fingerprint(argv)
         if self.cache.is_done(key, stamp, outputs):
-            self.timings.append((group, key, 0.0, "cached"))
+            self.timings.append((group, key, self.cache.seconds(key) or 0.0, "cached"))
             return False
         log.info("[%s] %s", group, key)
         started = time.perf_counter()
@@ -120,8 +142,9 @@ class Runner:
         missing = [o for o in outputs if not Path(o).exists()]
         if missing:
             raise EnpactError(f"step {key} finished without writing {missing[0]}")
-        self.cache.mark(key, stamp)
-        self.timings.append((group, key, time.perf_counter() - started, "ran"))
+        seconds = time.perf_counter() - started
+        self.cache.mark(key, stamp, seconds)
+        self.timings.append((group, key, seconds, "ran"))
         return True
 
     def write_timings(self) -> Path:
@@ -157,6 +180,18 @@ def _write_text(path: Path, text: str) -> None:
     """Atomic small text file."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def remove_stale(directory: Path, patterns: Sequence[str], keep: Sequence[Path]) -> None:
+    """Delete files an earlier run wrote under other chunk (or GWAS) names: later steps and the report read every
+    file of these folders, and outputs of another chunking would be read twice."""
+    wanted = {Path(p).resolve() for p in keep}
+    stale = sorted({p for pattern in patterns for p in directory.glob(pattern)
+                    if p.is_file() and p.resolve() not in wanted})
+    for path in stale:
+        path.unlink()
+    if stale:
+        log.info("%s: removed %d outputs of an earlier run that this run does not produce", directory, len(stale))
 
 
 def _chunk_files(directory: Path, pattern: str) -> list[Path]:
@@ -206,6 +241,7 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
 
     # 2. reference features per loci chunk, merged
     reference_dir = outdir / "reference"
+    remove_stale(reference_dir / "chunks", ["*.h5"], [reference_dir / "chunks" / f"{c.stem}.h5" for c in loci_chunks])
     parts = []
     for chunk in loci_chunks:
         part = reference_dir / "chunks" / f"{chunk.stem}.h5"
@@ -226,6 +262,9 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
 
     # 4. personalized predictions: loci chunk x sample chunk, merged per loci chunk
     personalized_dir = outdir / "personalized"
+    remove_stale(personalized_dir / "chunks", ["*.h5"], [personalized_dir / "chunks" / f"{c.stem}.{s.stem}.h5"
+                                                        for c in loci_chunks for s in sample_chunks])
+    remove_stale(personalized_dir, ["*.h5"], [personalized_dir / f"{c.stem}.h5" for c in loci_chunks])
     merged_stores = []
     for chunk in loci_chunks:
         pieces = []
@@ -243,6 +282,9 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
 
     # 5. linearization per loci chunk, then the databases
     linearized_dir = outdir / "linearized"
+    remove_stale(linearized_dir / "chunks", ["*.summary.tsv", "*.weights.tsv", "*.covariance.tsv.gz"],
+                 [linearized_dir / "chunks" / f"{c.stem}{suffix}" for c in loci_chunks
+                  for suffix in (".summary.tsv", ".weights.tsv", ".covariance.tsv.gz")])
     prefixes = []
     for chunk, store in zip(loci_chunks, merged_stores):
         prefix = linearized_dir / "chunks" / chunk.stem
@@ -270,7 +312,11 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
         argv.append("--keep-unfiltered")
     if params.get("population"):
         argv += ["--population", params["population"]]
-    runner.step("databases", "database", argv, [db, covariance, linearized_dir / f"{name}.summary.tsv"])
+    databases = [db, covariance, linearized_dir / f"{name}.summary.tsv"]
+    if params.get("keep_unfiltered"):
+        databases += [linearized_dir / f"{name}.unfiltered.db", linearized_dir / f"{name}.unfiltered.txt.gz"]
+    remove_stale(linearized_dir, ["*.db", "*.txt.gz", "*.summary.tsv"], databases)
+    runner.step("databases", "database", argv, databases)
     if not keeps_personalized(params):
         for path in sorted(personalized_dir.rglob("*.h5")):
             path.unlink()
@@ -279,6 +325,9 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     # 6. TWAS per GWAS file
     twas_dir = outdir / "twas"
     gwas_files = resolve_gwas_files(params.get("gwas"))
+    remove_stale(twas_dir, ["*.csv", "*.qq.png", "*.manhattan.png"],
+                 [twas_dir / f"{stem}{suffix}" for stem in gwas_names(gwas_files)
+                  for suffix in (".csv", ".qq.png", ".manhattan.png")])
     for gwas, stem in zip(gwas_files, gwas_names(gwas_files)):
         out = twas_dir / f"{stem}.csv"
         argv = ["twas", "--model-db-path", db, "--covariance", covariance, "--gwas-file", gwas,

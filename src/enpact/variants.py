@@ -11,6 +11,7 @@ import pysam
 
 from enpact.errors import EnpactError
 from enpact.genome import Genome, resolve_chrom
+from enpact.io import file_compression
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,39 @@ def _parse_gt(gt: str) -> tuple[int, int, bool]:
     return first, second, phased
 
 
+def bgzip_advice(path: Path, index_command: str = "tabix -p vcf") -> str:
+    """Shell commands that turn `path` (plain text or plain gzip) into a bgzipped, indexed file."""
+    name = str(path)
+    if file_compression(path) == "gzip":
+        if name.endswith(".gz"):
+            return f"gunzip {name} && bgzip {name[:-3]} && {index_command} {name}"
+        target = f"{name}.bgz.gz"
+        return f"zcat {name} | bgzip -c > {target} && {index_command} {target}"
+    return f"bgzip {name} && {index_command} {name}.gz"
+
+
+def check_vcf_compression(path: str | Path) -> None:
+    """Refuse, with the commands that fix it, a VCF that cannot be indexed: plain gzip or uncompressed text.
+
+    Region reads need an index, and tabix (and bcftools index) only index BGZF files; pysam reads a plain-gzip
+    VCF only sequentially and fails on the first seek.
+    """
+    path = Path(path)
+    try:
+        compression = file_compression(path)
+        if compression == "none":
+            with open(path, "rb") as handle:
+                head = handle.read(5)
+    except OSError as err:
+        raise EnpactError(f"{path}: cannot read the VCF ({err.strerror or err})") from err
+    if compression == "gzip":
+        raise EnpactError(f"{path}: compressed with plain gzip, not bgzip, so it cannot be indexed; recompress it "
+                          f"with bgzip and index it: {bgzip_advice(path)}")
+    if compression == "none" and not head.startswith(b"BCF"):
+        raise EnpactError(f"{path}: VCF is not compressed; region reads need a bgzipped, indexed VCF: "
+                          f"{bgzip_advice(path)} (then use {path}.gz)")
+
+
 class VcfReader:
     """A bgzipped+indexed VCF or an indexed BCF, restricted to a list of samples."""
 
@@ -112,10 +146,12 @@ class VcfReader:
         self.allow_unphased = allow_unphased
         if not self.path.exists():
             raise EnpactError(f"VCF not found: {self.path}")
+        check_vcf_compression(self.path)
         try:
             self._vcf = pysam.VariantFile(str(self.path))
-        except (OSError, ValueError) as err:
-            raise EnpactError(f"{self.path}: cannot open as VCF/BCF ({err})")
+        except (OSError, ValueError, NotImplementedError) as err:
+            raise EnpactError(f"{self.path}: cannot open as VCF/BCF ({err}); it must be a bgzipped, indexed VCF "
+                              "(.vcf.gz + .tbi) or an indexed BCF")
         all_samples = list(self._vcf.header.samples)
         if samples is None:
             samples = all_samples

@@ -14,8 +14,8 @@ import pkgutil
 import sys
 from types import ModuleType
 
-from enpact import __version__
-from enpact.errors import EnpactError
+from enpact import __version__, logsummary
+from enpact.errors import EnpactError, path_error
 
 log = logging.getLogger("enpact")
 
@@ -64,9 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
-    """Log to stderr with a short prefix; progress bars also go to stderr."""
+    """Log to stderr with a short prefix; progress bars also go to stderr (only when it is a terminal).
+
+    A repeated warning (same format string, e.g. one per chunk) is written once; `enpact.logsummary.flush()`
+    (and the exit hook) adds `N more like: ...`. Floats printed with a bare %s/%r are rounded to 4 significant
+    digits. See enpact.logsummary."""
+    from enpact.logsummary import install
+
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="enpact %(levelname)s: %(message)s", stream=sys.stderr, force=True)
+    install(logging.getLogger().handlers[0])
+
+
+def _one_line(err: BaseException) -> str:
+    """An error message on one line (a message with line breaks from a library is joined)."""
+    return " ".join(str(err).split("\n")).strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,9 +90,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        result = args.func(args)
+        try:
+            result = args.func(args)
+        finally:
+            logsummary.flush()   # repeated warnings summed up before the last line (a one-line error, if any)
     except EnpactError as err:
-        print(f"enpact {args.command}: error: {err}", file=sys.stderr)
+        print(f"enpact {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        # a read-only output folder, a file where a folder is expected, a full disk...: about a path the user
+        # chose, so one line naming it; any other OSError is a bug and keeps its traceback
+        message = path_error(err)
+        if message is None:
+            raise
+        log.debug("%s", message, exc_info=True)
+        print(f"enpact {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"enpact {args.command}: interrupted", file=sys.stderr)
