@@ -585,7 +585,7 @@ def test_plots_show_every_gene_and_the_bonferroni_line(tmp_path):
     assert line.get_ydata()[0] == pytest.approx(-np.log10(0.05 / 300))
     assert axes.get_ylim()[1] > 30  # the strongest gene is inside the axes
     assert {t.get_text() for t in axes.texts} >= {"g0", "g1"}
-    assert [t.get_text() for t in axes.get_xticklabels()][:3] == ["1", "2", "3"]
+    assert [t.get_text() for t in axes.get_xticklabels()][:3] == ["chr1", "chr2", "chr3"]
     figure = qq_plot(p, tmp_path / "q.png")
     assert figure.axes[0].get_ylim()[1] > 30
     assert (tmp_path / "m.png").stat().st_size > 10_000 and (tmp_path / "q.png").stat().st_size > 10_000

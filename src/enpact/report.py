@@ -1,29 +1,42 @@
-"""The run report: report/index.html (static, images embedded) and report/summary.json."""
+"""The run report: report/index.html (static, images embedded) and report/summary.json.
+
+Every section says what it measured and, where it is empty or degenerate, why, with the numbers that show it.
+"""
 
 from __future__ import annotations
 
 import base64
+import datetime
 import html
 import json
 import logging
+import platform
+import shlex
 import sqlite3
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import polars as pl
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from enpact.io import atomic_path  # noqa: E402
-from enpact.layout import gwas_name  # noqa: E402
-from enpact.params import resolve_gwas_files  # noqa: E402
+from enpact import __version__
+from enpact.errors import EnpactError
+from enpact.io import atomic_path
+from enpact.layout import gwas_name, keeps_personalized
+from enpact.params import resolve_gwas_files
+from enpact.plots_training import NULL_COLOUR, PRIMARY_COLOUR, new_figure, plot_style, save_figure
 
 log = logging.getLogger(__name__)
 
 N_PERMUTATIONS = 200
+ALPHA = 0.05  # significance level of the report's counts (permutation p, FDR q)
+MIN_SHARED_SAMPLES = 5
+MAX_STEP_ROWS = 500  # per-step timing rows shown in the page (all of them are in timings.tsv)
+TOP_GENES = 10
 
 
 def _image(path: Path) -> str:
@@ -37,34 +50,189 @@ def _table(frame: pd.DataFrame, float_format: str = "{:.3g}") -> str:
     def cell(value: Any) -> str:
         if isinstance(value, (float, np.floating)):
             return "NA" if not np.isfinite(value) else float_format.format(value)
+        if value is None or value is pd.NA:
+            return "NA"
+        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            return f"{int(value):,}"
         return html.escape(str(value))
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False))
+    rows = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
-def training_section(outdir: Path, summary: dict) -> str:
-    """Metrics per split, model versus the single-track baseline, and the model's plots."""
+def _n(value: int) -> str:
+    """An integer with thousands separators."""
+    return f"{int(value):,}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# what ran
+
+
+def package_root() -> Path:
+    """The folder above src/ when the package is used from a source checkout (src/enpact/report.py)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def git_commit(root: Path | None = None) -> str | None:
+    """HEAD of the git checkout the package lives in (with '+ uncommitted changes' when tracked files differ), or
+    None when the package is not in a git checkout or git cannot say."""
+    root = package_root() if root is None else Path(root)
+    if not (root / ".git").exists() or not (root / "src" / "enpact").is_dir():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not head:
+        return None
+    return f"{head} + uncommitted changes" if changed else head
+
+
+def cuda_available() -> bool | None:
+    """Whether torch sees a CUDA device here; None when torch cannot be imported."""
+    try:
+        import torch
+    except Exception:  # noqa: BLE001 - any import failure only means "unknown"
+        return None
+    try:
+        return bool(torch.cuda.is_available())
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def run_info(params: dict) -> dict[str, Any]:
+    """When, with which command, enpact version, git commit, host and device the report was made."""
+    return {
+        "made": datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds"),
+        "command": shlex.join(sys.argv) if sys.argv else None,
+        "enpact_version": __version__,
+        "git_commit": git_commit(),
+        "host": platform.node() or None,
+        "device": params.get("device"),
+        "cuda_available": cuda_available(),
+    }
+
+
+def _yes_no(value: bool | None) -> str:
+    """yes / no / unknown."""
+    return "unknown (torch not importable)" if value is None else ("yes" if value else "no")
+
+
+def inputs_section(outdir: Path, params: dict, summary: dict) -> str:
+    """The run itself (when, command, version, commit, host, device), parameters and software versions."""
+    run = run_info(params)
+    summary["run"] = run
+    facts = pd.DataFrame([
+        ("report made", run["made"]),
+        ("command", run["command"] or "unknown"),
+        ("enpact version", run["enpact_version"]),
+        ("git commit", run["git_commit"] or "none (not a git checkout)"),
+        ("host", run["host"] or "unknown"),
+        ("device (parameter)", run["device"] if run["device"] is not None else "not set"),
+        ("CUDA available here", _yes_no(run["cuda_available"])),
+    ], columns=["", "value"])
+    keys = ["fasta", "annotation", "expression", "vcf", "gwas", "weights", "model_type", "bins", "train_chroms",
+            "valid_chroms", "test_chroms", "loci_per_chunk", "samples_per_chunk", "snp_key", "name", "outdir"]
+    frame = pd.DataFrame([(k, params.get(k)) for k in keys if k in params], columns=["parameter", "value"])
+    versions_path = outdir / "pipeline_info" / "software_versions.json"
+    versions = json.loads(versions_path.read_text()) if versions_path.exists() else {}
+    version_frame = pd.DataFrame(sorted(versions.items()), columns=["software", "version"])
+    return (f"{_table(facts)}<p>The command is the one that wrote this report (<code>enpact run</code>, or "
+            f"<code>enpact report</code> for a rewritten report).</p><h3>Parameters</h3>{_table(frame)}"
+            f"<p>All parameters: <code>pipeline_info/params.json</code>.</p><h3>Software</h3>{_table(version_frame)}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# EnPACT model
+
+
+def _split_chromosomes(outdir: Path, params: dict) -> dict[str, str]:
+    """Chromosomes of each split, from loci/loci.tsv when present, else from the *_chroms parameters."""
+    loci = outdir / "loci" / "loci.tsv"
+    if loci.exists():
+        try:
+            table = pd.read_csv(loci, sep="\t", usecols=["chrom", "split"], dtype=str)
+            return {split: ", ".join(pd.unique(group["chrom"])) for split, group in table.groupby("split", sort=False)}
+        except (ValueError, OSError):
+            pass
+    return {split: str(params[f"{split}_chroms"]) for split in ("train", "valid", "test")
+            if params.get(f"{split}_chroms")}
+
+
+def _how_splits_were_used(model_type: str, training: dict, chroms: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """A sentence on what each split did in fitting, and the per-split 'used in fitting' column."""
+    def named(split: str) -> str:
+        return f"{split} chromosomes" + (f" ({html.escape(chroms[split])})" if chroms.get(split) else "")
+
+    used = {"train": "fitted", "valid": "not used", "test": "not used"}
+    if model_type == "elastic_net":
+        folds = training.get("folds")
+        text = (f"Elastic net fitted on the {named('train')}; its penalty was chosen by "
+                f"{f'{folds}-fold ' if folds else ''}cross-validation within them. The {named('valid')} and the "
+                f"{named('test')} were not used in fitting: both rows are held-out estimates.")
+        return text, used
+    if model_type == "cnn":
+        source = str(training.get("early_stopping_on", "valid split"))
+        epochs = (f" (best epoch {training['best_epoch']} of {training['epochs_run']} run)"
+                  if training.get("best_epoch") is not None and training.get("epochs_run") is not None else "")
+        if source == "valid split":
+            used["valid"] = "early stopping"
+            text = (f"CNN fitted on the {named('train')}. The {named('valid')} chose when training stopped "
+                    f"(early stopping keeps the epoch with the lowest valid error{epochs}), so the valid row is "
+                    f"slightly optimistic. Only the {named('test')} were never used in fitting: the test row is the "
+                    f"held-out estimate.")
+        elif source == "none":
+            text = (f"CNN fitted on the {named('train')} for the maximum number of epochs, without early stopping. "
+                    f"The {named('valid')} and the {named('test')} were not used in fitting.")
+        else:
+            text = (f"CNN fitted on the {named('train')}; early stopping used {html.escape(source)} loci held out of "
+                    f"them{epochs}. The {named('valid')} and the {named('test')} were not used in fitting.")
+        return text, used
+    used["valid"] = "unknown"
+    text = (f"{html.escape(model_type)} model fitted on the {named('train')}; how it used the valid split is not "
+            f"recorded. The {named('test')} were not used in fitting.")
+    return text, used
+
+
+def training_section(outdir: Path, params: dict, summary: dict) -> str:
+    """Metrics per split, model versus the single-track baseline, what each split was used for, and the plots."""
     metrics_path = outdir / "model" / "metrics.json"
     if not metrics_path.exists():
-        return "<p>No model metrics found.</p>"
+        return f"<p>No model metrics: <code>model/metrics.json</code> is not in {html.escape(str(outdir))}.</p>"
     metrics = json.loads(metrics_path.read_text())
+    model_json = outdir / "model" / "model.json"
+    description = json.loads(model_json.read_text()) if model_json.exists() else {}
+    model_type = str(description.get("model_type") or metrics.get("model_type") or "unknown")
+    training = description.get("training") or metrics.get("training") or {}
+    text, used = _how_splits_were_used(model_type, training, _split_chromosomes(outdir, params))
     rows = []
     for split in ("train", "valid", "test"):
         model = (metrics.get("model") or {}).get(split) or {}
         baseline = ((metrics.get("baseline") or {}).get("metrics") or {}).get(split) or {}
-        rows.append({"split": split, "n": model.get("n", 0), "model r": model.get("pearson_r", np.nan),
-                     "model rho": model.get("spearman_rho", np.nan), "model R2": model.get("r2", np.nan),
-                     "baseline r": baseline.get("pearson_r", np.nan)})
+        rows.append({"split": split, "used in fitting": used[split], "n": model.get("n", 0),
+                     "model r": model.get("pearson_r", np.nan), "model rho": model.get("spearman_rho", np.nan),
+                     "model R2": model.get("r2", np.nan), "baseline r": baseline.get("pearson_r", np.nan)})
     summary["training"] = rows
+    summary["training_use_of_splits"] = {"model_type": model_type, **used}
     table = pd.DataFrame(rows).replace({None: np.nan})
+    empty = [r["split"] for r in rows if not r["n"]]
+    note = (f"<p>No loci on the {', '.join(empty)} split{'s' if len(empty) > 1 else ''}: no estimate there "
+            f"(NA).</p>" if empty else "")
     track = (metrics.get("baseline") or {}).get("track", "?")
     images = "".join(_image(p) for p in (outdir / "model" / "observed_vs_predicted.png",
                                          outdir / "model" / "baseline_comparison.png") if p.exists())
-    return (f"<p>{html.escape(metrics.get('model_type', 'model'))} trained on the train chromosomes; valid and test "
-            f"chromosomes were never seen in training. Baseline: the single predicted track "
-            f"<code>{html.escape(str(track))}</code>, linearly scaled on train.</p>{_table(table)}{images}")
+    return (f"<p>{text} Baseline: the single predicted track <code>{html.escape(str(track))}</code>, chosen and "
+            f"linearly scaled on train.</p>{_table(table)}{note}{images}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# personalized predictions
 
 
 def _personalized_values(outdir: Path) -> tuple[pd.DataFrame, int, int]:
@@ -81,30 +249,43 @@ def _personalized_values(outdir: Path) -> tuple[pd.DataFrame, int, int]:
     return (pd.concat(frames) if frames else pd.DataFrame()), predicted, needed
 
 
+def one_sided_empirical_p(r: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """(1 + #(null_r >= r)) / (n_perm + 1) per row of `null` (genes x permutations); NaN where r is NaN."""
+    r = np.asarray(r, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        p = (1 + (null >= r[:, None]).sum(axis=1)) / (null.shape[1] + 1)
+    return np.where(np.isfinite(r), p, np.nan)
+
+
+def _standardised_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows centred and scaled to unit norm (NaN treated as the row mean), and each row's standard deviation."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows without any value: mean of an empty slice
+        centred = np.nan_to_num(values - np.nanmean(values, axis=1, keepdims=True)) if values.size else values
+    norm = np.sqrt((centred * centred).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = np.where(norm[:, None] > 0, centred / norm[:, None], np.nan)
+    return scaled, norm / np.sqrt(max(values.shape[1], 1))
+
+
 def personalized_accuracy(predicted: pd.DataFrame, observed: pd.DataFrame, seed: int = 0,
                           n_permutations: int = N_PERMUTATIONS) -> pd.DataFrame:
-    """Per-gene correlation across shared individuals, with an empirical null from permuted individuals."""
+    """Per-gene Pearson r across shared individuals, tested one-sided for a positive correlation (p_positive) and,
+    separately, for a negative one (p_negative), each against the same null of permuted individuals."""
     samples = [s for s in predicted.columns if s in observed.columns]
     genes = [g for g in predicted.index if g in observed.index]
-    if len(samples) < 5 or not genes:
+    if len(samples) < MIN_SHARED_SAMPLES or not genes:
         return pd.DataFrame()
-    pred = predicted.loc[genes, samples].to_numpy(np.float64)
-    obs = observed.loc[genes, samples].to_numpy(np.float64)
-
-    def rowwise_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        a = a - a.mean(axis=1, keepdims=True)
-        b = b - np.nanmean(b, axis=1, keepdims=True)
-        b = np.nan_to_num(b)
-        denominator = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(denominator > 0, (a * b).sum(axis=1) / denominator, np.nan)
-
-    r = rowwise_r(pred, obs)
+    with np.errstate(invalid="ignore"):
+        pred, pred_sd = _standardised_rows(predicted.loc[genes, samples].to_numpy(np.float64))
+        obs, obs_sd = _standardised_rows(observed.loc[genes, samples].to_numpy(np.float64))
+    r = (pred * obs).sum(axis=1)
     rng = np.random.default_rng(seed)
-    null = np.stack([rowwise_r(pred[:, rng.permutation(len(samples))], obs) for _ in range(n_permutations)], axis=1)
-    p = (1 + (np.abs(null) >= np.abs(r)[:, None]).sum(axis=1)) / (n_permutations + 1)
-    return pd.DataFrame({"gene": genes, "r": r, "empirical_p": p, "null_sd": null.std(axis=1),
-                         "null_r": null[:, 0]})
+    null = np.stack([(pred[:, rng.permutation(len(samples))] * obs).sum(axis=1) for _ in range(n_permutations)],
+                    axis=1)
+    return pd.DataFrame({"gene": genes, "r": r, "p_positive": one_sided_empirical_p(r, null),
+                         "p_negative": one_sided_empirical_p(-r, -null), "null_sd": null.std(axis=1),
+                         "null_r": null[:, 0], "predicted_sd": pred_sd, "observed_sd": obs_sd})
 
 
 def _demo_note(params: dict) -> str:
@@ -117,49 +298,121 @@ def _demo_note(params: dict) -> str:
             "variation between individuals.</i></p>")
 
 
+@plot_style
+def _accuracy_plot(accuracy: pd.DataFrame, path: Path) -> Path:
+    """Histogram of per-gene r next to one permutation of individuals."""
+    figure, (ax,) = new_figure(1)
+    bins = np.linspace(-1, 1, 41)
+    ax.hist(accuracy["null_r"].dropna(), bins=bins, alpha=0.5, label="permuted individuals (null)", color=NULL_COLOUR)
+    ax.hist(accuracy["r"].dropna(), bins=bins, alpha=0.7, label="personalized vs observed", color=PRIMARY_COLOUR)
+    ax.axvline(0.0, color="0.3", linewidth=0.8)
+    ax.set_xlabel("per-gene Pearson r across individuals (a working model gives r > 0)")
+    ax.set_ylabel("genes")
+    ax.legend(loc="upper left")
+    return save_figure(figure, path)
+
+
 def personalized_section(outdir: Path, params: dict, summary: dict, expression: Path | None = None) -> str:
     """Deduplication figures and, when the observed matrix shares individuals with the VCF, accuracy."""
     from enpact.expression import read_expression
 
     values, predicted, needed = _personalized_values(outdir)
     if values.empty:
-        return "<p>No personalized predictions found.</p>"
+        if not keeps_personalized(params):
+            reason = ("the personalized prediction stores were deleted after linearization (delete_personalized: "
+                      "true), so window counts and personalized accuracy cannot be shown; run with "
+                      "delete_personalized: false to keep them")
+        else:
+            reason = (f"no merged personalized prediction store (personalized/*.h5) is in {outdir}; the personalize "
+                      f"step did not finish, or the stores were moved")
+        summary["personalized"] = {"loci": 0, "reason": reason}
+        return f"<p>No personalized predictions: {html.escape(reason)}.</p>"
     summary["personalized"] = {"loci": int(values.shape[0]), "samples": int(values.shape[1]),
                                "windows_predicted": predicted, "haplotype_windows": needed}
-    parts = [f"<p>{values.shape[0]} loci x {values.shape[1]} individuals. The predictor ran on {predicted:,} "
-             f"distinct windows for {needed:,} haplotype and reference windows "
+    parts = [f"<p>{_n(values.shape[0])} loci x {_n(values.shape[1])} individuals. The predictor ran on "
+             f"{_n(predicted)} distinct windows for {_n(needed)} haplotype and reference windows "
              f"({100 * predicted / max(needed, 1):.1f}%): identical windows are predicted once.</p>"]
     observed = read_expression(expression or params["expression"])
     accuracy = personalized_accuracy(values, observed, seed=int(params.get("seed", 0)))
     if accuracy.empty:
-        parts.append("<p>The training matrix shares fewer than 5 individuals with the VCF: no personalized-accuracy "
-                     "check.</p>")
-        return "".join(parts)
-    finite = accuracy.dropna(subset=["r"])
-    fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.linspace(-1, 1, 41)
-    ax.hist(finite["null_r"], bins=bins, alpha=0.5, label="permuted individuals (null)", color="grey")
-    ax.hist(finite["r"], bins=bins, alpha=0.7, label="personalized vs observed", color="C0")
-    ax.set_xlabel("per-gene Pearson r across individuals")
-    ax.set_ylabel("genes")
-    ax.legend()
-    fig.tight_layout()
-    plot = outdir / "report" / "personalized_accuracy.png"
-    fig.savefig(plot, dpi=110)
-    plt.close(fig)
-    significant = int((finite["empirical_p"] < 0.05).sum())
-    summary["personalized"]["accuracy"] = {"genes": int(len(finite)), "median_r": float(finite["r"].median()),
-                                           "genes_empirical_p_below_0.05": significant,
-                                           "permutations": N_PERMUTATIONS}
+        shared = int(values.columns.isin(observed.columns).sum())
+        genes = int(values.index.isin(observed.index).sum())
+        reason = (f"the training matrix ({_n(observed.shape[1])} samples, {_n(observed.shape[0])} features) shares "
+                  f"{_n(shared)} of the {_n(values.shape[1])} VCF individuals and {_n(genes)} of the "
+                  f"{_n(values.shape[0])} loci; at least {MIN_SHARED_SAMPLES} shared individuals and one shared "
+                  f"locus are needed")
+        summary["personalized"]["accuracy"] = {"genes": 0, "shared_individuals": shared, "shared_loci": genes,
+                                               "reason": reason}
+        return "".join(parts) + f"<p>No personalized-accuracy check: {html.escape(reason)}.</p>"
     accuracy.to_csv(outdir / "report" / "personalized_accuracy.tsv", sep="\t", index=False)
+    finite = accuracy.dropna(subset=["r"])
+    n_shared = int(values.columns.isin(observed.columns).sum())
+    flat_pred = int((accuracy["predicted_sd"] == 0).sum())
+    flat_obs = int(((accuracy["observed_sd"] == 0) | accuracy["observed_sd"].isna()).sum())
+    undefined = (f" r is undefined for {_n(len(accuracy) - len(finite))} genes: {_n(flat_pred)} have the same "
+                 f"personalized prediction for every individual (no variant in their windows changes it) and "
+                 f"{_n(flat_obs)} have no variation in the observed values." if len(finite) < len(accuracy) else "")
+    if finite.empty:
+        summary["personalized"]["accuracy"] = {"genes": 0, "genes_shared": int(len(accuracy)),
+                                               "constant_predictions": flat_pred, "constant_observed": flat_obs}
+        return "".join(parts) + (f"<h3>Personalized accuracy</h3><p>{_n(len(accuracy))} genes and {_n(n_shared)} "
+                                 f"individuals are shared with the training matrix, but no correlation can be "
+                                 f"computed.{undefined}</p>")
+    plot = _accuracy_plot(finite, outdir / "report" / "personalized_accuracy.png")
+    positive = int((finite["p_positive"] < ALPHA).sum())
+    negative = int((finite["p_negative"] < ALPHA).sum())
+    expected = ALPHA * len(finite)
+    median = float(finite["r"].median())
+    summary["personalized"]["accuracy"] = {
+        "genes": int(len(finite)), "genes_shared": int(len(accuracy)), "individuals": n_shared, "median_r": median,
+        "test": f"one-sided permutation test of r > 0 ({N_PERMUTATIONS} permutations of individuals)",
+        "significantly_positive": positive, "strongly_negative": negative, "expected_by_chance_each": expected,
+        "alpha": ALPHA, "permutations": N_PERMUTATIONS,
+        "constant_predictions": flat_pred, "constant_observed": flat_obs,
+    }
     parts.append(
-        f"<h3>Personalized accuracy</h3><p>For {len(finite)} genes, Pearson r across the {values.shape[1]} shared "
-        f"individuals between personalized EnPACT predictions and observed values: median r = "
-        f"{finite['r'].median():.3f}; {significant} genes have an empirical p &lt; 0.05 against "
-        f"{N_PERMUTATIONS} permutations of individuals (expected by chance: {0.05 * len(finite):.0f}). "
-        f"Table: <a href=\"personalized_accuracy.tsv\">personalized_accuracy.tsv</a>.</p>{_demo_note(params)}"
-        f"{_image(plot)}")
+        f"<h3>Personalized accuracy</h3><p>For {_n(len(finite))} genes, Pearson r across the {_n(n_shared)} "
+        f"individuals shared with the training matrix, between personalized EnPACT predictions and observed values "
+        f"(a working model gives a <i>positive</i> r): median r = {median:.3f}.{undefined}</p>"
+        f"<ul><li><b>{_n(positive)} genes correlate significantly positively</b> (one-sided permutation p &lt; "
+        f"{ALPHA} for r &gt; 0, {N_PERMUTATIONS} permutations of individuals; about {expected:.0f} expected by "
+        f"chance alone).</li>"
+        f"<li>{_n(negative)} genes are <b>strongly negative</b>: their r lies in the lowest {ALPHA:.0%} of their own "
+        f"permutation null (one-sided p &lt; {ALPHA} for r &lt; 0; about {expected:.0f} expected by chance). The "
+        f"predictions rank these individuals in the opposite order to the observations: a wrong-sign prediction, "
+        f"not a success, and not counted above.</li></ul>"
+        f"<p>Table (r, p_positive, p_negative per gene): <a href=\"personalized_accuracy.tsv\">"
+        f"personalized_accuracy.tsv</a>.</p>{_demo_note(params)}{_image(plot)}")
     return "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# linearization
+
+
+@plot_style
+def _linearization_plot(ok: pd.DataFrame, rho_threshold: float, path: Path) -> Path:
+    """Cross-validated R2 and rho_avg distributions of the fitted loci."""
+    figure, axes = new_figure(2)
+    r2 = ok["cv_R2_avg"].dropna()
+    axes[0].hist(r2.clip(lower=-1), bins=np.linspace(-1, 1, 41), color=PRIMARY_COLOUR)
+    axes[0].set_xlabel("cross-validated R2 (linear model vs personalized)" +
+                       (f"\n{int((r2 < -1).sum())} loci below -1 shown at -1" if (r2 < -1).any() else ""))
+    axes[0].set_ylabel("loci")
+    axes[1].hist(ok["rho_avg"].dropna(), bins=30, color=PRIMARY_COLOUR)
+    axes[1].axvline(rho_threshold, color="k", ls="--", lw=1)
+    axes[1].set_xlabel("rho_avg (mean fold correlation)")
+    return save_figure(figure, path)
+
+
+def _filter_counts(ok: pd.DataFrame, params: dict) -> dict[str, int]:
+    """How many fitted loci pass each database filter (as enpact.predictdb.select_models applies them)."""
+    with np.errstate(invalid="ignore"):
+        pval = ok["zscore_pval"].to_numpy(np.float64) < float(params.get("db_pval_threshold", 0.05))
+        rho = ok["rho_avg"].to_numpy(np.float64) > float(params.get("db_rho_threshold", 0.1))
+    snps = pd.to_numeric(ok["n_snps_in_model"], errors="coerce").fillna(0).to_numpy() >= 1
+    return {"fitted": int(len(ok)), "zscore_pval": int(pval.sum()), "rho_avg": int(rho.sum()),
+            "at_least_one_snp": int(snps.sum()), "all": int((pval & rho & snps).sum())}
 
 
 def linearization_section(outdir: Path, params: dict, summary: dict) -> str:
@@ -167,100 +420,282 @@ def linearization_section(outdir: Path, params: dict, summary: dict) -> str:
     name = params.get("name", "enpact")
     path = outdir / "linearized" / f"{name}.summary.tsv"
     if not path.exists():
-        return "<p>No linearization summary found.</p>"
+        return f"<p>No linearization summary: <code>linearized/{html.escape(name)}.summary.tsv</code> is missing.</p>"
     table = pd.read_csv(path, sep="\t")
     ok = table[table["status"] == "ok"]
     kept = table[table["kept"].astype(str).str.lower().isin(["true", "1"])] if "kept" in table else table.iloc[:0]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    r2 = ok["cv_R2_avg"].dropna()
-    axes[0].hist(r2.clip(lower=-1), bins=np.linspace(-1, 1, 41), color="C1")
-    axes[0].set_xlabel("cross-validated R2 (linear model vs personalized)" +
-                       (f"\n{int((r2 < -1).sum())} loci below -1 shown at -1" if (r2 < -1).any() else ""))
-    axes[0].set_ylabel("loci")
-    axes[1].hist(ok["rho_avg"].dropna(), bins=30, color="C2")
-    axes[1].axvline(float(params.get("db_rho_threshold", 0.1)), color="k", ls="--", lw=1)
-    axes[1].set_xlabel("rho_avg (mean fold correlation)")
-    fig.tight_layout()
-    plot = outdir / "report" / "linearization_fit.png"
-    fig.savefig(plot, dpi=110)
-    plt.close(fig)
-    reasons = table.loc[table["status"] != "ok", "reason"].value_counts()
-    summary["linearization"] = {"loci": int(len(table)), "fitted": int(len(ok)), "kept": int(len(kept)),
-                                "median_cv_R2": float(ok["cv_R2_avg"].median()) if len(ok) else None,
-                                "skipped": {str(k): int(v) for k, v in reasons.items()}}
+    reasons = table.loc[table["status"] != "ok", "reason"].fillna("no reason given").value_counts()
+    skipped = ", ".join(f"{k}: {v}" for k, v in reasons.items()) or "none"
+    median = float(ok["cv_R2_avg"].median()) if ok["cv_R2_avg"].notna().any() else None
     db = outdir / "linearized" / f"{name}.db"
     n_snps = 0
     if db.exists():
         with sqlite3.connect(db) as connection:
             n_snps = connection.execute("SELECT COUNT(*) FROM weights").fetchone()[0]
-    skipped = ", ".join(f"{k}: {v}" for k, v in reasons.items()) or "none"
-    return (f"<p>{len(table)} loci; {len(ok)} fitted (skipped: {html.escape(skipped)}); median cross-validated R2 "
-            f"{ok['cv_R2_avg'].median():.3f}. <b>{len(kept)} genes kept</b> by the filters (zscore_pval &lt; "
-            f"{params.get('db_pval_threshold', 0.05)}, rho_avg &gt; {params.get('db_rho_threshold', 0.1)}, at least one "
-            f"SNP) with {n_snps} weights in <code>linearized/{html.escape(name)}.db</code>.</p>{_image(plot)}")
+    filters = _filter_counts(ok, params) if len(ok) else None
+    summary["linearization"] = {"loci": int(len(table)), "fitted": int(len(ok)), "kept": int(len(kept)),
+                                "median_cv_R2": median, "weights": int(n_snps),
+                                "skipped": {str(k): int(v) for k, v in reasons.items()}, "filters": filters}
+    pval, rho = params.get("db_pval_threshold", 0.05), params.get("db_rho_threshold", 0.1)
+    if table.empty:
+        return "<p>The linearization summary lists no loci: there was nothing to linearize.</p>"
+    if ok.empty:
+        return (f"<p>{_n(len(table))} loci, <b>none fitted</b> (skipped: {html.escape(skipped)}), so the database is "
+                f"empty and there is no fit to show.</p>")
+    plot = _linearization_plot(ok, float(rho), outdir / "report" / "linearization_fit.png")
+    why = ""
+    if not len(kept):
+        why = (f" None passed all three: of {_n(filters['fitted'])} fitted loci, {_n(filters['zscore_pval'])} have "
+               f"zscore_pval &lt; {pval}, {_n(filters['rho_avg'])} have rho_avg &gt; {rho} and "
+               f"{_n(filters['at_least_one_snp'])} keep at least one SNP, so the database is empty.")
+    n_r2 = int(ok["cv_R2_avg"].notna().sum())
+    median_text = (f"median cross-validated R2 {median:.3f}" if n_r2 else
+                   f"no cross-validated R2 (undefined for all {_n(len(ok))} fitted loci: too few individuals or no "
+                   f"variation to cross-validate)")
+    return (f"<p>{_n(len(table))} loci; {_n(len(ok))} fitted (skipped: {html.escape(skipped)}); "
+            f"{median_text}. <b>{_n(len(kept))} genes kept</b> by the filters (zscore_pval &lt; "
+            f"{pval}, rho_avg &gt; {rho}, at least one SNP) with {_n(n_snps)} weights in "
+            f"<code>linearized/{html.escape(name)}.db</code>.{why}</p>{_image(plot)}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# TWAS
+
+
+def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg FDR q-values over the finite p-values (NaN stays NaN)."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    q = np.full(p.shape, np.nan)
+    finite = np.isfinite(p)
+    n = int(finite.sum())
+    if not n:
+        return q
+    values = p[finite]
+    order = np.argsort(values, kind="stable")
+    scaled = values[order] * n / np.arange(1, n + 1)
+    monotone = np.minimum.accumulate(scaled[::-1])[::-1]
+    result = np.empty(n)
+    result[order] = np.minimum(monotone, 1.0)
+    q[finite] = result
+    return q
+
+
+def _first_data_line(path: str | Path, column: str) -> str | None:
+    """The `column` value of a table's first data row (for showing what its ids look like), best effort."""
+    from enpact.predictdb import open_text, sniff_separator
+
+    try:
+        separator = sniff_separator(path)
+        with open_text(path) as handle:
+            header = handle.readline().rstrip("\n").split(separator)
+            first = handle.readline().rstrip("\n").split(separator)
+        return first[header.index(column)] if column in header and len(first) == len(header) else None
+    except (OSError, ValueError, EnpactError):
+        return None
+
+
+def gwas_overlap(db: Path, gwas: str | Path, params: dict) -> dict[str, Any]:
+    """Model SNPs (distinct keys of the database's genes), how many the GWAS has, how many of those the TWAS
+    step reads (ids with 'rs' unless gwas_keep_non_rsid), how many match the model's alleles, of which flipped
+    (GWAS effect allele = model ref allele), and how many match neither way."""
+    from enpact.predictdb import read_text_columns
+    from enpact.twas import load_model_database
+
+    snp_key = str(params.get("snp_key", "rsid"))
+    model = load_model_database(db, snp_key)
+    entries = pl.DataFrame({"snp": model.entry_key, "ref": model.entry_ref, "eff": model.entry_eff},
+                           schema={"snp": pl.Utf8, "ref": pl.Utf8, "eff": pl.Utf8}).unique("snp", keep="first",
+                                                                                   maintain_order=True)
+    counts: dict[str, Any] = {"genes_in_database": int(model.n_genes), "model_snps": int(entries.height),
+                              "example_model_snp": entries["snp"][0] if entries.height else None}
+    snp, effect, other = (params.get("gwas_snp_column", "SNP"), params.get("gwas_effect_allele_column", "A1"),
+                          params.get("gwas_non_effect_allele_column", "A2"))
+    table = read_text_columns(gwas, [snp, effect, other], None, keep=(snp, entries["snp"].to_list()))
+    rows = (table.rename({snp: "snp", effect: "a1", other: "a2"}).with_row_index("row")
+            .with_columns(pl.col("a1").str.to_uppercase(), pl.col("a2").str.to_uppercase())
+            .join(entries, on="snp", how="inner"))
+    found = rows["snp"].unique()
+    keep_non_rsid = bool(params.get("gwas_keep_non_rsid"))
+    read = found if keep_non_rsid else found.filter(found.str.contains("rs", literal=True))
+    same = (pl.col("a1") == pl.col("eff")) & (pl.col("a2") == pl.col("ref"))
+    swapped = (pl.col("a1") == pl.col("ref")) & (pl.col("a2") == pl.col("eff"))
+    matched = (rows.filter(pl.col("snp").is_in(read.implode()) & (same | swapped).fill_null(False))
+               .sort("row").unique("snp", keep="last"))  # the last matching row of a SNP is the one used
+    flipped = int(matched.filter(swapped)["snp"].len())
+    counts.update({"snp_column": snp, "found_in_gwas": int(found.len()), "read_by_twas": int(read.len()),
+                   "allele_matched": int(matched.height), "flipped": flipped,
+                   "allele_mismatch": int(read.len()) - int(matched.height),
+                   "example_gwas_snp": _first_data_line(gwas, snp)})
+    return counts
+
+
+def _why_no_genes(counts: dict[str, Any], params: dict) -> str:
+    """The first reason, with numbers, why a GWAS tested no gene."""
+    if not counts.get("genes_in_database"):
+        return "the model database has no genes (see Linearization), so there is nothing to test"
+    if not counts["found_in_gwas"]:
+        return (f"0 of {_n(counts['model_snps'])} model SNPs found in the GWAS (model SNP ids are "
+                f"{params.get('snp_key')}s such as <code>{html.escape(str(counts['example_model_snp']))}</code>; "
+                f"the GWAS column <code>{html.escape(str(counts['snp_column']))}</code> holds ids such as "
+                f"<code>{html.escape(str(counts['example_gwas_snp']))}</code>): use the same kind of id on both "
+                f"sides (parameters snp_key and gwas_snp_column)")
+    if not counts["read_by_twas"]:
+        return (f"{_n(counts['found_in_gwas'])} of {_n(counts['model_snps'])} model SNPs are in the GWAS, but their "
+                f"ids contain no 'rs' and S-PrediXcan reads only rsids unless gwas_keep_non_rsid: true")
+    if not counts["allele_matched"]:
+        return (f"{_n(counts['read_by_twas'])} model SNPs are in the GWAS but the alleles of none match the model's "
+                f"(either way round): check the genome build and the allele columns")
+    return (f"{_n(counts['allele_matched'])} model SNPs match the GWAS, but none of them has a finite z-score and "
+            f"a covariance entry; check the GWAS z/p/beta columns and the covariance file")
+
+
+def _top_table(results: pd.DataFrame, db: Path, snp_key: str) -> pd.DataFrame:
+    """The top associations with chromosome, position (median of the gene's model SNPs) and FDR q-value."""
+    from enpact.twas import gene_positions_from_model
+
+    try:
+        positions = gene_positions_from_model(db, snp_key) if db.exists() else pd.DataFrame(columns=["gene"])
+    except (EnpactError, sqlite3.DatabaseError):
+        positions = pd.DataFrame(columns=["gene"])
+    top = results.head(TOP_GENES).merge(positions, on="gene", how="left")
+    if "chrom" not in top:
+        top = top.assign(chrom=None, pos=np.nan)
+    position = pd.to_numeric(top["pos"], errors="coerce")
+    top = top.assign(position=[f"{int(round(v)):,}" if np.isfinite(v) else "NA" for v in position],
+                     chrom=top["chrom"].fillna("NA"))
+    columns = ["gene", "gene_name", "chrom", "position", "zscore", "pvalue", "qvalue", "pred_perf_r2", "n_snps_used"]
+    return top.loc[:, columns].rename(columns={"position": "position (median of model SNPs)",
+                                               "qvalue": "FDR q-value"})
 
 
 def twas_section(outdir: Path, params: dict, summary: dict) -> str:
-    """QQ and Manhattan plots and the top associations per GWAS."""
-    parts = []
+    """Per GWAS: SNP overlap with the model, genes tested, Bonferroni and FDR hits, QQ and Manhattan plots and the
+    top associations with their position and q-value."""
     summary["twas"] = {}
-    for gwas in resolve_gwas_files(params.get("gwas")):
+    gwas_files = resolve_gwas_files(params.get("gwas"))
+    if not gwas_files:
+        return "<p>No GWAS given (parameter gwas): no TWAS.</p>"
+    name = params.get("name", "enpact")
+    db = outdir / "linearized" / f"{name}.db"
+    overview, parts = [], []
+    for gwas in gwas_files:
         stem = gwas_name(gwas)
+        try:
+            counts = gwas_overlap(db, gwas, params) if db.exists() else {}
+        except (EnpactError, OSError, sqlite3.DatabaseError, ValueError, pl.exceptions.PolarsError) as err:
+            log.warning("report: SNP overlap of %s not computed (%s)", gwas, err)
+            counts = {"error": str(err)}
         csv = outdir / "twas" / f"{stem}.csv"
-        if not csv.exists():
+        results = pd.read_csv(csv, na_values=["NA"]) if csv.exists() else None
+        n_tests = int(results["pvalue"].notna().sum()) if results is not None else 0
+        threshold = ALPHA / max(n_tests, 1)
+        if results is not None:
+            results["qvalue"] = benjamini_hochberg(results["pvalue"].to_numpy(np.float64))
+        n_hits = int((results["pvalue"] < threshold).sum()) if results is not None else 0
+        n_fdr = int((results["qvalue"] < ALPHA).sum()) if results is not None else 0
+        summary["twas"][stem] = {"genes": n_tests, "bonferroni_hits": n_hits, "fdr_hits": n_fdr, **counts}
+        overview.append({"GWAS": stem, "genes in database": counts.get("genes_in_database", np.nan),
+                         "model SNPs": counts.get("model_snps", np.nan),
+                         "found in GWAS": counts.get("found_in_gwas", np.nan),
+                         "allele-matched": counts.get("allele_matched", np.nan),
+                         "of which flipped": counts.get("flipped", np.nan),
+                         "allele mismatch": counts.get("allele_mismatch", np.nan),
+                         "genes tested": n_tests, "Bonferroni hits": n_hits, f"FDR < {ALPHA}": n_fdr})
+        head = f"<h3>{html.escape(stem)}</h3>"
+        if results is None:
+            parts.append(f"{head}<p>No result table <code>twas/{html.escape(stem)}.csv</code>: the TWAS step did not "
+                         f"run for this GWAS{' (no model database)' if not db.exists() else ''}.</p>")
             continue
-        results = pd.read_csv(csv, na_values=["NA"])
-        n_tests = int(results["pvalue"].notna().sum())
-        threshold = 0.05 / max(n_tests, 1)
-        n_hits = int((results["pvalue"] < threshold).sum())
-        summary["twas"][stem] = {"genes": n_tests, "bonferroni_hits": n_hits}
-        top = results.head(10)[["gene", "gene_name", "zscore", "pvalue", "pred_perf_r2", "n_snps_used"]]
-        images = "".join(_image(p) for p in (outdir / "twas" / f"{stem}.qq.png", outdir / "twas" / f"{stem}.manhattan.png")
-                         if p.exists())
-        parts.append(f"<h3>{html.escape(stem)}</h3><p>{n_tests} genes tested; {n_hits} below the Bonferroni threshold "
-                     f"{threshold:.2g}. Full table: <code>twas/{html.escape(stem)}.csv</code>.</p>{images}{_table(top)}")
-    return "".join(parts) or "<p>No GWAS given: no TWAS.</p>"
+        overlap = ""
+        if "model_snps" in counts:
+            overlap = (f"{_n(counts['found_in_gwas'])} of {_n(counts['model_snps'])} model SNPs found in the GWAS; "
+                       f"{_n(counts['allele_matched'])} match the model's alleles, {_n(counts['flipped'])} of them "
+                       f"flipped (GWAS effect allele = model ref allele: z and beta change sign, as they should)"
+                       + (f", {_n(counts['allele_mismatch'])} match neither way round and are left out"
+                          if counts["allele_mismatch"] else "") +
+                       (f"; {_n(counts['found_in_gwas'] - counts['read_by_twas'])} found ids are not rsids and are "
+                        f"not read (gwas_keep_non_rsid: false)" if counts["found_in_gwas"] > counts["read_by_twas"]
+                        else "") + ". ")
+        elif "error" in counts:
+            overlap = f"SNP overlap not computed here ({html.escape(counts['error'])}). "
+        if not n_tests:
+            why = _why_no_genes(counts, params) if "model_snps" in counts else "see the TWAS step's log"
+            parts.append(f"{head}<p>{overlap}<b>0 genes tested</b>: {why}.</p>")
+            continue
+        images = "".join(_image(p) for p in (outdir / "twas" / f"{stem}.qq.png",
+                                             outdir / "twas" / f"{stem}.manhattan.png") if p.exists())
+        top = _top_table(results, db, str(params.get("snp_key", "rsid")))
+        parts.append(f"{head}<p>{overlap}{_n(n_tests)} genes tested; {_n(n_hits)} below the Bonferroni threshold "
+                     f"{threshold:.2g}; {_n(n_fdr)} with a Benjamini-Hochberg FDR q-value &lt; {ALPHA}. Full table: "
+                     f"<code>twas/{html.escape(stem)}.csv</code>.</p>{images}<h4>Top {len(top)} associations</h4>"
+                     f"{_table(top)}")
+    return _table(pd.DataFrame(overview), float_format="{:,.0f}") + "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# timings
+
+
+def _seconds_label(seconds: float, status: str) -> str:
+    """Seconds of a step; a cached step's seconds are those of the earlier run that computed it."""
+    if status == "cached":
+        return f"{seconds:,.2f} s (from an earlier run)" if seconds > 0 else "cached (time not recorded)"
+    return f"{seconds:,.2f} s"
 
 
 def timings_section(outdir: Path, summary: dict) -> str:
-    """Seconds per step group."""
+    """Seconds per step group and per step; cached steps show the seconds of the run that computed them."""
     path = outdir / "pipeline_info" / "timings.tsv"
     if not path.exists():
-        return "<p>No timings recorded.</p>"
-    timings = pd.read_csv(path, sep="\t")
-    grouped = timings.groupby("group", sort=False).agg(seconds=("seconds", "sum"), steps=("step", "count"),
-                                                       cached=("status", lambda s: int((s == "cached").sum())))
-    summary["timings"] = {g: float(s) for g, s in grouped["seconds"].items()}
-    return _table(grouped.reset_index())
+        return "<p>No timings recorded (<code>pipeline_info/timings.tsv</code> is missing).</p>"
+    timings = pd.read_csv(path, sep="\t", dtype={"group": str, "step": str, "status": str})
+    timings["seconds"] = pd.to_numeric(timings["seconds"], errors="coerce").fillna(0.0)
+    cached = (timings["status"] == "cached").to_numpy()
+    grouped = (timings.assign(this_run=np.where(cached, 0.0, timings["seconds"]),
+                              earlier=np.where(cached, timings["seconds"], 0.0), cached=cached)
+               .groupby("group", sort=False)
+               .agg(steps=("step", "count"), cached=("cached", "sum"), this_run=("this_run", "sum"),
+                    earlier=("earlier", "sum")))
+    summary["timings"] = {g: float(row.this_run + row.earlier) for g, row in grouped.iterrows()}
+    summary["timing_steps"] = [{"group": g, "step": s, "seconds": float(x), "status": st} for g, s, x, st in
+                               timings[["group", "step", "seconds", "status"]].itertuples(index=False)]
+    groups = grouped.reset_index().rename(columns={"this_run": "seconds (this run)",
+                                                   "earlier": "seconds (cached, from earlier runs)"})
+    steps = timings.assign(time=[_seconds_label(s, st) for s, st in zip(timings["seconds"], timings["status"])])
+    shown = steps.head(MAX_STEP_ROWS)
+    more = (f"<p>First {MAX_STEP_ROWS} of {_n(len(steps))} steps; all are in "
+            f"<code>pipeline_info/timings.tsv</code>.</p>" if len(steps) > MAX_STEP_ROWS else "")
+    timed = cached & (timings["seconds"].to_numpy() > 0)
+    note = (f"<p>{_n(int(cached.sum()))} steps were cached: their outputs came from an earlier run"
+            + (f"; {_n(int(timed.sum()))} show the seconds of the run that computed them" if timed.any() else "")
+            + (f"; {_n(int((cached & ~timed).sum()))} have no recorded time (0 in timings.tsv)"
+               if (cached & ~timed).any() else "") + ".</p>" if cached.any() else "")
+    return (f"{note}{_table(groups, float_format='{:,.1f}')}<p><i>predictor</i> is the time spent inside the "
+            f"predictor (part of reference and personalize); <i>total</i> is the wall time of this run.</p>"
+            f"<details><summary>Per step ({_n(len(steps))} steps)</summary>"
+            f"{_table(shown[['group', 'step', 'time', 'status']])}{more}</details>")
 
 
-def inputs_section(outdir: Path, params: dict) -> str:
-    """Parameters and software versions."""
-    keys = ["fasta", "annotation", "expression", "vcf", "gwas", "weights", "model_type", "bins", "train_chroms",
-            "valid_chroms", "test_chroms", "loci_per_chunk", "samples_per_chunk", "snp_key", "name", "outdir"]
-    frame = pd.DataFrame([(k, params.get(k)) for k in keys if k in params], columns=["parameter", "value"])
-    versions_path = outdir / "pipeline_info" / "software_versions.json"
-    versions = json.loads(versions_path.read_text()) if versions_path.exists() else {}
-    version_frame = pd.DataFrame(sorted(versions.items()), columns=["software", "version"])
-    return (f"{_table(frame)}<p>All parameters: <code>pipeline_info/params.json</code>.</p>"
-            f"<h3>Software</h3>{_table(version_frame)}")
+# ---------------------------------------------------------------------------------------------------------
+# the page
 
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
 h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:3px 8px;font-size:90%}
-th{background:#f3f3f3}img{max-width:100%;display:block;margin:1em 0}code{background:#f6f6f6;padding:0 3px}"""
+th{background:#f3f3f3}img{width:100%;display:block;margin:1em 0}code{background:#f6f6f6;padding:0 3px}"""
 
 
 def write_report(outdir: Path, params: dict, expression: Path | None = None) -> Path:
     """Write report/index.html and report/summary.json from the outputs under outdir (`expression`: a readable
     copy of the training matrix, when params names one that is elsewhere, e.g. in object storage)."""
+    outdir = Path(outdir)
     report_dir = outdir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}
     sections = [
-        ("What ran", inputs_section(outdir, params)),
-        ("EnPACT model: fit on held-out chromosomes", training_section(outdir, summary)),
+        ("What ran", inputs_section(outdir, params, summary)),
+        ("EnPACT model: fit on held-out chromosomes", training_section(outdir, params, summary)),
         ("Personalized predictions", personalized_section(outdir, params, summary, expression)),
         ("Linearization: how well linear SNP models approximate the personalized predictions",
          linearization_section(outdir, params, summary)),
@@ -274,6 +709,17 @@ def write_report(outdir: Path, params: dict, expression: Path | None = None) -> 
     with atomic_path(index) as tmp:
         tmp.write_text(page)
     with atomic_path(report_dir / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, default=float) + "\n")
+        tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
     log.info("report: %s", index)
     return index
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars and other leftovers as JSON values."""
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return str(value)
