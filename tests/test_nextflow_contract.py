@@ -57,7 +57,14 @@ def vcf(meta: str) -> dict:
 # Sample inputs of every process, by the input variable names the module declares (one dict per variant)
 SAMPLE_INPUTS: dict[str, list[dict]] = {
     "ENPACT_CHECK": [
-        {"meta": {"id": "params"}, "nextflow_params": F("nextflow_params.json")},
+        {"meta": {"id": "params"}, "nextflow_params": F("nextflow_params.json"), **FASTA,
+         "meta3": {"id": "loci"}, "annotation": F("genes.gtf"), "meta4": {"id": "expression"},
+         "expression": F("expression.tsv"), **vcf("meta5"), "meta6": {"id": "samples"}, "samples": [],
+         "gwas": FL(("gwas/1/height.tsv.gz", "gwas/2/ldl.txt"))},
+        {"meta": {"id": "params"}, "nextflow_params": F("nextflow_params.json"), **FASTA,
+         "meta3": {"id": "loci"}, "annotation": [], "meta4": {"id": "expression"},
+         "expression": F("expression.tsv"), **vcf("meta5"), "meta6": {"id": "samples"}, "samples": F("ids.txt"),
+         "gwas": []},
     ],
     "ENPACT_LOCI": [
         {"meta": {"id": "loci"}, "annotation": F("genes.gtf"), "expression": F("expression.tsv"), **FASTA},

@@ -99,6 +99,7 @@ def runner_steps(params: dict, outdir: Path, monkeypatch) -> list[tuple[str, lis
         return False
 
     monkeypatch.setattr(runner_module.Runner, "step", record)
+    monkeypatch.setattr(runner_module, "check_study", lambda params: None)   # input files are not opened here
     monkeypatch.setattr("enpact.report.write_report", lambda *args, **kwargs: None)
     runner_module.run_pipeline({**params, "outdir": str(outdir)}, progress=False)
     return recorded
@@ -135,7 +136,13 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
     gwas_filter = staged(gwas_files[0]) if params.get("lin_gwas_pvalue") is not None and gwas_files else []
     expression = {"meta2": {"id": "expression"}, "expression": staged(params["expression"])}
     tasks = [
-        ("ENPACT_CHECK", "check", {"meta": {"id": "params"}, "nextflow_params": F("nextflow_params.json")}),
+        ("ENPACT_CHECK", "check", {"meta": {"id": "params"}, "nextflow_params": F("nextflow_params.json"), **fasta,
+                                   "meta3": {"id": "loci"}, "annotation": staged(params.get("annotation")),
+                                   "meta4": {"id": "expression"}, "expression": staged(params["expression"]),
+                                   "meta5": {"id": "vcf"}, **vcf, "meta6": {"id": "samples"},
+                                   "samples": staged(params.get("samples")),
+                                   "gwas": FL(tuple(f"gwas/{i}/{Path(g).name}" for i, g in enumerate(gwas_files, 1)))
+                                   if gwas_files else []}),
         ("ENPACT_LOCI", "loci", {"meta": {"id": "loci"}, "annotation": staged(params.get("annotation")),
                                  "expression": staged(params["expression"]), **fasta}),
         ("ENPACT_CHUNK", "chunk", {"meta": {"id": "loci"}, "loci": F("loci.tsv"), "meta2": {"id": "vcf"}, **vcf,

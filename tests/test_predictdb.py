@@ -271,3 +271,14 @@ def test_bad_summary_values_are_named(chunks, tmp_path):
     table.to_csv(path, sep="\t", index=False)
     with pytest.raises(EnpactError, match=r"chunk_a\.summary\.tsv: column 'rho_avg' of gene ENSG01 is not a number"):
         build_database(prefixes, "t", tmp_path / "db")
+
+
+def test_no_model_passing_the_filters_is_an_error_with_the_numbers(chunks, tmp_path):
+    prefixes, _ = chunks
+    out = tmp_path / "db"
+    with pytest.raises(EnpactError, match=r"no model passed the filters: of \d+ fitted loci, \d+ have zscore_pval < "
+                                          r"0.05 \(smallest [0-9.e-]+\), 0 rho_avg > 1\.5.*--allow-empty"):
+        build_database(prefixes, "t", out, rho_threshold=1.5)
+    assert not out.exists() or list(out.iterdir()) == []
+    outputs = build_database(prefixes, "t", out, rho_threshold=1.5, allow_empty=True)
+    assert outputs.n_genes == 0 and db_rows(outputs.db, "SELECT COUNT(*) FROM extra") == [(0,)]

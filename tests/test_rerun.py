@@ -28,9 +28,9 @@ RESULTS = ["linearized/study.db", "linearized/study.txt.gz", "linearized/study.s
 CHANGES = [
     ("splits", "loci", {"train_chroms": "chr1,chr3", "valid_chroms": "chr2"}, []),
     ("loci_per_chunk", "chunk", {"loci_per_chunk": 15}, ["loci"]),
-    ("bins", "reference/", {"bins": 2}, ["loci", "chunk"]),
+    ("tracks", "reference/", {"tracks": "0-5"}, ["loci", "chunk"]),
     ("model_folds", "train", {"model_folds": 3}, ["loci", "chunk", "reference/"]),
-    ("precision", "personalize/", {"precision": "bf16"}, ["loci", "chunk"]),
+    ("batch_size", "personalize/", {"batch_size": 7}, ["loci", "chunk"]),
     ("lin_maf", "linearize/", {"lin_maf": 0.05}, ["loci", "chunk", "reference/", "train", "personalize/", "merge/"]),
     ("db_rho_threshold", "database", {"db_rho_threshold": 0.9},
      ["loci", "chunk", "reference/", "train", "personalize/", "merge/", "linearize/"]),
@@ -108,7 +108,7 @@ def test_reruns_after_any_change_equal_fresh_runs(study, tmp_path):
     # the test has teeth: these changes alter the results, so stale outputs could not pass for fresh ones (the
     # chunk size must not alter them; the others may or may not in a study this small)
     assert "loci_per_chunk" not in changed_any
-    assert set(changed_any) >= {"splits", "bins", "lin_maf", "db_rho_threshold", "GWAS alleles",
+    assert set(changed_any) >= {"splits", "tracks", "lin_maf", "db_rho_threshold", "GWAS alleles",
                                 "expression file content"}, changed_any
 
 

@@ -340,7 +340,11 @@ def test_varid_keys_need_keep_non_rsid(fx, tmp_path):
     cov = varid_covariance(fx, tmp_path / "cov_varid.txt.gz")
     columns = GwasColumns(snp="variant_id", zscore="Z", beta="BETA")
     out = tmp_path / "dropped.csv"
-    run_twas(fx.db, cov, [fx.gwas], columns, out, snp_key="varID")
+    with pytest.raises(EnpactError, match=r"0 genes tested: none of the model's \d+ SNPs \(key varID.*ids without "
+                                          r"'rs' are dropped unless --keep-non-rsid; --allow-empty"):
+        run_twas(fx.db, cov, [fx.gwas], columns, out, snp_key="varID")
+    assert not out.exists()
+    run_twas(fx.db, cov, [fx.gwas], columns, out, snp_key="varID", allow_empty=True)
     assert out.read_text().strip() == ",".join(RESULT_COLUMNS)  # only the header, as SPrediXcan.py
     out = tmp_path / "kept.csv"
     run_twas(fx.db, cov, [fx.gwas], columns, out, snp_key="varID", keep_non_rsid=True)

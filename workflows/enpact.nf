@@ -41,9 +41,18 @@ workflow ENPACT {
     main:
 
     //
-    // 0. The parameters, checked with the rules of `enpact run`; every task below waits for this one
+    // 0. The parameters and input files, checked by the code `enpact run` runs first; every task below waits
+    //    for this one. The GWAS files in the order of params.gwas (their output names are checked by that order).
     //
-    ENPACT_CHECK(ch_params)
+    ENPACT_CHECK(
+        ch_params,
+        ch_fasta,
+        ch_annotation,
+        ch_expression,
+        ch_vcf,
+        ch_samples,
+        ch_gwas.map { _meta, gwas -> gwas }.toList()
+    )
     ch_checked = ENPACT_CHECK.out.params_json.first()   // value channel: [ meta, pipeline_info/params.json ]
 
     //

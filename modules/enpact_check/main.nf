@@ -1,11 +1,18 @@
-// The parameters of the run, checked by the same code as `enpact run --params` (cross-parameter rules, GWAS
-// output names), with schema defaults filled in: pipeline_info/params.json. Every other task waits for it.
+// The parameters and input files of the run, checked by the code `enpact run` runs before its first step
+// (parameter rules, GWAS output names; genome build, phasing, sample ids, chromosome names, splits, GWAS
+// completeness and ids), with schema defaults filled in: pipeline_info/params.json. Every other task waits for it.
 process ENPACT_CHECK {
     tag "${meta.id}"
     label 'process_single'
 
     input:
-    tuple val(meta), path(nextflow_params)   // the run's params as JSON (command-line values may be strings)
+    tuple val(meta), path(nextflow_params)                   // the run's params as JSON (command-line values may be strings)
+    tuple val(meta2), path(fasta), path(fai)
+    tuple val(meta3), path(annotation)                       // [] with annotation_format names
+    tuple val(meta4), path(expression)
+    tuple val(meta5), path(vcf), path(tbi)
+    tuple val(meta6), path(samples)                          // [] for all VCF samples
+    path(gwas, stageAs: 'gwas/?/*')                          // the GWAS files, in the order of params.gwas ([] without)
 
     output:
     tuple val(meta), path("pipeline_info/params.json"), emit: params_json
@@ -13,10 +20,16 @@ process ENPACT_CHECK {
     tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 
     script:
-    def args = task.ext.args ?: ''
+    def args  = task.ext.args ?: ''
+    // an input whose parameter is unset is [] here; `enpact check` then names the missing parameter
+    def files = [ fasta: fasta, annotation: annotation, expression: expression, vcf: vcf, samples: samples, gwas: gwas ]
+        .findAll { _name, value -> value }
+        .collect { name, value -> "--${name} ${value}" }
+        .join(' ')
     """
     enpact check \\
         --params ${nextflow_params} \\
+        ${files} \\
         ${args} \\
         --out pipeline_info/params.json
     """

@@ -93,6 +93,11 @@ def _umask() -> int:
     return mask
 
 
+def usual_dir_mode(path: str | Path) -> None:
+    """Give a folder made by mkdtemp (0700) the permissions the user's umask gives new folders."""
+    os.chmod(path, 0o777 & ~_umask())
+
+
 def file_compression(path: str | Path) -> str:
     """'bgzf' (bgzip), 'gzip' (plain gzip) or 'none', from the file's first bytes whatever its name."""
     with open(path, "rb") as handle:

@@ -244,6 +244,7 @@ def build_loci(
         keep = features["gene_type"].isin(types)
         dropped += [(f, "gene_type_not_selected") for f in features.loc[~keep, "feature_id"]]
         features = features[keep]
+    original_chrom = features["chrom"].to_numpy()
     resolved = []
     unmatched = set()
     for chrom in features["chrom"]:
@@ -260,11 +261,13 @@ def build_loci(
             f"'{fasta_chroms[0]}'); use the same genome build and naming"
         )
     missing_chrom = features["chrom"].isna()
-    dropped += [(f, "chromosome_not_in_fasta") for f in features.loc[missing_chrom, "feature_id"]]
+    dropped += [(f, "chromosome_not_in_fasta", c) for f, c in
+                zip(features.loc[missing_chrom, "feature_id"], original_chrom[missing_chrom.to_numpy()])]
     features = features[~missing_chrom]
     split = assign_splits(features["chrom"], fasta_chroms, train, valid, test)
     excluded = split == "none"
-    dropped += [(f, "chromosome_not_in_any_split") for f in features.loc[excluded, "feature_id"]]
+    dropped += [(f, "chromosome_not_in_any_split", c) for f, c in
+                zip(features.loc[excluded, "feature_id"], features.loc[excluded, "chrom"])]
     features = features.assign(split=split)[~excluded]
     if features.empty:
         raise EnpactError(f"{annotation}: no feature is in the annotation, the matrix and a split chromosome")
@@ -276,7 +279,7 @@ def build_loci(
         "split": features["split"].to_numpy(), "strand": features["strand"].to_numpy(),
         "gene_type": features["gene_type"].to_numpy(),
     })
-    return loci, pd.DataFrame(dropped, columns=["feature_id", "reason"])
+    return loci, pd.DataFrame([(*row, None)[:3] for row in dropped], columns=["feature_id", "reason", "chrom"])
 
 
 def chunk_name(first: str, last: str) -> str:

@@ -135,6 +135,9 @@ def check_param_rules(params: dict[str, Any], source: str) -> None:
     if params.get("lin_gwas_pvalue") is not None and not gwas_files:
         raise EnpactError(f"{source}: parameter 'lin_gwas_pvalue' selects loci near GWAS signals and needs 'gwas'")
     gwas_names(gwas_files, f"{source}: parameter 'gwas'")
+    if gwas_files and params.get("snp_key", "varID") == "varID" and not params.get("gwas_keep_non_rsid"):
+        raise EnpactError(f"{source}: parameter 'gwas_keep_non_rsid' must be true with snp_key varID: GWAS ids "
+                          "without 'rs' are dropped otherwise, and varIDs have none")
 
 
 def check_input_files(params: dict[str, Any], source: str) -> None:

@@ -711,8 +711,10 @@ def build_database(
     keep_unfiltered: bool = False,
     population: str | None = None,
     cv_seed: int | None = None,
+    allow_empty: bool = False,
 ) -> DatabaseOutputs:
-    """Merge linearization chunks into PredictDB database(s), covariance file(s) and a merged summary."""
+    """Merge linearization chunks into PredictDB database(s), covariance file(s) and a merged summary. No model
+    passing the filters is an error (the reason, with numbers) unless allow_empty."""
     if not name or "/" in name or name.startswith("."):
         raise EnpactError(f"--name '{name}' must be a plain file name stem")
     outdir = Path(outdir)
@@ -727,6 +729,11 @@ def build_database(
     ok = (summary["status"] == "ok").to_numpy()
     log.info("%d loci, %d fitted, %d pass zscore_pval < %g and rho_avg > %g", len(summary), int(ok.sum()),
              int(kept.sum()), pval_threshold, rho_threshold)
+    if not kept.any():
+        reason = _empty_database_reason(summary, n_snps, ok, pval_threshold, rho_threshold)
+        if not allow_empty:
+            raise EnpactError(f"{reason}; --allow-empty writes the empty database anyway")
+        log.warning("%s", reason)
     targets = [outdir / f"{name}.db", outdir / f"{name}.txt.gz", outdir / f"{name}.summary.tsv"]
     if keep_unfiltered:
         targets += [outdir / f"{name}.unfiltered.db", outdir / f"{name}.unfiltered.txt.gz"]
@@ -751,3 +758,20 @@ def build_database(
         n_genes=int(kept.sum()), n_genes_unfiltered=int(ok.sum()),
     )
 
+
+
+def _empty_database_reason(summary: pd.DataFrame, n_snps: pd.Series, ok: np.ndarray, pval_threshold: float,
+                           rho_threshold: float) -> str:
+    """Why no locus passed the filters, with the numbers that show it."""
+    fitted = summary[ok]
+    if fitted.empty:
+        reasons = summary.get("reason", summary["status"]).fillna(summary["status"]).value_counts().head(3)
+        return (f"no locus could be linearized ({len(summary)} loci: "
+                f"{', '.join(f'{k} {v}' for k, v in reasons.items())})")
+    pvals = pd.to_numeric(fitted["zscore_pval"], errors="coerce")
+    rhos = pd.to_numeric(fitted["rho_avg"], errors="coerce")
+    n_samples = _n_samples(summary)
+    return (f"no model passed the filters: of {len(fitted)} fitted loci, {int((pvals < pval_threshold).sum())} have "
+            f"zscore_pval < {pval_threshold:g} (smallest {pvals.min():.3g}), {int((rhos > rho_threshold).sum())} "
+            f"rho_avg > {rho_threshold:g}, {int((n_snps[ok] > 0).sum())} at least one SNP; with {n_samples} "
+            "individuals the cross-validated statistics are weak: add individuals, or lower the thresholds")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from enpact import __version__
+from enpact.checks import check_study, param_names
 from enpact.errors import EnpactError
 from enpact.io import atomic_path
 from enpact.layout import gwas_names, keeps_personalized
@@ -138,7 +139,10 @@ class Runner:
         log.info("[%s] %s", group, key)
         started = time.perf_counter()
         args = self.parser.parse_args(argv)
-        args.func(args)
+        try:
+            args.func(args)
+        except EnpactError as err:   # the user wrote a parameter file, not these command lines
+            raise EnpactError(param_names(str(err), argv[0])) from None
         missing = [o for o in outputs if not Path(o).exists()]
         if missing:
             raise EnpactError(f"step {key} finished without writing {missing[0]}")
@@ -213,6 +217,7 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     """Run loci -> reference -> train -> personalize -> linearize -> databases -> TWAS -> report."""
     from enpact.predictors import predictor_seconds
 
+    check_study(params)   # what would otherwise be found hours of predictor time later; nothing written yet
     outdir = Path(params["outdir"])
     runner = Runner(outdir, progress)
     started = time.perf_counter()
@@ -274,7 +279,8 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
                         ["personalize", "--fasta", params["fasta"], "--loci", chunk, "--vcf", params["vcf"],
                          "--samples-file", samples, "--model", model_dir, "--weights", params["weights"],
                          "--batch-size", params["batch_size"], "--device", params["device"], "--precision",
-                         params["precision"], "--out", piece], [piece])
+                         params["precision"], *(["--allow-unphased"] if params.get("allow_unphased") else []),
+                         "--out", piece], [piece])
             pieces.append(piece)
         store = personalized_dir / f"{chunk.stem}.h5"
         runner.step("personalize", f"merge/{chunk.stem}", ["merge", "--inputs", *pieces, "--out", store], [store])
@@ -312,6 +318,8 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
         argv.append("--keep-unfiltered")
     if params.get("population"):
         argv += ["--population", params["population"]]
+    if params.get("allow_empty_results"):
+        argv.append("--allow-empty")
     databases = [db, covariance, linearized_dir / f"{name}.summary.tsv"]
     if params.get("keep_unfiltered"):
         databases += [linearized_dir / f"{name}.unfiltered.db", linearized_dir / f"{name}.unfiltered.txt.gz"]
@@ -340,6 +348,8 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
                 argv += [f"--{key}-column", params[f"gwas_{key}_column"]]
         if params.get("gwas_keep_non_rsid"):
             argv.append("--keep-non-rsid")
+        if params.get("allow_empty_results"):
+            argv.append("--allow-empty")
         runner.step("twas", f"twas/{stem}", argv, [out])
 
     # 7. report

@@ -639,8 +639,10 @@ def run_twas(
     gwas_n: float | None = None,
     plots_prefix: str | None = None,
     gene_positions_path: str | Path | None = None,
+    allow_empty: bool = False,
 ) -> list[Path]:
-    """Run S-PrediXcan for each GWAS file against one model database and covariance; returns output paths."""
+    """Run S-PrediXcan for each GWAS file against one model database and covariance; returns output paths. A GWAS
+    that tests no gene is an error (the reason, with numbers) unless allow_empty."""
     if (gwas_h2 is None) != (gwas_n is None):
         raise EnpactError("calibration needs both --gwas-h2 and --gwas-n (or neither)")
     columns.z_source()
@@ -661,22 +663,44 @@ def run_twas(
     if len(cov.pair_a) == 0 and len(model.entry_key):
         log.warning("no covariance SNP matches a model SNP key (%s); the covariance and --model-db-snp-key must use "
                     "the same ids", snp_key)
-    for index, (gwas_path, out_path, prefix) in enumerate(zip(gwas_files, outputs, prefixes)):
+    tables = []
+    for index, gwas_path in enumerate(gwas_files):
         gwas_table = first_table if index == 0 else read_one(gwas_path)
         gwas = align_gwas(gwas_table, model, has_beta=bool(columns.beta or columns.odds_ratio))
-        if not gwas.present.any():
-            hint = "; varID keys need --keep-non-rsid" if not keep_non_rsid else ""
-            log.warning("%s: no GWAS SNP matched a model SNP (key %s)%s", gwas_path, snp_key, hint)
         results = associate(model, cov, gwas, str(covariance_path))
         if phi is not None:
             results = calibrate(results, phi, float(gwas_n), float(gwas_h2))
-        results = sort_results(results)
+        n_tested = int(results["zscore"].notna().sum())
+        if n_tested == 0:
+            reason = _no_genes_reason(model, gwas, gwas_path, snp_key, keep_non_rsid)
+            if not allow_empty:
+                raise EnpactError(f"{reason}; --allow-empty writes the empty table anyway")
+            log.warning("%s", reason)
+        tables.append(sort_results(results))
+    # every table is computed before any is written: an error leaves no partial output
+    for gwas_path, out_path, prefix, results in zip(gwas_files, outputs, prefixes, tables):
         write_results(results, out_path)
         log.info("%s: %d genes tested, %d with a z-score -> %s", gwas_path, len(results),
                  int(results["zscore"].notna().sum()), out_path)
         if prefix:
             _write_plots(results, prefix, model_db_path, snp_key, gene_positions_path, gwas_name(gwas_path))
     return outputs
+
+
+def _no_genes_reason(model: ModelDatabase, gwas: GwasData, gwas_path: str | Path, snp_key: str,
+                     keep_non_rsid: bool) -> str:
+    """Why no gene got a z-score, with the numbers that show it."""
+    n_keys = len(model.entry_key)
+    if model.n_genes == 0:
+        return f"{gwas_path}: 0 genes tested: the model database has no models"
+    n_found = int(np.asarray(gwas.present).sum())
+    if n_found == 0:
+        example = str(model.entry_key[0]) if n_keys else "?"
+        hint = "; ids without 'rs' are dropped unless --keep-non-rsid" if not keep_non_rsid else ""
+        return (f"{gwas_path}: 0 genes tested: none of the model's {n_keys} SNPs (key {snp_key}, e.g. '{example}') "
+                f"is in the GWAS; check --model-db-snp-key and --snp-column{hint}")
+    return (f"{gwas_path}: 0 genes tested: {n_found} of the model's {n_keys} SNPs are in the GWAS but none has "
+            "matching alleles and a finite z-score; check --effect-allele-column and --non-effect-allele-column")
 
 
 def _write_plots(results: pd.DataFrame, prefix: str, model_db_path: str | Path, snp_key: str,

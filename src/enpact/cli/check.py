@@ -1,4 +1,4 @@
-"""`enpact check`: a Nextflow run's parameters, checked with the rules `enpact run` applies."""
+"""`enpact check`: a run's parameters and input files, checked with the code `enpact run` runs first."""
 
 from __future__ import annotations
 
@@ -16,18 +16,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `check` subcommand."""
     p = subparsers.add_parser(
         "check",
-        help="check a run's parameters (the first task of the Nextflow pipeline) and write the resolved params.json",
+        help="check a run's parameters and inputs (the first task of the Nextflow pipeline); write params.json",
         description="Apply the parameter checks of `enpact run --params` to a run's parameters (YAML or JSON; "
         "command-line strings are cast to the schema's types) and write them with the schema's defaults filled "
-        "in, as `enpact run` writes pipeline_info/params.json. Input files are not opened.",
+        "in, as `enpact run` writes pipeline_info/params.json. With --fasta, --expression and --vcf (readable "
+        "copies of the inputs the parameters name, e.g. staged by Nextflow), also check the input files as "
+        "`enpact run` does before its first step: genome build (REF alleles), phasing, sample ids, chromosome "
+        "names, splits, GWAS completeness and ids.",
     )
     p.add_argument("--params", type=Path, required=True, help="the run's parameters (YAML or JSON)")
+    files = p.add_argument_group("input files to check (readable copies of those the parameters name)")
+    files.add_argument("--fasta", type=Path, help="reference FASTA (with its .fai next to it)")
+    files.add_argument("--annotation", type=Path, help="annotation (not with annotation_format names)")
+    files.add_argument("--expression", type=Path, help="training matrix")
+    files.add_argument("--vcf", type=Path, help="phased, indexed VCF/BCF")
+    files.add_argument("--samples", type=Path, help="file of sample ids")
+    files.add_argument("--gwas", type=Path, nargs="+", default=[], help="GWAS files, in the order of the parameter")
     p.add_argument("--out", type=Path, required=True, help="resolved parameters (JSON)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the parameters and write the resolved copy."""
-    write_params(args.out, check_nextflow_params(args.params))
+    """Check the parameters (and the input files, when given) and write the resolved copy."""
+    from enpact.errors import EnpactError
+
+    params = check_nextflow_params(args.params)
+    given = [name for name in ("fasta", "expression", "vcf") if getattr(args, name)]
+    if given:
+        from enpact.checks import StudyFiles, check_study
+
+        if len(given) < 3:
+            raise EnpactError("checking the input files needs --fasta, --expression and --vcf")
+        check_study(params, StudyFiles(args.fasta, args.expression, args.vcf, args.annotation, args.samples,
+                                       list(args.gwas)))
+    write_params(args.out, params)
     log.info("parameters checked: %s", args.out)
     return 0

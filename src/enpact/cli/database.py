@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also write NAME.unfiltered.db and NAME.unfiltered.txt.gz")
     p.add_argument("--population", help="population label stored in sample_info")
     p.add_argument("--cv-seed", type=int, help="cross-validation seed stored in construction")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="write the databases even when no model passes the filters (otherwise an error with the reason)")
     p.set_defaults(func=run)
 
 
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = build_database(
         args.linearized, args.name, args.outdir, snp_key=args.snp_key, pval_threshold=args.pval_threshold,
         rho_threshold=args.rho_threshold, keep_unfiltered=args.keep_unfiltered, population=args.population,
-        cv_seed=args.cv_seed,
+        cv_seed=args.cv_seed, allow_empty=args.allow_empty,
     )
     log.info("wrote %s (%d models) and %s", outputs.db, outputs.n_genes, outputs.covariance)
     if outputs.unfiltered_db:

@@ -40,6 +40,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def warn_dropped(dropped) -> None:
+    """Features dropped for their chromosome, at WARNING with counts (the others are expected and in the report)."""
+    def where(reason: str) -> tuple[int, str]:
+        rows = dropped[dropped["reason"] == reason]
+        return len(rows), ", ".join(f"{c} {n}" for c, n in rows["chrom"].value_counts().items())
+
+    n, chroms = where("chromosome_not_in_any_split")
+    if n:
+        log.warning("%d features on chromosomes in no split (%s) are not trained on, personalized or linearized; "
+                    "sex and mitochondrial chromosomes are used only when a split names them (haploid chrX "
+                    "genotypes in males are then treated as diploid)", n, chroms)
+    n, chroms = where("chromosome_not_in_fasta")
+    if n:
+        log.warning("%d features on chromosomes the FASTA lacks (%s) are dropped: check the genome build and "
+                    "naming", n, chroms)
+
+
 def run(args: argparse.Namespace) -> int:
     """Build and write loci plus the dropped-features report."""
     matrix = read_expression(args.expression)
@@ -55,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     dropped_path = args.out.with_name(args.out.name.removesuffix(".tsv") + ".dropped.tsv")
     with atomic_path(dropped_path) as tmp:
         dropped.to_csv(tmp, sep="\t", index=False)
+    warn_dropped(dropped)
     counts = loci["split"].value_counts().to_dict()
     log.info("wrote %s: %d loci (%s); %d features dropped (%s), see %s", args.out, len(loci),
              ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), len(dropped),

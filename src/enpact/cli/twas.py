@@ -75,6 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="results CSV; with several GWAS files a directory (DIR/{gwas}.csv) or a path with {gwas}")
     p.add_argument("--plots-prefix", metavar="PREFIX",
                    help="also write PREFIX.qq.png and PREFIX.manhattan.png ({gwas} allowed)")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="write the table even when no gene can be tested (otherwise that is an error with the reason)")
     p.add_argument("--gene-positions", type=Path, metavar="TSV",
                    help="gene, chrom, pos table for the Manhattan plot (default: median varID position of the "
                    "gene's model SNPs)")
@@ -95,6 +97,6 @@ def run(args: argparse.Namespace) -> int:
         args.model_db_path, args.covariance, args.gwas_file, columns, args.output_file,
         snp_key=args.model_db_snp_key, keep_non_rsid=args.keep_non_rsid, separator=args.separator,
         input_pvalue_fix=args.input_pvalue_fix, gwas_h2=args.gwas_h2, gwas_n=args.gwas_n,
-        plots_prefix=args.plots_prefix, gene_positions_path=args.gene_positions,
+        plots_prefix=args.plots_prefix, gene_positions_path=args.gene_positions, allow_empty=args.allow_empty,
     )
     return 0

@@ -190,9 +190,13 @@ def publish_directory(staging: Path, target: Path, last: Iterable[str] = (MODEL_
 
 def staging_directory(target: Path) -> Path:
     """A fresh hidden temporary folder beside `target` (same file system, so renames are atomic)."""
+    from enpact.io import usual_dir_mode
+
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    usual_dir_mode(staging)   # it becomes the output folder: readable by the group, as the user's umask says
+    return staging
 
 
 def _write_weights(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
