@@ -396,6 +396,7 @@ SECTIONS = [
     ("personalize", "Personalize overhead beyond the predictor (issue 3)"),
     ("train", "EnPACT model training (issue 3)"),
     ("enformer", "Full-size Enformer throughput through the predictor layer (issue 2)"),
+    ("precision", "Precision audit: lower precisions against fp32 (issue 13)"),
 ]
 
 
@@ -537,6 +538,10 @@ def main(argv: list[str] | None = None) -> int:
                       *(["--batch-sizes", "1", "--precisions", "fp32", "--windows", "1"] if args.device == "cpu"
                         else ["--batch-sizes", "1,4,8,16,32", "--precisions", "bf16,fp16,fp32", "--windows", "64"])]),
     ]
+    # the demo's tiny Enformer on CPU; a GPU run audits tf32 too (the real model: bench_precision.py --model ...)
+    plan.append(("precision", ["benchmarks/bench_precision.py", "--outdir", o, "--device", args.device,
+                               "--precisions", "tf32,bf16,fp16" if args.device == "cuda" else "bf16,fp16",
+                               "--json", f"{o}/precision.json"]))
     for name, argv_ in plan:
         if args.only and name not in args.only:
             continue

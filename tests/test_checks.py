@@ -116,7 +116,7 @@ def test_gwas_ids_that_cannot_match_the_snp_key(tmp_path, capsys):
 def test_gwas_chromosome_names_unlike_the_fasta(tmp_path, capsys):
     gwas = gwas_variant(tmp_path, "nochr.tsv", lambda t: t.assign(variant_id=t["variant_id"].str.removeprefix("chr")))
     line = refused(tmp_path, capsys, gwas=str(gwas))
-    assert "name chromosomes like '1'" in line and "like the FASTA ('chr1')" in line
+    assert "name chromosomes like '1'" in line and "like GTEx v8 (chr1_12345_A_G_b38)" in line
 
 
 def test_gwas_without_a_z_score_in_the_configured_columns(tmp_path, capsys):

@@ -318,3 +318,28 @@ def test_pure_python_kernels_match_compiled_ones():
     interpreted = _run_tiny_fit("enpact.elasticnet", {"NUMBA_DISABLE_JIT": "1"}, str(ROOT / "src"))
     np.testing.assert_allclose(interpreted[0], compiled[0], rtol=1e-12, atol=1e-15)
     assert interpreted[1:] == pytest.approx(compiled[1:], rel=1e-12)
+
+
+@pytest.mark.parametrize("targets", [[1.0, 1.0, 2.0, 3.0, 4.0], [0.3, 1.2, 2.0, 2.5, 4.1, 5.0], [1.0, 1.0, 1.0, 2.0, 2.0]])
+def test_a_perfectly_correlated_fold_gets_the_exact_permutation_bound(targets):
+    """|r| = 1 in a fold: p is the exact permutation p (counted by brute force here), z its normal quantile."""
+    import itertools
+
+    from scipy import stats
+
+    from enpact.elasticnet import _fold_statistics
+
+    y_fold = np.array(targets)
+    predictor = np.sort(y_fold)
+    orderings = set(itertools.permutations(y_fold.tolist()))
+    perfect = sum(abs(np.corrcoef(np.array(o), predictor)[0, 1]) > 1 - 1e-12 for o in orderings)
+    exact_p = perfect / len(orderings)
+    rng = np.random.default_rng(0)
+    other = rng.normal(size=8)
+    y = np.concatenate([y_fold, other])
+    predicted = np.concatenate([y_fold * 2.0 + 1.0, other + rng.normal(scale=0.5, size=8)])
+    folds = np.array([0] * len(y_fold) + [1] * 8)
+    _, rho, pval, zscore = _fold_statistics(y, predicted, folds, 2)
+    assert rho[0] == 1.0 and pval[0] == pytest.approx(exact_p, rel=1e-12)
+    assert np.isfinite(zscore[0]) and zscore[0] == pytest.approx(stats.norm.isf(exact_p / 2))
+    assert zscore[1] == pytest.approx(np.arctanh(rho[1]) * np.sqrt(8 - 3))   # other folds as before

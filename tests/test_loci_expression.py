@@ -104,3 +104,26 @@ def test_missing_expression_file_is_one_line(tmp_path, capsys):
         main(["loci", "--annotation", str(DEMO / "genes.tsv"), "--expression", str(tmp_path / "nope.tsv"),
               "--fasta", str(DEMO / "genome.fa"), "--out", str(tmp_path / "x.tsv")])
     assert "file not found" in capsys.readouterr().err
+
+
+def test_default_held_out_splits_hold_a_tenth_of_the_loci_each():
+    """No split named: whole autosomes from the last one down, until test and valid each hold >= 10 % of the loci."""
+    import pandas as pd
+
+    from enpact.loci import assign_splits
+
+    human_genes = [2000, 1300, 1100, 750, 880, 1040, 930, 690, 780, 730, 1300, 1030, 320, 610, 600, 850, 1200, 270,
+                   1470, 540, 230, 440]
+    chroms = pd.Series([f"chr{i}" for i, n in enumerate(human_genes, 1) for _ in range(n)] + ["chrX"] * 800)
+    fasta = [f"chr{i}" for i in range(1, 23)] + ["chrX", "chrM"]
+    split = assign_splits(chroms, fasta)
+    autosomal = split[chroms != "chrX"]
+    for name in ("valid", "test"):
+        share = (autosomal == name).mean()
+        assert 0.1 <= share < 0.25, (name, share)
+    assert (split[chroms == "chrX"] == "none").all() and (autosomal == "train").mean() > 0.6
+    per_chrom = pd.crosstab(chroms, split)
+    assert ((per_chrom > 0).sum(axis=1) == 1).all()   # whole chromosomes
+    assert set(chroms[split == "test"]) == {"chr19", "chr20", "chr21", "chr22"}
+    few = assign_splits(pd.Series(["chr1"] * 5 + ["chr2"] * 5), ["chr1", "chr2"])
+    assert set(few) == {"train"}   # two chromosomes: nothing held out (the up-front check then asks for splits)

@@ -111,3 +111,55 @@ def test_model_refuses_features_made_differently(setup):
     other = load_predictor("enformer", weights=WEIGHTS, device="cpu", bins=2)
     with pytest.raises(Exception, match="features were made with bins 2, the model expects 4"):
         personalize(genome, subset, VcfReader(DEMO / "genotypes.vcf.gz", SAMPLES[:2]), model, other, progress=False)
+
+
+def test_a_model_refuses_features_made_at_another_precision(setup, capsys):
+    """Training and personalized features are made alike: fp32 by default, another precision only when allowed."""
+    tmp, genome, subset, model, predictor = setup
+    assert model.feature_spec.precision == "fp32" and predictor.describe()["precision"] == "fp32"
+    capsys.readouterr()
+    argv = ["-q", "personalize", "--fasta", str(DEMO / "genome.fa"), "--loci", str(tmp / "loci_a.tsv"), "--vcf",
+            str(DEMO / "genotypes.vcf.gz"), "--samples-file", str(tmp / "s_a.txt"), "--model", str(tmp / "model"),
+            "--device", "cpu", "--precision", "bf16", "--no-progress", "--out", str(tmp / "bf16.h5")]
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert "features were made at precision bf16, the model was trained on fp32 features" in error
+    assert not (tmp / "bf16.h5").exists()
+    assert main([*argv, "--allow-precision-mismatch"]) == 0
+    assert read_personalized_store(tmp / "bf16.h5").meta["predictor"]["precision"] == "bf16"
+
+
+def test_precision_names_and_tf32(setup):
+    """fp32 is the default (auto is an alias); TF32 matmuls only when asked for."""
+    import torch
+
+    from enpact.predictors.enformer import resolve_precision
+
+    assert resolve_precision("auto") == resolve_precision("fp32") == "fp32"
+    load_predictor("enformer", cache=False, weights=WEIGHTS, device="cpu", precision="tf32")
+    assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    load_predictor("enformer", cache=False, weights=WEIGHTS, device="cpu")
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+
+
+def test_precision_audit_against_fp32(setup, tmp_path, capsys):
+    """fp32 against itself agrees exactly; bf16 is compared locus by locus (an independent recomputation here)."""
+    from enpact.precision_audit import compare_with_fp32
+
+    tmp = setup[0]
+    out = tmp_path / "audit.tsv"
+    assert main(["-q", "precision-audit", "--fasta", str(DEMO / "genome.fa"), "--loci", str(tmp / "loci.tsv"),
+                 "--vcf", str(DEMO / "genotypes.vcf.gz"), "--samples-file", str(tmp / "s_all.txt"),
+                 "--model", str(tmp / "model"), "--precisions", "bf16", "--n-loci", "8", "--n-samples", "12",
+                 "--device", "cpu", "--out", str(out)]) == 0
+    summary = pd.read_csv(out, sep="\t").set_index("precision")
+    assert list(summary.index) == ["fp32", "bf16"] and summary.loc["fp32", "median_r"] == 1.0
+    per_locus = pd.read_csv(tmp_path / "audit.loci.tsv", sep="\t")
+    assert len(per_locus) == 8 and (per_locus["precision"] == "bf16").all()
+    assert summary.loc["bf16", "median_r"] == pytest.approx(np.nanmedian(per_locus["r_with_fp32"]), rel=1e-5)
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(3, 40))
+    b = a + rng.normal(scale=0.5, size=(3, 40))
+    r, error, sd = compare_with_fp32(a, b)
+    assert np.allclose(r, [np.corrcoef(a[i], b[i])[0, 1] for i in range(3)])
+    assert np.allclose(error, np.sqrt(((b - a) ** 2).mean(axis=1)) / a.std(axis=1))

@@ -152,3 +152,22 @@ def test_merge_tolerates_rounding_between_sample_chunks_but_not_different_models
     write_personalized_store(tmp_path / "b.h5", b)
     with pytest.raises(EnpactError, match="reference predictions differ"):
         merge_personalized_stores([tmp_path / "a.h5", tmp_path / "b.h5"], tmp_path / "m2.h5")
+
+
+@pytest.mark.parametrize("window_bp, bin_bp", [(196_608, 128), (4_096, 128), (524_288, 32)])
+def test_central_bins_hold_the_centre_and_are_symmetric(window_bp, bin_bp):
+    """The chosen bins include the bin holding the locus centre (window_bp // 2), with as many bins before as after
+    it (odd counts) or as many before as after the centre position (even counts)."""
+    from enpact.predictors.enformer import central_bin_start
+
+    centre = window_bp // 2
+    for bins in range(1, 9):
+        chosen = np.arange(central_bin_start(window_bp, bin_bp, bins), central_bin_start(window_bp, bin_bp, bins) + bins)
+        starts, ends = chosen * bin_bp, (chosen + 1) * bin_bp
+        holds = np.flatnonzero((starts <= centre) & (centre < ends))
+        assert len(holds) == 1, bins   # the centre base is in one of the chosen bins
+        before, after = (ends <= centre).sum(), (starts > centre).sum()
+        if bins % 2:
+            assert before == after, (bins, before, after)
+        else:
+            assert (ends <= centre).sum() == (starts >= centre).sum(), bins

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import signal
 import sqlite3
@@ -158,9 +159,17 @@ def test_interrupted_run_resumes_only_unfinished_chunks_and_is_identical(demo_ru
     command = [sys.executable, "-m", "enpact", "-q", "run", "--params", str(params), "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     chunks = outdir / "personalized" / "chunks"
+    steps = outdir / "pipeline_info" / "steps.json"
 
-    def finished_chunks() -> list[Path]:
-        return [p for p in chunks.glob("*.h5") if not p.name.startswith(".")]   # not the temporary of one in work
+    def finished_chunks() -> dict[str, int]:
+        """Personalize chunks the run has recorded as complete (a file renamed into place but not yet recorded
+        is legitimately computed again), with their modification times."""
+        try:
+            done = json.loads(steps.read_text())
+        except (OSError, ValueError):
+            return {}
+        names = [f"{k.split('/')[1]}.{k.split('/')[2]}.h5" for k in done if k.startswith("personalize/")]
+        return {name: (chunks / name).stat().st_mtime_ns for name in names if (chunks / name).exists()}
 
     deadline = time.time() + 300
     while time.time() < deadline and not finished_chunks():
@@ -169,7 +178,7 @@ def test_interrupted_run_resumes_only_unfinished_chunks_and_is_identical(demo_ru
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    done_before = {p.name: p.stat().st_mtime_ns for p in finished_chunks()}
+    done_before = finished_chunks()
     assert done_before and not (outdir / "linearized" / "enpact_demo.db").exists()
     assert subprocess.run(command, capture_output=True).returncode == 0
     timings = pd.read_csv(outdir / "pipeline_info/timings.tsv", sep="\t")
@@ -178,7 +187,7 @@ def test_interrupted_run_resumes_only_unfinished_chunks_and_is_identical(demo_ru
     personalize_steps = [k for k in status if k.startswith("personalize/")]
     cached = [k for k in personalize_steps if status[k] == "cached"]
     assert len(cached) == len(done_before) and len(personalize_steps) == 8
-    assert all(p.stat().st_mtime_ns == done_before[p.name] for p in finished_chunks() if p.name in done_before)
+    assert all((chunks / name).stat().st_mtime_ns == mtime for name, mtime in done_before.items())
     assert not [p for p in chunks.iterdir() if p.name.startswith(".")]   # the killed run's temporary is gone
     for name in ("enpact_demo.db", "enpact_demo.txt.gz"):
         assert (outdir / "linearized" / name).read_bytes() == (demo_run / "linearized" / name).read_bytes()

@@ -67,7 +67,7 @@ def predictor_window_bp(params: dict) -> int:
 def check_study(params: dict, files: StudyFiles | None = None) -> pd.DataFrame:
     """Run every check; return the loci the run will use. Raises EnpactError on the first problem."""
     from enpact.cli._common import read_sample_list
-    from enpact.expression import read_expression
+    from enpact.expression import check_between_feature_signal, read_expression
     from enpact.genome import Genome
     from enpact.loci import build_loci
     from enpact.variants import VcfReader
@@ -75,6 +75,7 @@ def check_study(params: dict, files: StudyFiles | None = None) -> pd.DataFrame:
     files = files or StudyFiles.from_params(params)
     genome = Genome(files.fasta)
     matrix = read_expression(files.expression)
+    check_between_feature_signal(matrix, files.expression)
     annotation = files.annotation if files.annotation is not None else files.expression
     loci, _dropped = build_loci(annotation, params.get("annotation_format", "auto"), matrix.index.tolist(),
                                 genome.chroms, params.get("train_chroms"), params.get("valid_chroms"),
@@ -224,7 +225,7 @@ def first_ids(path: Path, column: str) -> list[str]:
 
 
 def check_gwas_ids(ids: Sequence[str], path: Path, loci: pd.DataFrame, params: dict) -> None:
-    """GWAS ids in the form the SNP key needs (varID chrom_pos_ref_alt_build named like the FASTA, or rsids)."""
+    """GWAS ids in the form the SNP key needs (GTEx-style varIDs chr1_12345_A_G_b38, or rsids)."""
     ids = [i for i in ids if i and i not in (".", "NA")]
     if not ids:
         raise EnpactError(f"{path}: column '{params['gwas_snp_column']}' (gwas_snp_column) has no SNP ids")
@@ -240,14 +241,10 @@ def check_gwas_ids(ids: Sequence[str], path: Path, loci: pd.DataFrame, params: d
         raise EnpactError(
             f"{path}: column '{params['gwas_snp_column']}' does not hold rsids (e.g. '{ids[0]}') but snp_key is "
             "rsid; set snp_key: varID for chrom_pos_ref_alt_build ids, or gwas_snp_column to the rsid column")
-    if key == "varID":
-        gwas_chr = sum(i.lower().startswith("chr") for i in ids if VARID.match(i)) > n_varid / 2
-        model_chr = str(loci["chrom"].iloc[0]).lower().startswith("chr")
-        if gwas_chr != model_chr:
-            raise EnpactError(
-                f"{path}: GWAS variant ids name chromosomes like '{ids[0].split('_')[0]}', the models' ids will name "
-                f"them like the FASTA ('{loci['chrom'].iloc[0]}'): no SNP would match; use a FASTA and annotation "
-                "named like the GWAS, or rename the GWAS ids")
+    if key == "varID" and sum(i.lower().startswith("chr") for i in ids if VARID.match(i)) <= n_varid / 2:
+        raise EnpactError(
+            f"{path}: GWAS variant ids name chromosomes like '{ids[0].split('_')[0]}', the models' ids like GTEx v8 "
+            "(chr1_12345_A_G_b38): no SNP would match; harmonise the GWAS to GTEx-style ids (prefix 'chr')")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -267,8 +264,9 @@ STEP_OPTION_PARAMS: dict[str, dict[str, str]] = {
               "--baseline-track": "baseline_track", "--expression": "expression"},
     "personalize": {"--weights": "weights", "--batch-size": "batch_size", "--device": "device",
                     "--precision": "precision", "--allow-unphased": "allow_unphased", "--vcf": "vcf",
+                    "--allow-precision-mismatch": "allow_precision_mismatch",
                     "--fasta": "fasta"},
-    "linearize": {"--maf": "lin_maf", "--build": "build", "--folds": "lin_folds", "--alpha": "lin_alpha",
+    "linearize": {"--require-rsid": "snp_key", "--maf": "lin_maf", "--build": "build", "--folds": "lin_folds", "--alpha": "lin_alpha",
                   "--seed": "seed", "--min-snps": "lin_min_snps", "--window-bp": "lin_window_bp",
                   "--keep-indels": "lin_keep_indels", "--keep-ambiguous": "lin_keep_ambiguous",
                   "--keep-multiallelic": "lin_keep_multiallelic", "--gwas-snp-column": "gwas_snp_column",
@@ -296,7 +294,8 @@ def param_names(message: str, step: str) -> str:
         if param is None:
             return match.group(0)
         flag = match.group(0) in ("--allow-unphased", "--keep-indels", "--keep-ambiguous", "--keep-multiallelic",
-                                  "--keep-unfiltered", "--keep-non-rsid", "--allow-empty")
+                                  "--keep-unfiltered", "--keep-non-rsid", "--allow-empty",
+                                  "--allow-precision-mismatch")
         return f"{param}: true" if flag else param
 
     return re.sub(r"--[a-z][a-z0-9-]*", name, message)

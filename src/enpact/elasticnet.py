@@ -525,7 +525,24 @@ def _fold_statistics(y: np.ndarray, predicted: np.ndarray, folds: np.ndarray,
                 rho[f] = np.clip(np.dot(dy, dp) / np.sqrt(np.dot(dy, dy) * np.dot(dp, dp)), -1.0, 1.0)
                 pval[f] = _correlation_pvalue(rho[f], n_f) if n_f > 3 else 1.0
             zscore[f] = np.arctanh(rho[f]) * np.sqrt(n_f - 3.0)
+            if abs(rho[f]) == 1.0 and n_f > 3:
+                # arctanh(±1) is infinite and the t-test p is 0; a perfect correlation is worth what the exact
+                # permutation test gives at best instead (docs/linearization-stats.md)
+                pval[f] = _perfect_correlation_pvalue(y_f)
+                zscore[f] = math.copysign(float(stats.norm.isf(pval[f] / 2.0)), rho[f])
     return r2, rho, pval, zscore
+
+
+def _perfect_correlation_pvalue(y: np.ndarray) -> float:
+    """Exact two-sided permutation p of a perfect correlation with targets `y`: of the M = n!/prod(ties!) distinct
+    orderings of y, only y itself (and its mirror image, when y's values are symmetric) correlate perfectly with
+    the same predictions, so p = (1 or 2) / M: a perfect fit of a few distinct targets is not infinitely significant."""
+    values, counts = np.unique(y, return_counts=True)
+    log_orderings = math.lgamma(y.size + 1) - sum(math.lgamma(c + 1) for c in counts)
+    mirrored = values[0] + values[-1] - values[::-1]
+    symmetric = bool(np.allclose(mirrored, values, rtol=0, atol=1e-12 * max(1.0, np.abs(values).max()))
+                     and np.array_equal(counts, counts[::-1]))
+    return float(min(1.0, (1 + symmetric) * math.exp(-min(log_orderings, 690.0))))
 
 
 def _correlation_pvalue(r: float, n: int) -> float:

@@ -86,6 +86,25 @@ def feature_means(matrix: pd.DataFrame) -> pd.Series:
     return matrix.mean(axis=1, skipna=True)
 
 
+MIN_BETWEEN_FEATURE_RATIO = 0.1
+
+
+def check_between_feature_signal(matrix: pd.DataFrame, source: str | Path) -> None:
+    """The EnPACT model learns feature levels across loci: a matrix normalised per feature (inverse-normal, centred or
+    scaled per gene, as PredictDB/GTEx expression files usually are) has no between-feature signal left to learn.
+    Refused when the SD of the feature means is under a tenth of the typical within-feature SD."""
+    means = matrix.mean(axis=1, skipna=True).dropna()
+    within = matrix.std(axis=1, skipna=True).dropna()
+    if len(means) < 3 or not len(within):
+        return
+    between, typical = float(means.std()), float(within.median())
+    if typical > 0 and between < MIN_BETWEEN_FEATURE_RATIO * typical:
+        raise EnpactError(
+            f"{source}: the feature means hardly differ (SD {between:.3g} across features, {typical:.3g} within a "
+            "feature): the matrix looks normalised per feature (inverse-normal or centred per gene); EnPACT learns "
+            "levels between features and needs e.g. log TPM or log CPM before per-feature normalisation")
+
+
 def write_expression(matrix: pd.DataFrame, path: str | Path) -> None:
     """Write a features x samples matrix in the PredictDB layout (tab-separated, header NAME + samples)."""
     out = matrix.copy()

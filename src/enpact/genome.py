@@ -61,6 +61,13 @@ def resolve_chrom(name: str, available: set[str] | list[str], source: str = "FAS
     raise EnpactError(f"chromosome '{name}' is not in the {source} (it has e.g. {example}); check chromosome naming")
 
 
+def gtex_chrom(name: str) -> str:
+    """A chromosome as GTEx v8 variant ids name it, whatever the FASTA calls it: `chr` + the bare name, chrM for
+    the mitochondrion (1 -> chr1, chrX -> chrX, MT -> chrM)."""
+    bare = name[3:] if name.startswith("chr") else name
+    return "chrM" if bare.upper() in ("M", "MT") else f"chr{bare}"
+
+
 class Genome:
     """An indexed FASTA, plain (read through pyfaidx) or bgzipped (read through pysam/htslib, with its .fai and
     .gzi), returning N-padded uint8 index arrays."""

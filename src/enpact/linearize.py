@@ -11,7 +11,7 @@ import pandas as pd
 
 from enpact.elasticnet import fit_elastic_net_cv
 from enpact.errors import EnpactError
-from enpact.genome import window_start
+from enpact.genome import gtex_chrom, window_start
 from enpact.logsummary import progress_bar
 from enpact.store import PersonalizedStore
 from enpact.variants import MISSING, VariantTable, VcfReader, is_symbolic
@@ -32,6 +32,7 @@ class VariantFilters:
     keep_ambiguous: bool = False
     keep_multiallelic: bool = False
     build: str = "b38"
+    require_rsid: bool = False   # databases keyed by rsid: a variant without one could not be used, so not fitted
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ def locus_dosages(table: VariantTable, center: int, window_bp: int, filters: Var
     start = window_start(center, window_bp)
     inside = table.overlapping(start, start + window_bp)
     columns, var_ids, rsids, refs, alts = [], [], [], [], []
+    chrom_id = gtex_chrom(table.chrom)   # varIDs name chromosomes as GTEx does, whatever the FASTA calls them
     n_in_window = 0
     for v in inside.tolist():
         ref, site_alts = table.ref[v], table.alts[v]
@@ -72,6 +74,8 @@ def locus_dosages(table: VariantTable, center: int, window_bp: int, filters: Var
             continue
         n_in_window += 1
         if len(site_alts) > 1 and not filters.keep_multiallelic:
+            continue
+        if filters.require_rsid and not table.ids[v].startswith("rs"):
             continue
         alleles = table.alleles[v]  # (n_samples, 2)
         for k, alt in enumerate(site_alts, start=1):
@@ -88,7 +92,7 @@ def locus_dosages(table: VariantTable, center: int, window_bp: int, filters: Var
                 continue
             columns.append(dosage)
             pos1 = int(table.pos[v]) + 1
-            var_ids.append(f"{table.chrom}_{pos1}_{ref}_{alt}_{filters.build}")
+            var_ids.append(f"{chrom_id}_{pos1}_{ref}_{alt}_{filters.build}")
             identifier = table.ids[v]
             rsids.append(identifier if identifier.startswith("rs") else ".")
             refs.append(ref)

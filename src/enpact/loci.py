@@ -169,6 +169,29 @@ def _chrom_list(value: str | list[str] | None) -> list[str] | None:
     return out or None
 
 
+HELD_OUT_SHARE = 0.1
+
+
+def default_held_out(loci_per_chrom: list[tuple[str, int]]) -> tuple[list[str], list[str]] | None:
+    """(valid, test) chromosomes when none are named: whole chromosomes from the last one down, first to test until it
+    holds HELD_OUT_SHARE of the loci, then to valid likewise; at least one chromosome stays for training. None with
+    fewer than three chromosomes."""
+    if len(loci_per_chrom) < 3:
+        return None
+    total = sum(n for _, n in loci_per_chrom)
+    remaining = list(loci_per_chrom)
+    held: list[list[str]] = []
+    for _ in ("test", "valid"):
+        chosen, n = [], 0
+        while remaining and len(remaining) > 1 and (not chosen or n < HELD_OUT_SHARE * total):
+            chrom, count = remaining.pop()
+            chosen.append(chrom)
+            n += count
+        held.append(chosen[::-1])
+    test, valid = held
+    return (valid, test) if valid and test else None
+
+
 def assign_splits(
     chroms: pd.Series,
     fasta_chroms: list[str],
@@ -176,7 +199,8 @@ def assign_splits(
     valid: str | list[str] | None = None,
     test: str | list[str] | None = None,
 ) -> pd.Series:
-    """Split per chromosome; with no list given, the last two numbered autosomes with loci are valid and test.
+    """Split per chromosome; with no list given, whole numbered autosomes are held out, from the last one down, until
+    test and then valid each hold at least HELD_OUT_SHARE of the loci (see default_held_out).
 
     A missing train list (or 'all') means every numbered autosome not held out. Sex and mitochondrial chromosomes
     are excluded unless named in one of the lists; 'none' marks excluded loci.
@@ -185,9 +209,10 @@ def assign_splits(
     named = {_bare(c) for v in lists.values() if v for c in v}
     autosomes = [c for c in fasta_chroms if _bare(c).isdigit()]
     if all(v is None for v in lists.values()):
-        held_out = [c for c in autosomes if c in set(chroms)][-2:]
-        if len(held_out) == 2:
-            lists["valid"], lists["test"] = [held_out[0]], [held_out[1]]
+        counts = chroms.value_counts()
+        held = default_held_out([(c, int(counts.get(c, 0))) for c in autosomes if counts.get(c, 0)])
+        if held:
+            lists["valid"], lists["test"] = held
     if lists["train"] is None or lists["train"] == ["all"]:
         held = {_bare(c) for key in ("valid", "test") for c in (lists[key] or [])}
         lists["train"] = [c for c in fasta_chroms if _bare(c) not in held and not is_sex_or_mito(c)

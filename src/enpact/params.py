@@ -23,7 +23,7 @@ NEXTFLOW_ONLY = {"use_gpu", "gpu_queue", "cpu_queue", "publish_dir_mode", "help"
                  "multiqc_title", "config_profile_name", "config_profile_description", "custom_config_version",
                  "custom_config_base", "gpu_type", "gpu_container", "cpu_container", "cluster_options",
                  "gpu_cluster_options"}
-PATH_PARAMS = ("fasta", "annotation", "expression", "vcf", "samples")
+PATH_PARAMS = ("fasta", "annotation", "expression", "vcf", "samples", "truth_causal_genes")
 DEMO_DIR_NAME = "demo"
 
 

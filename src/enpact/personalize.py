@@ -26,6 +26,7 @@ def personalize(
     save_features: bool = False,
     progress: bool = True,
     weights_moved: bool = False,
+    allow_precision_mismatch: bool = False,
 ) -> PersonalizedStore:
     """EnPACT prediction per locus x sample x haplotype (and per reference window) for one chunk.
 
@@ -35,7 +36,7 @@ def personalize(
     if weights_moved:
         description = {**description, "weights": model.feature_spec.weights}
     spec = FeatureSpec.from_dict(description, "predictor")
-    model.feature_spec.check_compatible(spec, "personalize")
+    model.feature_spec.check_compatible(spec, "personalize", allow_precision_mismatch)
     n_loci, n_samples = len(loci), len(vcf.samples)
     prediction = np.zeros((n_loci, n_samples, 2), dtype=np.float32)
     reference = np.zeros(n_loci, dtype=np.float32)

@@ -280,6 +280,7 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
                          "--samples-file", samples, "--model", model_dir, "--weights", params["weights"],
                          "--batch-size", params["batch_size"], "--device", params["device"], "--precision",
                          params["precision"], *(["--allow-unphased"] if params.get("allow_unphased") else []),
+                         *(["--allow-precision-mismatch"] if params.get("allow_precision_mismatch") else []),
                          "--out", piece], [piece])
             pieces.append(piece)
         store = personalized_dir / f"{chunk.stem}.h5"
@@ -302,6 +303,8 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
         for flag in ("keep_indels", "keep_ambiguous", "keep_multiallelic"):
             if params.get(f"lin_{flag}"):
                 argv.append(f"--{flag.replace('_', '-')}")
+        if params["snp_key"] == "rsid":
+            argv.append("--require-rsid")
         if params.get("lin_gwas_pvalue") is not None:  # needs gwas: check_param_rules
             argv += ["--gwas", resolve_gwas_files(params["gwas"])[0], "--gwas-snp-column", params["gwas_snp_column"],
                      "--gwas-pvalue-column", params["gwas_pvalue_column"], "--gwas-pvalue-threshold",

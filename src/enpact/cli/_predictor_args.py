@@ -19,8 +19,9 @@ def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tracks", default="all", help="tracks to keep: 'all', indexes, ranges a-b or names, comma-separated")
     group.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (halved on GPU out-of-memory)")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    group.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                       help="autocast precision (auto: bf16 on GPUs that support it, fp32 on CPU)")
+    group.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16", "fp16", "auto"],
+                       help="numeric precision of the forward pass: fp32 (default; auto is the same), or tf32, bf16, "
+                       "fp16 on request (see enpact precision-audit)")
     group.add_argument("--window-bp", type=int, default=None,
                        help="input length (default: from the checkpoint's enpact_predictor.json, else 196608)")
 

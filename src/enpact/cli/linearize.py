@@ -32,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     filters.add_argument("--keep-ambiguous", action="store_true", help="also use strand-ambiguous A/T and C/G SNVs")
     filters.add_argument("--keep-multiallelic", action="store_true", help="also use multi-allelic sites (one column per ALT)")
     filters.add_argument("--build", default="b38", help="genome build suffix of varIDs (default b38)")
+    filters.add_argument("--require-rsid", action="store_true",
+                         help="only variants with an rsid (for databases keyed by rsid: PredictDB filters before fitting)")
     fit = p.add_argument_group("elastic net")
     fit.add_argument("--folds", type=int, default=10)
     fit.add_argument("--alpha", type=float, default=0.5, help="elastic-net mixing (l1 ratio), default 0.5")
@@ -70,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         selected = loci_near_signal(loci, hits, window)
         log.info("%d of %d loci have a GWAS variant with p < %g in their window", int(selected.sum()), len(loci),
                  args.gwas_pvalue_threshold)
-    filters = VariantFilters(args.maf, args.keep_indels, args.keep_ambiguous, args.keep_multiallelic, args.build)
+    filters = VariantFilters(args.maf, args.keep_indels, args.keep_ambiguous, args.keep_multiallelic, args.build,
+                             args.require_rsid)
     settings = FitSettings(args.alpha, args.folds, args.seed, args.min_snps)
     summary, weights, covariances = linearize(store, loci, vcf, window, filters, settings, selected,
                                               progress=not args.no_progress)

@@ -37,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", help="predictor weights (default: those recorded in the model)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16", "fp16", "auto"],
+                   help="numeric precision of the forward pass (default fp32; the model's features must match)")
+    p.add_argument("--allow-precision-mismatch", action="store_true",
+                   help="accept a precision other than the one the model's training features were made at")
     p.add_argument("--save-features", action="store_true", help="also keep predictor features of distinct windows")
     p.add_argument("--export-matrix", type=Path, help="also write individual values as a PredictDB-layout matrix")
     p.add_argument("--no-progress", action="store_true")
@@ -69,7 +72,8 @@ def run_personalize(args: argparse.Namespace) -> int:
     if moved:
         log.warning("using predictor weights %s in place of %s recorded in the model; they must be the same "
                     "checkpoint", args.weights, spec.weights)
-    store = personalize(genome, loci, vcf, model, predictor, args.save_features, not args.no_progress, moved)
+    store = personalize(genome, loci, vcf, model, predictor, args.save_features, not args.no_progress, moved,
+                        args.allow_precision_mismatch)
     write_personalized_store(args.out, store)
     if args.export_matrix:
         write_expression(individual_matrix(store), args.export_matrix)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from enpact.cli._common import existing_file
 from enpact.errors import EnpactError
-from enpact.expression import feature_means, read_expression
+from enpact.expression import check_between_feature_signal, feature_means, read_expression
 from enpact.loci import read_loci
 from enpact.models import available_model_types
 from enpact.models.base import FeatureSpec
@@ -63,7 +63,9 @@ def training_data(features_path: Path, loci_path: Path, expression_path: Path):
     """Reference features, targets, splits and ids of loci present in all three inputs."""
     store = read_feature_store(features_path)
     loci = read_loci(loci_path)
-    targets = feature_means(read_expression(expression_path))
+    matrix = read_expression(expression_path)
+    check_between_feature_signal(matrix, expression_path)
+    targets = feature_means(matrix)
     row = {locus: i for i, locus in enumerate(store.locus_ids)}
     present = loci["locus_id"].isin(row) & loci["locus_id"].isin(targets.index)
     missing = loci.loc[~loci["locus_id"].isin(row), "locus_id"]

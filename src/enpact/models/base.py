@@ -44,7 +44,8 @@ MODEL_TYPES: dict[str, str] = {
 
 @dataclasses.dataclass(frozen=True)
 class FeatureSpec:
-    """How features were made: predictor, its weights, window and bins, bin aggregation and track names."""
+    """How features were made: predictor, its weights, window and bins, bin aggregation, track names and the
+    numeric precision of the forward pass (None: not recorded, models of earlier versions)."""
 
     predictor: str
     weights: str
@@ -53,6 +54,7 @@ class FeatureSpec:
     bins: int
     aggregate: str
     tracks: tuple[str, ...]
+    precision: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tracks", tuple(str(t) for t in self.tracks))
@@ -83,12 +85,13 @@ class FeatureSpec:
             "bins": int(self.bins),
             "aggregate": self.aggregate,
             "tracks": list(self.tracks),
+            "precision": self.precision,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "feature spec") -> FeatureSpec:
         """Build from a dict such as a predictor's `describe()`; extra keys (e.g. head) are ignored."""
-        fields = [f.name for f in dataclasses.fields(cls)]
+        fields = [f.name for f in dataclasses.fields(cls) if f.name != "precision"]
         missing = [name for name in fields if name not in data]
         if missing:
             raise EnpactError(f"{source}: feature spec lacks '{missing[0]}'; it was written by another tool or version")
@@ -101,12 +104,19 @@ class FeatureSpec:
                 bins=int(data["bins"]),
                 aggregate=str(data["aggregate"]),
                 tracks=tuple(data["tracks"]),
+                precision=None if data.get("precision") is None else str(data["precision"]),
             )
         except (TypeError, ValueError) as err:
             raise EnpactError(f"{source}: malformed feature spec ({err})") from None
 
-    def check_compatible(self, other: FeatureSpec, context: str) -> None:
+    def check_compatible(self, other: FeatureSpec, context: str, allow_precision_mismatch: bool = False) -> None:
         """Raise EnpactError naming the first field where features (`other`) differ from this (model) spec."""
+        if (self.precision and other.precision and self.precision != other.precision
+                and not allow_precision_mismatch):
+            raise EnpactError(
+                f"{context}: features were made at precision {other.precision}, the model was trained on "
+                f"{self.precision} features; use the same precision (a model and the features it reads must be "
+                "made alike), or allow it explicitly (allow_precision_mismatch: true, --allow-precision-mismatch)")
         for name in ("predictor", "weights", "window_bp", "bin_bp", "bins", "aggregate"):
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine != theirs:
