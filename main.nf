@@ -88,6 +88,7 @@ workflow {
         ch_weights,
         ch_gwas,
         ch_gwas_filter,
+        channel.value([ [id: 'truth'], inputFile(params.truth_causal_genes) ]),
         params.delete_personalized
     )
 

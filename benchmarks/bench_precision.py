@@ -40,7 +40,8 @@ def main() -> int:
 
         demo = demo_params()
         results = args.outdir / "precision_demo"
-        subprocess.run([*enpact, "run", "--outdir", str(results), "--no-progress"], check=True)
+        subprocess.run([*enpact, "run", "--outdir", str(results), "--no-progress"], check=True,
+                       stdout=subprocess.DEVNULL)
         study = {"fasta": demo["fasta"], "loci": str(results / "loci" / "loci.tsv"), "vcf": demo["vcf"],
                  "model": str(results / "model"), "weights": demo["weights"]}
     out = args.outdir / "precision_audit.tsv"

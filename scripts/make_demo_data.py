@@ -62,15 +62,24 @@ TRACK_NAMES: list[str] = [
     "CAGE:demo_2",
     "ATAC:demo_1",
 ]
+# The planted EnPACT function: expression = sum_k w_k * (x_k - m_k) / s_k, where x is the log1p of the tiny
+# Enformer's central-bin-mean tracks (exactly the elastic net's inputs) and m, s their mean and sd over the genes'
+# reference windows. It sets both the between-gene levels and, through each individual's two haplotype windows,
+# the between-individual differences.
 TRACK_WEIGHTS: list[float] = [1.0, -0.8, 0.0, 0.5, 0.0, 0.0, 0.6, 0.0]
-MOTIF_WEIGHT = 0.3
-GENE_NOISE_SD = 0.3
-EQTL_EFFECT_SD = 0.4
-INDIVIDUAL_NOISE_SD = 0.3
-N_CAUSAL_GENES = 12
-GWAS_H2 = 0.2
-# relative sqrt-variance shares of the causal genes: a few strong genes, a tail of weak ones
-CAUSAL_PROFILE: list[float] = [3.0, 2.5, 2.0, 1.5, 1.0, 1.0, 0.8, 0.8, 0.6, 0.6, 0.5, 0.5]
+GENE_NOISE_SD = 0.4  # per-gene level not explained by the sequence model (the same for every individual)
+# Noise per individual and gene: the planted genetic values vary by ~0.01-0.14 sd within a gene (median ~0.036),
+# so 0.05 gives a median cis heritability of about 0.35 over the 80 and a clear signal in a third of the genes.
+INDIVIDUAL_NOISE_SD = 0.05
+SUBSTANTIAL_H2 = 0.3  # genes whose planted cis heritability in the 80 is at least this have a "substantial" signal
+N_CAUSAL_GENES = 6
+GWAS_H2 = 0.25
+CAUSAL_CHROMS: list[str] = [f"chr{i}" for i in range(1, 7)]  # genes the demo's train/valid/test splits cover
+CAUSAL_MIN_H2 = 0.5  # causal genes have a clear planted signal in the 80, so the pipeline can model them
+CAUSAL_MIN_DISTANCE = 30_000  # bp between the TSSs of two causal genes on one chromosome
+CAUSAL_MAX_CORRELATION = 0.1  # |r| between the genetic values of two causal genes in the GWAS individuals
+# relative sqrt-variance shares of the causal genes: fairly even, so that most are detectable in 1,000 individuals
+CAUSAL_PROFILE: list[float] = [1.2, 1.1, 1.0, 1.0, 0.9, 0.9]
 ALLELE_SWAP_FRACTION = 0.3
 TINY_ENFORMER_HPARAMS: dict = dict(
     dim=12, depth=1, heads=1, dim_divisible_by=2, target_length=4, output_heads={"human": 8}, num_downsamples=7
@@ -614,84 +623,137 @@ def reference_tracks(model, sequences: dict[str, np.ndarray], genes: pd.DataFram
 # ---------------------------------------------------------------------------------------------- targets
 
 
-def zscore(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Column z-scores (population sd) with the means and sds used."""
-    mean, sd = a.mean(0), a.std(0)
-    return (a - mean) / sd, mean, sd
+@dataclass
+class HaplotypeFeatures:
+    """One gene's EnPACT model inputs per distinct haplotype window and which window each haplotype has."""
+
+    inputs: np.ndarray  # (distinct windows, tracks) float32 log1p(max(mean of 4 central bins, 0)); row 0: reference
+    haplotype_window: np.ndarray  # (individuals, 2) int32 row of `inputs` per haplotype, VCF individuals first
 
 
-def eqtl_candidates(table: pd.DataFrame, dose80: np.ndarray, dose_gwas: np.ndarray) -> np.ndarray:
-    """Mask of planted-eQTL candidates: biallelic non-A/T-C/G SNVs with an rsid, MAF >= 5 % (80), >= 1 % (GWAS)."""
-    maf80 = np.minimum(dose80.mean(1) / 2, 1 - dose80.mean(1) / 2)
-    maf_gwas = np.minimum(dose_gwas.mean(1) / 2, 1 - dose_gwas.mean(1) / 2)
-    pair = table["ref"] + table["alt"]
-    ambiguous = pair.isin(["AT", "TA", "CG", "GC"]).to_numpy()
-    snv = (table["kind"] == "snv").to_numpy() & ~ambiguous & (table["rsid"] != ".").to_numpy()
-    return snv & (maf80 >= 0.05) & (maf_gwas >= 0.01)
+def haplotype_features(
+    outdir: Path, genes: pd.DataFrame, haplotypes: np.ndarray, table: pd.DataFrame, threads: int = 1
+) -> list[HaplotypeFeatures]:
+    """Per gene, the elastic net's inputs for every haplotype window of all simulated individuals (no missing calls).
+
+    Built with enpact's own code, so that the planted function is exactly in the model class: the haplotype
+    windows of enpact.haplotypes (via enpact.predict.predict_loci, distinct windows predicted once), the tiny
+    Enformer through enpact's Enformer predictor (4 central bins averaged, all tracks, fp32 on CPU) and the
+    feature transform of enpact's elastic net. The genotypes go through a temporary VCF of all individuals.
+    One torch thread by default, so that the bytes of the outputs are stable on one machine.
+    """
+    import tempfile
+
+    import torch
+
+    from enpact.genome import Genome
+    from enpact.models.elastic_net import elastic_net_inputs
+    from enpact.predict import predict_loci
+    from enpact.predictors.enformer import EnformerPredictor
+    from enpact.variants import VcfReader
+
+    n_all = haplotypes.shape[1] // 2
+    loci = pd.DataFrame(dict(locus_id=genes["gene_id"].to_numpy(), chrom=genes["chrom"].to_numpy(),
+                             center=genes["tss"].to_numpy(np.int64)))
+    predictor = EnformerPredictor(weights=str(outdir / "enformer_tiny"), device="cpu", precision="fp32",
+                                  batch_size=32, bins=4, aggregate="mean")
+    out: list[HaplotypeFeatures | None] = [None] * len(genes)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "all_individuals.vcf.gz"
+            gts = genotype_strings(haplotypes, np.zeros((len(table), n_all), dtype=bool))
+            write_bgzipped_vcf(vcf_header(sample_names(n_all)) + "\n".join(vcf_lines(table, gts)) + "\n", path)
+            vcf = VcfReader(path)
+            for item in predict_loci(predictor, Genome(outdir / "genome.fa"), loci, vcf, progress=False):
+                out[item.locus_index] = HaplotypeFeatures(elastic_net_inputs(item.features),
+                                                          item.windows.haplotype_window.astype(np.int32))
+    finally:
+        torch.set_num_threads(before)
+    return out  # type: ignore[return-value]
 
 
-def pick_eqtls(
-    genes: pd.DataFrame, table: pd.DataFrame, usable: np.ndarray, dose80: np.ndarray, rng: np.random.Generator
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per gene: (record indexes, effects) of 1-3 eQTL SNVs inside its window, pairwise r^2 < 0.8 in the 80."""
-    chrom = table["chrom"].to_numpy()
-    pos = table["pos0"].to_numpy()
-    picks = []
-    for g in genes.itertuples():
-        start = g.tss - WINDOW_BP // 2
-        pool = rng.permutation(np.flatnonzero(usable & (chrom == g.chrom) & (pos >= start) & (pos < start + WINDOW_BP)))
-        wanted = int(rng.integers(1, 4))
-        chosen: list[int] = []
-        for j in pool:
-            # near-duplicate eQTLs would make the planted per-SNP effects unidentifiable
-            if len(chosen) == wanted:
-                break
-            if all(np.corrcoef(dose80[j], dose80[c])[0, 1] ** 2 < 0.8 for c in chosen):
-                chosen.append(int(j))
-        chosen_arr = np.sort(np.array(chosen, dtype=np.int64))
-        picks.append((chosen_arr, rng.normal(0.0, EQTL_EFFECT_SD, size=len(chosen_arr))))
-    return picks
+def standardisation(features: list[HaplotypeFeatures]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population sd over the genes of each track's model input in the reference window."""
+    reference = np.stack([f.inputs[0] for f in features]).astype(np.float64)
+    return reference.mean(0), reference.std(0)
 
 
-def genetic_expression(picks: list[tuple[np.ndarray, np.ndarray]], dosage: np.ndarray) -> np.ndarray:
-    """(genes, individuals) sum of eQTL effect x (dosage - sample mean dosage)."""
-    out = np.zeros((len(picks), dosage.shape[1]))
-    for g, (idx, beta) in enumerate(picks):
-        if len(idx):
-            centred = dosage[idx] - dosage[idx].mean(1, keepdims=True)
-            out[g] = beta @ centred
-    return out
+def planted_values(features: list[HaplotypeFeatures], mean: np.ndarray, sd: np.ndarray,
+                   weights: list[float] | np.ndarray = TRACK_WEIGHTS) -> tuple[np.ndarray, np.ndarray]:
+    """(genes,) planted value of the reference window and (genes, individuals) planted genetic values: the mean over
+    an individual's two haplotypes of sum_k w_k (x_k - m_k) / s_k, x the model inputs of the haplotype's window."""
+    w = np.asarray(weights, dtype=np.float64)
+    reference = np.empty(len(features))
+    genetic = np.empty((len(features), features[0].haplotype_window.shape[0]))
+    for g, f in enumerate(features):
+        per_window = ((f.inputs.astype(np.float64) - mean) / sd) @ w
+        reference[g] = per_window[0]
+        genetic[g] = per_window[f.haplotype_window].mean(axis=1)
+    return reference, genetic
 
 
-def expression_matrix(
-    tracks: np.ndarray, motif_copies: np.ndarray, genetic80: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(genes, 80) planted expression, per-gene mu, and the standardisation constants used."""
-    z, t_mean, t_sd = zscore(tracks.astype(np.float64))
-    motif_z, m_mean, m_sd = zscore(motif_copies.astype(np.float64)[:, None])
-    mu = z @ np.array(TRACK_WEIGHTS) + MOTIF_WEIGHT * motif_z[:, 0] + rng.normal(0, GENE_NOISE_SD, len(z))
-    values = mu[:, None] + genetic80 + rng.normal(0, INDIVIDUAL_NOISE_SD, genetic80.shape)
-    consts = dict(
-        track_mean=t_mean.tolist(), track_sd=t_sd.tolist(), motif_mean=float(m_mean[0]), motif_sd=float(m_sd[0])
-    )
-    return values, mu, consts
+def simulate_expression(genetic80: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(genes, 80) observed values = planted genetic value + gene offset N(0, GENE_NOISE_SD^2) + noise
+    N(0, INDIVIDUAL_NOISE_SD^2) per individual, and the gene offsets."""
+    rng = rng_for(seed, STREAM_EXPRESSION)
+    offset = rng.normal(0.0, GENE_NOISE_SD, len(genetic80))
+    values = genetic80 + offset[:, None] + rng.normal(0.0, INDIVIDUAL_NOISE_SD, genetic80.shape)
+    return values, offset
+
+
+def cis_heritability(genetic: np.ndarray, noise_sd: float = INDIVIDUAL_NOISE_SD) -> np.ndarray:
+    """Per gene var(genetic value) / (var(genetic value) + noise variance) over the given individuals."""
+    variance = genetic.var(axis=1)
+    return variance / (variance + noise_sd**2)
 
 
 # ------------------------------------------------------------------------------------------------- GWAS
 
 
 def choose_causal(
-    genes: pd.DataFrame, genetic_gwas: np.ndarray, rng: np.random.Generator
+    genes: pd.DataFrame, genetic_gwas: np.ndarray, h2_80: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indexes of the causal genes (among genes with a well-expressed genetic component) and their gammas."""
+    """Indexes of the causal genes and their effects (gamma per unit of planted genetic value).
+
+    Eligible: genes on the chromosomes the demo's splits cover, with a clear planted signal in the 80
+    (cis h2 >= CAUSAL_MIN_H2) and a genetic sd in the GWAS individuals at least the median. Picked at random,
+    each at least CAUSAL_MIN_DISTANCE from the others on its chromosome and with genetic values correlated at
+    most CAUSAL_MAX_CORRELATION with theirs, so that two causal genes neither mask nor stand in for each other.
+    Effects: random signs, sizes from CAUSAL_PROFILE (as sd of the gene's contribution to the trait), scaled so
+    that the genetic variance of the trait is GWAS_H2.
+    """
     sd = genetic_gwas.std(1)
-    eligible = np.flatnonzero(sd >= np.quantile(sd[sd > 0], 0.5))
-    causal = np.sort(rng.choice(eligible, size=N_CAUSAL_GENES, replace=False))
+    autosomal = genes["chrom"].isin(CAUSAL_CHROMS).to_numpy()
+    eligible = np.flatnonzero(autosomal & (h2_80 >= CAUSAL_MIN_H2) & (sd >= np.median(sd[autosomal])))
+    correlation = np.corrcoef(genetic_gwas[eligible])
+    position = {int(i): k for k, i in enumerate(eligible)}
+    chrom, tss = genes["chrom"].to_numpy(), genes["tss"].to_numpy()
+    chosen: list[int] = []
+    for i in rng.permutation(eligible).tolist():
+        if all((chrom[i] != chrom[c] or abs(int(tss[i]) - int(tss[c])) >= CAUSAL_MIN_DISTANCE)
+               and abs(correlation[position[i], position[c]]) < CAUSAL_MAX_CORRELATION for c in chosen):
+            chosen.append(i)
+        if len(chosen) == N_CAUSAL_GENES:
+            break
+    if len(chosen) < N_CAUSAL_GENES:
+        raise ValueError(f"only {len(chosen)} causal genes could be chosen")
+    causal = np.sort(np.array(chosen))
     profile = rng.permutation(np.array(CAUSAL_PROFILE))
     signs = np.where(rng.random(N_CAUSAL_GENES) < 0.5, -1.0, 1.0)
     gammas = signs * profile / sd[causal]
-    g = gammas @ genetic_gwas[causal]
+    g = gammas @ (genetic_gwas[causal] - genetic_gwas[causal].mean(1, keepdims=True))
     return causal, gammas * np.sqrt(GWAS_H2 / g.var())
+
+
+def simulate_trait(genetic_gwas: np.ndarray, causal: np.ndarray, gammas: np.ndarray,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Trait y = sum over causal genes of gamma_g * (genetic value - cohort mean) + N(0, 1 - GWAS_H2), and its
+    genetic part."""
+    centred = genetic_gwas[causal] - genetic_gwas[causal].mean(1, keepdims=True)
+    g = gammas @ centred
+    return g + rng.normal(0.0, np.sqrt(1 - GWAS_H2), genetic_gwas.shape[1]), g
 
 
 def marginal_regression(dosage: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -744,46 +806,43 @@ def tsv_text(df: pd.DataFrame) -> str:
 
 
 def planted_truth(
-    seed: int, genes: pd.DataFrame, table: pd.DataFrame, mu: np.ndarray, motif_copies: np.ndarray,
-    consts: dict, picks: list, causal: np.ndarray, gammas: np.ndarray, h2: float, genetic_gwas: np.ndarray,
+    seed: int, genes: pd.DataFrame, motif_copies: np.ndarray, mean: np.ndarray, sd: np.ndarray,
+    reference: np.ndarray, offset: np.ndarray, causal: np.ndarray, gammas: np.ndarray, h2: float,
+    genetic_gwas: np.ndarray,
 ) -> dict:
     """The JSON-able planted truth of the expression and GWAS simulations."""
-    per_gene = {}
-    for i, g in enumerate(genes.itertuples()):
-        idx, beta = picks[i]
-        per_gene[g.gene_id] = dict(
-            mu=float(mu[i]),
-            motif_copies=int(motif_copies[i]),
-            eqtls=[
-                dict(variant_id=table.at[j, "variant_id"], rsid=table.at[j, "rsid"], effect=float(b))
-                for j, b in zip(idx, beta)
-            ],
-        )
-    g_var = [float(np.var(gam * genetic_gwas[c])) for c, gam in zip(causal, gammas)]
+    per_gene = {
+        g.gene_id: dict(motif_copies=int(motif_copies[i]), reference_value=float(reference[i]),
+                        gene_offset=float(offset[i]))
+        for i, g in enumerate(genes.itertuples())
+    }
+    centred = genetic_gwas - genetic_gwas.mean(1, keepdims=True)
     return dict(
         seed=seed,
         expression=dict(
-            model="value = mu_g + sum(effect * (alt dosage - mean over the 80)) + N(0, individual_noise_sd^2); "
-            "mu_g = sum_k w_k z_gk + motif_weight * z(motif_copies) + N(0, gene_noise_sd^2)",
+            model="value_gj = G_gj + gene_offset_g + N(0, individual_noise_sd^2); G_gj = mean over the two "
+            "haplotypes h of individual j of sum_k track_weights_k * (x_ghk - input_mean_k) / input_sd_k; "
+            "x_gh = log1p(max(mean of the 4 central bins of the tiny Enformer on haplotype h's window of gene g, 0))",
             track_names=TRACK_NAMES,
             track_weights=TRACK_WEIGHTS,
-            motif_weight=MOTIF_WEIGHT,
-            motifs=MOTIFS,
+            input_mean=mean.tolist(),
+            input_sd=sd.tolist(),
             gene_noise_sd=GENE_NOISE_SD,
             individual_noise_sd=INDIVIDUAL_NOISE_SD,
-            eqtl_effect_sd=EQTL_EFFECT_SD,
-            **consts,
+            substantial_h2=SUBSTANTIAL_H2,
+            motifs=MOTIFS,
             genes=per_gene,
         ),
         gwas=dict(
-            model="y = sum_g gamma_g * genetic_expression_g + N(0, 1 - h2); genetic_expression_g = "
-            "sum(eqtl effect * (alt dosage - mean over the GWAS individuals))",
+            model="y_j = sum over causal genes g of gamma_g * (G_gj - mean over the GWAS individuals of G_g) + "
+            "N(0, 1 - h2_target); G_gj as for expression, on the GWAS individuals' haplotypes",
             sample_size=N_GWAS_INDIVIDUALS,
             h2_target=GWAS_H2,
             h2_realised=h2,
             causal_genes=[
-                dict(gene_id=genes.at[c, "gene_id"], gamma=float(gam), genetic_variance=v)
-                for c, gam, v in zip(causal, gammas, g_var)
+                dict(gene_id=genes.at[c, "gene_id"], gene_name=genes.at[c, "gene_name"], gamma=float(gam),
+                     genetic_variance=float(np.var(gam * centred[c])))
+                for c, gam in zip(causal, gammas)
             ],
         ),
     )
@@ -797,7 +856,8 @@ def write_readme(outdir: Path, stats: dict) -> None:
 def build(outdir: Path, seed: int) -> dict:
     """Generate every demo file under outdir; returns summary counts."""
     outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / "truth").mkdir(exist_ok=True)
+    truth_dir = outdir / "truth"
+    truth_dir.mkdir(exist_ok=True)
     genes, n_runs = make_gene_layout(seed)
     sequences, motif_copies = make_genome(genes, n_runs, seed)
     write_fasta(sequences, outdir / "genome.fa")
@@ -817,44 +877,62 @@ def build(outdir: Path, seed: int) -> dict:
     model = make_tiny_enformer(outdir / "enformer_tiny", seed)
     tracks = reference_tracks(model, sequences, genes)
     pd.concat([genes[["gene_id"]], pd.DataFrame(tracks, columns=TRACK_NAMES)], axis=1).to_csv(
-        outdir / "truth" / "reference_tracks.tsv", sep="\t", index=False, float_format="%.9g", lineterminator="\n"
+        truth_dir / "reference_tracks.tsv", sep="\t", index=False, float_format="%.9g", lineterminator="\n"
     )
     log.info("reference tracks computed with the tiny Enformer")
 
-    biallelic = (table["kind"] != "multi").to_numpy()
-    dose = alt_dosage(variants.haplotypes)
-    dose80, dose_gwas = dose[:, :N_VCF_INDIVIDUALS], dose[:, N_VCF_INDIVIDUALS:]
-    rng = rng_for(seed, STREAM_EXPRESSION)
-    picks = pick_eqtls(genes, table, eqtl_candidates(table, dose80, dose_gwas), dose80, rng)
-    values, mu, consts = expression_matrix(tracks, motif_copies, genetic_expression(picks, dose80), rng)
-    expr = pd.concat([genes[["gene_id"]].rename(columns={"gene_id": "NAME"}),
-                      pd.DataFrame(values, columns=sample_names(N_VCF_INDIVIDUALS))], axis=1)
-    (outdir / "expression.tsv").write_text(tsv_text(expr))
+    started = time.perf_counter()
+    features = haplotype_features(outdir, genes, variants.haplotypes, table)
+    n_windows = np.array([len(f.inputs) for f in features])
+    log.info("tiny Enformer on %d distinct haplotype windows of %d individuals in %.0f s", int(n_windows.sum()),
+             N_VCF_INDIVIDUALS + N_GWAS_INDIVIDUALS, time.perf_counter() - started)
+    mean, sd = standardisation(features)
+    reference, genetic = planted_values(features, mean, sd)
+    genetic80, genetic_gwas = genetic[:, :N_VCF_INDIVIDUALS], genetic[:, N_VCF_INDIVIDUALS:]
+    values, offset = simulate_expression(genetic80, seed)
+    names = sample_names(N_VCF_INDIVIDUALS)
+    ids = genes[["gene_id"]].rename(columns={"gene_id": "NAME"})
+    (outdir / "expression.tsv").write_text(tsv_text(pd.concat([ids, pd.DataFrame(values, columns=names)], axis=1)))
+    (truth_dir / "genetic_expression.tsv").write_text(
+        tsv_text(pd.concat([ids, pd.DataFrame(genetic80, columns=names)], axis=1)))
 
+    h2_80 = cis_heritability(genetic80)
     rng = rng_for(seed, STREAM_GWAS)
-    genetic_gwas = genetic_expression(picks, dose_gwas)
-    causal, gammas = choose_causal(genes, genetic_gwas, rng)
-    g = gammas @ genetic_gwas[causal]
-    y = g + rng.normal(0.0, np.sqrt(1 - GWAS_H2), N_GWAS_INDIVIDUALS)
+    causal, gammas = choose_causal(genes, genetic_gwas, h2_80, rng)
+    y, g = simulate_trait(genetic_gwas, causal, gammas, rng)
+    biallelic = (table["kind"] != "multi").to_numpy()
+    dose_gwas = alt_dosage(variants.haplotypes)[:, N_VCF_INDIVIDUALS:]
     gwas = gwas_table(table[biallelic].reset_index(drop=True), dose_gwas[biallelic], y, rng)
     write_gzip_text(tsv_text(gwas), outdir / "gwas.tsv.gz")
-    truth = planted_truth(seed, genes, table, mu, motif_copies, consts, picks, causal, gammas,
-                          float(g.var() / y.var()), genetic_gwas)
-    (outdir / "truth" / "planted.json").write_text(json.dumps(truth, indent=1) + "\n")
 
-    stats = summary_counts(genes, table, missing, gwas, picks, n_runs) | dict(seed=seed, weights=TRACK_WEIGHTS)
+    effect = np.zeros(len(genes))
+    effect[causal] = gammas
+    (truth_dir / "causal_genes.tsv").write_text(tsv_text(pd.DataFrame(dict(gene_id=genes["gene_id"], effect=effect))))
+    signal = pd.DataFrame(dict(
+        gene_id=genes["gene_id"], gene_name=genes["gene_name"], chrom=genes["chrom"], reference_value=reference,
+        gene_offset=offset, genetic_sd=genetic80.std(1), noise_sd=INDIVIDUAL_NOISE_SD, cis_h2=h2_80,
+        genetic_sd_gwas=genetic_gwas.std(1), haplotype_windows=n_windows,
+    ))
+    (truth_dir / "gene_signal.tsv").write_text(tsv_text(signal))
+    truth = planted_truth(seed, genes, motif_copies, mean, sd, reference, offset, causal, gammas,
+                          float(g.var() / y.var()), genetic_gwas)
+    (truth_dir / "planted.json").write_text(json.dumps(truth, indent=1) + "\n")
+
+    stats = summary_counts(genes, table, missing, gwas, n_runs, signal, causal) | dict(
+        seed=seed, weights=TRACK_WEIGHTS, h2_realised=f"{truth['gwas']['h2_realised']:.3f}")
     write_readme(outdir, stats)
     return stats
 
 
 def summary_counts(genes: pd.DataFrame, table: pd.DataFrame, missing: np.ndarray, gwas: pd.DataFrame,
-                   picks: list, n_runs: pd.DataFrame) -> dict:
+                   n_runs: pd.DataFrame, signal: pd.DataFrame, causal: np.ndarray) -> dict:
     """Counts quoted in the README and the log."""
     pos, chrom = table["pos0"].to_numpy(), table["chrom"].to_numpy()
     per_window = [
         int(((chrom == g.chrom) & (pos >= g.tss - WINDOW_BP // 2) & (pos < g.tss + WINDOW_BP // 2)).sum())
         for g in genes.itertuples()
     ]
+    sd = signal["genetic_sd"]
     return dict(
         n_genes=len(genes),
         n_lnc=int((genes["gene_type"] == "lncRNA").sum()),
@@ -868,9 +946,16 @@ def summary_counts(genes: pd.DataFrame, table: pd.DataFrame, missing: np.ndarray
         n_gwas=len(gwas),
         n_gwas_hits=int((gwas["pvalue"] < 1e-6).sum()),
         n_swapped=int((gwas["effect_allele"] == gwas["variant_id"].str.split("_").str[2]).sum()),
-        n_eqtl_genes=sum(1 for idx, _ in picks if len(idx)),
-        n_eqtls=sum(len(idx) for idx, _ in picks),
         n_runs=len(n_runs),
+        n_windows=int(signal["haplotype_windows"].sum()),
+        windows_median=int(signal["haplotype_windows"].median()),
+        windows_max=int(signal["haplotype_windows"].max()),
+        between_gene_sd=f"{signal['reference_value'].std(ddof=0):.2f}",
+        genetic_sd_q=", ".join(f"{q:.3f}" for q in np.quantile(sd, [0.1, 0.5, 0.9])),
+        h2_median=f"{signal['cis_h2'].median():.2f}",
+        n_substantial=int((signal["cis_h2"] >= SUBSTANTIAL_H2).sum()),
+        n_causal=len(causal),
+        causal_names=", ".join(genes["gene_name"].iloc[causal]),
     )
 
 
@@ -884,8 +969,35 @@ generated by `scripts/make_demo_data.py` (fixed seeds, byte-identical on re-runs
 python scripts/make_demo_data.py --outdir src/enpact/data/demo
 ```
 
+(`make demo-data` does the same in the project's virtual environment; about 20 s on 2 cores, most of it the tiny
+Enformer on the haplotype windows of 1,080 individuals.)
+
 Nothing here is real data: sequences, genes, individuals and phenotypes are simulated. Coordinates are
 "b38"-labelled only so that identifiers follow the usual `chrom_pos_ref_alt_b38` convention.
+
+The data carry a planted truth that the pipeline is expected to recover: expression differs between individuals
+because of the tiny Enformer's features of their haplotype windows (a planted function in EnPACT's own model
+class), and the GWAS trait is driven by the genetic expression of a few causal genes (`truth/causal_genes.tsv`).
+
+## What the pipeline recovers (this build)
+
+`enpact run` with no parameter file (`make demo`): 19 s wall time on an idle 2-core machine after set-up
+(`time .venv/bin/enpact run --outdir /tmp/x`: 18.9 s and 18.3 s, 2026-11; on a machine where other jobs
+compete for the two cores it took up to 4 minutes), and:
+
+- EnPACT model (elastic net, train chr1-chr4): Pearson r 0.94 on the held-out chr5 and 0.965 on chr6; the best
+  single track reaches 0.82 and 0.79.
+- Personalized predictions against observed values across the 80 individuals: median r 0.60 over the 240
+  genes of chr1-chr6, 0.84 over the 130 of them with planted cis heritability >= 0.3 (0.998 against their
+  planted genetic values) and 0.23 over the 52 with less than 0.1; 219 genes correlate significantly
+  positively, 1 is strongly negative.
+- Linearization: 227 of 240 genes kept.
+- TWAS of the GWAS: 227 genes tested. Bonferroni: 10 hits, 5 of the 6 causal genes (recall 0.83, precision
+  0.50); FDR < 0.05: 22 hits, all 6 causal genes (precision 0.27); every causal gene found has the sign of its
+  planted effect. The genomic inflation on the QQ plot is 1.91: every non-causal hit lies on a chromosome with
+  a causal gene (3 of the 5 Bonferroni ones within 15 kb of it), since LD in the simulated population reaches
+  about 100 kb and the TWAS tests each gene marginally. The report's section "Planted truth" states these
+  numbers (also in `report/summary.json` under `truth`).
 
 ## Files
 
@@ -900,6 +1012,9 @@ Nothing here is real data: sequences, genes, individuals and phenotypes are simu
 | `gwas.tsv.gz` | gzip TSV | GWAS summary statistics of a simulated trait in 1,000 other individuals |
 | `enformer_tiny/` | enformer-pytorch checkpoint | `config.json`, `pytorch_model.bin`, `enpact_predictor.json`, `tracks.tsv` |
 | `truth/planted.json` | JSON | planted parameters of the expression and GWAS simulations |
+| `truth/causal_genes.tsv` | TSV | `gene_id effect`: the planted effect of each gene on the GWAS trait (0: not causal) |
+| `truth/gene_signal.tsv` | TSV | per gene: planted reference value, gene offset, genetic sd, cis heritability, ... |
+| `truth/genetic_expression.tsv` | TSV, layout of `expression.tsv` | planted genetic values of the 80 individuals |
 | `truth/reference_tracks.tsv` | TSV | tiny-Enformer reference features per gene (mean of 4 bins) |
 
 ### Genome (`genome.fa`)
@@ -942,25 +1057,41 @@ A few records of `genotypes.vcf.gz` on chr1 around the first two genes, same hea
   the symbolic and `*` alleles must be skipped (and counted) by the reader.
 
 ### Expression (`expression.tsv`)
-Planted model, per gene g and individual j:
+Individual variation arises through the sequence model: each value is a planted EnPACT function of the tiny
+Enformer's features of the individual's two haplotypes, plus noise. Per gene g, haplotype h and individual j:
 
-- reference tracks: the 4,096 bp window centred on the TSS (0-based start `tss - 2048`, N-padded past the
-  ends), one-hot (A, C, G, T; N = all zero), through the tiny Enformer `model(x, head='human')` -> (1, 4, 8),
-  mean of the 4 bins (saved in `truth/reference_tracks.tsv`), then z-scored per track across genes
-  (population sd);
-- `mu_g = sum_k w_k z_gk + 0.3 * z(motif_copies_g) + N(0, 0.3^2)` with `w = {weights}`;
-- eQTLs: 1-3 biallelic SNVs inside the gene's 4,096 bp window (not A/T or C/G, with an rsid, MAF >= 5 % in the
-  80 and >= 1 % in the GWAS individuals, pairwise r^2 < 0.8 in the 80), effects N(0, 0.4^2) per ALT allele; {n_eqtls} eQTLs in
-  {n_eqtl_genes} genes (a gene without any usable SNV gets none);
-- `value_gj = mu_g + sum_e effect_e * (dosage_ej - mean over the 80 of dosage_e) + N(0, 0.3^2)`.
+- `x_gh` (8 tracks) = `log1p(max(mean of the 4 central output bins, 0))` of the tiny Enformer on haplotype h's
+  4,096 bp window centred on the TSS: exactly the inputs of enpact's elastic net. Computed with enpact's own code
+  (haplotype windows of `enpact.haplotypes` through `enpact.predict.predict_loci`, the Enformer predictor with
+  `bins: 4`, fp32 on CPU, one thread) on all 1,080 simulated individuals, from a temporary VCF of their true
+  genotypes (no missing calls). Row 0 of every gene is its reference window.
+- `m_k`, `s_k`: mean and population sd over the {n_genes} genes of track k's input in the reference window.
+- `G_gj = (f(x_g,j,1) + f(x_g,j,2)) / 2` with `f(x) = sum_k w_k (x_k - m_k) / s_k`, `w = {weights}`: the
+  planted genetic value, the mean of the two haplotypes as in enpact's personalized predictions
+  (`truth/genetic_expression.tsv`);
+- `value_gj = G_gj + u_g + e_gj`, gene offset `u_g ~ N(0, 0.4^2)` (a gene level the sequence model does not
+  explain, the same for every individual), noise `e_gj ~ N(0, 0.05^2)`.
 
-Values have 6 significant digits.
+So the gene means follow `f` of the reference window (sd {between_gene_sd} across genes) plus `u_g`, and the
+differences between individuals follow `f` of their haplotype windows. Those differences are small next to the
+differences between genes, as the tiny Enformer responds little to single variants: the sd of `G_gj` over the
+80 is {genetic_sd_q} (10th, 50th, 90th percentile over genes), so the planted cis heritability
+`var(G) / (var(G) + 0.05^2)` has median {h2_median}; {n_substantial} genes have at least 0.3 (a "substantial" signal,
+`truth/gene_signal.tsv`). The 1,080 individuals carry {n_windows} distinct haplotype windows over all genes
+(median {windows_median} per gene, at most {windows_max}). Values have 6 significant digits.
 
 ### GWAS (`gwas.tsv.gz`)
-Trait in the 1,000 GWAS individuals: `y = sum over 12 causal genes of gamma_g * E_g + N(0, 0.8)`, where
-`E_g = sum_e effect_e * (dosage_e - mean dosage_e)` with the same eQTLs, and the gammas are scaled so that the
-genetic variance is 0.2 (h2 ~ 0.2). Marginal least-squares regression of y on the ALT dosage of every
-biallelic VCF record (SNVs and indels; multi-allelic records are left out). Columns:
+Trait in the 1,000 GWAS individuals:
+`y_j = sum over {n_causal} causal genes of gamma_g * (G_gj - mean G_g) + N(0, 0.75)`, with `G_gj` the planted
+genetic value computed as above on the GWAS individuals' haplotypes. Causal genes are drawn among the genes the
+pipeline can model: on chr1-chr6 (the demo's train, valid and test chromosomes), with cis heritability >= 0.5
+in the 80 and a genetic sd in the GWAS individuals at least the median. Two causal genes are at least 30 kb
+apart and their genetic values correlate with |r| < 0.1 in the GWAS individuals, so that neither masks nor
+stands in for the other (their neighbours in LD do show up in the TWAS, as in real data). Random signs, sizes
+`{{1.2, 1.1, 1.0, 1.0, 0.9, 0.9}}` (sd of each gene's contribution, relative), scaled so that the genetic variance
+is 0.25 (realised h2 {h2_realised}). This build: {causal_names}.
+Marginal least-squares regression of y on the ALT dosage of every biallelic VCF record (SNVs and indels;
+multi-allelic records are left out). Columns:
 
 | column | meaning |
 |---|---|
@@ -974,7 +1105,7 @@ biallelic VCF record (SNVs and indels; multi-allelic records are left out). Colu
 | `sample_size` | 1000 |
 
 Rows are sorted by chromosome (chr1..chr6, chrX) and position. This build: {n_gwas} rows, {n_swapped} swapped,
-{n_gwas_hits} with p < 1e-6. Causal genes and gammas: `truth/planted.json` (`gwas`).
+{n_gwas_hits} with p < 1e-6. Causal genes and effects: `truth/causal_genes.tsv`, `truth/planted.json` (`gwas`).
 
 ### Tiny Enformer (`enformer_tiny/`)
 `Enformer.from_hparams(dim=12, depth=1, heads=1, dim_divisible_by=2, target_length=4,
@@ -990,9 +1121,18 @@ Input 4,096 bp (32 bins of 128 bp, cropped to the 4 central bins), output (batch
 `tracks.tsv` (`index name`) names the 8 made-up tracks.
 
 ### Truth (`truth/`)
-- `planted.json`: `expression` (track weights, motif weight, noise sds, z-score constants, and per gene
-  `mu`, `motif_copies`, `eqtls` with `variant_id`, `rsid`, `effect`) and `gwas` (`causal_genes` with `gene_id`,
-  `gamma`, `genetic_variance`; `h2_target`, `h2_realised`).
+- `causal_genes.tsv`: `gene_id effect`, one row per gene (genes.tsv order), the signed planted `gamma_g` of a
+  causal gene (trait sd per unit of planted genetic value), 0 for the others. `enpact run` on the demo names it
+  (parameter `truth_causal_genes`), and the report states recall and precision of the causal genes among the TWAS
+  hits and whether their signs agree.
+- `gene_signal.tsv`: per gene `gene_id gene_name chrom`, `reference_value` (`f` of the reference window),
+  `gene_offset` (`u_g`), `genetic_sd` (sd of `G_gj` over the 80), `noise_sd`, `cis_h2` (planted cis heritability
+  in the 80), `genetic_sd_gwas` (sd of `G_gj` over the GWAS individuals), `haplotype_windows` (distinct windows
+  among the 2,160 haplotypes, reference included).
+- `genetic_expression.tsv`: `G_gj` of the 80, in the layout of `expression.tsv` (6 significant digits).
+- `planted.json`: `expression` (model, track names and weights, `input_mean` and `input_sd` (`m`, `s`), noise
+  sds, and per gene `motif_copies`, `reference_value`, `gene_offset`) and `gwas` (`causal_genes` with `gene_id`,
+  `gene_name`, `gamma`, `genetic_variance`; `h2_target`, `h2_realised`).
 - `reference_tracks.tsv`: `gene_id` and the 8 tracks (float32 values printed with 9 significant digits); a
   reference for the reference-feature step, computed one window at a time on CPU with 1 thread.
 """

@@ -535,3 +535,129 @@ def test_demo_gwas_overlap_matches_twas_alignment(tmp_path):
     assert counts["model_snps"] == 60 and counts["found_in_gwas"] == 60
     assert counts["allele_matched"] == int(aligned.present.sum()) == 60
     assert counts["flipped"] == int((merged["effect_allele"] != merged["eff"]).sum()) == len(swap)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 7. planted truth (simulated data, parameter truth_causal_genes): recall, precision and signs of causal genes
+
+
+def _write_signed_twas(path: Path, rows: list[tuple[str, float, float]]) -> Path:
+    """A TWAS result table (S-PrediXcan columns) from (gene, zscore, pvalue) rows; NaN p-value: not tested."""
+    table = pd.DataFrame([{"gene": g, "gene_name": f"NAME_{g}", "zscore": z, "effect_size": np.nan, "pvalue": p,
+                           "var_g": 0.1, "pred_perf_r2": 0.5, "pred_perf_pval": 0.01, "pred_perf_qval": np.nan,
+                           "n_snps_used": 2, "n_snps_in_cov": 2, "n_snps_in_model": 2} for g, z, p in rows])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.sort_values("pvalue").to_csv(path, index=False, na_rep="NA")
+    return path
+
+
+def _write_truth(path: Path, rows: list[tuple[str, float]] | str) -> Path:
+    """A truth table (tab-separated, header gene_id effect), or the given text as it is."""
+    text = rows if isinstance(rows, str) else "gene_id\teffect\n" + "".join(f"{g}\t{e}\n" for g, e in rows)
+    path.write_text(text)
+    return path
+
+
+# 20 tested genes (Bonferroni threshold 0.05 / 20 = 0.0025) and one without a p-value (not tested). BH q-values
+# of the four smallest p-values: 2e-5, 1e-4, 3.3e-3, 0.02 (< 0.05); the next, p = 0.1 at rank 5, gives 0.4.
+TWAS_ROWS = ([("G01", 4.9, 1e-6), ("G02", -4.4, 1e-5), ("G03", 3.5, 5e-4), ("G04", -2.9, 0.004)]
+             + [(f"G{i:02d}", 1.0 if i % 2 else -1.0, 0.1 + 0.05 * (i - 5)) for i in range(5, 20)]
+             + [("G20", 0.7, 0.5), ("G21", np.nan, np.nan)])
+# causal: G01 (+, found, right sign), G02 (+, found, wrong sign), G04 (-, FDR hit only, right sign),
+# G20 (-, tested, no hit), G21 (+, not tested); G03 is a non-causal hit; G19 is tested but not in the table
+TRUTH_ROWS = ([("G01", 1.5), ("G02", 0.7), ("G03", 0), ("G04", -0.8)] + [(f"G{i:02d}", 0) for i in range(5, 19)]
+              + [("G20", -1.0), ("G21", 2.0), ("G99", 0)])
+
+
+def test_truth_section_recall_precision_and_signs_by_hand(tmp_path):
+    outdir = tmp_path / "results"
+    _write_signed_twas(outdir / "twas" / "height.csv", TWAS_ROWS)
+    truth = _write_truth(tmp_path / "causal_genes.tsv", TRUTH_ROWS)
+    write_report(outdir, _params(tmp_path, gwas=str(tmp_path / "height.tsv"), truth_causal_genes=str(truth)))
+    summary = _summary(outdir)["truth"]
+    assert summary["table"] == str(truth) and summary["genes"] == 21 and summary["causal_genes"] == 5
+    got = summary["gwas"]["height"]
+    assert (got["genes_tested"], got["causal_tested"], got["tested_not_in_table"]) == (20, 4, 1)
+    assert got["matched_by"] == "gene id" and got["bonferroni_threshold"] == pytest.approx(0.0025)
+    assert got["bonferroni"] == {"hits": 3, "causal_hits": 2, "recall": pytest.approx(2 / 5),
+                                 "precision": pytest.approx(2 / 3), "signs_agree": 1, "signs_disagree": 1,
+                                 "all_signs_agree": False}
+    assert got["fdr"] == {"hits": 4, "causal_hits": 3, "recall": pytest.approx(3 / 5),
+                          "precision": pytest.approx(3 / 4), "signs_agree": 2, "signs_disagree": 1,
+                          "all_signs_agree": False}
+    causal = {row["gene"]: row for row in got["causal"]}
+    assert list(causal) == ["G01", "G02", "G04", "G20", "G21"]  # by p-value, untested last
+    assert causal["G01"]["sign_agrees"] and not causal["G02"]["sign_agrees"] and causal["G04"]["sign_agrees"]
+    assert causal["G04"]["fdr_hit"] and not causal["G04"]["bonferroni_hit"]
+    assert causal["G04"]["qvalue"] == pytest.approx(0.02)
+    assert not causal["G21"]["tested"] and causal["G21"]["zscore"] is None
+    assert causal["G21"]["sign_agrees"] is None
+    page = _page(outdir)
+    assert "Planted truth: causal genes among the TWAS hits" in page
+    assert "5 causal genes (planted effect ≠ 0) among 21 genes" in page
+    assert "4 of the 5 causal genes were tested (among 20 genes" in page
+    assert "1 tested gene is not in the truth table and counts as not causal" in page
+    assert ("Bonferroni (p < 0.0025): 2 of 5 causal genes found (recall 0.40); 1 with the wrong sign; 2 of the 3 "
+            "hits are causal (precision 0.67)") in page
+    assert ("FDR (Benjamini-Hochberg q < 0.05): 3 of 5 causal genes found (recall 0.60); 1 with the wrong sign; "
+            "3 of the 4 hits are causal (precision 0.75)") in page
+    assert "G21 NAME_G21 2 no NA NA NA no no NA" in page  # the untested causal gene is listed as missed
+
+
+def test_truth_section_all_signs_right_and_no_hits(tmp_path):
+    outdir = tmp_path / "results"
+    rows = [("G1", 5.0, 1e-7), ("G2", -4.8, 2e-6), ("G3", 0.5, 0.6), ("G4", -0.2, 0.8)]
+    _write_signed_twas(outdir / "twas" / "height.csv", rows)
+    truth = _write_truth(tmp_path / "truth.tsv", [("G1", 0.3), ("G2", -2.0), ("G3", 0), ("G4", 0)])
+    write_report(outdir, _params(tmp_path, gwas=str(tmp_path / "height.tsv"), truth_causal_genes=str(truth)))
+    got = _summary(outdir)["truth"]["gwas"]["height"]
+    assert got["bonferroni"]["recall"] == 1.0 and got["bonferroni"]["precision"] == 1.0
+    assert got["bonferroni"]["all_signs_agree"] is True and got["fdr"]["all_signs_agree"] is True
+    assert "2 of 2 causal genes found (recall 1.00), all with the right sign; 2 of the 2 hits are causal" in \
+        _page(outdir)
+    # no hit at all: recall 0, precision undefined, signs not applicable
+    _write_signed_twas(outdir / "twas" / "height.csv", [("G1", 1.0, 0.3), ("G2", -1.0, 0.4)])
+    write_report(outdir, _params(tmp_path, gwas=str(tmp_path / "height.tsv"), truth_causal_genes=str(truth)))
+    got = _summary(outdir)["truth"]["gwas"]["height"]
+    assert got["fdr"] == {"hits": 0, "causal_hits": 0, "recall": 0.0, "precision": None, "signs_agree": 0,
+                          "signs_disagree": 0, "all_signs_agree": None}
+    assert "0 of 2 causal genes found (recall 0.00); no hits." in _page(outdir)
+
+
+def test_truth_section_only_when_a_truth_table_is_named(tmp_path):
+    outdir = tmp_path / "results"
+    _write_signed_twas(outdir / "twas" / "height.csv", TWAS_ROWS)
+    write_report(outdir, _params(tmp_path, gwas=str(tmp_path / "height.tsv")))
+    assert "truth" not in _summary(outdir) and "Planted truth" not in _page(outdir)
+
+
+def test_truth_gene_ids_match_without_version_or_are_explained(tmp_path):
+    outdir = tmp_path / "results"
+    _write_signed_twas(outdir / "twas" / "height.csv", [("ENSG1.2", 5.0, 1e-7), ("ENSG2.1", 0.1, 0.9)])
+    truth = _write_truth(tmp_path / "truth.tsv", [("ENSG1.5", 1.0), ("ENSG2.3", 0)])
+    params = _params(tmp_path, gwas=str(tmp_path / "height.tsv"), truth_causal_genes=str(truth))
+    write_report(outdir, params)
+    got = _summary(outdir)["truth"]["gwas"]["height"]
+    assert got["matched_by"] == "gene id without version" and got["bonferroni"]["causal_hits"] == 1
+    assert got["causal"][0]["gene"] == "ENSG1.2"  # named as in the TWAS table
+    _write_truth(tmp_path / "truth.tsv", [("OTHER1", 1.0), ("OTHER2", 0)])
+    write_report(outdir, params)
+    assert "None of the 2 tested genes is in the truth table" in _page(outdir)
+    assert _summary(outdir)["truth"]["gwas"]["height"]["causal_tested"] == 0
+
+
+def test_unreadable_truth_table_is_explained_not_fatal(tmp_path):
+    outdir = tmp_path / "results"
+    _write_signed_twas(outdir / "twas" / "height.csv", TWAS_ROWS)
+    truth = _write_truth(tmp_path / "truth.tsv", "gene\tbeta\nG01\t1\n")
+    params = _params(tmp_path, gwas=str(tmp_path / "height.tsv"), truth_causal_genes=str(truth))
+    write_report(outdir, params)
+    assert "needs the tab-separated columns gene_id and effect; it has gene, beta" in _page(outdir)
+    assert "gene_id and effect" in _summary(outdir)["truth"]["error"]
+    _write_truth(tmp_path / "truth.tsv", "gene_id\teffect\nG01\t1\nG02\tbig\n")
+    write_report(outdir, params)
+    assert "line 3: effect 'big' is not a number" in _page(outdir)
+    _write_truth(tmp_path / "truth.tsv", "gene_id\teffect\nG01\t1\nG01\t0\n")
+    write_report(outdir, params)
+    assert "gene 'G01' is listed twice" in _page(outdir)
+    assert "2 genes tested" in _page(outdir) or "TWAS" in _page(outdir)  # the rest of the report is there

@@ -145,12 +145,88 @@ def test_twas_rows_equal_a_recomputation_from_db_covariance_and_gwas(demo_run):
 
 def test_report_references_files_that_exist(demo_run):
     page = (demo_run / "report/index.html").read_text()
-    for section in ("held-out", "Personalized accuracy", "genes kept", "TWAS", "Timings"):
+    for section in ("held-out", "Personalized accuracy", "genes kept", "TWAS", "Planted truth", "Timings"):
         assert section in page
     links = re.findall(r'(?:href|src)="([^"]+)"', page)
     local = [link for link in links if not link.startswith(("data:", "http", "#"))]
     assert all((demo_run / "report" / link).exists() for link in local)
     assert page.count("data:image/png;base64,") >= 5
+
+
+# The demo's planted truth (src/enpact/data/demo/README.md): expression is a planted EnPACT function of the tiny
+# Enformer's features of each individual's haplotypes, plus noise; the GWAS trait is driven by the genetic
+# expression of a few causal genes. A working chain recovers both; margins leave room for small changes elsewhere.
+
+TRUTH = Path(demo_params()["truth_causal_genes"]).parent
+
+
+def _bh(pvalues: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg q-values, written out here independently of enpact.report."""
+    order = np.argsort(pvalues)
+    n = len(pvalues)
+    scaled = pvalues[order] * n / np.arange(1, n + 1)
+    q = np.empty(n)
+    q[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return q
+
+
+def test_demo_model_fits_held_out_chromosomes_better_than_one_track(demo_run):
+    metrics = json.loads((demo_run / "model/metrics.json").read_text())
+    for split in ("valid", "test"):
+        model_r = metrics["model"][split]["pearson_r"]
+        assert model_r > 0.85 and model_r > metrics["baseline"]["metrics"][split]["pearson_r"] + 0.1
+
+
+def test_personalized_predictions_follow_observed_expression_where_the_planted_signal_is_substantial(demo_run):
+    from enpact.store import read_personalized_store
+
+    frames = []
+    for path in sorted((demo_run / "personalized").glob("*.h5")):
+        store = read_personalized_store(path, with_features=False)
+        frames.append(pd.DataFrame(store.individual_values(), index=store.locus_ids, columns=store.samples))
+    predicted = pd.concat(frames)
+    observed = pd.read_csv(demo_params()["expression"], sep="\t", index_col="NAME")
+    planted = pd.read_csv(TRUTH / "genetic_expression.tsv", sep="\t", index_col="NAME")
+    signal = pd.read_csv(TRUTH / "gene_signal.tsv", sep="\t", index_col="gene_id")
+    threshold = json.loads((TRUTH / "planted.json").read_text())["expression"]["substantial_h2"]
+    samples = list(observed.columns)
+    assert set(predicted.columns) == set(samples)
+
+    def median_r(genes, truth: pd.DataFrame) -> float:
+        r = [np.corrcoef(predicted.loc[g, samples], truth.loc[g, samples])[0, 1] for g in genes]
+        return float(np.nanmedian(r))
+
+    substantial = [g for g in predicted.index if signal.at[g, "cis_h2"] >= threshold]
+    weak = [g for g in predicted.index if signal.at[g, "cis_h2"] < 0.1]
+    assert len(substantial) > 50 and len(weak) > 20
+    assert median_r(substantial, observed) > 0.5
+    assert median_r(substantial, planted) > 0.7  # against the planted genetic values themselves (no noise)
+    assert median_r(substantial, observed) > median_r(weak, observed) + 0.2  # more signal, better predictions
+    accuracy = json.loads((demo_run / "report/summary.json").read_text())["personalized"]["accuracy"]
+    assert accuracy["median_r"] > 0.3
+    assert accuracy["significantly_positive"] > accuracy["genes"] / 2
+    assert accuracy["strongly_negative"] < accuracy["expected_by_chance_each"] + 5
+
+
+def test_twas_finds_most_planted_causal_genes_with_the_right_sign(demo_run):
+    effect = pd.read_csv(TRUTH / "causal_genes.tsv", sep="\t", index_col="gene_id")["effect"]
+    causal = effect[effect != 0]
+    results = pd.read_csv(demo_run / "twas/gwas.csv", na_values=["NA"]).dropna(subset=["pvalue"]).set_index("gene")
+    bonferroni = results.index[results["pvalue"] < 0.05 / len(results)]
+    fdr = results.index[_bh(results["pvalue"].to_numpy()) < 0.05]
+    found = {"bonferroni": causal.index.intersection(bonferroni), "fdr": causal.index.intersection(fdr)}
+    assert len(found["fdr"]) / len(causal) >= 0.6
+    assert len(found["bonferroni"]) / len(causal) >= 0.5
+    for genes in found.values():
+        assert (np.sign(results.loc[genes, "zscore"]) == np.sign(causal[genes])).all()
+    # the report says the same (summary.json "truth")
+    truth = json.loads((demo_run / "report/summary.json").read_text())["truth"]
+    assert truth["table"] == demo_params()["truth_causal_genes"] and truth["causal_genes"] == len(causal)
+    for rule, hits in (("bonferroni", bonferroni), ("fdr", fdr)):
+        reported = truth["gwas"]["gwas"][rule]
+        assert (reported["hits"], reported["causal_hits"]) == (len(hits), len(found[rule]))
+        assert reported["recall"] == pytest.approx(len(found[rule]) / len(causal))
+        assert reported["all_signs_agree"] is True
 
 
 def test_interrupted_run_resumes_only_unfinished_chunks_and_is_identical(demo_run, tmp_path):

@@ -36,6 +36,7 @@ workflow ENPACT {
     ch_weights           // channel: [ val(hugging face id), path(checkpoint dir) ], one of them empty (value)
     ch_gwas              // channel: [ val(meta: id = GWAS file name), path(gwas) ], one per GWAS file
     ch_gwas_filter       // channel: [ val(meta), path(gwas) or [] ] (value; linearize loci near GWAS signals)
+    ch_truth             // channel: [ val(meta), path(truth table) or [] ] (value; planted causal genes for the report)
     delete_personalized  // boolean: keep the personalized stores out of the report (and of the results)
 
     main:
@@ -124,7 +125,8 @@ workflow ENPACT {
     ENPACT_REPORT(
         ch_checked
             .combine(ch_expression)
-            .map { meta, params_json, _meta2, expression -> [ meta + [id: 'report'], params_json, expression ] },
+            .combine(ch_truth)
+            .map { meta, params_json, _meta2, expression, _meta3, truth -> [ meta + [id: 'report'], params_json, expression, truth ] },
         TRAIN.out.files
             .flatMap { _meta, files -> [ files ].flatten() }
             .toSortedList { a, b -> a.name <=> b.name },

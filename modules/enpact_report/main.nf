@@ -5,7 +5,7 @@ process ENPACT_REPORT {
     label 'process_low'
 
     input:
-    tuple val(meta), path(params_json, stageAs: 'pipeline_info/params.json'), path(expression)   // ENPACT_CHECK's params.json, training matrix
+    tuple val(meta), path(params_json, stageAs: 'pipeline_info/params.json'), path(expression), path(truth)   // ENPACT_CHECK's params.json, training matrix, truth table or []
     path(model, stageAs: 'model/*')                  // files of the model directory
     path(personalized, stageAs: 'personalized/*')    // merged personalized stores ([] when not kept)
     path(databases, stageAs: 'linearized/*')         // NAME.db, NAME.txt.gz, NAME.summary.tsv
@@ -18,10 +18,12 @@ process ENPACT_REPORT {
     tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 
     script:
-    def args = task.ext.args ?: ''
+    def args      = task.ext.args ?: ''
+    def truth_opt = truth ? "--truth-causal-genes ${truth}" : ''
     """
     enpact report \\
         --expression ${expression} \\
+        ${truth_opt} \\
         ${args} \\
         --outdir .
     """

@@ -208,6 +208,7 @@ def demo_params() -> dict[str, Any]:
         "samples_per_chunk": 40,
         "name": "enpact_demo",
         "population": "simulated",
+        "truth_causal_genes": str(demo / "truth" / "causal_genes.tsv"),
         "outdir": "results",
     }
 

@@ -289,13 +289,13 @@ def personalized_accuracy(predicted: pd.DataFrame, observed: pd.DataFrame, seed:
 
 
 def _demo_note(params: dict) -> str:
-    """A reminder that the bundled predictor is random, when the demo weights were used."""
+    """What to expect of the demo, when its tiny predictor was used."""
     if Path(str(params.get("weights", ""))).name != "enformer_tiny":
         return ""
-    return ("<p><i>The demo predictor is a tiny randomly initialised Enformer: its sensitivity to variants is "
-            "unrelated to the simulated eQTLs, so correlations of either sign and no overall agreement are what "
-            "to expect here. With real weights this section measures how well sequence-based predictions explain "
-            "variation between individuals.</i></p>")
+    return ("<p><i>The demo predictor is a tiny randomly initialised Enformer, and the demo's expression was "
+            "simulated from its features of each individual's haplotypes, so positive correlations are expected "
+            "here for genes with a planted signal (truth/gene_signal.tsv). With real weights this section measures "
+            "how well sequence-based predictions explain variation between individuals.</i></p>")
 
 
 @plot_style
@@ -633,6 +633,173 @@ def twas_section(outdir: Path, params: dict, summary: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# planted truth (simulated data such as the demo: parameter truth_causal_genes)
+
+
+def read_truth_table(path: str | Path) -> pd.Series:
+    """The planted effect per gene id of a truth table (tab-separated, header `gene_id effect`; 0 = not causal)."""
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={"gene_id": str}, keep_default_na=False)
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        raise EnpactError(f"{path}: cannot read the truth table ({err})")
+    missing = [c for c in ("gene_id", "effect") if c not in table.columns]
+    if missing:
+        raise EnpactError(f"{path}: the truth table needs the tab-separated columns gene_id and effect; it has "
+                          f"{', '.join(map(str, table.columns)) or 'none'}")
+    effect = pd.to_numeric(table["effect"], errors="coerce")
+    bad = np.flatnonzero(~np.isfinite(effect.to_numpy(np.float64)))
+    if len(bad):
+        raise EnpactError(f"{path}: line {bad[0] + 2}: effect '{table['effect'].iloc[bad[0]]}' is not a number "
+                          f"(0 for a gene that is not causal)")
+    ids = table["gene_id"].astype(str)
+    duplicated = ids[ids.duplicated()]
+    if len(duplicated):
+        raise EnpactError(f"{path}: gene '{duplicated.iloc[0]}' is listed twice")
+    return pd.Series(effect.to_numpy(np.float64), index=pd.Index(ids, name="gene_id"), name="effect")
+
+
+def _without_version(ids: pd.Index | pd.Series) -> pd.Index:
+    """Gene ids without a trailing version (ENSG00000123.4 -> ENSG00000123)."""
+    return pd.Index(pd.Series(ids, dtype=str).str.replace(r"\.\d+$", "", regex=True))
+
+
+def _fraction(numerator: int, denominator: int) -> float | None:
+    """numerator / denominator, None when the denominator is 0."""
+    return numerator / denominator if denominator else None
+
+
+def truth_recovery(results: pd.DataFrame, truth: pd.Series, alpha: float = ALPHA) -> dict[str, Any]:
+    """Recall and precision of the causal genes (effect != 0) among TWAS hits (Bonferroni, BH FDR), and whether
+    the TWAS z-score signs agree with the planted effects of the causal genes that are hits.
+
+    `results`: the TWAS table (gene, zscore, pvalue; gene_name optional). Genes match on their id, or on the id
+    without version when no id matches as it is. Tested genes the table does not list count as not causal (and
+    are counted). Recall is over all causal genes of the table: a causal gene that was not tested is missed.
+    """
+    tested = results[results["pvalue"].notna()].reset_index(drop=True)
+    genes = pd.Index(tested["gene"].astype(str))
+    keys, table, matched_by = genes, truth, "gene id"
+    stripped = _without_version(truth.index)
+    if not genes.isin(truth.index).any() and stripped.is_unique and _without_version(genes).isin(stripped).any():
+        keys, matched_by = _without_version(genes), "gene id without version"
+        table = pd.Series(truth.to_numpy(), index=stripped)
+    in_table = keys.isin(table.index)
+    effect = np.where(in_table, table.reindex(keys).to_numpy(np.float64), 0.0)
+    causal_total = int((table != 0).sum())
+    n_tests = len(tested)
+    pvalues = tested["pvalue"].to_numpy(np.float64)
+    zscores = tested["zscore"].to_numpy(np.float64)
+    qvalues = benjamini_hochberg(pvalues)
+    is_causal = effect != 0
+    sign_agrees = np.sign(zscores) == np.sign(effect)
+    rules = {"bonferroni": pvalues < alpha / max(n_tests, 1), "fdr": qvalues < alpha}
+    summary: dict[str, Any] = {
+        "matched_by": matched_by, "genes_tested": n_tests, "tested_in_table": int(in_table.sum()),
+        "tested_not_in_table": int((~in_table).sum()), "causal_genes": causal_total,
+        "causal_tested": int(is_causal.sum()), "bonferroni_threshold": alpha / max(n_tests, 1), "fdr_level": alpha,
+    }
+    for rule, hits in rules.items():
+        causal_hits = hits & is_causal
+        agree = int((causal_hits & sign_agrees).sum())
+        summary[rule] = {
+            "hits": int(hits.sum()), "causal_hits": int(causal_hits.sum()),
+            "recall": _fraction(int(causal_hits.sum()), causal_total),
+            "precision": _fraction(int(causal_hits.sum()), int(hits.sum())),
+            "signs_agree": agree, "signs_disagree": int(causal_hits.sum()) - agree,
+            "all_signs_agree": bool(agree == causal_hits.sum()) if causal_hits.any() else None,
+        }
+    rows = []
+    tested_at = {key: i for i, key in enumerate(keys)}
+    listed = pd.Index(results["gene"].astype(str))  # genes of the TWAS table, tested or not: their names
+    listed_keys = _without_version(listed) if matched_by != "gene id" else listed
+    names = results["gene_name"] if "gene_name" in results else pd.Series([None] * len(results))
+    name_of = {k: (str(n) if pd.notna(n) else None) for k, n in zip(listed_keys, names)}
+    id_of = dict(zip(listed_keys, listed))
+    for gene, planted in table[table != 0].items():
+        i = tested_at.get(gene)
+        rows.append({
+            "gene": id_of.get(gene, str(gene)), "gene_name": name_of.get(gene),
+            "effect": float(planted), "tested": i is not None,
+            "zscore": float(zscores[i]) if i is not None else None,
+            "pvalue": float(pvalues[i]) if i is not None else None,
+            "qvalue": float(qvalues[i]) if i is not None else None,
+            "bonferroni_hit": bool(rules["bonferroni"][i]) if i is not None else False,
+            "fdr_hit": bool(rules["fdr"][i]) if i is not None else False,
+            "sign_agrees": bool(sign_agrees[i]) if i is not None else None,
+        })
+    summary["causal"] = sorted(rows, key=lambda r: (r["pvalue"] is None, r["pvalue"] or 0.0))
+    return summary
+
+
+def _recovery_sentence(rule: str, stats: dict[str, Any], total: int) -> str:
+    """One list item: how many of the `total` causal genes a hit rule finds, their signs, and its precision."""
+    found, hits = stats["causal_hits"], stats["hits"]
+    signs = ("" if not found else ", all with the right sign" if stats["all_signs_agree"] else
+             f"; {_n(stats['signs_disagree'])} with the wrong sign")
+    precision = (f"{_n(found)} of the {_n(hits)} hits are causal (precision {stats['precision']:.2f})" if hits
+                 else "no hits")
+    recall = f" (recall {stats['recall']:.2f})" if stats["recall"] is not None else ""
+    return f"<li><b>{rule}: {_n(found)} of {_n(total)} causal genes found</b>{recall}{signs}; {precision}.</li>"
+
+
+def truth_section(outdir: Path, params: dict, summary: dict) -> str | None:
+    """Causal genes of a planted truth table among the TWAS hits of every GWAS; None when no table is named."""
+    path = params.get("truth_causal_genes")
+    if not path:
+        return None
+    summary["truth"] = {"table": str(path)}
+    try:
+        truth = read_truth_table(path)
+    except EnpactError as err:
+        log.warning("report: %s", err)
+        summary["truth"]["error"] = str(err)
+        return f"<p>The truth table was not read: {html.escape(str(err))}.</p>"
+    n_causal = int((truth != 0).sum())
+    summary["truth"].update({"genes": int(len(truth)), "causal_genes": n_causal, "gwas": {}})
+    intro = (f"<p>Truth table <code>{html.escape(str(path))}</code> (parameter truth_causal_genes): "
+             f"{_n(n_causal)} causal genes (planted effect &ne; 0) among {_n(len(truth))} genes. A TWAS that works "
+             f"finds the causal genes with the sign of their planted effect; non-causal hits are often genes in "
+             f"linkage disequilibrium with a causal one.</p>")
+    parts = [intro]
+    for gwas in resolve_gwas_files(params.get("gwas")):
+        stem = gwas_name(gwas)
+        head = f"<h3>{html.escape(stem)}</h3>"
+        csv = outdir / "twas" / f"{stem}.csv"
+        if not csv.exists():
+            summary["truth"]["gwas"][stem] = {"genes_tested": 0, "reason": "no TWAS result table"}
+            parts.append(f"{head}<p>No TWAS result table <code>twas/{html.escape(stem)}.csv</code> to compare "
+                         f"with.</p>")
+            continue
+        recovery = truth_recovery(pd.read_csv(csv, na_values=["NA"], dtype={"gene": str}), truth)
+        summary["truth"]["gwas"][stem] = recovery
+        if not recovery["genes_tested"]:
+            parts.append(f"{head}<p>0 genes tested: nothing to compare with the truth table.</p>")
+            continue
+        unmatched = ""
+        if not recovery["tested_in_table"]:
+            unmatched = (f"<p><b>None of the {_n(recovery['genes_tested'])} tested genes is in the truth table</b>: "
+                         f"its gene ids must be those of the annotation (as in <code>twas/{html.escape(stem)}.csv"
+                         f"</code>).</p>")
+        elif recovery["tested_not_in_table"]:
+            n = recovery["tested_not_in_table"]
+            unmatched = (f"<p>{_n(n)} tested gene{'s are' if n != 1 else ' is'} not in the truth table and "
+                         f"count{'' if n != 1 else 's'} as not causal.</p>")
+        labels = {"bonferroni": f"Bonferroni (p &lt; {recovery['bonferroni_threshold']:.2g})",
+                  "fdr": f"FDR (Benjamini-Hochberg q &lt; {ALPHA})"}
+        items = "".join(_recovery_sentence(label, recovery[rule], n_causal) for rule, label in labels.items())
+        columns = {"gene": "gene", "gene_name": "gene_name", "effect": "planted effect", "tested": "tested",
+                   "zscore": "zscore", "pvalue": "pvalue", "qvalue": "FDR q-value", "bonferroni_hit": "Bonferroni hit",
+                   "fdr_hit": "FDR hit", "sign_agrees": "sign agrees"}
+        causal = pd.DataFrame(recovery["causal"], columns=list(columns)).rename(columns=columns)
+        for column in ("tested", "Bonferroni hit", "FDR hit", "sign agrees"):
+            causal[column] = [("yes" if v else "no") if v is not None else "NA" for v in causal[column]]
+        parts.append(f"{head}<p>{_n(recovery['causal_tested'])} of the {_n(n_causal)} causal genes were tested "
+                     f"(among {_n(recovery['genes_tested'])} genes; a causal gene without a model counts as missed)."
+                     f"</p>{unmatched}<ul>{items}</ul><h4>Causal genes</h4>{_table(causal)}")
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # timings
 
 
@@ -700,8 +867,10 @@ def write_report(outdir: Path, params: dict, expression: Path | None = None) -> 
         ("Linearization: how well linear SNP models approximate the personalized predictions",
          linearization_section(outdir, params, summary)),
         ("TWAS (S-PrediXcan)", twas_section(outdir, params, summary)),
+        ("Planted truth: causal genes among the TWAS hits", truth_section(outdir, params, summary)),
         ("Timings", timings_section(outdir, summary)),
     ]
+    sections = [(title, content) for title, content in sections if content is not None]
     body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>EnPACT report</title><style>{STYLE}"
             f"</style></head><body><h1>EnPACT report</h1>{body}</body></html>\n")

@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--outdir", required=True, type=Path, help="the run's output directory")
     r.add_argument("--expression", type=Path, help="the training matrix, when the run's params.json names a copy "
                    "that is not readable here (Nextflow stages one into the report task)")
+    r.add_argument("--truth-causal-genes", type=Path, help="the truth table (truth_causal_genes), likewise")
     r.set_defaults(func=run_report)
 
 
@@ -61,5 +62,8 @@ def run_report(args: argparse.Namespace) -> int:
     params_path = args.outdir / "pipeline_info" / "params.json"
     if not params_path.exists():
         raise EnpactError(f"{params_path} not found: is {args.outdir} the output directory of an enpact run?")
-    write_report(args.outdir, json.loads(params_path.read_text()), args.expression)
+    params = json.loads(params_path.read_text())
+    if args.truth_causal_genes:
+        params["truth_causal_genes"] = str(args.truth_causal_genes)
+    write_report(args.outdir, params, args.expression)
     return 0
