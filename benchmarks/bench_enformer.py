@@ -52,7 +52,7 @@ def main() -> None:
     rows = []
     for precision in args.precisions.split(","):
         for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-            predictor = load_predictor("enformer", cache=False, weights=str(weights), device=args.device,
+            predictor = load_predictor("enformer", weights=str(weights), device=args.device,
                                        precision=precision, batch_size=batch_size, window_bp=196_608)
             n = max(args.windows, batch_size)
             windows = rng.integers(0, 4, (n, 196_608)).astype(np.uint8)

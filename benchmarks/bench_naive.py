@@ -208,7 +208,7 @@ def run_enpact(spec: dict) -> dict:
     from enpact.variants import VcfReader
 
     torch.set_num_threads(spec["threads"])
-    predictor = load_predictor("enformer", cache=False, weights=spec["weights"], window_bp=WINDOW,
+    predictor = load_predictor("enformer", weights=spec["weights"], window_bp=WINDOW,
                                device=spec["device"], precision=spec["precision"], batch_size=spec["batch_size"],
                                use_tf_gamma=False)
     model = load_model(spec["model"])  # fitted and saved by the parent, loaded like `enpact personalize` does

@@ -195,9 +195,10 @@ def test_step_errors_name_parameters_not_options(tmp_path, capsys):
     assert param_names("--folds must be at least 2", "linearize") == "lin_folds must be at least 2"
     assert param_names("--folds must be at least 2", "train") == "model_folds must be at least 2"
     from enpact.runner import Runner
+    from enpact.steps import DatabaseConfig
 
     runner = Runner(tmp_path / "out", progress=False)
     with pytest.raises(Exception) as error:
-        runner.step("databases", "database", ["database", "--linearized", tmp_path / "chunk", "--name", ".hidden",
-                                              "--outdir", tmp_path / "db"], [tmp_path / "db"])
+        runner.step("databases", "database", DatabaseConfig(linearized=(tmp_path / "chunk",), name=".hidden",
+                                                            outdir=tmp_path / "db"), [tmp_path / "db"])
     assert "name '.hidden' must be a plain file name stem" in str(error.value) and "--name" not in str(error.value)

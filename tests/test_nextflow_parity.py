@@ -1,20 +1,22 @@
 """One pipeline, two engines: for the same parameter file, `nextflow run` and `enpact run` run the same steps with
-the same options (DESIGN.md section 2).
+the same configurations (DESIGN.md section 2).
 
-For each parameter file below, both sides are turned into parsed `enpact` options:
-- `enpact run`: the runner's steps, recorded where it hands each command to the CLI (Runner.step), over chunk
-  files named like the Nextflow chunks;
+For each parameter file below, both sides are turned into step configurations (enpact.steps):
+- `enpact run`: the configurations the runner hands to its steps (recorded at Runner.step), over chunk files named
+  like the Nextflow chunks;
 - Nextflow: every module's script rendered with conf/base.config + conf/modules.config + the profiles' configs and
   the params Nextflow would have (nextflow.config, profiles, then the parameter file), for the inputs the workflow
-  would stage (tests/nextflow/render_modules.groovy).
-Both command lines are parsed by the CLI's own parser and compared option by option. Options that name files are
-compared by their file name (Nextflow stages inputs under their own names), the other options exactly; the only
-allowed differences are ENGINE_DIFFERENCES, each with its reason. Parsed options, not strings, are compared.
-pipeline_info/params.json is compared too: ENPACT_CHECK's copy with the runner's.
+  would stage (tests/nextflow/render_modules.groovy); its `enpact` command line parsed by the CLI's own parser and
+  turned into the configuration by the CLI's own code.
+The configurations are compared field by field. Fields that name files (their `role` in enpact.steps) are compared
+by file name (Nextflow stages inputs under their own names), the others exactly; the only allowed differences are
+ENGINE_DIFFERENCES, each with its reason. pipeline_info/params.json is compared too: ENPACT_CHECK's copy with the
+runner's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
@@ -40,16 +42,17 @@ from test_nextflow_contract import enpact_commands, parse_command, script_file, 
 from enpact.params import NEXTFLOW_ONLY, check_nextflow_params, complete_params, demo_params, load_schema  # noqa: E402
 from enpact.layout import gwas_name, keeps_personalized  # noqa: E402
 from enpact.params import resolve_gwas_files  # noqa: E402
+from enpact.steps import as_dict, roles, step_of  # noqa: E402
 
 F, FL = StagedFile, StagedFiles
 LOCI_CHUNKS = ["ENSGDEMO00001.1--ENSGDEMO00060.1", "ENSGDEMO00061.1--ENSGDEMO00120.1"]
 SAMPLE_CHUNKS = ["IND001--IND040", "IND041--IND080"]
 
-# Options whose value names a file or directory: compared by file name
+# Options whose value names a file or directory (parsed command lines): created before parsing
 PATH_OPTIONS = {"fasta", "annotation", "expression", "vcf", "samples_file", "loci", "out", "outdir", "features",
                 "model", "inputs", "personalized", "out_prefix", "gwas", "linearized", "model_db_path", "covariance",
                 "gwas_file", "output_file", "plots_prefix", "params", "export_matrix"}
-# Options that differ by design, per subcommand, with the reason
+# Configuration fields that differ by design, per step, with the reason
 ENGINE_DIFFERENCES = {
     ("train", "device"): "the Nextflow training task runs on the CPU queue without a GPU (--device cpu); "
                          "enpact run trains where params.device says",
@@ -82,8 +85,8 @@ def runner_params(name: str) -> dict:
     return complete_params(dict(DEMO if given is None else given), load_schema(), name)
 
 
-def runner_steps(params: dict, outdir: Path, monkeypatch) -> list[tuple[str, list[str]]]:
-    """(step key, enpact arguments) of every step `enpact run` takes for these parameters."""
+def runner_steps(params: dict, outdir: Path, monkeypatch) -> list[tuple[str, object]]:
+    """(step key, configuration) of every step `enpact run` takes for these parameters."""
     from enpact import runner as runner_module
 
     for chunk in LOCI_CHUNKS:
@@ -94,8 +97,8 @@ def runner_steps(params: dict, outdir: Path, monkeypatch) -> list[tuple[str, lis
         (outdir / "loci" / "chunks" / "samples" / f"{chunk}.txt").touch()
     recorded = []
 
-    def record(self, _group, key, argv, _outputs):
-        recorded.append((key, self.command(argv)))
+    def record(self, _group, key, config, _outputs):
+        recorded.append((key, config))
         return False
 
     monkeypatch.setattr(runner_module.Runner, "step", record)
@@ -196,14 +199,15 @@ def render_tasks(name: str, directory: Path, publish_files: dict[str, list[str]]
     return tasks, results
 
 
-def nextflow_steps(name: str, directory: Path) -> list[tuple[str, list[str]]]:
-    """(task key, enpact arguments) of every task of the Nextflow pipeline for a parameter file."""
+def nextflow_steps(name: str, directory: Path) -> list[tuple[str, object]]:
+    """(task key, configuration) of every task of the Nextflow pipeline for a parameter file: the task's `enpact`
+    command line as the CLI turns it into the step's configuration."""
     tasks, results = render_tasks(name, directory)
     steps = []
     for process_name, key, _inputs in tasks:
         commands = enpact_commands(results[key]["script"])
         assert len(commands) == 1, f"{process_name}: {commands}"
-        steps.append((key, shlex.split(commands[0])[1:]))
+        steps.append((key, step_config(shlex.split(commands[0])[1:])))
     return steps
 
 
@@ -227,30 +231,46 @@ def materialize(argv: list[str]) -> None:
                 path.mkdir()
 
 
-def comparable(argv: list[str]) -> tuple[str, dict]:
-    """(subcommand, options) with file-naming options reduced to file names and TWAS outputs resolved."""
-    from enpact.twas import output_paths, plot_prefixes
-
+def step_config(argv: list[str]) -> object:
+    """The configuration the CLI hands to the step for a command line."""
     materialize(argv)
     ns, error = parse_command("enpact " + " ".join(shlex.quote(a) for a in argv))
     assert error is None, f"`enpact {' '.join(argv)}` is rejected: {error}"
-    options = {k: v for k, v in vars(ns).items() if k not in ("func", "command", "verbose", "quiet")}
-    if ns.command == "twas":
-        options["output_file"] = str(output_paths(ns.gwas_file, ns.output_file)[0])
-        options["plots_prefix"] = plot_prefixes(ns.gwas_file, ns.plots_prefix)[0] if ns.plots_prefix else None
-    if options.get("weights") and Path(str(options["weights"])).parent != Path("."):
-        options["weights"] = Path(str(options["weights"])).name   # a checkpoint directory; a hub id stays as it is
-    for key in PATH_OPTIONS & set(options):
-        value = options[key]
-        if isinstance(value, list):
-            options[key] = [Path(str(v)).name for v in value]
-        elif value is not None:
-            options[key] = Path(str(value)).name
-    return ns.command, options
+    return ns.config(ns)
 
 
-def differences(runner: list[tuple[str, list[str]]], nextflow: list[tuple[str, list[str]]]) -> list[str]:
-    """Every step one engine runs and the other does not, and every option on which they disagree."""
+def _file_name(value: object) -> object:
+    """A path as its file name (lists element-wise); None stays None."""
+    if isinstance(value, list):
+        return [Path(str(v)).name for v in value]
+    return None if value is None else Path(str(value)).name
+
+
+def comparable(config: object) -> tuple[str, dict]:
+    """(step, fields) with file fields reduced to file names, nested configurations flattened (predictor.bins)
+    and TWAS outputs resolved."""
+    from enpact.twas import output_paths, plot_prefixes
+
+    step = step_of(config).name
+    values = as_dict(config)
+    if step == "twas":
+        values["output_file"] = str(output_paths(list(config.gwas_file), config.output_file)[0])
+        values["plots_prefix"] = (plot_prefixes(list(config.gwas_file), config.plots_prefix)[0]
+                                  if config.plots_prefix else None)
+    for name in roles(config):
+        values[name] = _file_name(values[name])
+    for name, value in list(values.items()):
+        if isinstance(value, dict):
+            values.update({f"{name}.{k}": v for k, v in values.pop(name).items()})
+    for key in ("weights", "predictor.weights"):
+        if values.get(key) and Path(str(values[key])).parent != Path("."):
+            values[key] = Path(str(values[key])).name   # a checkpoint directory; a hub id stays as it is
+    return step, values
+
+
+def differences(runner: list[tuple[str, object]], nextflow: list[tuple[str, object]]) -> list[str]:
+    """Every step one engine runs and the other does not, and every field on which their configurations
+    disagree."""
     problems = []
     runner_by_key, nextflow_by_key = dict(runner), {k: v for k, v in nextflow if k != "check"}
     for key in sorted(set(runner_by_key) ^ set(nextflow_by_key)):
@@ -266,7 +286,7 @@ def differences(runner: list[tuple[str, list[str]]], nextflow: list[tuple[str, l
             if (command, option) in ENGINE_DIFFERENCES:
                 continue
             if ours.get(option) != theirs.get(option):
-                problems.append(f"{key}: --{option.replace('_', '-')}: enpact run {ours.get(option)!r}, "
+                problems.append(f"{key}: {option}: enpact run {ours.get(option)!r}, "
                                 f"Nextflow {theirs.get(option)!r}")
     return problems
 
@@ -309,20 +329,18 @@ def test_comparison_sees_a_drifted_option(render_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(directory)
     runner = runner_steps(runner_params("demo"), tmp_path / "results", monkeypatch)
     nextflow = nextflow_steps("demo", directory)
-    drifted = [(key, [("0.05" if a == "0.01" and argv[0] == "linearize" else a) for a in argv]) for key, argv in nextflow]
-    drifted.append(("evaluate", ["evaluate", "--model", "m", "--features", "f", "--loci", "l", "--expression", "e",
-                                 "--outdir", "o"]))
+    drifted = [(key, dataclasses.replace(config, maf=0.05) if step_of(config).name == "linearize" else config)
+               for key, config in nextflow]
+    drifted.append(("evaluate", step_config(["evaluate", "--model", "m", "--features", "f", "--loci", "l",
+                                             "--expression", "e", "--outdir", "o"])))
     found = differences(runner, drifted)
-    assert any("--maf: enpact run 0.01, Nextflow 0.05" in p for p in found), found
+    assert any("maf: enpact run 0.01, Nextflow 0.05" in p for p in found), found
     assert any(p.startswith("evaluate: only Nextflow runs this step") for p in found), found
 
 
-def result_files(argv: list[str]) -> set[str]:
-    """The files (not directories or patterns) a step's command writes, as it names them."""
-    materialize(argv)
-    ns, error = parse_command("enpact " + " ".join(shlex.quote(a) for a in argv))
-    assert error is None, error
-    return {f for f in written_files(ns.command, ns) if "*" not in f and Path(f).suffix}
+def result_files(config: object) -> set[str]:
+    """The files (not directories or patterns) a step writes, as its configuration names them."""
+    return {f for f in written_files(step_of(config).name, config) if "*" not in f and Path(f).suffix}
 
 
 @pytest.mark.parametrize("name", ["demo", "delete_personalized", "several_gwas"])
@@ -335,12 +353,12 @@ def test_nextflow_publishes_the_results_layout_of_enpact_run(name, render_dir, t
     outdir = tmp_path / "results"
     params = runner_params(name)
     kept = {"pipeline_info/params.json"}
-    for _key, argv in runner_steps(params, outdir, monkeypatch):
-        kept |= {str(Path(f).relative_to(outdir)) for f in result_files(argv)}
+    for _key, config in runner_steps(params, outdir, monkeypatch):
+        kept |= {str(Path(f).relative_to(outdir)) for f in result_files(config)}
     if not keeps_personalized(params):
         kept = {f for f in kept if not f.startswith("personalized/")}
     steps = dict(nextflow_steps(name, directory))
-    outputs = {key: sorted(result_files(argv)) for key, argv in steps.items()}
+    outputs = {key: sorted(result_files(config)) for key, config in steps.items()}
     outputs["check"] = ["pipeline_info/params.json"]
     _tasks, results = render_tasks(name, directory, outputs)
     nextflow_outdir = profile_params(PARAM_FILES[name][0], PARAM_FILES[name][1])["outdir"]

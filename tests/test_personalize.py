@@ -136,9 +136,9 @@ def test_precision_names_and_tf32(setup):
     from enpact.predictors.enformer import resolve_precision
 
     assert resolve_precision("auto") == resolve_precision("fp32") == "fp32"
-    load_predictor("enformer", cache=False, weights=WEIGHTS, device="cpu", precision="tf32")
+    load_predictor("enformer", weights=WEIGHTS, device="cpu", precision="tf32")
     assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
-    load_predictor("enformer", cache=False, weights=WEIGHTS, device="cpu")
+    load_predictor("enformer", weights=WEIGHTS, device="cpu")
     assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
 
 

@@ -4,34 +4,54 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dataclasses
+
 from enpact.runner import Runner, StepCache, fingerprint
+from enpact.steps import ChunkConfig, DatabaseConfig, PredictConfig, PredictorConfig
 
 
 def test_fingerprint_follows_input_content_not_outputs(tmp_path):
     loci, out = tmp_path / "loci.tsv", tmp_path / "out.tsv"
     loci.write_text("a")
-    argv = ["chunk", "--loci", str(loci), "--outdir", str(out)]
-    first = fingerprint(argv)
+    config = ChunkConfig(loci=loci, outdir=out)
+    first = fingerprint(config)
     out.write_text("written by the step")
-    assert fingerprint(argv) == first  # an existing output does not change the fingerprint
+    assert fingerprint(config) == first  # an existing output does not change the fingerprint
     loci.write_text("a")  # same content, new mtime
-    assert fingerprint(argv) == first
+    assert fingerprint(config) == first
     loci.write_text("b")
-    assert fingerprint(argv) != first
-    assert fingerprint(argv + ["--loci-per-chunk", "3"]) != fingerprint(argv)
+    assert fingerprint(config) != first
+    assert fingerprint(dataclasses.replace(config, loci_per_chunk=3)) != fingerprint(config)
+
+
+def test_fingerprint_follows_nested_options_and_prefix_inputs_not_progress_bars(tmp_path):
+    fasta, loci = tmp_path / "ref.fa", tmp_path / "loci.tsv"
+    fasta.write_text(">chr1\nACGT\n")
+    loci.write_text("a")
+    config = PredictConfig(fasta=fasta, loci=loci, out=tmp_path / "ref.h5")
+    first = fingerprint(config)
+    assert fingerprint(dataclasses.replace(config, progress=False)) == first
+    assert fingerprint(dataclasses.replace(config, predictor=PredictorConfig(bins=2))) != first
+    chunk = tmp_path / "lin" / "c1"
+    chunk.parent.mkdir()
+    chunk.with_name("c1.summary.tsv").write_text("x")
+    database = DatabaseConfig(linearized=(chunk,), outdir=tmp_path / "db")
+    before = fingerprint(database)
+    chunk.with_name("c1.summary.tsv").write_text("y")
+    assert fingerprint(database) != before
 
 
 def test_completed_steps_are_skipped_until_an_input_changes(tmp_path):
     loci = tmp_path / "loci.tsv"
     loci.write_text("locus_id\tchrom\tcenter\nL1\tchr1\t100\nL2\tchr1\t200\n")
     runner = Runner(tmp_path / "out", progress=False)
-    argv = ["chunk", "--loci", loci, "--loci-per-chunk", 1, "--outdir", tmp_path / "out" / "chunks"]
+    config = ChunkConfig(loci=loci, loci_per_chunk=1, outdir=tmp_path / "out" / "chunks")
     outputs = [tmp_path / "out" / "chunks" / "loci"]
-    assert runner.step("loci", "chunk", argv, outputs) is True
+    assert runner.step("loci", "chunk", config, outputs) is True
     again = Runner(tmp_path / "out", progress=False)
-    assert again.step("loci", "chunk", argv, outputs) is False
+    assert again.step("loci", "chunk", config, outputs) is False
     loci.write_text("locus_id\tchrom\tcenter\nL1\tchr1\t100\n")
-    assert again.step("loci", "chunk", argv, outputs) is True
+    assert again.step("loci", "chunk", config, outputs) is True
     assert [p.name for p in sorted((tmp_path / "out" / "chunks" / "loci").iterdir())] == ["L1--L1.tsv"]
     cache = StepCache.load(tmp_path / "out" / "pipeline_info" / "steps.json")
     assert set(cache.done) == {"chunk"}
@@ -41,25 +61,25 @@ def test_completed_steps_are_skipped_until_an_input_changes(tmp_path):
 def test_cached_steps_keep_the_seconds_of_the_run_that_computed_them(tmp_path):
     loci = tmp_path / "loci.tsv"
     loci.write_text("locus_id\tchrom\tcenter\nL1\tchr1\t100\n")
-    argv = ["chunk", "--loci", loci, "--loci-per-chunk", 1, "--outdir", tmp_path / "out" / "chunks"]
+    config = ChunkConfig(loci=loci, loci_per_chunk=1, outdir=tmp_path / "out" / "chunks")
     outputs = [tmp_path / "out" / "chunks" / "loci"]
     first = Runner(tmp_path / "out", progress=False)
-    first.step("loci", "chunk", argv, outputs)
+    first.step("loci", "chunk", config, outputs)
     (_, _, seconds, status), = first.timings
     assert status == "ran" and seconds > 0
     again = Runner(tmp_path / "out", progress=False)
-    again.step("loci", "chunk", argv, outputs)
+    again.step("loci", "chunk", config, outputs)
     assert again.timings == [("loci", "chunk", seconds, "cached")]
 
 
 def test_a_cache_of_an_earlier_version_still_resumes(tmp_path):
     loci = tmp_path / "loci.tsv"
     loci.write_text("locus_id\tchrom\tcenter\nL1\tchr1\t100\n")
-    argv = ["chunk", "--loci", loci, "--loci-per-chunk", 1, "--outdir", tmp_path / "out" / "chunks"]
+    config = ChunkConfig(loci=loci, loci_per_chunk=1, outdir=tmp_path / "out" / "chunks")
     outputs = [tmp_path / "out" / "chunks" / "loci"]
-    Runner(tmp_path / "out", progress=False).step("loci", "chunk", argv, outputs)
+    Runner(tmp_path / "out", progress=False).step("loci", "chunk", config, outputs)
     steps = tmp_path / "out" / "pipeline_info" / "steps.json"
-    steps.write_text('{"chunk": "%s"}' % fingerprint([str(a) for a in argv]))   # fingerprint only, as before
+    steps.write_text('{"chunk": "%s"}' % fingerprint(config))   # fingerprint only, as before
     again = Runner(tmp_path / "out", progress=False)
-    assert again.step("loci", "chunk", argv, outputs) is False
+    assert again.step("loci", "chunk", config, outputs) is False
     assert again.timings == [("loci", "chunk", 0.0, "cached")]

@@ -66,11 +66,10 @@ def predictor_window_bp(params: dict) -> int:
 
 def check_study(params: dict, files: StudyFiles | None = None) -> pd.DataFrame:
     """Run every check; return the loci the run will use. Raises EnpactError on the first problem."""
-    from enpact.cli._common import read_sample_list
     from enpact.expression import check_between_feature_signal, read_expression
     from enpact.genome import Genome
     from enpact.loci import build_loci
-    from enpact.variants import VcfReader
+    from enpact.variants import VcfReader, read_sample_list
 
     files = files or StudyFiles.from_params(params)
     genome = Genome(files.fasta)
@@ -82,7 +81,7 @@ def check_study(params: dict, files: StudyFiles | None = None) -> pd.DataFrame:
                                 params.get("test_chroms"), params.get("gene_types"))
     check_splits(loci, params)
     check_window_lengths(loci, genome, predictor_window_bp(params), params)
-    samples = read_sample_list(None, files.samples) if files.samples else None
+    samples = read_sample_list(files.samples) if files.samples else None
     vcf = VcfReader(files.vcf, samples, allow_unphased=bool(params.get("allow_unphased")))
     check_individuals(vcf.samples, list(matrix.columns), params, files)
     check_vcf_chromosomes(loci, vcf, files.vcf)

@@ -1,4 +1,5 @@
-"""Where a run's results go: the naming rules both engines (`enpact run` and Nextflow) follow.
+"""Where a run's results go: the layout of the output folder and the naming rules both engines (`enpact run` and
+Nextflow) follow.
 
 The Nextflow side cannot import this module; it runs the `enpact` commands that apply these rules (e.g.
 `enpact twas --output-file 'twas/{gwas}.csv'`), and tests/test_nextflow_parity.py checks its publishing rules
@@ -8,6 +9,7 @@ against the functions here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from enpact.errors import EnpactError
@@ -42,3 +44,160 @@ def gwas_names(gwas_files: Sequence[str | Path], source: str = "parameter 'gwas'
 def keeps_personalized(params: dict) -> bool:
     """Whether the personalized prediction stores stay in the results (not with delete_personalized)."""
     return not params.get("delete_personalized")
+
+
+LINEARIZED_CHUNK_SUFFIXES = (".summary.tsv", ".weights.tsv", ".covariance.tsv.gz")
+TWAS_SUFFIXES = (".csv", ".qq.png", ".manhattan.png")
+
+
+@dataclass(frozen=True)
+class ResultsLayout:
+    """Every path under a run's output folder: `enpact run` writes there, the report reads there, and Nextflow's
+    publishDir rules are tested against it (tests/test_nextflow_parity.py)."""
+
+    root: Path
+
+    # pipeline_info/
+    @property
+    def pipeline_info(self) -> Path:
+        return self.root / "pipeline_info"
+
+    @property
+    def params_json(self) -> Path:
+        return self.pipeline_info / "params.json"
+
+    @property
+    def software_versions(self) -> Path:
+        return self.pipeline_info / "software_versions.json"
+
+    @property
+    def steps_json(self) -> Path:
+        return self.pipeline_info / "steps.json"
+
+    @property
+    def timings(self) -> Path:
+        return self.pipeline_info / "timings.tsv"
+
+    # loci/
+    @property
+    def loci(self) -> Path:
+        return self.root / "loci" / "loci.tsv"
+
+    @property
+    def chunks(self) -> Path:
+        return self.root / "loci" / "chunks"
+
+    @property
+    def loci_chunks(self) -> Path:
+        return self.chunks / "loci"
+
+    @property
+    def sample_chunks(self) -> Path:
+        return self.chunks / "samples"
+
+    # reference/
+    @property
+    def reference_chunks(self) -> Path:
+        return self.root / "reference" / "chunks"
+
+    def reference_chunk(self, loci_chunk: str) -> Path:
+        return self.reference_chunks / f"{loci_chunk}.h5"
+
+    @property
+    def reference(self) -> Path:
+        return self.root / "reference" / "reference.h5"
+
+    # model/
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def model_json(self) -> Path:
+        return self.model / "model.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.model / "metrics.json"
+
+    @property
+    def model_plots(self) -> tuple[Path, Path]:
+        return self.model / "observed_vs_predicted.png", self.model / "baseline_comparison.png"
+
+    # personalized/
+    @property
+    def personalized(self) -> Path:
+        return self.root / "personalized"
+
+    def personalized_chunk(self, loci_chunk: str, sample_chunk: str) -> Path:
+        return self.personalized / "chunks" / f"{loci_chunk}.{sample_chunk}.h5"
+
+    def personalized_store(self, loci_chunk: str) -> Path:
+        return self.personalized / f"{loci_chunk}.h5"
+
+    # linearized/
+    @property
+    def linearized(self) -> Path:
+        return self.root / "linearized"
+
+    def linearized_chunk(self, loci_chunk: str) -> Path:
+        """The prefix of a chunk's PREFIX.summary.tsv, PREFIX.weights.tsv and PREFIX.covariance.tsv.gz."""
+        return self.linearized / "chunks" / loci_chunk
+
+    def linearized_chunk_files(self, loci_chunk: str) -> list[Path]:
+        prefix = self.linearized_chunk(loci_chunk)
+        return [prefix.with_name(prefix.name + suffix) for suffix in LINEARIZED_CHUNK_SUFFIXES]
+
+    def database(self, name: str) -> Path:
+        return self.linearized / f"{name}.db"
+
+    def covariance(self, name: str) -> Path:
+        return self.linearized / f"{name}.txt.gz"
+
+    def linearization_summary(self, name: str) -> Path:
+        return self.linearized / f"{name}.summary.tsv"
+
+    def unfiltered_database(self, name: str) -> Path:
+        return self.linearized / f"{name}.unfiltered.db"
+
+    def unfiltered_covariance(self, name: str) -> Path:
+        return self.linearized / f"{name}.unfiltered.txt.gz"
+
+    # twas/
+    @property
+    def twas(self) -> Path:
+        return self.root / "twas"
+
+    def twas_table(self, gwas: str) -> Path:
+        return self.twas / f"{gwas}.csv"
+
+    def twas_plots_prefix(self, gwas: str) -> Path:
+        return self.twas / gwas
+
+    def twas_plots(self, gwas: str) -> tuple[Path, Path]:
+        return self.twas / f"{gwas}.qq.png", self.twas / f"{gwas}.manhattan.png"
+
+    # report/
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def report_html(self) -> Path:
+        return self.report / "index.html"
+
+    @property
+    def report_summary(self) -> Path:
+        return self.report / "summary.json"
+
+    @property
+    def personalized_accuracy(self) -> Path:
+        return self.report / "personalized_accuracy.tsv"
+
+    @property
+    def personalized_accuracy_plot(self) -> Path:
+        return self.report / "personalized_accuracy.png"
+
+    @property
+    def linearization_plot(self) -> Path:
+        return self.report / "linearization_fit.png"

@@ -12,7 +12,7 @@ from enpact.models.base import EnpactModel, FeatureSpec
 from enpact.predict import collect_feature_store, predict_loci
 from enpact.predictors import Predictor
 from enpact.store import FeatureStore, PersonalizedStore
-from enpact.variants import VariantCounts, VcfReader
+from enpact.variants import VcfReader
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ def personalize(
     reference = np.zeros(n_loci, dtype=np.float32)
     n_unique = np.zeros(n_loci, dtype=np.int32)
     kept = []
-    counts = VariantCounts()
-    for item in predict_loci(predictor, genome, loci, vcf, counts, progress=progress):
+    for item in predict_loci(predictor, genome, loci, vcf, progress=progress):
         values = model.predict(item.features).astype(np.float32)
         prediction[item.locus_index] = values[item.windows.haplotype_window]
         reference[item.locus_index] = values[0]

@@ -60,7 +60,7 @@ def audit_precisions(genome: Genome, loci: pd.DataFrame, vcf: VcfReader, model: 
     spec = model.feature_spec
     values, seconds = {}, {}
     for precision in ["fp32", *[p for p in precisions if p != "fp32"]]:
-        predictor = load_predictor(spec.predictor, cache=False, weights=weights, device=device, precision=precision,
+        predictor = load_predictor(spec.predictor, weights=weights, device=device, precision=precision,
                                    batch_size=batch_size, bins=spec.bins, tracks=",".join(spec.tracks),
                                    aggregate=spec.aggregate, window_bp=spec.window_bp)
         started = time.perf_counter()

@@ -19,7 +19,7 @@ from enpact.haplotypes import LocusWindows, locus_windows
 from enpact.logsummary import progress_bar
 from enpact.predictors import Predictor
 from enpact.store import FeatureStore
-from enpact.variants import VariantCounts, VariantTable, VcfReader
+from enpact.variants import VariantTable, VcfReader
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,10 @@ def iter_locus_windows(
     loci: pd.DataFrame,
     window_bp: int,
     vcf: VcfReader | None = None,
-    counts: VariantCounts | None = None,
 ) -> Iterator[tuple[int, LocusWindows]]:
-    """Distinct windows of every locus, in loci order within each merged VCF region (one VCF read per region)."""
+    """Distinct windows of every locus, in loci order within each merged VCF region (one VCF read per region);
+    what is skipped is counted in the reader's counts (vcf.counts), the one counter the command logs."""
+    counts = vcf.counts if vcf is not None else None
     for chrom, group in loci.groupby("chrom", sort=False):
         fasta_chrom = genome.resolve(chrom)
         starts = np.array([window_start(c, window_bp) for c in group["center"]]) - window_bp
@@ -129,7 +130,6 @@ def predict_loci(
     genome: Genome,
     loci: pd.DataFrame,
     vcf: VcfReader | None = None,
-    counts: VariantCounts | None = None,
     block_windows: int | None = None,
     progress: bool = True,
 ) -> Iterator[LocusPrediction]:
@@ -137,7 +137,7 @@ def predict_loci(
     block_windows = block_windows or max(4 * getattr(predictor, "batch_size", 8), 32)
 
     def blocks() -> Iterator[tuple[list, np.ndarray]]:
-        source = iter_locus_windows(genome, loci, predictor.window_bp, vcf, counts)
+        source = iter_locus_windows(genome, loci, predictor.window_bp, vcf)
         for block in _blocks(source, block_windows):
             yield block, np.concatenate([w.windows for _, w in block])
 

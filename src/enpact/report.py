@@ -26,7 +26,7 @@ import polars as pl
 from enpact import __version__
 from enpact.errors import EnpactError
 from enpact.io import atomic_path
-from enpact.layout import gwas_name, keeps_personalized
+from enpact.layout import ResultsLayout, gwas_name, keeps_personalized
 from enpact.params import resolve_gwas_files
 from enpact.plots_training import NULL_COLOUR, PRIMARY_COLOUR, new_figure, plot_style, save_figure
 
@@ -140,7 +140,7 @@ def inputs_section(outdir: Path, params: dict, summary: dict) -> str:
     keys = ["fasta", "annotation", "expression", "vcf", "gwas", "weights", "model_type", "bins", "train_chroms",
             "valid_chroms", "test_chroms", "loci_per_chunk", "samples_per_chunk", "snp_key", "name", "outdir"]
     frame = pd.DataFrame([(k, params.get(k)) for k in keys if k in params], columns=["parameter", "value"])
-    versions_path = outdir / "pipeline_info" / "software_versions.json"
+    versions_path = ResultsLayout(outdir).software_versions
     versions = json.loads(versions_path.read_text()) if versions_path.exists() else {}
     version_frame = pd.DataFrame(sorted(versions.items()), columns=["software", "version"])
     return (f"{_table(facts)}<p>The command is the one that wrote this report (<code>enpact run</code>, or "
@@ -154,7 +154,7 @@ def inputs_section(outdir: Path, params: dict, summary: dict) -> str:
 
 def _split_chromosomes(outdir: Path, params: dict) -> dict[str, str]:
     """Chromosomes of each split, from loci/loci.tsv when present, else from the *_chroms parameters."""
-    loci = outdir / "loci" / "loci.tsv"
+    loci = ResultsLayout(outdir).loci
     if loci.exists():
         try:
             table = pd.read_csv(loci, sep="\t", usecols=["chrom", "split"], dtype=str)
@@ -202,11 +202,11 @@ def _how_splits_were_used(model_type: str, training: dict, chroms: dict[str, str
 
 def training_section(outdir: Path, params: dict, summary: dict) -> str:
     """Metrics per split, model versus the single-track baseline, what each split was used for, and the plots."""
-    metrics_path = outdir / "model" / "metrics.json"
+    metrics_path = ResultsLayout(outdir).metrics
     if not metrics_path.exists():
         return f"<p>No model metrics: <code>model/metrics.json</code> is not in {html.escape(str(outdir))}.</p>"
     metrics = json.loads(metrics_path.read_text())
-    model_json = outdir / "model" / "model.json"
+    model_json = ResultsLayout(outdir).model_json
     description = json.loads(model_json.read_text()) if model_json.exists() else {}
     model_type = str(description.get("model_type") or metrics.get("model_type") or "unknown")
     training = description.get("training") or metrics.get("training") or {}
@@ -225,8 +225,7 @@ def training_section(outdir: Path, params: dict, summary: dict) -> str:
     note = (f"<p>No loci on the {', '.join(empty)} split{'s' if len(empty) > 1 else ''}: no estimate there "
             f"(NA).</p>" if empty else "")
     track = (metrics.get("baseline") or {}).get("track", "?")
-    images = "".join(_image(p) for p in (outdir / "model" / "observed_vs_predicted.png",
-                                         outdir / "model" / "baseline_comparison.png") if p.exists())
+    images = "".join(_image(p) for p in ResultsLayout(outdir).model_plots if p.exists())
     return (f"<p>{text} Baseline: the single predicted track <code>{html.escape(str(track))}</code>, chosen and "
             f"linearly scaled on train.</p>{_table(table)}{note}{images}")
 
@@ -240,7 +239,7 @@ def _personalized_values(outdir: Path) -> tuple[pd.DataFrame, int, int]:
     from enpact.store import read_personalized_store
 
     frames, predicted, needed = [], 0, 0
-    for path in sorted((outdir / "personalized").glob("*.h5")):
+    for path in sorted(ResultsLayout(outdir).personalized.glob("*.h5")):
         store = read_personalized_store(path, with_features=False)
         frames.append(pd.DataFrame(store.individual_values(), index=store.locus_ids, columns=store.samples))
         if store.n_unique_windows is not None:
@@ -344,7 +343,7 @@ def personalized_section(outdir: Path, params: dict, summary: dict, expression: 
         summary["personalized"]["accuracy"] = {"genes": 0, "shared_individuals": shared, "shared_loci": genes,
                                                "reason": reason}
         return "".join(parts) + f"<p>No personalized-accuracy check: {html.escape(reason)}.</p>"
-    accuracy.to_csv(outdir / "report" / "personalized_accuracy.tsv", sep="\t", index=False)
+    accuracy.to_csv(ResultsLayout(outdir).personalized_accuracy, sep="\t", index=False)
     finite = accuracy.dropna(subset=["r"])
     n_shared = int(values.columns.isin(observed.columns).sum())
     flat_pred = int((accuracy["predicted_sd"] == 0).sum())
@@ -358,7 +357,7 @@ def personalized_section(outdir: Path, params: dict, summary: dict, expression: 
         return "".join(parts) + (f"<h3>Personalized accuracy</h3><p>{_n(len(accuracy))} genes and {_n(n_shared)} "
                                  f"individuals are shared with the training matrix, but no correlation can be "
                                  f"computed.{undefined}</p>")
-    plot = _accuracy_plot(finite, outdir / "report" / "personalized_accuracy.png")
+    plot = _accuracy_plot(finite, ResultsLayout(outdir).personalized_accuracy_plot)
     positive = int((finite["p_positive"] < ALPHA).sum())
     negative = int((finite["p_negative"] < ALPHA).sum())
     expected = ALPHA * len(finite)
@@ -418,7 +417,7 @@ def _filter_counts(ok: pd.DataFrame, params: dict) -> dict[str, int]:
 def linearization_section(outdir: Path, params: dict, summary: dict) -> str:
     """Distribution of cross-validated fit of the linear models, and what the filters kept."""
     name = params.get("name", "enpact")
-    path = outdir / "linearized" / f"{name}.summary.tsv"
+    path = ResultsLayout(outdir).linearization_summary(name)
     if not path.exists():
         return f"<p>No linearization summary: <code>linearized/{html.escape(name)}.summary.tsv</code> is missing.</p>"
     table = pd.read_csv(path, sep="\t")
@@ -427,7 +426,7 @@ def linearization_section(outdir: Path, params: dict, summary: dict) -> str:
     reasons = table.loc[table["status"] != "ok", "reason"].fillna("no reason given").value_counts()
     skipped = ", ".join(f"{k}: {v}" for k, v in reasons.items()) or "none"
     median = float(ok["cv_R2_avg"].median()) if ok["cv_R2_avg"].notna().any() else None
-    db = outdir / "linearized" / f"{name}.db"
+    db = ResultsLayout(outdir).database(name)
     n_snps = 0
     if db.exists():
         with sqlite3.connect(db) as connection:
@@ -442,7 +441,7 @@ def linearization_section(outdir: Path, params: dict, summary: dict) -> str:
     if ok.empty:
         return (f"<p>{_n(len(table))} loci, <b>none fitted</b> (skipped: {html.escape(skipped)}), so the database is "
                 f"empty and there is no fit to show.</p>")
-    plot = _linearization_plot(ok, float(rho), outdir / "report" / "linearization_fit.png")
+    plot = _linearization_plot(ok, float(rho), ResultsLayout(outdir).linearization_plot)
     why = ""
     if not len(kept):
         why = (f" None passed all three: of {_n(filters['fitted'])} fitted loci, {_n(filters['zscore_pval'])} have "
@@ -576,7 +575,7 @@ def twas_section(outdir: Path, params: dict, summary: dict) -> str:
     if not gwas_files:
         return "<p>No GWAS given (parameter gwas): no TWAS.</p>"
     name = params.get("name", "enpact")
-    db = outdir / "linearized" / f"{name}.db"
+    db = ResultsLayout(outdir).database(name)
     overview, parts = [], []
     for gwas in gwas_files:
         stem = gwas_name(gwas)
@@ -585,7 +584,7 @@ def twas_section(outdir: Path, params: dict, summary: dict) -> str:
         except (EnpactError, OSError, sqlite3.DatabaseError, ValueError, pl.exceptions.PolarsError) as err:
             log.warning("report: SNP overlap of %s not computed (%s)", gwas, err)
             counts = {"error": str(err)}
-        csv = outdir / "twas" / f"{stem}.csv"
+        csv = ResultsLayout(outdir).twas_table(stem)
         results = pd.read_csv(csv, na_values=["NA"]) if csv.exists() else None
         n_tests = int(results["pvalue"].notna().sum()) if results is not None else 0
         threshold = ALPHA / max(n_tests, 1)
@@ -622,8 +621,7 @@ def twas_section(outdir: Path, params: dict, summary: dict) -> str:
             why = _why_no_genes(counts, params) if "model_snps" in counts else "see the TWAS step's log"
             parts.append(f"{head}<p>{overlap}<b>0 genes tested</b>: {why}.</p>")
             continue
-        images = "".join(_image(p) for p in (outdir / "twas" / f"{stem}.qq.png",
-                                             outdir / "twas" / f"{stem}.manhattan.png") if p.exists())
+        images = "".join(_image(p) for p in ResultsLayout(outdir).twas_plots(stem) if p.exists())
         top = _top_table(results, db, str(params.get("snp_key", "rsid")))
         parts.append(f"{head}<p>{overlap}{_n(n_tests)} genes tested; {_n(n_hits)} below the Bonferroni threshold "
                      f"{threshold:.2g}; {_n(n_fdr)} with a Benjamini-Hochberg FDR q-value &lt; {ALPHA}. Full table: "
@@ -764,7 +762,7 @@ def truth_section(outdir: Path, params: dict, summary: dict) -> str | None:
     for gwas in resolve_gwas_files(params.get("gwas")):
         stem = gwas_name(gwas)
         head = f"<h3>{html.escape(stem)}</h3>"
-        csv = outdir / "twas" / f"{stem}.csv"
+        csv = ResultsLayout(outdir).twas_table(stem)
         if not csv.exists():
             summary["truth"]["gwas"][stem] = {"genes_tested": 0, "reason": "no TWAS result table"}
             parts.append(f"{head}<p>No TWAS result table <code>twas/{html.escape(stem)}.csv</code> to compare "
@@ -812,7 +810,7 @@ def _seconds_label(seconds: float, status: str) -> str:
 
 def timings_section(outdir: Path, summary: dict) -> str:
     """Seconds per step group and per step; cached steps show the seconds of the run that computed them."""
-    path = outdir / "pipeline_info" / "timings.tsv"
+    path = ResultsLayout(outdir).timings
     if not path.exists():
         return "<p>No timings recorded (<code>pipeline_info/timings.tsv</code> is missing).</p>"
     timings = pd.read_csv(path, sep="\t", dtype={"group": str, "step": str, "status": str})
@@ -857,8 +855,8 @@ def write_report(outdir: Path, params: dict, expression: Path | None = None) -> 
     """Write report/index.html and report/summary.json from the outputs under outdir (`expression`: a readable
     copy of the training matrix, when params names one that is elsewhere, e.g. in object storage)."""
     outdir = Path(outdir)
-    report_dir = outdir / "report"
-    report_dir.mkdir(parents=True, exist_ok=True)
+    layout = ResultsLayout(outdir)
+    layout.report.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}
     sections = [
         ("What ran", inputs_section(outdir, params, summary)),
@@ -874,10 +872,10 @@ def write_report(outdir: Path, params: dict, expression: Path | None = None) -> 
     body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>EnPACT report</title><style>{STYLE}"
             f"</style></head><body><h1>EnPACT report</h1>{body}</body></html>\n")
-    index = report_dir / "index.html"
+    index = layout.report_html
     with atomic_path(index) as tmp:
         tmp.write_text(page)
-    with atomic_path(report_dir / "summary.json") as tmp:
+    with atomic_path(layout.report_summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
     log.info("report: %s", index)
     return index

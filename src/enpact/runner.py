@@ -1,9 +1,10 @@
 """`enpact run`: every pipeline step on one machine, chunked like the Nextflow pipeline, resumable.
 
-Each step calls the same `enpact <subcommand>` code path that the Nextflow modules call. A step is skipped when
-its outputs exist and its fingerprint (the command line and the sizes and times of its inputs) matches the one
-recorded when it last completed, so an interrupted run resumes where it stopped and a changed parameter redoes
-exactly the steps it affects.
+The runner builds each step's configuration from the parameter file and calls the step function (enpact.steps),
+the same function the `enpact <step>` command lines of the Nextflow modules call; it keeps one predictor loaded
+for the steps that need it. A step is skipped when its outputs exist and its fingerprint (the configuration and the
+content of its input files) matches the one recorded when it last completed, so an interrupted run resumes where
+it stopped and a changed parameter redoes exactly the steps it affects.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from enpact import __version__
 from enpact.checks import check_study, param_names
 from enpact.errors import EnpactError
 from enpact.io import atomic_path
-from enpact.layout import gwas_names, keeps_personalized
+from enpact.layout import ResultsLayout, gwas_names, keeps_personalized
 from enpact.params import resolve_gwas_files, write_params
+from enpact.steps import (ChunkConfig, DatabaseConfig, LinearizeConfig, LociConfig, MergeConfig, MergeFeaturesConfig,
+                          PersonalizeConfig, PredictConfig, PredictorConfig, ReportConfig, TrainConfig, TwasConfig,
+                          fingerprinted, report, roles, step_of)
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +73,10 @@ class StepCache:
 HASHED_FILE_LIMIT = 16 * 2**20
 
 
-def _file_stamp(value: str) -> str:
-    """Content hash of a small file argument, size and mtime of a large one; directories by their files."""
-    path = Path(value)
+def _file_stamp(path: Path) -> str:
+    """Content hash of a small file, size and mtime of a large one; directories by their files."""
     if path.is_dir():
-        return ",".join(f"{p.name}={_file_stamp(str(p))}" for p in sorted(path.rglob("*")) if p.is_file())
+        return ",".join(f"{p.name}={_file_stamp(p)}" for p in sorted(path.rglob("*")) if p.is_file())
     if not path.is_file():
         return ""
     stat = path.stat()
@@ -81,68 +85,64 @@ def _file_stamp(value: str) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _prefix_stamp(value: str) -> str:
-    """Stamps of the files a prefix names (`--linearized DIR/chunk`: DIR/chunk.summary.tsv, ...)."""
-    path = Path(value)
+def _prefix_stamp(path: Path) -> str:
+    """Stamps of the files a prefix names (DIR/chunk: DIR/chunk.summary.tsv, ...)."""
     named = sorted(p for p in path.parent.glob(f"{glob.escape(path.name)}.*") if p.is_file())
-    return ",".join(f"{p.name}={_file_stamp(str(p))}" for p in named)
+    return ",".join(f"{p.name}={_file_stamp(p)}" for p in named)
 
 
-OUTPUT_OPTIONS = {"--out", "--outdir", "--out-prefix", "--output-file", "--plots-prefix", "--export-matrix"}
-PREFIX_OPTIONS = {"--linearized"}
-
-
-def fingerprint(argv: Sequence[str]) -> str:
-    """Hash of a command line and of the content of the inputs it names (files, directories, file prefixes);
-    outputs are named, not stamped."""
-    digest = hashlib.sha256()
-    option = ""
-    for arg in argv:
-        digest.update(arg.encode() + b"\0")
-        if arg.startswith("--"):
-            option = arg
-        elif option in PREFIX_OPTIONS:
-            digest.update(_prefix_stamp(arg).encode())
-        elif option not in OUTPUT_OPTIONS:
-            digest.update(_file_stamp(arg).encode())
+def fingerprint(config: Any) -> str:
+    """Hash of a step's configuration and of the content of the inputs it names (files, directories, file
+    prefixes); outputs are named, not stamped."""
+    digest = hashlib.sha256(step_of(config).name.encode() + b"\0")
+    digest.update(json.dumps(fingerprinted(config), sort_keys=True).encode())
+    for name, role in sorted(roles(config).items()):
+        value = getattr(config, name)
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item is None or not role.endswith("input"):
+                continue
+            stamp = _prefix_stamp(Path(item)) if role == "prefix-input" else _file_stamp(Path(item))
+            digest.update(f"{name}\0{stamp}\0".encode())
     return digest.hexdigest()[:20]
 
 
 class Runner:
-    """Runs enpact subcommands in process, with resume and per-step timings."""
+    """Runs steps in process, with resume, per-step timings and one predictor kept loaded."""
 
     def __init__(self, outdir: Path, progress: bool = True):
-        self.outdir = outdir
-        self.info = outdir / "pipeline_info"
-        self.info.mkdir(parents=True, exist_ok=True)
-        self.cache = StepCache.load(self.info / "steps.json")
+        self.layout = ResultsLayout(outdir)
+        self.layout.pipeline_info.mkdir(parents=True, exist_ok=True)
+        self.cache = StepCache.load(self.layout.steps_json)
         self.timings: list[tuple[str, str, float, str]] = []
         self.progress = progress
-        from enpact.cli import build_parser
+        self._predictors: dict[PredictorConfig, Any] = {}
+        self._retired_predictor_seconds = 0.0
 
-        self.parser = build_parser()
+    def predictor(self, config: PredictorConfig) -> Any:
+        """The predictor for these options, loaded once (one model on the device at a time)."""
+        if config not in self._predictors:
+            self._retired_predictor_seconds = self.predictor_seconds()
+            self._predictors.clear()
+            self._predictors[config] = config.load()
+        return self._predictors[config]
 
-    def command(self, argv: Sequence[object]) -> list[str]:
-        """The `enpact` arguments of a step as this runner passes them."""
-        argv = [str(a) for a in argv]
-        if not self.progress and argv[0] in ("predict", "personalize", "linearize"):
-            argv.append("--no-progress")
-        return argv
+    def predictor_seconds(self) -> float:
+        """Seconds spent in predict() by this runner's predictors."""
+        return self._retired_predictor_seconds + sum(getattr(p, "seconds", 0.0) for p in self._predictors.values())
 
-    def step(self, group: str, key: str, argv: list[object], outputs: Sequence[Path]) -> bool:
-        """Run `enpact argv` unless already done; returns True when it ran."""
-        argv = self.command(argv)
-        stamp = fingerprint(argv)
+    def step(self, group: str, key: str, config: Any, outputs: Sequence[Path]) -> bool:
+        """Run the step of a configuration unless already done; returns True when it ran."""
+        step = step_of(config)
+        stamp = fingerprint(config)
         if self.cache.is_done(key, stamp, outputs):
             self.timings.append((group, key, self.cache.seconds(key) or 0.0, "cached"))
             return False
         log.info("[%s] %s", group, key)
         started = time.perf_counter()
-        args = self.parser.parse_args(argv)
         try:
-            args.func(args)
+            step.run(config, predictors=self.predictor) if step.uses_predictor else step.run(config)
         except EnpactError as err:   # the user wrote a parameter file, not these command lines
-            raise EnpactError(param_names(str(err), argv[0])) from None
+            raise EnpactError(param_names(str(err), step.name)) from None
         missing = [o for o in outputs if not Path(o).exists()]
         if missing:
             raise EnpactError(f"step {key} finished without writing {missing[0]}")
@@ -153,7 +153,7 @@ class Runner:
 
     def write_timings(self) -> Path:
         """pipeline_info/timings.tsv: one row per step, and seconds per step group."""
-        path = self.info / "timings.tsv"
+        path = self.layout.timings
         with atomic_path(path) as tmp:
             lines = ["group\tstep\tseconds\tstatus"]
             lines += [f"{g}\t{k}\t{s:.3f}\t{st}" for g, k, s, st in self.timings]
@@ -203,166 +203,139 @@ def _chunk_files(directory: Path, pattern: str) -> list[Path]:
     return sorted(directory.glob(pattern))
 
 
-def predictor_options(params: dict) -> list[str]:
-    """Predictor command-line options from parameters."""
-    argv = ["--predictor", params["predictor"], "--weights", params["weights"], "--bins", params["bins"],
-            "--aggregate", params["aggregate"], "--tracks", params["tracks"], "--batch-size", params["batch_size"],
-            "--device", params["device"], "--precision", params["precision"]]
-    if params.get("window_bp"):
-        argv += ["--window-bp", params["window_bp"]]
-    return argv
+def predictor_config(params: dict) -> PredictorConfig:
+    """The predictor the parameters describe."""
+    return PredictorConfig(predictor=params["predictor"], weights=params["weights"], bins=int(params["bins"]),
+                           aggregate=params["aggregate"], tracks=str(params["tracks"]),
+                           batch_size=int(params["batch_size"]), device=params["device"],
+                           precision=params["precision"], window_bp=int(params["window_bp"]) if params.get("window_bp")
+                           else None)
+
+
+def _optional(value: Any) -> Any:
+    """An optional parameter: unset ('' or None) is None."""
+    return None if value in (None, "") else value
 
 
 def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     """Run loci -> reference -> train -> personalize -> linearize -> databases -> TWAS -> report."""
-    from enpact.predictors import predictor_seconds
-
     check_study(params)   # what would otherwise be found hours of predictor time later; nothing written yet
     outdir = Path(params["outdir"])
     runner = Runner(outdir, progress)
+    layout = runner.layout
     started = time.perf_counter()
-    predictor_started = predictor_seconds()
-    write_params(runner.info / "params.json", params)
-    _write_text(runner.info / "software_versions.json", json.dumps(software_versions(), indent=2) + "\n")
+    write_params(layout.params_json, params)
+    _write_text(layout.software_versions, json.dumps(software_versions(), indent=2) + "\n")
 
     # 1. loci, and chunks of loci and samples
-    loci_dir = outdir / "loci"
-    loci = loci_dir / "loci.tsv"
-    argv = ["loci", "--annotation-format", params["annotation_format"], "--expression", params["expression"],
-            "--fasta", params["fasta"], "--out", loci]
-    if params.get("annotation"):
-        argv += ["--annotation", params["annotation"]]
-    for name in ("train_chroms", "valid_chroms", "test_chroms", "gene_types"):
-        if params.get(name):
-            argv += [f"--{name.replace('_', '-')}", params[name]]
-    runner.step("loci", "loci", argv, [loci])
-    chunk_dir = loci_dir / "chunks"
-    argv = ["chunk", "--loci", loci, "--loci-per-chunk", params["loci_per_chunk"], "--samples-per-chunk",
-            params["samples_per_chunk"], "--outdir", chunk_dir]
-    argv += ["--samples-file", params["samples"]] if params.get("samples") else ["--vcf", params["vcf"]]
-    runner.step("loci", "chunk", argv, [chunk_dir / "loci"])
-    loci_chunks = _chunk_files(chunk_dir / "loci", "*.tsv")
-    sample_chunks = _chunk_files(chunk_dir / "samples", "*.txt")
+    runner.step("loci", "loci", LociConfig(
+        expression=Path(params["expression"]), fasta=Path(params["fasta"]), out=layout.loci,
+        annotation=Path(params["annotation"]) if params.get("annotation") else None,
+        annotation_format=params["annotation_format"], train_chroms=_optional(params.get("train_chroms")),
+        valid_chroms=_optional(params.get("valid_chroms")), test_chroms=_optional(params.get("test_chroms")),
+        gene_types=_optional(params.get("gene_types"))), [layout.loci])
+    runner.step("loci", "chunk", ChunkConfig(
+        loci=layout.loci, outdir=layout.chunks, loci_per_chunk=int(params["loci_per_chunk"]),
+        samples_per_chunk=int(params["samples_per_chunk"]),
+        vcf=None if params.get("samples") else Path(params["vcf"]),
+        samples_file=Path(params["samples"]) if params.get("samples") else None), [layout.loci_chunks])
+    loci_chunks = _chunk_files(layout.loci_chunks, "*.tsv")
+    sample_chunks = _chunk_files(layout.sample_chunks, "*.txt")
 
     # 2. reference features per loci chunk, merged
-    reference_dir = outdir / "reference"
-    remove_stale(reference_dir / "chunks", ["*.h5"], [reference_dir / "chunks" / f"{c.stem}.h5" for c in loci_chunks])
-    parts = []
+    remove_stale(layout.reference_chunks, ["*.h5"], [layout.reference_chunk(c.stem) for c in loci_chunks])
+    predictor = predictor_config(params)
     for chunk in loci_chunks:
-        part = reference_dir / "chunks" / f"{chunk.stem}.h5"
-        runner.step("reference", f"reference/{chunk.stem}", ["predict", "--fasta", params["fasta"], "--loci", chunk,
-                    *predictor_options(params), "--out", part], [part])
-        parts.append(part)
-    reference = reference_dir / "reference.h5"
-    runner.step("reference", "reference/merge", ["merge-features", "--inputs", *parts, "--out", reference], [reference])
+        part = layout.reference_chunk(chunk.stem)
+        runner.step("reference", f"reference/{chunk.stem}", PredictConfig(
+            fasta=Path(params["fasta"]), loci=chunk, out=part, predictor=predictor, progress=progress), [part])
+    parts = tuple(layout.reference_chunk(c.stem) for c in loci_chunks)
+    runner.step("reference", "reference/merge", MergeFeaturesConfig(inputs=parts, out=layout.reference),
+                [layout.reference])
 
     # 3. EnPACT model, evaluated on held-out chromosomes
-    model_dir = outdir / "model"
-    argv = ["train", "--features", reference, "--loci", loci, "--expression", params["expression"], "--model-type",
-            params["model_type"], "--folds", params["model_folds"], "--seed", params["seed"], "--device",
-            params["device"], "--outdir", model_dir]
-    if params.get("baseline_track"):
-        argv += ["--baseline-track", params["baseline_track"]]
-    runner.step("model", "train", argv, [model_dir / "model.json", model_dir / "metrics.json"])
+    runner.step("model", "train", TrainConfig(
+        features=layout.reference, loci=layout.loci, expression=Path(params["expression"]), outdir=layout.model,
+        model_type=params["model_type"], folds=int(params["model_folds"]), seed=int(params["seed"]),
+        device=params["device"], baseline_track=_optional(params.get("baseline_track"))),
+        [layout.model_json, layout.metrics])
 
     # 4. personalized predictions: loci chunk x sample chunk, merged per loci chunk
-    personalized_dir = outdir / "personalized"
-    remove_stale(personalized_dir / "chunks", ["*.h5"], [personalized_dir / "chunks" / f"{c.stem}.{s.stem}.h5"
-                                                        for c in loci_chunks for s in sample_chunks])
-    remove_stale(personalized_dir, ["*.h5"], [personalized_dir / f"{c.stem}.h5" for c in loci_chunks])
-    merged_stores = []
+    remove_stale(layout.personalized / "chunks", ["*.h5"], [layout.personalized_chunk(c.stem, s.stem)
+                                                           for c in loci_chunks for s in sample_chunks])
+    remove_stale(layout.personalized, ["*.h5"], [layout.personalized_store(c.stem) for c in loci_chunks])
     for chunk in loci_chunks:
-        pieces = []
         for samples in sample_chunks:
-            piece = personalized_dir / "chunks" / f"{chunk.stem}.{samples.stem}.h5"
-            runner.step("personalize", f"personalize/{chunk.stem}/{samples.stem}",
-                        ["personalize", "--fasta", params["fasta"], "--loci", chunk, "--vcf", params["vcf"],
-                         "--samples-file", samples, "--model", model_dir, "--weights", params["weights"],
-                         "--batch-size", params["batch_size"], "--device", params["device"], "--precision",
-                         params["precision"], *(["--allow-unphased"] if params.get("allow_unphased") else []),
-                         *(["--allow-precision-mismatch"] if params.get("allow_precision_mismatch") else []),
-                         "--out", piece], [piece])
-            pieces.append(piece)
-        store = personalized_dir / f"{chunk.stem}.h5"
-        runner.step("personalize", f"merge/{chunk.stem}", ["merge", "--inputs", *pieces, "--out", store], [store])
-        merged_stores.append(store)
+            piece = layout.personalized_chunk(chunk.stem, samples.stem)
+            runner.step("personalize", f"personalize/{chunk.stem}/{samples.stem}", PersonalizeConfig(
+                fasta=Path(params["fasta"]), loci=chunk, vcf=Path(params["vcf"]), model=layout.model, out=piece,
+                samples_file=samples, weights=params["weights"], batch_size=int(params["batch_size"]),
+                device=params["device"], precision=params["precision"],
+                allow_unphased=bool(params.get("allow_unphased")),
+                allow_precision_mismatch=bool(params.get("allow_precision_mismatch")), progress=progress), [piece])
+        store = layout.personalized_store(chunk.stem)
+        pieces = tuple(layout.personalized_chunk(chunk.stem, s.stem) for s in sample_chunks)
+        runner.step("personalize", f"merge/{chunk.stem}", MergeConfig(inputs=pieces, out=store), [store])
 
     # 5. linearization per loci chunk, then the databases
-    linearized_dir = outdir / "linearized"
-    remove_stale(linearized_dir / "chunks", ["*.summary.tsv", "*.weights.tsv", "*.covariance.tsv.gz"],
-                 [linearized_dir / "chunks" / f"{c.stem}{suffix}" for c in loci_chunks
-                  for suffix in (".summary.tsv", ".weights.tsv", ".covariance.tsv.gz")])
-    prefixes = []
-    for chunk, store in zip(loci_chunks, merged_stores):
-        prefix = linearized_dir / "chunks" / chunk.stem
-        argv = ["linearize", "--personalized", store, "--vcf", params["vcf"], "--loci", chunk, "--out-prefix", prefix,
-                "--maf", params["lin_maf"], "--build", params["build"], "--folds", params["lin_folds"], "--alpha",
-                params["lin_alpha"], "--seed", params["seed"], "--min-snps", params["lin_min_snps"]]
-        if params.get("lin_window_bp"):
-            argv += ["--window-bp", params["lin_window_bp"]]
-        for flag in ("keep_indels", "keep_ambiguous", "keep_multiallelic"):
-            if params.get(f"lin_{flag}"):
-                argv.append(f"--{flag.replace('_', '-')}")
-        if params["snp_key"] == "rsid":
-            argv.append("--require-rsid")
-        if params.get("lin_gwas_pvalue") is not None:  # needs gwas: check_param_rules
-            argv += ["--gwas", resolve_gwas_files(params["gwas"])[0], "--gwas-snp-column", params["gwas_snp_column"],
-                     "--gwas-pvalue-column", params["gwas_pvalue_column"], "--gwas-pvalue-threshold",
-                     params["lin_gwas_pvalue"]]
-        outputs = [Path(f"{prefix}.summary.tsv"), Path(f"{prefix}.weights.tsv"), Path(f"{prefix}.covariance.tsv.gz")]
-        runner.step("linearize", f"linearize/{chunk.stem}", argv, outputs)
-        prefixes.append(prefix)
+    remove_stale(layout.linearized / "chunks", ["*.summary.tsv", "*.weights.tsv", "*.covariance.tsv.gz"],
+                 [f for c in loci_chunks for f in layout.linearized_chunk_files(c.stem)])
+    gwas_files = resolve_gwas_files(params.get("gwas"))
+    selecting = params.get("lin_gwas_pvalue") is not None   # needs gwas: check_param_rules
+    for chunk in loci_chunks:
+        runner.step("linearize", f"linearize/{chunk.stem}", LinearizeConfig(
+            personalized=layout.personalized_store(chunk.stem), vcf=Path(params["vcf"]), loci=chunk,
+            out_prefix=layout.linearized_chunk(chunk.stem),
+            window_bp=int(params["lin_window_bp"]) if params.get("lin_window_bp") else None,
+            maf=float(params["lin_maf"]), keep_indels=bool(params.get("lin_keep_indels")),
+            keep_ambiguous=bool(params.get("lin_keep_ambiguous")),
+            keep_multiallelic=bool(params.get("lin_keep_multiallelic")), require_rsid=params["snp_key"] == "rsid",
+            build=params["build"], folds=int(params["lin_folds"]), alpha=float(params["lin_alpha"]),
+            seed=int(params["seed"]), min_snps=int(params["lin_min_snps"]),
+            gwas=Path(gwas_files[0]) if selecting else None,
+            gwas_snp_column=params["gwas_snp_column"] if selecting else "variant_id",
+            gwas_pvalue_column=params["gwas_pvalue_column"] if selecting else "pvalue",
+            gwas_pvalue_threshold=float(params["lin_gwas_pvalue"]) if selecting else 5e-8,
+            progress=progress), layout.linearized_chunk_files(chunk.stem))
     name = params["name"]
-    db, covariance = linearized_dir / f"{name}.db", linearized_dir / f"{name}.txt.gz"
-    argv = ["database", "--linearized", *prefixes, "--name", name, "--outdir", linearized_dir, "--snp-key",
-            params["snp_key"], "--pval-threshold", params["db_pval_threshold"], "--rho-threshold",
-            params["db_rho_threshold"], "--cv-seed", params["seed"]]
+    databases = [layout.database(name), layout.covariance(name), layout.linearization_summary(name)]
     if params.get("keep_unfiltered"):
-        argv.append("--keep-unfiltered")
-    if params.get("population"):
-        argv += ["--population", params["population"]]
-    if params.get("allow_empty_results"):
-        argv.append("--allow-empty")
-    databases = [db, covariance, linearized_dir / f"{name}.summary.tsv"]
-    if params.get("keep_unfiltered"):
-        databases += [linearized_dir / f"{name}.unfiltered.db", linearized_dir / f"{name}.unfiltered.txt.gz"]
-    remove_stale(linearized_dir, ["*.db", "*.txt.gz", "*.summary.tsv"], databases)
-    runner.step("databases", "database", argv, databases)
+        databases += [layout.unfiltered_database(name), layout.unfiltered_covariance(name)]
+    remove_stale(layout.linearized, ["*.db", "*.txt.gz", "*.summary.tsv"], databases)
+    runner.step("databases", "database", DatabaseConfig(
+        linearized=tuple(layout.linearized_chunk(c.stem) for c in loci_chunks), name=name, outdir=layout.linearized,
+        snp_key=params["snp_key"], pval_threshold=float(params["db_pval_threshold"]),
+        rho_threshold=float(params["db_rho_threshold"]), keep_unfiltered=bool(params.get("keep_unfiltered")),
+        population=_optional(params.get("population")), cv_seed=int(params["seed"]),
+        allow_empty=bool(params.get("allow_empty_results"))), databases)
     if not keeps_personalized(params):
-        for path in sorted(personalized_dir.rglob("*.h5")):
+        for path in sorted(layout.personalized.rglob("*.h5")):
             path.unlink()
         log.info("deleted the personalized prediction stores (delete_personalized)")
 
     # 6. TWAS per GWAS file
-    twas_dir = outdir / "twas"
-    gwas_files = resolve_gwas_files(params.get("gwas"))
-    remove_stale(twas_dir, ["*.csv", "*.qq.png", "*.manhattan.png"],
-                 [twas_dir / f"{stem}{suffix}" for stem in gwas_names(gwas_files)
-                  for suffix in (".csv", ".qq.png", ".manhattan.png")])
-    for gwas, stem in zip(gwas_files, gwas_names(gwas_files)):
-        out = twas_dir / f"{stem}.csv"
-        argv = ["twas", "--model-db-path", db, "--covariance", covariance, "--gwas-file", gwas,
-                "--snp-column", params["gwas_snp_column"], "--effect-allele-column",
-                params["gwas_effect_allele_column"], "--non-effect-allele-column",
-                params["gwas_non_effect_allele_column"], "--model-db-snp-key", params["snp_key"],
-                "--output-file", out, "--plots-prefix", twas_dir / stem]
-        for key in ("beta", "se", "zscore", "pvalue", "or"):
-            if params.get(f"gwas_{key}_column"):
-                argv += [f"--{key}-column", params[f"gwas_{key}_column"]]
-        if params.get("gwas_keep_non_rsid"):
-            argv.append("--keep-non-rsid")
-        if params.get("allow_empty_results"):
-            argv.append("--allow-empty")
-        runner.step("twas", f"twas/{stem}", argv, [out])
+    names = gwas_names(gwas_files)
+    remove_stale(layout.twas, ["*.csv", "*.qq.png", "*.manhattan.png"],
+                 [p for stem in names for p in (layout.twas_table(stem), *layout.twas_plots(stem))])
+    for gwas, stem in zip(gwas_files, names):
+        out = layout.twas_table(stem)
+        runner.step("twas", f"twas/{stem}", TwasConfig(
+            model_db_path=layout.database(name), covariance=layout.covariance(name), gwas_file=(Path(gwas),),
+            output_file=str(out), snp_column=params["gwas_snp_column"],
+            effect_allele_column=params["gwas_effect_allele_column"],
+            non_effect_allele_column=params["gwas_non_effect_allele_column"],
+            beta_column=_optional(params.get("gwas_beta_column")), se_column=_optional(params.get("gwas_se_column")),
+            zscore_column=_optional(params.get("gwas_zscore_column")),
+            pvalue_column=_optional(params.get("gwas_pvalue_column")),
+            or_column=_optional(params.get("gwas_or_column")), model_db_snp_key=params["snp_key"],
+            keep_non_rsid=bool(params.get("gwas_keep_non_rsid")), plots_prefix=str(layout.twas_plots_prefix(stem)),
+            allow_empty=bool(params.get("allow_empty_results"))), [out])
 
     # 7. report
-    runner.timings.append(("predictor", "predictor (inside reference and personalize)",
-                           predictor_seconds() - predictor_started, "ran"))
+    runner.timings.append(("predictor", "predictor (inside reference and personalize)", runner.predictor_seconds(),
+                           "ran"))
     runner.timings.append(("total", "total", time.perf_counter() - started, "ran"))
     runner.write_timings()
-    report = outdir / "report" / "index.html"
-    from enpact.report import write_report
-
-    write_report(outdir, params)
-    return {"outdir": outdir, "report": report, "database": db, "covariance": covariance, "twas": twas_dir}
-
+    report(ReportConfig(outdir=outdir), params)
+    return {"outdir": outdir, "report": layout.report_html, "database": layout.database(name),
+            "covariance": layout.covariance(name), "twas": layout.twas}

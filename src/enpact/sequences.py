@@ -9,7 +9,7 @@ import pandas as pd
 from enpact.genome import Genome, decode
 from enpact.io import atomic_path
 from enpact.predict import iter_locus_windows
-from enpact.variants import VariantCounts, VcfReader
+from enpact.variants import VcfReader
 
 
 def _format_record(name: str, sequence: str, line_width: int) -> str:
@@ -26,14 +26,13 @@ def write_window_fasta(
     loci: pd.DataFrame,
     window_bp: int,
     vcf: VcfReader | None,
-    counts: VariantCounts,
     line_width: int = 60,
 ) -> int:
     """Write the reference window and every haplotype window of every locus; returns the record count."""
     samples = vcf.samples if vcf is not None else []
     n_records = 0
     with atomic_path(out, ".fa") as tmp, open(tmp, "w") as handle:
-        for locus_index, windows in iter_locus_windows(genome, loci, window_bp, vcf, counts):
+        for locus_index, windows in iter_locus_windows(genome, loci, window_bp, vcf):
             locus_id = loci["locus_id"].iloc[locus_index]
             decoded = [decode(w) for w in windows.windows]
             handle.write(_format_record(f"{locus_id}|ref|ref", decoded[0], line_width))

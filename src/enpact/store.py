@@ -14,6 +14,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 
 from enpact import __version__
 from enpact.errors import EnpactError
@@ -242,3 +243,27 @@ def merge_personalized_stores(paths: list[str | Path], out: str | Path) -> Perso
     merged = PersonalizedStore(locus_ids, samples, prediction, reference, meta, n_unique, features)
     write_personalized_store(out, merged)
     return merged
+
+
+def merge_feature_stores(paths: list[Path]) -> FeatureStore:
+    """Concatenate reference feature stores of disjoint loci chunks (sorted by first locus id)."""
+    stores = sorted((read_feature_store(p) for p in paths), key=lambda s: s.locus_ids[0] if s.locus_ids else "")
+    metas = {str(sorted(s.meta.get("predictor", {}).items())) for s in stores}
+    if len(metas) > 1:
+        raise EnpactError("merge-features: inputs were made with different predictor settings")
+    if any(s.samples for s in stores):
+        raise EnpactError("merge-features: only reference feature stores (no --vcf) can be merged")
+    ids = [l for s in stores for l in s.locus_ids]
+    if len(set(ids)) != len(ids):
+        dup = pd.Index(ids)[pd.Index(ids).duplicated()][0]
+        raise EnpactError(f"merge-features: locus {dup} is in more than one input")
+    offsets = np.cumsum([0] + [len(s.features) for s in stores[:-1]])
+    locus_offsets = np.cumsum([0] + [len(s.locus_ids) for s in stores[:-1]])
+    return FeatureStore(
+        locus_ids=ids, samples=[],
+        features=np.concatenate([s.features for s in stores]),
+        row_locus=np.concatenate([s.row_locus + lo for s, lo in zip(stores, locus_offsets)]).astype(np.int32),
+        reference_row=np.concatenate([s.reference_row + o for s, o in zip(stores, offsets)]).astype(np.int32),
+        haplotype_row=np.zeros((len(ids), 0, 2), np.int32),
+        meta=stores[0].meta,
+    )

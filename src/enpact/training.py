@@ -381,3 +381,32 @@ def _evaluation_baseline(
         raise EnpactError(f"baseline track '{track}' given but there are no train loci to fit it on")
     log.warning("no saved baseline and no train loci: the baseline is not reported")
     return None
+
+
+def training_data(features_path: Path, loci_path: Path, expression_path: Path
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], FeatureSpec]:
+    """Reference features, targets (feature means), splits, ids and feature spec of loci in all three inputs."""
+    from enpact.expression import check_between_feature_signal, feature_means, read_expression
+    from enpact.loci import read_loci
+    from enpact.store import read_feature_store
+
+    store = read_feature_store(features_path)
+    loci = read_loci(loci_path)
+    matrix = read_expression(expression_path)
+    check_between_feature_signal(matrix, expression_path)
+    targets = feature_means(matrix)
+    row = {locus: i for i, locus in enumerate(store.locus_ids)}
+    present = loci["locus_id"].isin(row) & loci["locus_id"].isin(targets.index)
+    missing = loci.loc[~loci["locus_id"].isin(row), "locus_id"]
+    if len(missing):
+        raise EnpactError(f"{features_path}: no features for locus {missing.iloc[0]} ({len(missing)} loci); "
+                          "predict the reference features for the same loci table")
+    loci = loci[present]
+    y = targets.reindex(loci["locus_id"]).to_numpy(np.float64)
+    finite = np.isfinite(y)
+    if not finite.all():
+        log.warning("%d loci have no target value and are left out", int((~finite).sum()))
+    loci = loci[finite]
+    features = store.reference_features()[[row[l] for l in loci["locus_id"]]]
+    spec = FeatureSpec.from_dict(store.meta.get("predictor", {}), str(features_path))
+    return features, y[finite], loci["split"].to_numpy(), loci["locus_id"].tolist(), spec

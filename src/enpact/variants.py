@@ -138,6 +138,15 @@ def check_vcf_compression(path: str | Path) -> None:
                           f"{bgzip_advice(path)} (then use {path}.gz)")
 
 
+def read_sample_list(path: str | Path) -> list[str]:
+    """Sample ids from a file: one per line (the first field), '#' comments and blank lines ignored."""
+    lines = Path(path).read_text().splitlines()
+    ids = [line.split()[0] for line in lines if line.strip() and not line.startswith("#")]
+    if not ids:
+        raise EnpactError(f"{path}: no sample ids in file")
+    return ids
+
+
 class VcfReader:
     """A bgzipped+indexed VCF or an indexed BCF, restricted to a list of samples."""
 

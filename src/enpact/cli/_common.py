@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from enpact.errors import EnpactError
 
 
 def existing_file(value: str) -> Path:
@@ -21,17 +20,9 @@ def comma_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def read_sample_list(samples: list[str] | None, samples_file: Path | None) -> list[str] | None:
-    """Samples from --samples or --samples-file (one id per line, '#' comments), or None for all."""
-    if samples and samples_file:
-        raise EnpactError("give --samples or --samples-file, not both")
-    if samples_file:
-        lines = Path(samples_file).read_text().splitlines()
-        ids = [line.split()[0] for line in lines if line.strip() and not line.startswith("#")]
-        if not ids:
-            raise EnpactError(f"{samples_file}: no sample ids in file")
-        return ids
-    return samples or None
+def samples_or_none(values: list[str] | None) -> tuple[str, ...] | None:
+    """--samples as a configuration value (None: all samples of the VCF, or those of --samples-file)."""
+    return tuple(values) if values else None
 
 
 def add_sample_arguments(parser: argparse.ArgumentParser) -> None:

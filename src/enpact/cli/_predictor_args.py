@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from enpact.predictors import Predictor, load_predictor
+from enpact.steps import PredictorConfig
 
 
 def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,16 +26,8 @@ def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
                        help="input length (default: from the checkpoint's enpact_predictor.json, else 196608)")
 
 
-def predictor_from_args(args: argparse.Namespace) -> Predictor:
-    """Construct the predictor described by the shared options."""
-    return load_predictor(
-        args.predictor,
-        weights=args.weights,
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        bins=args.bins,
-        tracks=args.tracks,
-        aggregate=args.aggregate,
-        window_bp=args.window_bp,
-    )
+def predictor_config(args: argparse.Namespace) -> PredictorConfig:
+    """The predictor described by the shared options."""
+    return PredictorConfig(predictor=args.predictor, weights=args.weights, bins=args.bins, aggregate=args.aggregate,
+                           tracks=args.tracks, batch_size=args.batch_size, device=args.device,
+                           precision=args.precision, window_bp=args.window_bp)

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.params import check_nextflow_params, write_params
+from enpact.steps import CheckConfig, check
 
 ORDER = 2
 log = logging.getLogger(__name__)
@@ -33,22 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     files.add_argument("--samples", type=Path, help="file of sample ids")
     files.add_argument("--gwas", type=Path, nargs="+", default=[], help="GWAS files, in the order of the parameter")
     p.add_argument("--out", type=Path, required=True, help="resolved parameters (JSON)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, config=config)
+
+
+def config(args: argparse.Namespace) -> CheckConfig:
+    """The step's configuration from the arguments."""
+    return CheckConfig(params=args.params, out=args.out, fasta=args.fasta, annotation=args.annotation,
+                       expression=args.expression, vcf=args.vcf, samples=args.samples, gwas=tuple(args.gwas))
 
 
 def run(args: argparse.Namespace) -> int:
     """Check the parameters (and the input files, when given) and write the resolved copy."""
-    from enpact.errors import EnpactError
-
-    params = check_nextflow_params(args.params)
-    given = [name for name in ("fasta", "expression", "vcf") if getattr(args, name)]
-    if given:
-        from enpact.checks import StudyFiles, check_study
-
-        if len(given) < 3:
-            raise EnpactError("checking the input files needs --fasta, --expression and --vcf")
-        check_study(params, StudyFiles(args.fasta, args.expression, args.vcf, args.annotation, args.samples,
-                                       list(args.gwas)))
-    write_params(args.out, params)
-    log.info("parameters checked: %s", args.out)
+    check(config(args))
     return 0

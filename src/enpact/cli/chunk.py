@@ -6,9 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import existing_file, read_sample_list
-from enpact.loci import read_loci, write_chunks
-from enpact.variants import VcfReader
+from enpact.cli._common import existing_file
+from enpact.steps import ChunkConfig, chunk
 
 ORDER = 8
 log = logging.getLogger(__name__)
@@ -26,17 +25,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--samples-file", type=existing_file, help="file with one sample id per line")
     p.add_argument("--samples-per-chunk", type=int, default=500)
     p.add_argument("--outdir", required=True, type=Path)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, config=config)
+
+
+def config(args: argparse.Namespace) -> ChunkConfig:
+    """The step's configuration from the arguments."""
+    return ChunkConfig(loci=args.loci, outdir=args.outdir, loci_per_chunk=args.loci_per_chunk,
+                       samples_per_chunk=args.samples_per_chunk, vcf=args.vcf, samples_file=args.samples_file)
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the chunk files."""
-    loci = read_loci(args.loci)
-    samples: list[str] = []
-    if args.samples_file:
-        samples = read_sample_list(None, args.samples_file) or []
-    elif args.vcf:
-        samples = VcfReader(args.vcf).samples
-    loci_files, sample_files = write_chunks(loci, args.loci_per_chunk, samples, args.samples_per_chunk, args.outdir)
-    log.info("wrote %d loci chunks and %d sample chunks under %s", len(loci_files), len(sample_files), args.outdir)
+    chunk(config(args))
     return 0

@@ -6,7 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.predictdb import SNP_KEYS, build_database
+from enpact.predictdb import SNP_KEYS
+from enpact.steps import DatabaseConfig, database
 
 ORDER = 70
 log = logging.getLogger(__name__)
@@ -36,18 +37,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cv-seed", type=int, help="cross-validation seed stored in construction")
     p.add_argument("--allow-empty", action="store_true",
                    help="write the databases even when no model passes the filters (otherwise an error with the reason)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, config=config)
+
+
+def config(args: argparse.Namespace) -> DatabaseConfig:
+    """The step's configuration from the arguments."""
+    return DatabaseConfig(
+        linearized=tuple(Path(p) for p in args.linearized), name=args.name, outdir=args.outdir,
+        snp_key=args.snp_key, pval_threshold=args.pval_threshold, rho_threshold=args.rho_threshold,
+        keep_unfiltered=args.keep_unfiltered, population=args.population, cv_seed=args.cv_seed,
+        allow_empty=args.allow_empty,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the databases and report what was written."""
-    outputs = build_database(
-        args.linearized, args.name, args.outdir, snp_key=args.snp_key, pval_threshold=args.pval_threshold,
-        rho_threshold=args.rho_threshold, keep_unfiltered=args.keep_unfiltered, population=args.population,
-        cv_seed=args.cv_seed, allow_empty=args.allow_empty,
-    )
-    log.info("wrote %s (%d models) and %s", outputs.db, outputs.n_genes, outputs.covariance)
-    if outputs.unfiltered_db:
-        log.info("wrote %s (%d models) and %s", outputs.unfiltered_db, outputs.n_genes_unfiltered,
-                 outputs.unfiltered_covariance)
+    database(config(args))
     return 0

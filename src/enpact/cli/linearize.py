@@ -6,9 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-
 from enpact.cli._common import existing_file
-from enpact.errors import EnpactError
+from enpact.steps import LinearizeConfig, linearize
 
 ORDER = 60
 log = logging.getLogger(__name__)
@@ -47,36 +46,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out-prefix", required=True, type=Path,
                    help="writes PREFIX.summary.tsv, PREFIX.weights.tsv, PREFIX.covariance.tsv.gz")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, config=config)
+
+
+def config(args: argparse.Namespace) -> LinearizeConfig:
+    """The step's configuration from the arguments."""
+    return LinearizeConfig(
+        personalized=args.personalized, vcf=args.vcf, loci=args.loci, out_prefix=args.out_prefix,
+        window_bp=args.window_bp, maf=args.maf, keep_indels=args.keep_indels, keep_ambiguous=args.keep_ambiguous,
+        keep_multiallelic=args.keep_multiallelic, require_rsid=args.require_rsid, build=args.build,
+        folds=args.folds, alpha=args.alpha, seed=args.seed, min_snps=args.min_snps, gwas=args.gwas,
+        gwas_snp_column=args.gwas_snp_column, gwas_pvalue_column=args.gwas_pvalue_column,
+        gwas_pvalue_threshold=args.gwas_pvalue_threshold, progress=not args.no_progress,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Linearize the loci of a personalized store."""
-    # Imported here: the numba engine is slow to import, and every other subcommand would pay for it.
-    from enpact.linearize import FitSettings, VariantFilters, linearize, loci_near_signal, read_gwas_signal
-    from enpact.loci import read_loci
-    from enpact.predictdb import write_linearized_chunk
-    from enpact.store import read_personalized_store
-    from enpact.variants import VcfReader
-
-    store = read_personalized_store(args.personalized, with_features=False)
-    loci = read_loci(args.loci)
-    loci = loci[loci["locus_id"].isin(store.locus_ids)] if len(loci) > len(store.locus_ids) else loci
-    window = args.window_bp or int(store.meta.get("predictor", {}).get("window_bp", 0))
-    if window <= 0:
-        raise EnpactError(f"{args.personalized}: no predictor window recorded; pass --window-bp")
-    vcf = VcfReader(args.vcf, store.samples, allow_unphased=True)
-    selected = None
-    if args.gwas:
-        hits = read_gwas_signal(args.gwas, args.gwas_snp_column, args.gwas_pvalue_column, args.gwas_pvalue_threshold)
-        selected = loci_near_signal(loci, hits, window)
-        log.info("%d of %d loci have a GWAS variant with p < %g in their window", int(selected.sum()), len(loci),
-                 args.gwas_pvalue_threshold)
-    filters = VariantFilters(args.maf, args.keep_indels, args.keep_ambiguous, args.keep_multiallelic, args.build,
-                             args.require_rsid)
-    settings = FitSettings(args.alpha, args.folds, args.seed, args.min_snps)
-    summary, weights, covariances = linearize(store, loci, vcf, window, filters, settings, selected,
-                                              progress=not args.no_progress)
-    write_linearized_chunk(args.out_prefix, summary, weights, covariances)
-    log.info("wrote %s.{summary,weights}.tsv and %s.covariance.tsv.gz", args.out_prefix, args.out_prefix)
+    linearize(config(args))
     return 0

@@ -7,10 +7,8 @@ import logging
 from pathlib import Path
 
 from enpact.cli._common import existing_file
-from enpact.expression import read_expression
-from enpact.genome import Genome
-from enpact.io import atomic_path
-from enpact.loci import ANNOTATION_FORMATS, build_loci, write_loci
+from enpact.loci import ANNOTATION_FORMATS
+from enpact.steps import LociConfig, loci
 
 ORDER = 5
 log = logging.getLogger(__name__)
@@ -37,44 +35,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "with loci)")
     p.add_argument("--gene-types", help="comma-separated gene types to keep (default: all)")
     p.add_argument("--out", required=True, type=Path, help="output loci TSV; dropped features go to OUT.dropped.tsv")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, config=config)
 
 
-def warn_dropped(dropped) -> None:
-    """Features dropped for their chromosome, at WARNING with counts (the others are expected and in the report)."""
-    def where(reason: str) -> tuple[int, str]:
-        rows = dropped[dropped["reason"] == reason]
-        return len(rows), ", ".join(f"{c} {n}" for c, n in rows["chrom"].value_counts().items())
-
-    n, chroms = where("chromosome_not_in_any_split")
-    if n:
-        log.warning("%d features on chromosomes in no split (%s) are not trained on, personalized or linearized; "
-                    "sex and mitochondrial chromosomes are used only when a split names them (haploid chrX "
-                    "genotypes in males are then treated as diploid)", n, chroms)
-    n, chroms = where("chromosome_not_in_fasta")
-    if n:
-        log.warning("%d features on chromosomes the FASTA lacks (%s) are dropped: check the genome build and "
-                    "naming", n, chroms)
+def config(args: argparse.Namespace) -> LociConfig:
+    """The step's configuration from the arguments."""
+    return LociConfig(expression=args.expression, fasta=args.fasta, out=args.out, annotation=args.annotation,
+                      annotation_format=args.annotation_format, train_chroms=args.train_chroms,
+                      valid_chroms=args.valid_chroms, test_chroms=args.test_chroms, gene_types=args.gene_types)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build and write loci plus the dropped-features report."""
-    matrix = read_expression(args.expression)
-    genome = Genome(args.fasta)
-    annotation = args.annotation if args.annotation is not None else args.expression
-    if args.annotation is None and args.annotation_format != "names":
-        from enpact.errors import EnpactError
-
-        raise EnpactError("--annotation is required unless --annotation-format names")
-    loci, dropped = build_loci(annotation, args.annotation_format, matrix.index.tolist(), genome.chroms,
-                               args.train_chroms, args.valid_chroms, args.test_chroms, args.gene_types)
-    write_loci(loci, args.out)
-    dropped_path = args.out.with_name(args.out.name.removesuffix(".tsv") + ".dropped.tsv")
-    with atomic_path(dropped_path) as tmp:
-        dropped.to_csv(tmp, sep="\t", index=False)
-    warn_dropped(dropped)
-    counts = loci["split"].value_counts().to_dict()
-    log.info("wrote %s: %d loci (%s); %d features dropped (%s), see %s", args.out, len(loci),
-             ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), len(dropped),
-             ", ".join(f"{k} {v}" for k, v in dropped["reason"].value_counts().items()) or "none", dropped_path)
+    loci(config(args))
     return 0

@@ -6,15 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import add_sample_arguments, existing_file, read_sample_list
-from enpact.expression import write_expression
-from enpact.genome import Genome
-from enpact.loci import read_loci
-from enpact.models import load_model
-from enpact.personalize import individual_matrix, personalize
-from enpact.predictors import load_predictor
-from enpact.store import merge_personalized_stores, write_personalized_store
-from enpact.variants import VcfReader
+from enpact.cli._common import add_sample_arguments, existing_file, samples_or_none
+from enpact.steps import MergeConfig, PersonalizeConfig, merge, personalize
 
 ORDER = 50
 log = logging.getLogger(__name__)
@@ -45,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--export-matrix", type=Path, help="also write individual values as a PredictDB-layout matrix")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", required=True, type=Path, help="output HDF5 personalized store")
-    p.set_defaults(func=run_personalize)
+    p.set_defaults(func=run_personalize, config=personalize_config)
 
     m = subparsers.add_parser("merge", help="merge personalized chunk stores",
                               description="Merge personalized stores of chunks (loci x samples) into one; the input "
@@ -53,38 +46,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--inputs", required=True, nargs="+", type=existing_file)
     m.add_argument("--export-matrix", type=Path, help="also write individual values as a PredictDB-layout matrix")
     m.add_argument("--out", required=True, type=Path)
-    m.set_defaults(func=run_merge)
+    m.set_defaults(func=run_merge, config=merge_config)
+
+
+def personalize_config(args: argparse.Namespace) -> PersonalizeConfig:
+    """The personalize step's configuration from the arguments."""
+    return PersonalizeConfig(
+        fasta=args.fasta, loci=args.loci, vcf=args.vcf, model=args.model, out=args.out,
+        samples=samples_or_none(args.samples), samples_file=args.samples_file, weights=args.weights,
+        batch_size=args.batch_size, device=args.device, precision=args.precision, allow_unphased=args.allow_unphased,
+        allow_precision_mismatch=args.allow_precision_mismatch, save_features=args.save_features,
+        export_matrix=args.export_matrix, progress=not args.no_progress,
+    )
+
+
+def merge_config(args: argparse.Namespace) -> MergeConfig:
+    """The merge step's configuration from the arguments."""
+    return MergeConfig(inputs=tuple(args.inputs), out=args.out, export_matrix=args.export_matrix)
 
 
 def run_personalize(args: argparse.Namespace) -> int:
     """Personalize one chunk."""
-    genome = Genome(args.fasta)
-    loci = read_loci(args.loci)
-    vcf = VcfReader(args.vcf, read_sample_list(args.samples, args.samples_file), args.allow_unphased)
-    model = load_model(args.model)
-    spec = model.feature_spec
-    predictor = load_predictor(
-        spec.predictor, weights=args.weights or spec.weights, device=args.device, precision=args.precision,
-        batch_size=args.batch_size, bins=spec.bins, tracks=",".join(spec.tracks), aggregate=spec.aggregate,
-        window_bp=spec.window_bp,
-    )
-    moved = bool(args.weights) and args.weights != spec.weights
-    if moved:
-        log.warning("using predictor weights %s in place of %s recorded in the model; they must be the same "
-                    "checkpoint", args.weights, spec.weights)
-    store = personalize(genome, loci, vcf, model, predictor, args.save_features, not args.no_progress, moved,
-                        args.allow_precision_mismatch)
-    write_personalized_store(args.out, store)
-    if args.export_matrix:
-        write_expression(individual_matrix(store), args.export_matrix)
+    personalize(personalize_config(args))
     return 0
 
 
 def run_merge(args: argparse.Namespace) -> int:
     """Merge chunk stores."""
-    merged = merge_personalized_stores(args.inputs, args.out)
-    if args.export_matrix:
-        write_expression(individual_matrix(merged), args.export_matrix)
-    log.info("merged %d stores into %s: %d loci x %d samples", len(args.inputs), args.out,
-             len(merged.locus_ids), len(merged.samples))
+    merge(merge_config(args))
     return 0

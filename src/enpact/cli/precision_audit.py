@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import comma_list, existing_file, read_sample_list
+from enpact.cli._common import comma_list, existing_file
 from enpact.io import atomic_path
 
 ORDER = 95
@@ -47,13 +47,13 @@ def run(args: argparse.Namespace) -> int:
     from enpact.loci import read_loci
     from enpact.models import load_model
     from enpact.precision_audit import audit_precisions, sample_evenly
-    from enpact.variants import VcfReader
+    from enpact.variants import VcfReader, read_sample_list
 
     if args.n_loci < 1 or args.n_samples < 3:
         raise EnpactError("--n-loci must be at least 1 and --n-samples at least 3")
     loci = read_loci(args.loci)
     loci = loci[loci["locus_id"].isin(sample_evenly(loci["locus_id"].tolist(), args.n_loci))]
-    samples = read_sample_list(None, args.samples_file) if args.samples_file else None
+    samples = read_sample_list(args.samples_file) if args.samples_file else None
     vcf_all = VcfReader(args.vcf, samples)
     vcf = VcfReader(args.vcf, sample_evenly(list(vcf_all.samples), args.n_samples))
     model = load_model(args.model)

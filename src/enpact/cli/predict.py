@@ -6,13 +6,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import add_sample_arguments, existing_file, read_sample_list
-from enpact.cli._predictor_args import add_predictor_arguments, predictor_from_args
-from enpact.genome import Genome
-from enpact.loci import read_loci
-from enpact.predict import collect_feature_store, dedup_summary, predict_loci
-from enpact.store import write_feature_store
-from enpact.variants import VariantCounts, VcfReader
+from enpact.cli._common import add_sample_arguments, existing_file, samples_or_none
+from enpact.cli._predictor_args import add_predictor_arguments, predictor_config
+from enpact.steps import PredictConfig, predict
 
 ORDER = 20
 log = logging.getLogger(__name__)
@@ -34,29 +30,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_predictor_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, type=Path, help="output HDF5 feature store")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, config=config)
+
+
+def config(args: argparse.Namespace) -> PredictConfig:
+    """The step's configuration from the arguments."""
+    return PredictConfig(fasta=args.fasta, loci=args.loci, out=args.out, predictor=predictor_config(args),
+                         vcf=args.vcf, samples=samples_or_none(args.samples), samples_file=args.samples_file,
+                         allow_unphased=args.allow_unphased, progress=not args.no_progress)
 
 
 def run(args: argparse.Namespace) -> int:
     """Predict and write the feature store."""
-    genome = Genome(args.fasta)
-    loci = read_loci(args.loci)
-    for chrom in loci["chrom"].unique():
-        genome.resolve(chrom)
-    vcf = None
-    if args.vcf:
-        vcf = VcfReader(args.vcf, read_sample_list(args.samples, args.samples_file), args.allow_unphased)
-    predictor = predictor_from_args(args)
-    counts = VariantCounts()
-    predictions = predict_loci(predictor, genome, loci, vcf, counts, progress=not args.no_progress)
-    samples = vcf.samples if vcf is not None else []
-    meta = {"predictor": predictor.describe(), "vcf": str(args.vcf) if args.vcf else None}
-    store = collect_feature_store(predictions, loci["locus_id"].tolist(), samples, meta)
-    write_feature_store(args.out, store)
-    if vcf is not None:
-        vcf.counts.log(str(args.vcf))
-    summary = dedup_summary(store)
-    log.info("wrote %s: %d loci, %d windows predicted for %d haplotype windows (%.1f%%)", args.out,
-             summary["loci"], summary["predicted_windows"], summary["haplotype_windows"],
-             100 * summary["fraction_predicted"])
+    predict(config(args))
     return 0

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
-from enpact.errors import EnpactError
 from enpact.params import resolve_params
+from enpact.steps import ReportConfig, report
 
 ORDER = 1
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--expression", type=Path, help="the training matrix, when the run's params.json names a copy "
                    "that is not readable here (Nextflow stages one into the report task)")
     r.add_argument("--truth-causal-genes", type=Path, help="the truth table (truth_causal_genes), likewise")
-    r.set_defaults(func=run_report)
+    r.set_defaults(func=run_report, config=report_config)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,15 +54,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_config(args: argparse.Namespace) -> ReportConfig:
+    """The report step's configuration from the arguments."""
+    return ReportConfig(outdir=args.outdir, expression=args.expression, truth_causal_genes=args.truth_causal_genes)
+
+
 def run_report(args: argparse.Namespace) -> int:
     """Rewrite the report from a finished run's outputs."""
-    from enpact.report import write_report
-
-    params_path = args.outdir / "pipeline_info" / "params.json"
-    if not params_path.exists():
-        raise EnpactError(f"{params_path} not found: is {args.outdir} the output directory of an enpact run?")
-    params = json.loads(params_path.read_text())
-    if args.truth_causal_genes:
-        params["truth_causal_genes"] = str(args.truth_causal_genes)
-    write_report(args.outdir, params, args.expression)
+    report(report_config(args))
     return 0

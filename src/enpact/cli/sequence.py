@@ -6,11 +6,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import add_sample_arguments, existing_file, read_sample_list
+from enpact.cli._common import add_sample_arguments, existing_file
 from enpact.genome import Genome
 from enpact.loci import read_loci
 from enpact.sequences import write_window_fasta
-from enpact.variants import VariantCounts, VcfReader
+from enpact.variants import VcfReader, read_sample_list
 
 ORDER = 10
 log = logging.getLogger(__name__)
@@ -41,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     loci = read_loci(args.loci)
     vcf = None
     if args.vcf:
-        vcf = VcfReader(args.vcf, read_sample_list(args.samples, args.samples_file), args.allow_unphased)
-    counts = VariantCounts()
-    n = write_window_fasta(args.out, genome, loci, args.window_bp, vcf, counts, args.line_width)
+        samples = read_sample_list(args.samples_file) if args.samples_file else args.samples
+        vcf = VcfReader(args.vcf, samples, args.allow_unphased)
+    n = write_window_fasta(args.out, genome, loci, args.window_bp, vcf, args.line_width)
     if vcf is not None:
         vcf.counts.log(str(args.vcf))
     log.info("wrote %d windows to %s", n, args.out)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from enpact.errors import EnpactError
-from enpact.twas import GwasColumns, run_twas
+from enpact.steps import TwasConfig, twas
 
 ORDER = 80
 
@@ -80,23 +79,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gene-positions", type=Path, metavar="TSV",
                    help="gene, chrom, pos table for the Manhattan plot (default: median varID position of the "
                    "gene's model SNPs)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, config=config)
+
+
+def config(args: argparse.Namespace) -> TwasConfig:
+    """The step's configuration from the arguments."""
+    return TwasConfig(
+        model_db_path=args.model_db_path, covariance=args.covariance, gwas_file=tuple(args.gwas_file),
+        output_file=args.output_file, snp_column=args.snp_column, effect_allele_column=args.effect_allele_column,
+        non_effect_allele_column=args.non_effect_allele_column, beta_column=args.beta_column,
+        se_column=args.se_column, zscore_column=args.zscore_column, pvalue_column=args.pvalue_column,
+        or_column=args.or_column, beta_sign_column=args.beta_sign_column, separator=args.separator,
+        model_db_snp_key=args.model_db_snp_key, keep_non_rsid=args.keep_non_rsid, gwas_h2=args.gwas_h2,
+        gwas_n=args.gwas_n, input_pvalue_fix=args.input_pvalue_fix, plots_prefix=args.plots_prefix,
+        gene_positions=args.gene_positions, allow_empty=args.allow_empty,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run S-PrediXcan for each GWAS file."""
-    if args.input_pvalue_fix < 0:
-        raise EnpactError("--input-pvalue-fix must be 0 or a positive p-value")
-    columns = GwasColumns(
-        snp=args.snp_column, effect_allele=args.effect_allele_column,
-        non_effect_allele=args.non_effect_allele_column, beta=args.beta_column, se=args.se_column,
-        zscore=args.zscore_column, pvalue=args.pvalue_column, odds_ratio=args.or_column,
-        beta_sign=args.beta_sign_column,
-    )
-    run_twas(
-        args.model_db_path, args.covariance, args.gwas_file, columns, args.output_file,
-        snp_key=args.model_db_snp_key, keep_non_rsid=args.keep_non_rsid, separator=args.separator,
-        input_pvalue_fix=args.input_pvalue_fix, gwas_h2=args.gwas_h2, gwas_n=args.gwas_n,
-        plots_prefix=args.plots_prefix, gene_positions_path=args.gene_positions, allow_empty=args.allow_empty,
-    )
+    twas(config(args))
     return 0

@@ -48,24 +48,8 @@ def available_predictors() -> dict[str, object]:
     return dict(found)
 
 
-_LOADED: dict[tuple, Predictor] = {}
-_RETIRED_SECONDS = [0.0]
-
-
-def predictor_seconds() -> float:
-    """Seconds spent in predict() by the predictors of this process (those evicted from the cache included)."""
-    return _RETIRED_SECONDS[0] + sum(getattr(p, "seconds", 0.0) for p in _LOADED.values())
-
-
-def load_predictor(name: str, cache: bool = True, **options) -> Predictor:
-    """Construct a registered predictor by name with keyword options (weights, device, precision, ...).
-
-    With `cache`, a predictor constructed with the same options earlier in this process is reused, so that the
-    local runner loads the weights onto the device once, not once per chunk.
-    """
-    key = (name, tuple(sorted((k, str(v)) for k, v in options.items())))
-    if cache and key in _LOADED:
-        return _LOADED[key]
+def load_predictor(name: str, **options) -> Predictor:
+    """Construct a registered predictor by name with keyword options (weights, device, precision, ...)."""
     registry = available_predictors()
     if name not in registry:
         raise EnpactError(f"unknown predictor '{name}'; available: {', '.join(sorted(registry))}")
@@ -75,10 +59,6 @@ def load_predictor(name: str, cache: bool = True, **options) -> Predictor:
     predictor = factory(**options)
     if not isinstance(predictor, Predictor):
         raise EnpactError(f"predictor '{name}' does not implement the enpact predictor protocol")
-    if cache:
-        _RETIRED_SECONDS[0] += sum(getattr(p, "seconds", 0.0) for p in _LOADED.values())
-        _LOADED.clear()  # keep one model on the device at a time
-        _LOADED[key] = predictor
     return predictor
 
 

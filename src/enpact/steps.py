@@ -1,0 +1,628 @@
+"""The pipeline steps: one typed configuration and one function per step.
+
+The `enpact <step>` command lines only turn their arguments into a configuration and call the step; `enpact run`
+builds the same configurations from the parameter file and calls the steps directly (handing a live predictor to
+the steps that run one); the Nextflow modules run the command lines. A configuration's fields say which are input
+and output files (`role` in the field metadata): the runner fingerprints a step by its configuration and the
+content of its inputs, and the parity test compares configurations field by field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from enpact.errors import EnpactError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS = "EleutherAI/enformer-official-rough"
+
+
+def _path(role: str, default: Any = dataclasses.MISSING) -> Any:
+    """A field that names a file: role input, output, prefix-input (files PREFIX.*) or prefix-output."""
+    return field(default=default, metadata={"role": role})
+
+
+def _unfingerprinted(default: Any) -> Any:
+    """A field that does not change what a step writes (progress bars): left out of the runner's fingerprint."""
+    return field(default=default, metadata={"fingerprint": False})
+
+
+def fingerprinted(config: Any) -> dict[str, Any]:
+    """The fields of a configuration that decide what the step writes, as plain values."""
+    values = as_dict(config)
+    for f in dataclasses.fields(config):
+        if f.metadata.get("fingerprint") is False:
+            values.pop(f.name)
+    return values
+
+
+def roles(config: Any) -> dict[str, str]:
+    """The file roles of a configuration's fields (nested configurations are not files)."""
+    return {f.name: f.metadata["role"] for f in dataclasses.fields(config) if "role" in f.metadata}
+
+
+def as_dict(config: Any) -> dict[str, Any]:
+    """A configuration as plain JSON-ready values (paths as strings, tuples as lists)."""
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    return plain(config)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# predictor
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """Which predictor, with which weights and options, makes the features."""
+
+    predictor: str = "enformer"
+    weights: str = DEFAULT_WEIGHTS
+    bins: int = 4
+    aggregate: str = "mean"
+    tracks: str = "all"
+    batch_size: int = 4
+    device: str = "auto"
+    precision: str = "fp32"
+    window_bp: int | None = None
+
+    def load(self):
+        """Construct the predictor (loads the weights onto the device)."""
+        from enpact.predictors import load_predictor
+
+        return load_predictor(self.predictor, weights=self.weights, device=self.device, precision=self.precision,
+                              batch_size=self.batch_size, bins=self.bins, tracks=self.tracks,
+                              aggregate=self.aggregate, window_bp=self.window_bp)
+
+
+PredictorProvider = Callable[[PredictorConfig], Any]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# loci and chunks
+
+
+@dataclass(frozen=True)
+class LociConfig:
+    """`enpact loci`: one locus per feature of the matrix, with its chromosome split."""
+
+    expression: Path = _path("input")
+    fasta: Path = _path("input")
+    out: Path = _path("output")
+    annotation: Path | None = _path("input", None)
+    annotation_format: str = "auto"
+    train_chroms: str | None = None
+    valid_chroms: str | None = None
+    test_chroms: str | None = None
+    gene_types: str | None = None
+
+
+def loci(config: LociConfig) -> pd.DataFrame:
+    """Write the loci table and the dropped features (with reasons); features dropped for their chromosome are a
+    warning with counts."""
+    from enpact.expression import read_expression
+    from enpact.genome import Genome
+    from enpact.io import atomic_path
+    from enpact.loci import build_loci, write_loci
+
+    if config.annotation is None and config.annotation_format != "names":
+        raise EnpactError("--annotation is required unless --annotation-format names")
+    matrix = read_expression(config.expression)
+    genome = Genome(config.fasta)
+    annotation = config.annotation if config.annotation is not None else config.expression
+    table, dropped = build_loci(annotation, config.annotation_format, matrix.index.tolist(), genome.chroms,
+                                config.train_chroms, config.valid_chroms, config.test_chroms, config.gene_types)
+    write_loci(table, config.out)
+    dropped_path = config.out.with_name(config.out.name.removesuffix(".tsv") + ".dropped.tsv")
+    with atomic_path(dropped_path) as tmp:
+        dropped.to_csv(tmp, sep="\t", index=False)
+    _warn_dropped(dropped)
+    counts = table["split"].value_counts().to_dict()
+    log.info("wrote %s: %d loci (%s); %d features dropped (%s), see %s", config.out, len(table),
+             ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), len(dropped),
+             ", ".join(f"{k} {v}" for k, v in dropped["reason"].value_counts().items()) or "none", dropped_path)
+    return table
+
+
+def _warn_dropped(dropped: pd.DataFrame) -> None:
+    """Features dropped for their chromosome, at WARNING with counts (the others are expected and in the report)."""
+    def where(reason: str) -> tuple[int, str]:
+        rows = dropped[dropped["reason"] == reason]
+        return len(rows), ", ".join(f"{c} {n}" for c, n in rows["chrom"].value_counts().items())
+
+    n, chroms = where("chromosome_not_in_any_split")
+    if n:
+        log.warning("%d features on chromosomes in no split (%s) are not trained on, personalized or linearized; "
+                    "sex and mitochondrial chromosomes are used only when a split names them (haploid chrX "
+                    "genotypes in males are then treated as diploid)", n, chroms)
+    n, chroms = where("chromosome_not_in_fasta")
+    if n:
+        log.warning("%d features on chromosomes the FASTA lacks (%s) are dropped: check the genome build and "
+                    "naming", n, chroms)
+
+
+@dataclass(frozen=True)
+class ChunkConfig:
+    """`enpact chunk`: loci and samples in chunks named from their content."""
+
+    loci: Path = _path("input")
+    outdir: Path = _path("output")
+    loci_per_chunk: int = 50
+    samples_per_chunk: int = 500
+    vcf: Path | None = _path("input", None)
+    samples_file: Path | None = _path("input", None)
+
+
+def chunk(config: ChunkConfig) -> tuple[list[Path], list[Path]]:
+    """Write DIR/loci/<first>--<last>.tsv and DIR/samples/<first>--<last>.txt."""
+    from enpact.loci import read_loci, write_chunks
+    from enpact.variants import VcfReader, read_sample_list
+
+    samples: list[str] = []
+    if config.samples_file:
+        samples = read_sample_list(config.samples_file)
+    elif config.vcf:
+        samples = VcfReader(config.vcf).samples
+    loci_files, sample_files = write_chunks(read_loci(config.loci), config.loci_per_chunk, samples,
+                                            config.samples_per_chunk, config.outdir)
+    log.info("wrote %d loci chunks and %d sample chunks under %s", len(loci_files), len(sample_files), config.outdir)
+    return loci_files, sample_files
+
+
+# ----------------------------------------------------------------------------------------------------------
+# predictor features
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """`enpact predict`: predictor features of each locus's reference window (and of each distinct haplotype window
+    with a VCF)."""
+
+    fasta: Path = _path("input")
+    loci: Path = _path("input")
+    out: Path = _path("output")
+    predictor: PredictorConfig = PredictorConfig()
+    vcf: Path | None = _path("input", None)
+    samples: tuple[str, ...] | None = None
+    samples_file: Path | None = _path("input", None)
+    allow_unphased: bool = False
+    progress: bool = _unfingerprinted(True)
+
+
+def predict(config: PredictConfig, predictors: PredictorProvider | None = None) -> None:
+    """Predict and write the feature store (`predictors`: where to get the predictor, e.g. one already loaded)."""
+    from enpact.genome import Genome
+    from enpact.loci import read_loci
+    from enpact.predict import collect_feature_store, dedup_summary, predict_loci
+    from enpact.store import write_feature_store
+    from enpact.variants import VcfReader, read_sample_list
+
+    genome = Genome(config.fasta)
+    table = read_loci(config.loci)
+    for chrom in table["chrom"].unique():
+        genome.resolve(chrom)
+    vcf = None
+    if config.vcf:
+        samples = read_sample_list(config.samples_file) if config.samples_file else (
+            list(config.samples) if config.samples else None)
+        vcf = VcfReader(config.vcf, samples, config.allow_unphased)
+    predictor = (predictors or PredictorConfig.load)(config.predictor)
+    predictions = predict_loci(predictor, genome, table, vcf, progress=config.progress)
+    meta = {"predictor": predictor.describe(), "vcf": str(config.vcf) if config.vcf else None}
+    store = collect_feature_store(predictions, table["locus_id"].tolist(), vcf.samples if vcf else [], meta)
+    write_feature_store(config.out, store)
+    if vcf is not None:
+        vcf.counts.log(str(config.vcf))
+    summary = dedup_summary(store)
+    log.info("wrote %s: %d loci, %d windows predicted for %d haplotype windows (%.1f%%)", config.out,
+             summary["loci"], summary["predicted_windows"], summary["haplotype_windows"],
+             100 * summary["fraction_predicted"])
+
+
+@dataclass(frozen=True)
+class MergeFeaturesConfig:
+    """`enpact merge-features`: the reference feature stores of loci chunks, concatenated."""
+
+    inputs: tuple[Path, ...] = _path("input")
+    out: Path = _path("output")
+
+
+def merge_features(config: MergeFeaturesConfig) -> None:
+    """Concatenate and write."""
+    from enpact.store import merge_feature_stores, write_feature_store
+
+    write_feature_store(config.out, merge_feature_stores(list(config.inputs)))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# EnPACT model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """`enpact train`: fit on the train chromosomes, evaluate on valid and test."""
+
+    features: Path = _path("input")
+    loci: Path = _path("input")
+    expression: Path = _path("input")
+    outdir: Path = _path("output")
+    model_type: str = "elastic_net"
+    folds: int = 5
+    seed: int = 0
+    device: str = "auto"
+    baseline_track: str | None = None
+
+
+def train(config: TrainConfig) -> None:
+    """Train and evaluate."""
+    from enpact.training import train_and_evaluate, training_data  # matplotlib and scikit-learn: only here
+
+    data = training_data(config.features, config.loci, config.expression)
+    train_and_evaluate(*data, config.model_type, config.outdir, folds=config.folds, seed=config.seed,
+                       device=config.device, baseline_track=config.baseline_track)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """`enpact evaluate`: a saved model on other loci or targets."""
+
+    model: Path = _path("input")
+    features: Path = _path("input")
+    loci: Path = _path("input")
+    expression: Path = _path("input")
+    outdir: Path = _path("output")
+    device: str = "auto"
+    baseline_track: str | None = None
+
+
+def evaluate(config: EvaluateConfig) -> None:
+    """Evaluate a saved model."""
+    from enpact.training import evaluate_model, training_data
+
+    features, y, splits, ids, spec = training_data(config.features, config.loci, config.expression)
+    evaluate_model(config.model, features, y, splits, ids, config.outdir, feature_spec=spec,
+                   baseline_track=config.baseline_track, device=config.device)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# personalized predictions
+
+
+@dataclass(frozen=True)
+class PersonalizeConfig:
+    """`enpact personalize`: predictor + EnPACT model on both haplotypes of every individual, for one chunk."""
+
+    fasta: Path = _path("input")
+    loci: Path = _path("input")
+    vcf: Path = _path("input")
+    model: Path = _path("input")
+    out: Path = _path("output")
+    samples: tuple[str, ...] | None = None
+    samples_file: Path | None = _path("input", None)
+    weights: str | None = None
+    batch_size: int = 4
+    device: str = "auto"
+    precision: str = "fp32"
+    allow_unphased: bool = False
+    allow_precision_mismatch: bool = False
+    save_features: bool = False
+    export_matrix: Path | None = _path("output", None)
+    progress: bool = _unfingerprinted(True)
+
+    def predictor_config(self, model) -> PredictorConfig:
+        """The predictor that made the model's training features (weights possibly at another location)."""
+        spec = model.feature_spec
+        return PredictorConfig(spec.predictor, self.weights or spec.weights, spec.bins, spec.aggregate,
+                               ",".join(spec.tracks), self.batch_size, self.device, self.precision, spec.window_bp)
+
+
+def personalize(config: PersonalizeConfig, predictors: PredictorProvider | None = None) -> None:
+    """Personalize the chunk and write its store (`predictors`: where to get the predictor the model needs)."""
+    from enpact.expression import write_expression
+    from enpact.genome import Genome
+    from enpact.loci import read_loci
+    from enpact.models import load_model
+    from enpact.personalize import individual_matrix
+    from enpact.personalize import personalize as personalize_chunk
+    from enpact.store import write_personalized_store
+    from enpact.variants import VcfReader, read_sample_list
+
+    samples = read_sample_list(config.samples_file) if config.samples_file else (
+        list(config.samples) if config.samples else None)
+    vcf = VcfReader(config.vcf, samples, config.allow_unphased)
+    model = load_model(config.model)
+    spec = model.feature_spec
+    predictor = (predictors or PredictorConfig.load)(config.predictor_config(model))
+    moved = bool(config.weights) and config.weights != spec.weights
+    if moved:
+        log.warning("using predictor weights %s in place of %s recorded in the model; they must be the same "
+                    "checkpoint", config.weights, spec.weights)
+    store = personalize_chunk(Genome(config.fasta), read_loci(config.loci), vcf, model, predictor,
+                              config.save_features, config.progress, moved, config.allow_precision_mismatch)
+    write_personalized_store(config.out, store)
+    if config.export_matrix:
+        write_expression(individual_matrix(store), config.export_matrix)
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    """`enpact merge`: the personalized stores of a loci chunk's sample chunks, as one."""
+
+    inputs: tuple[Path, ...] = _path("input")
+    out: Path = _path("output")
+    export_matrix: Path | None = _path("output", None)
+
+
+def merge(config: MergeConfig) -> None:
+    """Merge (any order gives the same bytes)."""
+    from enpact.expression import write_expression
+    from enpact.personalize import individual_matrix
+    from enpact.store import merge_personalized_stores
+
+    merged = merge_personalized_stores(list(config.inputs), config.out)
+    if config.export_matrix:
+        write_expression(individual_matrix(merged), config.export_matrix)
+    log.info("merged %d stores into %s: %d loci x %d samples", len(config.inputs), config.out,
+             len(merged.locus_ids), len(merged.samples))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# linearization, databases, TWAS
+
+
+@dataclass(frozen=True)
+class LinearizeConfig:
+    """`enpact linearize`: per locus, an elastic net from variant dosages to the personalized values."""
+
+    personalized: Path = _path("input")
+    vcf: Path = _path("input")
+    loci: Path = _path("input")
+    out_prefix: Path = _path("prefix-output")
+    window_bp: int | None = None
+    maf: float = 0.01
+    keep_indels: bool = False
+    keep_ambiguous: bool = False
+    keep_multiallelic: bool = False
+    require_rsid: bool = False
+    build: str = "b38"
+    folds: int = 10
+    alpha: float = 0.5
+    seed: int = 0
+    min_snps: int = 2
+    gwas: Path | None = _path("input", None)
+    gwas_snp_column: str = "variant_id"
+    gwas_pvalue_column: str = "pvalue"
+    gwas_pvalue_threshold: float = 5e-8
+    progress: bool = _unfingerprinted(True)
+
+
+def linearize(config: LinearizeConfig) -> None:
+    """Linearize the loci of a personalized store and write the chunk."""
+    # imported here: the numba engine is slow to import, and every other step would pay for it
+    from enpact.linearize import FitSettings, VariantFilters, loci_near_signal, read_gwas_signal
+    from enpact.linearize import linearize as linearize_loci
+    from enpact.loci import read_loci
+    from enpact.predictdb import write_linearized_chunk
+    from enpact.store import read_personalized_store
+    from enpact.variants import VcfReader
+
+    store = read_personalized_store(config.personalized, with_features=False)
+    table = read_loci(config.loci)
+    table = table[table["locus_id"].isin(store.locus_ids)] if len(table) > len(store.locus_ids) else table
+    window = config.window_bp or int(store.meta.get("predictor", {}).get("window_bp", 0))
+    if window <= 0:
+        raise EnpactError(f"{config.personalized}: no predictor window recorded; pass --window-bp")
+    vcf = VcfReader(config.vcf, store.samples, allow_unphased=True)
+    selected = None
+    if config.gwas:
+        hits = read_gwas_signal(config.gwas, config.gwas_snp_column, config.gwas_pvalue_column,
+                                config.gwas_pvalue_threshold)
+        selected = loci_near_signal(table, hits, window)
+        log.info("%d of %d loci have a GWAS variant with p < %g in their window", int(np.sum(selected)), len(table),
+                 config.gwas_pvalue_threshold)
+    filters = VariantFilters(config.maf, config.keep_indels, config.keep_ambiguous, config.keep_multiallelic,
+                             config.build, config.require_rsid)
+    settings = FitSettings(config.alpha, config.folds, config.seed, config.min_snps)
+    summary, weights, covariances = linearize_loci(store, table, vcf, window, filters, settings, selected,
+                                                   progress=config.progress)
+    write_linearized_chunk(config.out_prefix, summary, weights, covariances)
+    log.info("wrote %s.{summary,weights}.tsv and %s.covariance.tsv.gz", config.out_prefix, config.out_prefix)
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """`enpact database`: PredictDB databases, covariances and the merged summary from linearization chunks."""
+
+    linearized: tuple[Path, ...] = _path("prefix-input")
+    name: str = "enpact"
+    outdir: Path = _path("output", Path("."))
+    snp_key: str = "varID"
+    pval_threshold: float = 0.05
+    rho_threshold: float = 0.1
+    keep_unfiltered: bool = False
+    population: str | None = None
+    cv_seed: int | None = None
+    allow_empty: bool = False
+
+
+def database(config: DatabaseConfig) -> None:
+    """Build and write the databases."""
+    from enpact.predictdb import build_database
+
+    outputs = build_database(
+        list(config.linearized), config.name, config.outdir, snp_key=config.snp_key,
+        pval_threshold=config.pval_threshold, rho_threshold=config.rho_threshold,
+        keep_unfiltered=config.keep_unfiltered, population=config.population, cv_seed=config.cv_seed,
+        allow_empty=config.allow_empty,
+    )
+    log.info("wrote %s (%d models) and %s", outputs.db, outputs.n_genes, outputs.covariance)
+    if outputs.unfiltered_db:
+        log.info("wrote %s (%d models) and %s", outputs.unfiltered_db, outputs.n_genes_unfiltered,
+                 outputs.unfiltered_covariance)
+
+
+@dataclass(frozen=True)
+class TwasConfig:
+    """`enpact twas`: S-PrediXcan of GWAS files against a database (MetaXcan SPrediXcan.py's method and columns)."""
+
+    model_db_path: Path = _path("input")
+    covariance: Path = _path("input")
+    gwas_file: tuple[Path, ...] = _path("input")
+    output_file: str = field(default="", metadata={"role": "output"})
+    snp_column: str = "SNP"
+    effect_allele_column: str = "A1"
+    non_effect_allele_column: str = "A2"
+    beta_column: str | None = None
+    se_column: str | None = None
+    zscore_column: str | None = None
+    pvalue_column: str | None = None
+    or_column: str | None = None
+    beta_sign_column: str | None = None
+    separator: str | None = None
+    model_db_snp_key: str = "rsid"
+    keep_non_rsid: bool = False
+    gwas_h2: float | None = None
+    gwas_n: float | None = None
+    input_pvalue_fix: float = 1e-50
+    plots_prefix: str | None = field(default=None, metadata={"role": "prefix-output"})
+    gene_positions: Path | None = _path("input", None)
+    allow_empty: bool = False
+
+
+def twas(config: TwasConfig) -> list[Path]:
+    """Run S-PrediXcan for each GWAS file."""
+    from enpact.twas import GwasColumns, run_twas
+
+    if config.input_pvalue_fix < 0:
+        raise EnpactError("--input-pvalue-fix must be 0 or a positive p-value")
+    columns = GwasColumns(
+        snp=config.snp_column, effect_allele=config.effect_allele_column,
+        non_effect_allele=config.non_effect_allele_column, beta=config.beta_column, se=config.se_column,
+        zscore=config.zscore_column, pvalue=config.pvalue_column, odds_ratio=config.or_column,
+        beta_sign=config.beta_sign_column,
+    )
+    return run_twas(
+        config.model_db_path, config.covariance, list(config.gwas_file), columns, config.output_file,
+        snp_key=config.model_db_snp_key, keep_non_rsid=config.keep_non_rsid, separator=config.separator,
+        input_pvalue_fix=config.input_pvalue_fix, gwas_h2=config.gwas_h2, gwas_n=config.gwas_n,
+        plots_prefix=config.plots_prefix, gene_positions_path=config.gene_positions, allow_empty=config.allow_empty,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# parameters and report
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """`enpact check`: a run's parameters (and, given readable copies, its input files), checked as `enpact run`
+    checks them; the resolved parameters written as pipeline_info/params.json."""
+
+    params: Path = _path("input")
+    out: Path = _path("output")
+    fasta: Path | None = _path("input", None)
+    annotation: Path | None = _path("input", None)
+    expression: Path | None = _path("input", None)
+    vcf: Path | None = _path("input", None)
+    samples: Path | None = _path("input", None)
+    gwas: tuple[Path, ...] = _path("input", ())
+
+
+def check(config: CheckConfig) -> dict:
+    """Check and write the resolved parameters."""
+    from enpact.params import check_nextflow_params, write_params
+
+    params = check_nextflow_params(config.params)
+    given = [name for name in ("fasta", "expression", "vcf") if getattr(config, name)]
+    if given:
+        from enpact.checks import StudyFiles, check_study
+
+        if len(given) < 3:
+            raise EnpactError("checking the input files needs --fasta, --expression and --vcf")
+        check_study(params, StudyFiles(config.fasta, config.expression, config.vcf, config.annotation,
+                                       config.samples, list(config.gwas)))
+    write_params(config.out, params)
+    log.info("parameters checked: %s", config.out)
+    return params
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """`enpact report`: the HTML report of a finished run's output folder."""
+
+    outdir: Path = _path("input")
+    expression: Path | None = _path("input", None)
+    truth_causal_genes: Path | None = _path("input", None)
+
+
+def report(config: ReportConfig, params: dict | None = None) -> Path:
+    """Write report/index.html (`params`: the run's parameters, else pipeline_info/params.json)."""
+    import json
+
+    from enpact.layout import ResultsLayout
+    from enpact.report import write_report
+
+    layout = ResultsLayout(config.outdir)
+    if params is None:
+        if not layout.params_json.exists():
+            raise EnpactError(f"{layout.params_json} not found: is {config.outdir} the output directory of an enpact "
+                              "run?")
+        params = json.loads(layout.params_json.read_text())
+    if config.truth_causal_genes:
+        params = {**params, "truth_causal_genes": str(config.truth_causal_genes)}
+    return write_report(config.outdir, params, config.expression)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# registry
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step: its command name, configuration type and function (and whether it runs the predictor)."""
+
+    name: str
+    config: type
+    run: Callable[..., Any]
+    uses_predictor: bool = False
+
+
+STEPS: dict[str, Step] = {step.name: step for step in (
+    Step("check", CheckConfig, check),
+    Step("loci", LociConfig, loci),
+    Step("chunk", ChunkConfig, chunk),
+    Step("predict", PredictConfig, predict, uses_predictor=True),
+    Step("merge-features", MergeFeaturesConfig, merge_features),
+    Step("train", TrainConfig, train),
+    Step("evaluate", EvaluateConfig, evaluate),
+    Step("personalize", PersonalizeConfig, personalize, uses_predictor=True),
+    Step("merge", MergeConfig, merge),
+    Step("linearize", LinearizeConfig, linearize),
+    Step("database", DatabaseConfig, database),
+    Step("twas", TwasConfig, twas),
+    Step("report", ReportConfig, report),
+)}
+
+
+def step_of(config: Any) -> Step:
+    """The step a configuration belongs to."""
+    for step in STEPS.values():
+        if type(config) is step.config:
+            return step
+    raise TypeError(f"{type(config).__name__} is not a step configuration")
