@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark: per-locus cross-validated elastic net, enpact.elasticnet against R glmnet (cv.glmnet).
+"""Benchmark: per-locus cross-validated elastic net, enpact.glmnet against R glmnet (cv.glmnet).
 
 Problems are 500 individuals x 200 / 1,000 / 2,000 variants of msprime genotypes (constant Ne 10^4,
 mu 1.25e-8, r 1e-8; variants with MAF >= 0.01); y cycles over three kinds of locus (sparse causal variants
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from enpact.elasticnet import assign_folds, fit_elastic_net_cv
+from enpact.glmnet import assign_folds, fit_elastic_net_cv
 
 logger = logging.getLogger("bench_linearize")
 
@@ -157,9 +157,9 @@ def log10_gap(a: float, b: float) -> float:
 
 
 def measure_start_up() -> tuple[float, float, float]:
-    """Fresh-process seconds: importing enpact.elasticnet, first tiny fit compiling cold, first fit from cache."""
+    """Fresh-process seconds: importing enpact.glmnet, first tiny fit compiling cold, first fit from cache."""
     code = ("import time; t0 = time.perf_counter(); import numpy as np; "
-            "from enpact.elasticnet import fit_elastic_net_cv; t1 = time.perf_counter(); "
+            "from enpact.glmnet import fit_elastic_net_cv; t1 = time.perf_counter(); "
             "r = np.random.default_rng(0); X = r.integers(0, 3, (60, 8)).astype(float); "
             "fit_elastic_net_cv(X, X[:, 0] + r.normal(size=60)); print(t1 - t0, time.perf_counter() - t1)")
     with tempfile.TemporaryDirectory() as cache:

@@ -69,7 +69,8 @@ def sklearn_reference(inputs: np.ndarray, y: np.ndarray, model) -> float:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import ElasticNetCV
 
-    from enpact.models.elastic_net import alpha_grid, assign_folds, elastic_net_inputs
+    from enpact.glmnet import assign_folds
+    from enpact.models.elastic_net import alpha_grid, elastic_net_inputs
 
     hp = model.hyperparameters
     logged = elastic_net_inputs(inputs)

@@ -176,13 +176,12 @@ def test_genes_dropped_for_their_chromosome_are_a_warning_with_counts(tmp_path, 
 
 
 def test_model_folder_follows_the_umask(tmp_path):
-    from enpact.models.base import publish_directory, staging_directory
+    from enpact.io import atomic_directory
 
     previous = os.umask(0o022)
     try:
-        staging = staging_directory(tmp_path / "model")
-        (staging / "model.json").write_text("{}")
-        publish_directory(staging, tmp_path / "model")
+        with atomic_directory(tmp_path / "model") as staging:
+            (staging / "model.json").write_text("{}")
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o755

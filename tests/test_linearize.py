@@ -75,7 +75,8 @@ def test_planted_linear_truth_is_recovered(planted):
     assert (summary["status"] == "ok").all()
     assert (summary["cv_R2_avg"] > 0.97).all() and (summary["rho_avg"] > 0.98).all()
     assert (summary["zscore_pval"] < 1e-10).all()
-    assert (summary["n_snps_in_window"] == 12).all()  # 14 SNVs - 1 ambiguous - 1 rare; the indel is excluded
+    assert (summary["n_snps_in_window"] == 15).all()  # 14 SNVs and the insertion
+    assert (summary["n_snps_passing_filters"] == 12).all()  # 14 SNVs - 1 ambiguous - 1 rare; the indel is excluded
     weights = chunk.weights
     for gene, planted_weights in truth.items():
         found = weights[weights["gene"] == gene]

@@ -366,3 +366,24 @@ def test_nextflow_publishes_the_results_layout_of_enpact_run(name, render_dir, t
                  for path in (result["published"] or {}).values() if path}
     assert published == kept, (f"only Nextflow publishes {sorted(published - kept)}; "
                                f"only enpact run keeps {sorted(kept - published)}")
+
+
+def test_the_report_task_stages_its_inputs_where_the_results_layout_puts_them(tmp_path):
+    """ENPACT_REPORT stages the published results into the layout `enpact report` reads (enpact.layout)."""
+    import re
+
+    from enpact.layout import ResultsLayout
+
+    layout = ResultsLayout(tmp_path)
+    where = {
+        "params_json": layout.params_json, "model": layout.model_json, "personalized": layout.personalized_store("c"),
+        "databases": layout.database("n"), "twas": layout.twas_table("g"),
+    }
+    text = (ROOT / "modules" / "enpact_report" / "main.nf").read_text()
+    staged = dict(re.findall(r"path\((\w+), stageAs: '([^']+)'\)", text))
+    assert set(staged) == set(where), staged
+    for name, pattern in staged.items():
+        relative = str(where[name].relative_to(tmp_path))
+        assert relative == pattern or Path(relative).parent == Path(pattern).parent and pattern.endswith("/*"), \
+            f"ENPACT_REPORT stages {name} as {pattern}, enpact.layout puts it at {relative}"
+    assert re.search(r'path\("report", type: .dir.\)', text) and layout.report.name == "report"

@@ -114,3 +114,27 @@ def test_version_of_reports_what_the_modules_record(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--version-of", "not-a-package"])
     assert exit_info.value.code == 1
+
+
+def _schema_names(node) -> set[str]:
+    names = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties":
+                names |= set(value)
+            names |= _schema_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            names |= _schema_names(value)
+    return names
+
+
+def test_nextflow_only_parameters_are_parameters_of_the_pipeline():
+    """Each name `enpact run` accepts and ignores as Nextflow's exists in nextflow_schema.json (no dead names)."""
+    import json
+
+    from enpact.params import NEXTFLOW_ONLY, schema_path
+
+    declared = _schema_names(json.loads(schema_path().read_text()))
+    assert not NEXTFLOW_ONLY - declared, sorted(NEXTFLOW_ONLY - declared)
+    assert "multiqc_title" not in declared   # planted: a name of another pipeline would be caught

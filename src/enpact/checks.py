@@ -96,12 +96,13 @@ def check_study(params: dict, files: StudyFiles | None = None) -> pd.DataFrame:
 
 def check_splits(loci: pd.DataFrame, params: dict) -> None:
     """Every chromosome a split names has loci, and train, valid and test each have loci."""
-    from enpact.loci import _bare, _chrom_list
+    from enpact.genome import bare_chrom
+    from enpact.loci import _chrom_list
 
-    present = {_bare(c) for c in loci["chrom"].unique()}
+    present = {bare_chrom(c) for c in loci["chrom"].unique()}
     for split in ("train", "valid", "test"):
         for chrom in _chrom_list(params.get(f"{split}_chroms")) or []:
-            if _bare(chrom) not in present:
+            if bare_chrom(chrom) not in present:
                 raise EnpactError(
                     f"parameter '{split}_chroms': no locus is on '{chrom}' (loci are on "
                     f"{', '.join(sorted(loci['chrom'].unique())[:8])}); check the chromosome names")
@@ -212,7 +213,7 @@ def check_gwas(path: Path, loci: pd.DataFrame, params: dict) -> None:
 
 def first_ids(path: Path, column: str) -> list[str]:
     """The SNP ids of a GWAS file's first rows."""
-    from enpact.predictdb import header_columns, open_text, sniff_separator
+    from enpact.io import header_columns, open_text, sniff_separator
 
     separator = sniff_separator(path)
     index = header_columns(path, separator).index(column)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import logging
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from enpact.errors import EnpactError
-from enpact.io import GZIP_READ_ERRORS, atomic_path, gzip_error
+from enpact.io import GZIP_READ_ERRORS, atomic_path, gzip_error, open_text
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +68,8 @@ def _header_fields(path: Path) -> tuple[list[str], str]:
     """The header line's fields and the raw line, read directly (pandas renames duplicated column names)."""
     if path.is_dir():
         raise EnpactError(f"{path}: is a folder; give the expression matrix file")
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt") as handle:
+        with open_text(path, newline=None) as handle:
             line = handle.readline()
     except GZIP_READ_ERRORS as err:
         raise gzip_error(path, err) from err

@@ -44,19 +44,33 @@ def window_start(center: int, window_bp: int) -> int:
     return int(center) - window_bp // 2
 
 
+MITOCHONDRION = "MT"
+
+
+def bare_chrom(name: str) -> str:
+    """A chromosome's name without `chr`, the mitochondrion as MT in every naming (chr1 -> 1, chrM, M -> MT): the
+    key on which chromosome names of different sources match."""
+    bare = name[3:] if name.startswith("chr") else name
+    return MITOCHONDRION if bare.upper() in ("M", "MT") else bare
+
+
+def natural_chromosome_key(chrom: str) -> tuple[int, int, str]:
+    """Sort key putting 1..22 first in numeric order, then X, Y, the mitochondrion, then anything else."""
+    name = bare_chrom(str(chrom))
+    if name.isdigit():
+        return (0, int(name), "")
+    special = {"X": 1, "Y": 2, MITOCHONDRION: 3}
+    return (1, special.get(name.upper(), 9), name)
+
+
 def resolve_chrom(name: str, available: set[str] | list[str], source: str = "FASTA") -> str:
     """Map a chromosome name onto the naming of `available` (adds or strips `chr`, MT <-> chrM)."""
     pool = set(available)
     if name in pool:
         return name
-    candidates = [name[3:]] if name.startswith("chr") else [f"chr{name}"]
-    if name in ("MT", "chrMT"):
-        candidates += ["chrM", "M"]
-    if name in ("chrM", "M"):
-        candidates += ["MT", "chrMT"]
-    for candidate in candidates:
-        if candidate in pool:
-            return candidate
+    matches = sorted(c for c in pool if bare_chrom(c) == bare_chrom(name))
+    if matches:
+        return matches[0]
     example = ", ".join(sorted(pool)[:5])
     raise EnpactError(f"chromosome '{name}' is not in the {source} (it has e.g. {example}); check chromosome naming")
 
@@ -64,8 +78,8 @@ def resolve_chrom(name: str, available: set[str] | list[str], source: str = "FAS
 def gtex_chrom(name: str) -> str:
     """A chromosome as GTEx v8 variant ids name it, whatever the FASTA calls it: `chr` + the bare name, chrM for
     the mitochondrion (1 -> chr1, chrX -> chrX, MT -> chrM)."""
-    bare = name[3:] if name.startswith("chr") else name
-    return "chrM" if bare.upper() in ("M", "MT") else f"chr{bare}"
+    bare = bare_chrom(name)
+    return "chrM" if bare == MITOCHONDRION else f"chr{bare}"
 
 
 class Genome:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from enpact.elasticnet import fit_elastic_net_cv
+from enpact.glmnet import fit_elastic_net_cv
 from enpact.errors import EnpactError
-from enpact.genome import gtex_chrom, window_start
+from enpact.genome import bare_chrom, gtex_chrom, window_start
 from enpact.logsummary import progress_bar
 from enpact.store import PersonalizedStore
 from enpact.variants import MISSING, VariantTable, VcfReader, is_symbolic
@@ -102,32 +102,40 @@ def locus_dosages(table: VariantTable, center: int, window_bp: int, filters: Var
     return DosageMatrix(matrix, var_ids, rsids, refs, alts), n_in_window
 
 
-def _skipped(gene: str, name: str, gene_type: str, n_samples: int, n_window: int, reason: str) -> dict:
+def _skipped(gene: str, name: str, gene_type: str, n_samples: int, n_window: int, n_passing: int,
+             reason: str) -> dict:
     """A summary row for a locus that was not fitted."""
     row = {"gene": gene, "genename": name, "gene_type": gene_type, "n_samples": n_samples,
-           "n_snps_in_window": n_window, "n_snps_in_model": 0, "status": "skipped", "reason": reason}
+           "n_snps_in_window": n_window, "n_snps_passing_filters": n_passing, "n_snps_in_model": 0,
+           "status": "skipped", "reason": reason}
     row.update({key: np.nan for key in SUMMARY_NUMERIC})
     return row
 
 
 def fit_locus(gene: str, name: str, gene_type: str, y: np.ndarray, matrix: DosageMatrix,
-              settings: FitSettings) -> tuple[dict, pd.DataFrame, np.ndarray]:
-    """Fit one locus; returns (summary row, weights rows, covariance of the weighted SNPs)."""
+              settings: FitSettings, n_in_window: int) -> tuple[dict, pd.DataFrame, np.ndarray]:
+    """Fit one locus; returns (summary row, weights rows, covariance of the weighted SNPs). `n_in_window`: the
+    variant sites in the window before the filters (the matrix holds those that pass)."""
     n_samples = len(y)
     empty = pd.DataFrame(columns=["gene", "rsid", "varID", "ref_allele", "eff_allele", "weight"])
     n_snps = matrix.dosages.shape[1]
+
+    def skipped(reason: str) -> tuple[dict, pd.DataFrame, np.ndarray]:
+        return _skipped(gene, name, gene_type, n_samples, n_in_window, n_snps, reason), empty, np.zeros((0, 0))
+
     if n_snps < settings.min_snps:
-        return _skipped(gene, name, gene_type, n_samples, n_snps, "too_few_snps"), empty, np.zeros((0, 0))
+        return skipped("too_few_snps")
     if not np.isfinite(y).all():
-        return _skipped(gene, name, gene_type, n_samples, n_snps, "missing_values"), empty, np.zeros((0, 0))
+        return skipped("missing_values")
     if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
-        return _skipped(gene, name, gene_type, n_samples, n_snps, "zero_variance"), empty, np.zeros((0, 0))
+        return skipped("zero_variance")
     try:
         fit = fit_elastic_net_cv(matrix.dosages, y, alpha=settings.alpha, n_folds=settings.folds, seed=settings.seed)
     except ValueError as err:
-        return _skipped(gene, name, gene_type, n_samples, n_snps, f"fit_failed: {err}"), empty, np.zeros((0, 0))
+        return skipped(f"fit_failed: {err}")
     row = {"gene": gene, "genename": name, "gene_type": gene_type, "n_samples": n_samples,
-           "n_snps_in_window": n_snps, "n_snps_in_model": fit.n_snps_in_model, "status": "ok", "reason": ""}
+           "n_snps_in_window": n_in_window, "n_snps_passing_filters": n_snps, "n_snps_in_model": fit.n_snps_in_model,
+           "status": "ok", "reason": ""}
     row.update({key: float(getattr(fit, key)) for key in SUMMARY_NUMERIC})
     nonzero = np.flatnonzero(fit.weights != 0)
     weights = pd.DataFrame({
@@ -142,7 +150,7 @@ def fit_locus(gene: str, name: str, gene_type: str, y: np.ndarray, matrix: Dosag
 
 def read_gwas_signal(path: Path, snp_column: str, pvalue_column: str, threshold: float) -> pd.DataFrame:
     """Positions (chrom, pos 0-based) of GWAS variants with p below the threshold; ids parsed as chrom_pos_..."""
-    from enpact.predictdb import parse_float_column, read_text_columns
+    from enpact.io import parse_float_column, read_text_columns
 
     columns = read_text_columns(path, [snp_column, pvalue_column])
     ids = columns[snp_column].to_numpy().astype(str)
@@ -156,12 +164,11 @@ def read_gwas_signal(path: Path, snp_column: str, pvalue_column: str, threshold:
 
 
 def loci_near_signal(loci: pd.DataFrame, hits: pd.DataFrame, window_bp: int) -> np.ndarray:
-    """Mask of loci whose window contains at least one GWAS hit (chromosome names matched without 'chr')."""
-    bare = lambda c: c[3:] if c.startswith("chr") else c  # noqa: E731
-    by_chrom = {c: np.sort(g["pos"].to_numpy()) for c, g in hits.groupby(hits["chrom"].map(bare))}
+    """Mask of loci whose window contains at least one GWAS hit (chromosome names matched by enpact.genome.bare_chrom)."""
+    by_chrom = {c: np.sort(g["pos"].to_numpy()) for c, g in hits.groupby(hits["chrom"].map(bare_chrom))}
     mask = np.zeros(len(loci), dtype=bool)
     for i, (chrom, center) in enumerate(zip(loci["chrom"], loci["center"])):
-        positions = by_chrom.get(bare(chrom))
+        positions = by_chrom.get(bare_chrom(chrom))
         if positions is None:
             continue
         start = window_start(int(center), window_bp)
@@ -195,12 +202,12 @@ def linearize(
                                                             disable=not progress, leave=False):
         y = values[row_of[gene]]
         if not wanted:
-            summaries.append(_skipped(gene, name, gene_type, len(y), 0, "no_gwas_signal"))
+            summaries.append(_skipped(gene, name, gene_type, len(y), 0, 0, "no_gwas_signal"))
             continue
         start = window_start(int(center), window_bp)
         table = vcf.read(chrom, start, start + window_bp)
-        matrix, _ = locus_dosages(table, int(center), window_bp, filters)
-        row, w, cov = fit_locus(gene, str(name), str(gene_type), y, matrix, settings)
+        matrix, n_in_window = locus_dosages(table, int(center), window_bp, filters)
+        row, w, cov = fit_locus(gene, str(name), str(gene_type), y, matrix, settings, n_in_window)
         summaries.append(row)
         if len(w):
             weights.append(w)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import logging
 from pathlib import Path
 
@@ -10,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from enpact.errors import EnpactError
-from enpact.io import atomic_path, read_table
+from enpact.genome import bare_chrom
+from enpact.io import atomic_path, open_text, read_table
 
 LOCI_COLUMNS = ["locus_id", "chrom", "center", "name", "split"]
-SPLITS = ("train", "valid", "test")
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +51,13 @@ def write_loci(loci: pd.DataFrame, path: str | Path) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Building loci from annotations (`enpact loci`)
 
-SEX_AND_MITO = {"X", "Y", "M", "MT", "W", "Z"}
+SEX_AND_MITO = {"X", "Y", "MT", "W", "Z"}
 ANNOTATION_FORMATS = ("auto", "gtf", "gff3", "tsv", "bed", "names")
-
-
-def _bare(chrom: str) -> str:
-    """Chromosome name without a `chr` prefix."""
-    return chrom[3:] if chrom.startswith("chr") else chrom
 
 
 def is_sex_or_mito(chrom: str) -> bool:
     """True for X, Y, W, Z and mitochondrial chromosomes in any common naming."""
-    return _bare(chrom).upper() in SEX_AND_MITO
+    return bare_chrom(chrom).upper() in SEX_AND_MITO
 
 
 def detect_annotation_format(path: Path) -> str:
@@ -111,8 +105,7 @@ def read_gene_annotation(path: Path, fmt: str) -> pd.DataFrame:
             "strand": table["strand"], "center": tss.astype(np.int64),
         })
     rows = []
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as handle:
+    with open_text(path, newline=None) as handle:
         for line_number, line in enumerate(handle, start=1):
             if line.startswith("#") or not line.strip():
                 continue
@@ -206,24 +199,24 @@ def assign_splits(
     are excluded unless named in one of the lists; 'none' marks excluded loci.
     """
     lists = {name: _chrom_list(v) for name, v in (("train", train), ("valid", valid), ("test", test))}
-    named = {_bare(c) for v in lists.values() if v for c in v}
-    autosomes = [c for c in fasta_chroms if _bare(c).isdigit()]
+    named = {bare_chrom(c) for v in lists.values() if v for c in v}
+    autosomes = [c for c in fasta_chroms if bare_chrom(c).isdigit()]
     if all(v is None for v in lists.values()):
         counts = chroms.value_counts()
         held = default_held_out([(c, int(counts.get(c, 0))) for c in autosomes if counts.get(c, 0)])
         if held:
             lists["valid"], lists["test"] = held
     if lists["train"] is None or lists["train"] == ["all"]:
-        held = {_bare(c) for key in ("valid", "test") for c in (lists[key] or [])}
-        lists["train"] = [c for c in fasta_chroms if _bare(c) not in held and not is_sex_or_mito(c)
-                          and (_bare(c).isdigit() or _bare(c) in named)]
+        held = {bare_chrom(c) for key in ("valid", "test") for c in (lists[key] or [])}
+        lists["train"] = [c for c in fasta_chroms if bare_chrom(c) not in held and not is_sex_or_mito(c)
+                          and (bare_chrom(c).isdigit() or bare_chrom(c) in named)]
     bare_to_split = {}
     for split in ("train", "valid", "test"):
         for c in lists[split] or []:
-            if _bare(c) in bare_to_split and bare_to_split[_bare(c)] != split:
-                raise EnpactError(f"chromosome {c} is in both the {bare_to_split[_bare(c)]} and {split} lists")
-            bare_to_split[_bare(c)] = split
-    return chroms.map(lambda c: bare_to_split.get(_bare(c), "none"))
+            if bare_chrom(c) in bare_to_split and bare_to_split[bare_chrom(c)] != split:
+                raise EnpactError(f"chromosome {c} is in both the {bare_to_split[bare_chrom(c)]} and {split} lists")
+            bare_to_split[bare_chrom(c)] = split
+    return chroms.map(lambda c: bare_to_split.get(bare_chrom(c), "none"))
 
 
 def build_loci(

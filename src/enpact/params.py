@@ -19,10 +19,12 @@ log = logging.getLogger(__name__)
 
 # Parameters that only the Nextflow engine uses; `enpact run` accepts and ignores them.
 NEXTFLOW_ONLY = {"use_gpu", "gpu_queue", "cpu_queue", "publish_dir_mode", "help", "validate_params",
-                 "monochrome_logs", "version", "trace_report_suffix", "email", "help_full", "show_hidden",
-                 "multiqc_title", "config_profile_name", "config_profile_description", "custom_config_version",
-                 "custom_config_base", "gpu_type", "gpu_container", "cpu_container", "cluster_options",
+                 "monochrome_logs", "gpu_type", "gpu_container", "cpu_container", "cluster_options",
                  "gpu_cluster_options"}
+# Parameters that institutional configs (nf-core/configs, loaded with -c) set for every pipeline; Nextflow hands
+# them to ENPACT_CHECK with the rest, which accepts and ignores them.
+INSTITUTIONAL_PARAMS = {"config_profile_name", "config_profile_description", "config_profile_contact",
+                        "config_profile_url", "custom_config_version", "custom_config_base"}
 PATH_PARAMS = ("fasta", "annotation", "expression", "vcf", "samples", "truth_causal_genes")
 DEMO_DIR_NAME = "demo"
 
@@ -85,7 +87,7 @@ def validate_params(params: dict[str, Any], schema: dict, source: str) -> None:
 
     known = schema_properties(schema)
     for name in params:
-        if name not in known and name not in NEXTFLOW_ONLY:
+        if name not in known and name not in NEXTFLOW_ONLY | INSTITUTIONAL_PARAMS:
             close = difflib.get_close_matches(name, list(known), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise EnpactError(f"{source}: unknown parameter '{name}'{hint}")
@@ -165,7 +167,7 @@ GWAS_COLUMN_PARAMS = ("gwas_snp_column", "gwas_effect_allele_column", "gwas_non_
 
 def check_gwas_columns(gwas: str, params: dict[str, Any], source: str) -> None:
     """Every GWAS column named in the parameters must be in the GWAS file's header (checked before running)."""
-    from enpact.predictdb import header_columns, sniff_separator
+    from enpact.io import header_columns, sniff_separator
 
     header = header_columns(gwas, sniff_separator(gwas))
     for name in GWAS_COLUMN_PARAMS:
@@ -218,7 +220,7 @@ def complete_params(given: dict[str, Any], schema: dict, source: str) -> dict[st
     given = {k: v for k, v in given.items() if v is not None}  # an explicit null means "use the default"
     validate_params(given, schema, source)
     params = {**schema_defaults(schema), **given}
-    params = {k: v for k, v in params.items() if k not in NEXTFLOW_ONLY}
+    params = {k: v for k, v in params.items() if k not in NEXTFLOW_ONLY | INSTITUTIONAL_PARAMS}
     check_param_rules(params, source)
     return params
 
@@ -272,8 +274,8 @@ def check_nextflow_params(path: Path) -> dict[str, Any]:
     schema = load_schema()
     given = cast_to_schema_types(read_params_file(path), schema)
     known = schema_properties(schema)
-    unknown = sorted(name for name in given if name not in known and name not in NEXTFLOW_ONLY)
+    unknown = sorted(name for name in given if name not in known and name not in NEXTFLOW_ONLY | INSTITUTIONAL_PARAMS)
     if unknown:
         log.warning("%s: ignoring parameters the schema does not define: %s", path, ", ".join(unknown))
-    given = {k: v for k, v in given.items() if k in known or k in NEXTFLOW_ONLY}
+    given = {k: v for k, v in given.items() if k in known or k in NEXTFLOW_ONLY | INSTITUTIONAL_PARAMS}
     return complete_params(given, schema, "pipeline parameters")

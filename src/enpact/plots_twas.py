@@ -25,7 +25,7 @@ from enpact.plots_training import (
     plot_style,
     save_figure,
 )
-from enpact.predictdb import natural_chromosome_key
+from enpact.genome import natural_chromosome_key
 
 log = logging.getLogger(__name__)
 

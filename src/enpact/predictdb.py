@@ -8,14 +8,9 @@ database and covariance file that MetaXcan's SPrediXcan.py and `enpact twas` rea
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import logging
-import os
-import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,20 +19,29 @@ import pandas as pd
 import polars as pl
 
 from enpact.errors import EnpactError
-from enpact.io import GZIP_READ_ERRORS, atomic_path, gzip_error
+from enpact.genome import natural_chromosome_key
+from enpact.io import (
+    MISSING_TOKENS,
+    atomic_paths,
+    collect_or_explain,
+    header_columns,
+    parse_float_column,
+    read_text_columns,
+    sniff_separator,
+    write_gzip_table,
+)
 
 log = logging.getLogger(__name__)
 
 SUMMARY_COLUMNS = (
-    "gene", "genename", "gene_type", "n_samples", "n_snps_in_window", "n_snps_in_model", "alpha", "lambda_min",
+    "gene", "genename", "gene_type", "n_samples", "n_snps_in_window", "n_snps_passing_filters", "n_snps_in_model",
+    "alpha", "lambda_min",
     "cv_mse", "cv_R2_avg", "cv_R2_sd", "rho_avg", "rho_se", "rho_zscore", "rho_avg_squared", "zscore_pval",
     "cv_fisher_pval", "in_sample_R2", "status", "reason",
 )
 SUMMARY_TEXT_COLUMNS = ("gene", "genename", "gene_type", "status", "reason")
-SUMMARY_INT_COLUMNS = ("n_samples", "n_snps_in_window", "n_snps_in_model")
 WEIGHTS_COLUMNS = ("gene", "rsid", "varID", "ref_allele", "eff_allele", "weight")
 COVARIANCE_COLUMNS = ("GENE", "RSID1", "RSID2", "VALUE")
-MISSING_TOKENS = ["NA", "NaN", "nan", "", ".", "\\N", "NULL", "null"]
 NO_RSID = "."
 SNP_KEYS = ("varID", "rsid")
 
@@ -113,187 +117,6 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def is_gzip(path: str | Path) -> bool:
-    """Whether a file is gzip/bgzip compressed (from its first bytes, whatever its name)."""
-    with open(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
-
-
-def open_text(path: str | Path):
-    """Open a plain or gzip/bgzip text file for reading."""
-    if is_gzip(path):
-        return gzip.open(path, "rt", newline="")
-    return open(path, newline="")
-
-
-def sniff_separator(path: str | Path, n_lines: int = 200) -> str | None:
-    """A single-character separator that splits the first lines consistently (tab or space), else None."""
-    try:
-        with open_text(path) as handle:
-            lines = [line.rstrip("\r\n") for _, line in zip(range(n_lines), handle)]
-    except GZIP_READ_ERRORS as err:
-        raise gzip_error(path, err) from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise EnpactError(f"{path}: cannot read file ({err})") from err
-    lines = [line for line in lines if line]
-    if not lines:
-        raise EnpactError(f"{path}: file is empty; expected a header line")
-    fields = [line.split("\t") for line in lines]
-    widths = {len(f) for f in fields}
-    if len(widths) == 1 and widths.pop() > 1 and all(v == v.strip() for f in fields for v in f):
-        return "\t"
-    regular = all(line == line.strip() and "  " not in line and "\t" not in line for line in lines)
-    widths = {len(line.split(" ")) for line in lines}
-    if regular and len(widths) == 1 and widths.pop() > 1:
-        return " "
-    return None
-
-
-def header_columns(path: str | Path, separator: str | None) -> list[str]:
-    """The column names of a delimited text file's first line."""
-    try:
-        with open_text(path) as handle:
-            first = handle.readline().rstrip("\r\n")
-    except GZIP_READ_ERRORS as err:
-        raise gzip_error(path, err) from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise EnpactError(f"{path}: cannot read file ({err})") from err
-    return first.split(separator) if separator else first.split()
-
-
-def collect_or_explain(frame: pl.LazyFrame, path: str | Path) -> pl.DataFrame:
-    """Collect a scan of `path` (streaming); a damaged gzip file or an unreadable file is a one-line error.
-
-    Polars reports a truncated or corrupt gzip stream as a plain OSError ("unexpected end of file", "corrupt gzip
-    stream does not have a matching checksum"), not as a PolarsError.
-    """
-    try:
-        return frame.collect(engine="streaming")
-    except (*GZIP_READ_ERRORS, OSError) as err:
-        if is_gzip(path):
-            raise gzip_error(path, err) from err
-        raise EnpactError(f"{path}: cannot read file ({str(err).splitlines()[0] if str(err) else err!r})") from err
-
-
-def read_text_columns(
-    path: str | Path,
-    columns: Sequence[str],
-    separator: str | None = None,
-    keep: tuple[str, Iterable[str]] | None = None,
-    chunk_rows: int = 1_000_000,
-) -> pl.DataFrame:
-    """Read some columns of a delimited (plain or gzip) file as text, optionally keeping only rows whose
-    `keep[0]` value is in `keep[1]`, so memory stays bounded by the kept rows.
-
-    With `separator=None` the file is whitespace-separated: a consistent single tab or space is read with the
-    fast reader, anything else (runs of spaces, as in PLINK output) with a slower any-whitespace reader.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise EnpactError(f"{path}: file not found")
-    fast_separator = separator if separator is not None else sniff_separator(path)
-    present = header_columns(path, fast_separator)
-    missing = [c for c in columns if c not in present]
-    if missing:
-        shown = ", ".join(present[:12])
-        raise EnpactError(f"{path}: no column '{missing[0]}' in the header (columns: {shown}); "
-                          "check the column options")
-    wanted = pl.Series("keep", list(keep[1]), dtype=pl.Utf8) if keep else None
-    if fast_separator is not None:
-        try:
-            frame = pl.scan_csv(path, separator=fast_separator, infer_schema=False, quote_char=None)
-            frame = frame.select(list(columns))
-            if keep:
-                frame = frame.filter(pl.col(keep[0]).is_in(wanted.implode()))
-            return collect_or_explain(frame, path)
-        except pl.exceptions.PolarsError as err:
-            log.info("%s: fast reader failed (%s); using the slower reader", path, str(err).splitlines()[0][:80])
-    return _read_text_columns_slowly(path, columns, separator, keep[0] if keep else None, wanted, chunk_rows)
-
-
-def _read_text_columns_slowly(
-    path: Path, columns: Sequence[str], separator: str | None, keep_column: str | None, wanted: pl.Series | None,
-    chunk_rows: int,
-) -> pl.DataFrame:
-    """Fallback reader (pandas, in chunks) for irregular whitespace or rows the fast reader rejects."""
-    wanted_index = pd.Index(wanted.to_list()) if wanted is not None else None
-    parts = []
-    try:
-        reader = pd.read_csv(path, sep=separator if separator is not None else r"\s+", usecols=list(columns),
-                             dtype=str, keep_default_na=False, chunksize=chunk_rows, on_bad_lines="skip",
-                             compression="gzip" if is_gzip(path) else None, quoting=3)
-        for chunk in reader:
-            if keep_column is not None:
-                chunk = chunk[chunk[keep_column].isin(wanted_index)]
-            parts.append(chunk)
-    except (*GZIP_READ_ERRORS, OSError) as err:
-        if is_gzip(path):
-            raise gzip_error(path, err) from err
-        raise EnpactError(f"{path}: cannot read file ({str(err).splitlines()[0]})") from err
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise EnpactError(f"{path}: cannot parse file ({str(err).splitlines()[0]})") from err
-    if not parts:
-        return pl.DataFrame({c: pl.Series(c, [], dtype=pl.Utf8) for c in columns})
-    table = pd.concat(parts, ignore_index=True)
-    return pl.DataFrame({c: pl.Series(c, table[c].to_numpy(dtype=object), dtype=pl.Utf8) for c in columns})
-
-
-def parse_float_column(values: pl.Series, path: str | Path, column: str, ids: pl.Series | None = None) -> np.ndarray:
-    """Text to float64: NA-like tokens become NaN, decimal commas are accepted, anything else is an error."""
-    text = values.str.strip_chars()
-    numbers = text.cast(pl.Float64, strict=False)
-    failed = numbers.is_null() & ~(text.is_null() | text.is_in(pl.Series(MISSING_TOKENS).implode()))
-    if failed.any():
-        comma = text.str.replace(r"^([-+]?[0-9]*),([0-9]+([eE][-+]?[0-9]+)?)$", "${1}.${2}")
-        comma = comma.cast(pl.Float64, strict=False)
-        numbers = pl.select(pl.when(failed).then(comma).otherwise(numbers)).to_series()
-        bad = failed & numbers.is_null()
-        if bad.any():
-            first = int(bad.arg_true()[0])
-            where = f" for {ids[first]}" if ids is not None else f" in data row {first + 1}"
-            raise EnpactError(f"{path}: column '{column}' has a non-numeric value '{values[first]}'{where}; "
-                              "fix or remove that row")
-    return numbers.fill_null(float("nan")).to_numpy().astype(np.float64)
-
-
-@contextlib.contextmanager
-def staged_outputs(paths: Sequence[Path]) -> Iterator[list[Path]]:
-    """Temporary paths for several outputs, renamed onto their targets together only if the block succeeds."""
-    with contextlib.ExitStack() as stack:
-        temporary = [stack.enter_context(atomic_path(path)) for path in paths]
-        yield temporary
-        umask = os.umask(0)
-        os.umask(umask)
-        for tmp in temporary:
-            os.chmod(tmp, 0o666 & ~umask)
-
-
-def natural_chromosome_key(chrom: str) -> tuple[int, int, str]:
-    """Sort key putting chr1..chr22 first in numeric order, then X, Y, M/MT, then anything else."""
-    name = re.sub(r"^chr", "", str(chrom), flags=re.IGNORECASE)
-    if name.isdigit():
-        return (0, int(name), "")
-    special = {"X": 1, "Y": 2, "M": 3, "MT": 3}
-    return (1, special.get(name.upper(), 9), name)
-
-
-def write_gzip_table(path: str | Path, table: pl.DataFrame, level: int = 4, block_rows: int = 250_000) -> None:
-    """Write a table space-separated with a header as reproducible gzip (mtime 0, no name); blocks of rows are
-    compressed in parallel as gzip members, which every gzip reader concatenates."""
-    header = (" ".join(table.columns) + "\n").encode()
-
-    def compress(start: int) -> bytes:
-        block = table.slice(start, block_rows).write_csv(separator=" ", include_header=False, quote_style="never",
-                                                         line_terminator="\n").encode()
-        return gzip.compress(header + block if start == 0 else block, compresslevel=level, mtime=0)
-
-    starts = range(0, max(table.height, 1), block_rows)
-    workers = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-    with open(path, "wb") as handle, ThreadPoolExecutor(max_workers=workers) as pool:
-        for member in pool.map(compress, starts):
-            handle.write(member)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # chunk files
 
@@ -348,7 +171,7 @@ def write_linearized_chunk(
     ok = summary["status"] == "ok"
     summary.loc[ok, "n_snps_in_model"] = summary.loc[ok, "gene"].map(counts).fillna(0).astype(int).to_numpy()
     paths = chunk_paths(prefix)
-    with staged_outputs(list(paths)) as (tmp_summary, tmp_weights, tmp_cov):
+    with atomic_paths(list(paths)) as (tmp_summary, tmp_weights, tmp_cov):
         summary.to_csv(tmp_summary, sep="\t", index=False, na_rep="NA")
         weights.to_csv(tmp_weights, sep="\t", index=False, na_rep="NA")
         write_gzip_table(tmp_cov, covariance, level=1)
@@ -738,7 +561,7 @@ def build_database(
     if keep_unfiltered:
         targets += [outdir / f"{name}.unfiltered.db", outdir / f"{name}.unfiltered.txt.gz"]
     n_samples = _n_samples(summary)
-    with staged_outputs(targets) as staged:
+    with atomic_paths(targets) as staged:
         databases = [(kept, staged[0], staged[1])]
         if keep_unfiltered:
             databases.append((ok, staged[3], staged[4]))

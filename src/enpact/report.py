@@ -481,7 +481,7 @@ def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
 
 def _first_data_line(path: str | Path, column: str) -> str | None:
     """The `column` value of a table's first data row (for showing what its ids look like), best effort."""
-    from enpact.predictdb import open_text, sniff_separator
+    from enpact.io import open_text, sniff_separator
 
     try:
         separator = sniff_separator(path)
@@ -497,7 +497,7 @@ def gwas_overlap(db: Path, gwas: str | Path, params: dict) -> dict[str, Any]:
     """Model SNPs (distinct keys of the database's genes), how many the GWAS has, how many of those the TWAS
     step reads (ids with 'rs' unless gwas_keep_non_rsid), how many match the model's alleles, of which flipped
     (GWAS effect allele = model ref allele), and how many match neither way."""
-    from enpact.predictdb import read_text_columns
+    from enpact.io import read_text_columns
     from enpact.twas import load_model_database
 
     snp_key = str(params.get("snp_key", "rsid"))

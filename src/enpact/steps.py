@@ -185,6 +185,46 @@ def chunk(config: ChunkConfig) -> tuple[list[Path], list[Path]]:
     return loci_files, sample_files
 
 
+@dataclass(frozen=True)
+class SequenceConfig:
+    """`enpact sequence`: the exact predictor input windows as FASTA, for auditing."""
+
+    fasta: Path = _path("input")
+    loci: Path = _path("input")
+    out: Path = _path("output")
+    window_bp: int = field(default=0)
+    vcf: Path | None = _path("input", None)
+    samples: tuple[str, ...] | None = None
+    samples_file: Path | None = _path("input", None)
+    allow_unphased: bool = False
+    line_width: int = 60
+
+
+def sequence(config: SequenceConfig) -> int:
+    """Write the reference and haplotype windows; returns the record count."""
+    from enpact.genome import Genome
+    from enpact.loci import read_loci
+    from enpact.sequences import write_window_fasta
+    from enpact.variants import VcfReader
+
+    vcf = VcfReader(config.vcf, _samples(config), config.allow_unphased) if config.vcf else None
+    n = write_window_fasta(config.out, Genome(config.fasta), read_loci(config.loci), config.window_bp, vcf,
+                           config.line_width)
+    if vcf is not None:
+        vcf.counts.log(str(config.vcf))
+    log.info("wrote %d windows to %s", n, config.out)
+    return n
+
+
+def _samples(config: Any) -> list[str] | None:
+    """The samples a configuration selects (--samples-file, --samples), or None for all of the VCF's."""
+    from enpact.variants import read_sample_list
+
+    if config.samples_file:
+        return read_sample_list(config.samples_file)
+    return list(config.samples) if config.samples else None
+
+
 # ----------------------------------------------------------------------------------------------------------
 # predictor features
 
@@ -211,17 +251,13 @@ def predict(config: PredictConfig, predictors: PredictorProvider | None = None) 
     from enpact.loci import read_loci
     from enpact.predict import collect_feature_store, dedup_summary, predict_loci
     from enpact.store import write_feature_store
-    from enpact.variants import VcfReader, read_sample_list
+    from enpact.variants import VcfReader
 
     genome = Genome(config.fasta)
     table = read_loci(config.loci)
     for chrom in table["chrom"].unique():
         genome.resolve(chrom)
-    vcf = None
-    if config.vcf:
-        samples = read_sample_list(config.samples_file) if config.samples_file else (
-            list(config.samples) if config.samples else None)
-        vcf = VcfReader(config.vcf, samples, config.allow_unphased)
+    vcf = VcfReader(config.vcf, _samples(config), config.allow_unphased) if config.vcf else None
     predictor = (predictors or PredictorConfig.load)(config.predictor)
     predictions = predict_loci(predictor, genome, table, vcf, progress=config.progress)
     meta = {"predictor": predictor.describe(), "vcf": str(config.vcf) if config.vcf else None}
@@ -341,11 +377,9 @@ def personalize(config: PersonalizeConfig, predictors: PredictorProvider | None 
     from enpact.personalize import individual_matrix
     from enpact.personalize import personalize as personalize_chunk
     from enpact.store import write_personalized_store
-    from enpact.variants import VcfReader, read_sample_list
+    from enpact.variants import VcfReader
 
-    samples = read_sample_list(config.samples_file) if config.samples_file else (
-        list(config.samples) if config.samples else None)
-    vcf = VcfReader(config.vcf, samples, config.allow_unphased)
+    vcf = VcfReader(config.vcf, _samples(config), config.allow_unphased)
     model = load_model(config.model)
     spec = model.feature_spec
     predictor = (predictors or PredictorConfig.load)(config.predictor_config(model))
@@ -380,6 +414,54 @@ def merge(config: MergeConfig) -> None:
         write_expression(individual_matrix(merged), config.export_matrix)
     log.info("merged %d stores into %s: %d loci x %d samples", len(config.inputs), config.out,
              len(merged.locus_ids), len(merged.samples))
+
+
+@dataclass(frozen=True)
+class PrecisionAuditConfig:
+    """`enpact precision-audit`: personalized predictions at lower precisions against fp32, on a sample of loci x
+    individuals."""
+
+    fasta: Path = _path("input")
+    loci: Path = _path("input")
+    vcf: Path = _path("input")
+    model: Path = _path("input")
+    out: Path = _path("output")
+    samples_file: Path | None = _path("input", None)
+    weights: str | None = None
+    precisions: tuple[str, ...] = ("bf16", "fp16")
+    n_loci: int = 20
+    n_samples: int = 50
+    device: str = "auto"
+    batch_size: int = 4
+
+
+def precision_audit(config: PrecisionAuditConfig) -> None:
+    """Sample, audit, write the per-precision summary and the per-locus table (OUT with .loci.tsv)."""
+    from enpact.genome import Genome
+    from enpact.io import atomic_path
+    from enpact.loci import read_loci
+    from enpact.models import load_model
+    from enpact.precision_audit import audit_precisions, sample_evenly
+    from enpact.variants import VcfReader
+
+    if config.n_loci < 1 or config.n_samples < 3:
+        raise EnpactError("--n-loci must be at least 1 and --n-samples at least 3")
+    table = read_loci(config.loci)
+    table = table[table["locus_id"].isin(sample_evenly(table["locus_id"].tolist(), config.n_loci))]
+    vcf_all = VcfReader(config.vcf, _samples(config))
+    vcf = VcfReader(config.vcf, sample_evenly(list(vcf_all.samples), config.n_samples))
+    model = load_model(config.model)
+    result = audit_precisions(Genome(config.fasta), table, vcf, model, config.weights or model.feature_spec.weights,
+                              list(config.precisions), config.device, config.batch_size)
+    with atomic_path(config.out) as tmp:
+        result.summary.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    per_locus = config.out.with_name(config.out.name.removesuffix(".tsv") + ".loci.tsv")
+    with atomic_path(per_locus) as tmp:
+        result.loci.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    for row in result.summary.to_dict("records"):
+        log.info("%s: median r with fp32 %.3f over %d loci (%d below 0.5), median error %.0f%% of the "
+                 "between-individual spread, %.4f s per window", row["precision"], row["median_r"], row["loci"],
+                 row["loci_r_below_0.5"], 100 * row["median_relative_error"], row["seconds_per_window"])
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -607,12 +689,14 @@ STEPS: dict[str, Step] = {step.name: step for step in (
     Step("check", CheckConfig, check),
     Step("loci", LociConfig, loci),
     Step("chunk", ChunkConfig, chunk),
+    Step("sequence", SequenceConfig, sequence),
     Step("predict", PredictConfig, predict, uses_predictor=True),
     Step("merge-features", MergeFeaturesConfig, merge_features),
     Step("train", TrainConfig, train),
     Step("evaluate", EvaluateConfig, evaluate),
     Step("personalize", PersonalizeConfig, personalize, uses_predictor=True),
     Step("merge", MergeConfig, merge),
+    Step("precision-audit", PrecisionAuditConfig, precision_audit),
     Step("linearize", LinearizeConfig, linearize),
     Step("database", DatabaseConfig, database),
     Step("twas", TwasConfig, twas),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
-import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -31,10 +30,9 @@ from enpact.models.base import (
     load_model,
     mean_over_bins,
     model_class,
-    publish_directory,
-    staging_directory,
     write_json,
 )
+from enpact.io import atomic_directory
 from enpact.plots_training import plot_baseline_comparison, plot_observed_vs_predicted
 
 log = logging.getLogger(__name__)
@@ -316,13 +314,9 @@ def train_and_evaluate(
     model.training_info["baseline"] = baseline.to_dict()
     predicted, baseline_predicted, metrics = _evaluation(model, features, targets, labels, baseline)
     outdir = Path(outdir)
-    staging = staging_directory(outdir)
-    try:
+    with atomic_directory(outdir, last=("model.json", METRICS_JSON)) as staging:
         model.write_files(staging)
         _write_outputs(staging, ids, labels, targets, predicted, baseline_predicted, metrics, baseline.track)
-        publish_directory(staging, outdir, last=("model.json", METRICS_JSON))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     _log_summary(metrics)
     log.info("wrote model and evaluation to %s", outdir)
     return metrics
@@ -357,13 +351,9 @@ def evaluate_model(
     predicted, baseline_predicted, metrics = _evaluation(model, features, targets, labels, baseline)
     metrics["model_dir"] = str(model_dir)
     outdir = Path(outdir)
-    staging = staging_directory(outdir)
-    try:
+    with atomic_directory(outdir, last=(METRICS_JSON,)) as staging:
         _write_outputs(staging, ids, labels, targets, predicted, baseline_predicted, metrics,
                        baseline.track if baseline else "none")
-        publish_directory(staging, outdir, last=(METRICS_JSON,))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     _log_summary(metrics)
     return metrics
 

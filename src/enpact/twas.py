@@ -23,17 +23,17 @@ from scipy.special import ndtr, ndtri
 
 from enpact.errors import EnpactError
 from enpact.layout import gwas_name, gwas_names
-from enpact.io import GZIP_READ_ERRORS, gzip_error
-from enpact.predictdb import (
+from enpact.io import (
+    GZIP_READ_ERRORS,
+    atomic_paths,
+    gzip_error,
     header_columns,
     is_gzip,
     parse_float_column,
-    quote_identifier,
-    read_covariance_coded,
     read_text_columns,
     sniff_separator,
-    staged_outputs,
 )
+from enpact.predictdb import quote_identifier, read_covariance_coded
 
 log = logging.getLogger(__name__)
 
@@ -562,7 +562,7 @@ def sort_results(results: pd.DataFrame) -> pd.DataFrame:
 
 def write_results(results: pd.DataFrame, path: str | Path) -> None:
     """Write the results CSV atomically, `NA` for missing values."""
-    with staged_outputs([Path(path)]) as (tmp,):
+    with atomic_paths([Path(path)]) as (tmp,):
         results.to_csv(tmp, index=False, na_rep="NA")
 
 

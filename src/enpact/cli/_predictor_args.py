@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from enpact.steps import PredictorConfig
+from enpact.steps import DEFAULT_WEIGHTS, PredictorConfig
 
 
 def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
     """--predictor, --weights, --bins, --tracks, --aggregate, --batch-size, --device, --precision, --window-bp."""
     group = parser.add_argument_group("predictor")
     group.add_argument("--predictor", default="enformer", help="registered predictor name (default: enformer)")
-    group.add_argument("--weights", default="EleutherAI/enformer-official-rough",
+    group.add_argument("--weights", default=DEFAULT_WEIGHTS,
                        help="Hugging Face model id or local checkpoint directory")
     group.add_argument("--bins", type=int, default=4, help="central output bins kept per window (default: 4)")
     group.add_argument("--aggregate", choices=["mean", "none"], default="mean",

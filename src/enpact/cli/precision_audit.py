@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from enpact.cli._common import comma_list, existing_file
-from enpact.io import atomic_path
+from enpact.steps import PrecisionAuditConfig, precision_audit
 
 ORDER = 95
 log = logging.getLogger(__name__)
@@ -37,35 +37,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--out", required=True, type=Path,
                    help="per-precision summary TSV; OUT with .loci.tsv instead of .tsv holds the per-locus values")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, config=config)
+
+
+def config(args: argparse.Namespace) -> PrecisionAuditConfig:
+    """The step's configuration from the arguments."""
+    return PrecisionAuditConfig(fasta=args.fasta, loci=args.loci, vcf=args.vcf, model=args.model, out=args.out,
+                                samples_file=args.samples_file, weights=args.weights,
+                                precisions=tuple(args.precisions), n_loci=args.n_loci, n_samples=args.n_samples,
+                                device=args.device, batch_size=args.batch_size)
 
 
 def run(args: argparse.Namespace) -> int:
     """Sample, audit, write the tables."""
-    from enpact.errors import EnpactError
-    from enpact.genome import Genome
-    from enpact.loci import read_loci
-    from enpact.models import load_model
-    from enpact.precision_audit import audit_precisions, sample_evenly
-    from enpact.variants import VcfReader, read_sample_list
-
-    if args.n_loci < 1 or args.n_samples < 3:
-        raise EnpactError("--n-loci must be at least 1 and --n-samples at least 3")
-    loci = read_loci(args.loci)
-    loci = loci[loci["locus_id"].isin(sample_evenly(loci["locus_id"].tolist(), args.n_loci))]
-    samples = read_sample_list(args.samples_file) if args.samples_file else None
-    vcf_all = VcfReader(args.vcf, samples)
-    vcf = VcfReader(args.vcf, sample_evenly(list(vcf_all.samples), args.n_samples))
-    model = load_model(args.model)
-    result = audit_precisions(Genome(args.fasta), loci, vcf, model, args.weights or model.feature_spec.weights,
-                              list(args.precisions), args.device, args.batch_size)
-    with atomic_path(args.out) as tmp:
-        result.summary.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-    per_locus = args.out.with_name(args.out.name.removesuffix(".tsv") + ".loci.tsv")
-    with atomic_path(per_locus) as tmp:
-        result.loci.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-    for row in result.summary.to_dict("records"):
-        log.info("%s: median r with fp32 %.3f over %d loci (%d below 0.5), median error %.0f%% of the "
-                 "between-individual spread, %.4f s per window", row["precision"], row["median_r"], row["loci"],
-                 row["loci_r_below_0.5"], 100 * row["median_relative_error"], row["seconds_per_window"])
+    precision_audit(config(args))
     return 0

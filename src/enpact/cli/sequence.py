@@ -6,11 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import add_sample_arguments, existing_file
-from enpact.genome import Genome
-from enpact.loci import read_loci
-from enpact.sequences import write_window_fasta
-from enpact.variants import VcfReader, read_sample_list
+from enpact.cli._common import add_sample_arguments, existing_file, samples_or_none
+from enpact.steps import SequenceConfig, sequence
 
 ORDER = 10
 log = logging.getLogger(__name__)
@@ -32,19 +29,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-unphased", action="store_true", help="use unphased genotypes in the order written")
     p.add_argument("--line-width", type=int, default=60, help="FASTA line width (0: one line per record)")
     p.add_argument("--out", required=True, type=Path, help="output FASTA")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, config=config)
+
+
+def config(args: argparse.Namespace) -> SequenceConfig:
+    """The step's configuration from the arguments."""
+    return SequenceConfig(fasta=args.fasta, loci=args.loci, window_bp=args.window_bp, out=args.out, vcf=args.vcf,
+                          samples=samples_or_none(args.samples), samples_file=args.samples_file,
+                          allow_unphased=args.allow_unphased, line_width=args.line_width)
 
 
 def run(args: argparse.Namespace) -> int:
     """Build windows and write them."""
-    genome = Genome(args.fasta)
-    loci = read_loci(args.loci)
-    vcf = None
-    if args.vcf:
-        samples = read_sample_list(args.samples_file) if args.samples_file else args.samples
-        vcf = VcfReader(args.vcf, samples, args.allow_unphased)
-    n = write_window_fasta(args.out, genome, loci, args.window_bp, vcf, args.line_width)
-    if vcf is not None:
-        vcf.counts.log(str(args.vcf))
-    log.info("wrote %d windows to %s", n, args.out)
+    sequence(config(args))
     return 0

@@ -16,16 +16,15 @@ import inspect
 import json
 import logging
 import os
-import shutil
-import tempfile
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
 from enpact import __version__
 from enpact.errors import EnpactError
+from enpact.io import atomic_directory
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +33,8 @@ MODEL_FORMAT = "enpact-model"
 MODEL_FORMAT_VERSION = 1
 ENTRY_POINT_GROUP = "enpact.models"
 AGGREGATES = ("mean", "none")
+# a track whose standard deviation over the training loci is below this is constant: not standardised, not used
+CONSTANT_SD = 1e-6
 
 # Built-in model types as "module:Class", imported only when used (the CNN pulls in torch).
 MODEL_TYPES: dict[str, str] = {
@@ -182,33 +183,6 @@ def write_json(path: Path, data: Any) -> None:
     Path(path).write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
-def publish_directory(staging: Path, target: Path, last: Iterable[str] = (MODEL_JSON,)) -> None:
-    """Move every file of `staging` into `target` atomically per file (`last` names go last) and remove staging."""
-    staging, target = Path(staging), Path(target)
-    if not target.exists():
-        try:
-            os.rename(staging, target)
-            return
-        except OSError:
-            target.mkdir(parents=True, exist_ok=True)
-    last = list(last)
-    names = sorted(p.name for p in staging.iterdir())
-    for name in [n for n in names if n not in last] + [n for n in last if n in names]:
-        os.replace(staging / name, target / name)
-    shutil.rmtree(staging, ignore_errors=True)
-
-
-def staging_directory(target: Path) -> Path:
-    """A fresh hidden temporary folder beside `target` (same file system, so renames are atomic)."""
-    from enpact.io import usual_dir_mode
-
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    usual_dir_mode(staging)   # it becomes the output folder: readable by the group, as the user's umask says
-    return staging
-
-
 def _write_weights(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write named arrays as npz or safetensors, chosen by the file suffix."""
     arrays = {name: np.ascontiguousarray(value) for name, value in arrays.items()}
@@ -316,12 +290,8 @@ class EnpactModel(abc.ABC):
         """Write model.json and the weights file into `directory`, atomically (temp folder, then rename)."""
         self.require_fitted()
         target = Path(directory)
-        staging = staging_directory(target)
-        try:
+        with atomic_directory(target, last=(MODEL_JSON,)) as staging:
             self.write_files(staging)
-            publish_directory(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         log.info("saved %s model to %s", self.model_type, target)
         return target
 

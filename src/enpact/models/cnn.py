@@ -20,27 +20,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from enpact.devices import resolve_device
 from enpact.errors import EnpactError
-from enpact.models.base import EnpactModel, FeatureSpec, as_feature_array, log1p_features
+from enpact.models.base import CONSTANT_SD, EnpactModel, FeatureSpec, as_feature_array, log1p_features
 
 log = logging.getLogger(__name__)
 
-CONSTANT_SD = 1e-6
 PREDICT_BATCH = 2048
 # Below this many multiply-adds per training step, extra CPU threads cost more in synchronisation than
 # they save (measured: a 16-track net trains 40x slower on 2 threads than on 1 on a busy 2-core machine).
 SINGLE_THREAD_MACS = 2e7
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EnpactError(f"device '{device}' requested but no CUDA GPU is visible; use --device cpu or auto")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise EnpactError(f"device must be cpu, cuda or auto (got '{device}')")
-    return torch.device(device)
 
 
 @contextlib.contextmanager

@@ -24,11 +24,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from enpact.errors import EnpactError
-from enpact.models.base import EnpactModel, as_feature_array, log1p_features, mean_over_bins
+from enpact.glmnet import assign_folds
+from enpact.models.base import CONSTANT_SD, EnpactModel, as_feature_array, log1p_features, mean_over_bins
 
 log = logging.getLogger(__name__)
 
-CONSTANT_SD = 1e-6
 
 
 def elastic_net_inputs(features: np.ndarray) -> np.ndarray:
@@ -69,14 +69,6 @@ def _gram_path(
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
         log.debug("elastic net: coordinate descent hit max_iter=%d on part of the path", max_iter)
     return coefs
-
-
-def assign_folds(n: int, folds: int, seed: int) -> np.ndarray:
-    """Fold id per row: a seeded shuffle, fold sizes differing by at most one."""
-    order = np.random.default_rng(seed).permutation(n)
-    fold_of = np.empty(n, dtype=np.int64)
-    fold_of[order] = np.arange(n) % folds
-    return fold_of
 
 
 @dataclasses.dataclass

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from enpact.devices import resolve_device
 from enpact.errors import EnpactError
 from enpact.predictors import parse_track_selection
 
@@ -19,15 +20,6 @@ log = logging.getLogger(__name__)
 OFFICIAL_WINDOW_BP = 196_608
 OFFICIAL_WEIGHTS = "EleutherAI/enformer-official-rough"
 SIDECAR = "enpact_predictor.json"
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' picks CUDA when available, else CPU; 'cuda' without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EnpactError("--device cuda was requested but no CUDA GPU is visible (check the container's GPU flags)")
-    return torch.device(device)
 
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")

@@ -58,7 +58,7 @@ class ElasticNetFit:
     lambda_min: float  # in units of y, as glmnet reports it
     lambda_index: int  # 0-based index of lambda_min in the path (PredictDB's lambda_iteration is this + 1)
     n_samples: int
-    n_snps_in_window: int
+    n_columns: int
     n_snps_in_model: int  # non-zero weights
     cv_mse: float
     cv_R2_avg: float
@@ -582,6 +582,6 @@ def _summarise(X: np.ndarray, y: np.ndarray, folds: np.ndarray, k: int, alpha: f
         )
     return ElasticNetFit(
         weights=weights, intercept=intercept, alpha=float(alpha), lambda_min=float(cv.lambdas[best]),
-        lambda_index=best, n_samples=int(X.shape[0]), n_snps_in_window=int(X.shape[1]),
+        lambda_index=best, n_samples=int(X.shape[0]), n_columns=int(X.shape[1]),
         n_snps_in_model=n_in_model, cv_mse=float(cv.cv_mse_path[best]), **summary,
     )

@@ -1,4 +1,4 @@
-"""Tests of the per-locus cross-validated elastic net (enpact.elasticnet).
+"""Tests of the per-locus cross-validated elastic net (enpact.glmnet).
 
 References independent of the code under test: a planted linear truth, pure noise, scipy's Pearson test,
 and R glmnet itself (cv.glmnet through benchmarks/glmnet_fit.R, which also computes PredictDB's statistics
@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from enpact import elasticnet
-from enpact.elasticnet import ElasticNetFit, assign_folds, fit_elastic_net_cv, lambda_path
+from enpact import glmnet
+from enpact.glmnet import ElasticNetFit, assign_folds, fit_elastic_net_cv, lambda_path
 
 ROOT = Path(__file__).resolve().parents[1]
 STATISTICS = ("cv_R2_avg", "cv_R2_sd", "rho_avg", "rho_se", "rho_zscore", "zscore_pval", "cv_fisher_pval",
@@ -145,7 +145,7 @@ def test_constant_columns_get_zero_weight_and_change_nothing_else():
     plain = fit_elastic_net_cv(X, y, seed=2)
     fit = fit_elastic_net_cv(padded, y, seed=2)
 
-    assert fit.n_snps_in_window == 28 and np.all(fit.weights[constant] == 0.0)
+    assert fit.n_columns == 28 and np.all(fit.weights[constant] == 0.0)
     np.testing.assert_allclose(np.delete(fit.weights, constant), plain.weights, rtol=1e-12, atol=1e-15)
     for name in ("lambda_min", "cv_mse", "rho_avg", "zscore_pval", "in_sample_R2", "intercept"):
         assert getattr(fit, name) == pytest.approx(getattr(plain, name), rel=1e-12)
@@ -180,7 +180,7 @@ def test_fold_statistics_match_scipy_and_predictdb_rules_for_constant_prediction
     predicted = 0.5 * y + rng.normal(size=60)
     predicted[folds == 2] = 0.25  # a fold whose model selected nothing: constant predictions
 
-    r2, rho, pval, zscore = elasticnet._fold_statistics(y, predicted, folds, 4)
+    r2, rho, pval, zscore = glmnet._fold_statistics(y, predicted, folds, 4)
 
     for f in (0, 1, 3):
         held = folds == f
@@ -222,7 +222,7 @@ def glmnet_exact(glmnet_ready, tmp_path_factory):
     problems = _glmnet_problems()
     jobs = [bench.GlmnetJob(name, X, y, folds, thresh=1e-20) for name, X, y, folds in problems]
     reference = bench.run_glmnet(jobs, tmp_path_factory.mktemp("glmnet"))
-    ours = {name: (X, y, folds, elasticnet._cross_validate(X, y, folds, 10, 0.5, 100, None, 1e-20))
+    ours = {name: (X, y, folds, glmnet._cross_validate(X, y, folds, 10, 0.5, 100, None, 1e-20))
             for name, X, y, folds in problems}
     return ours, reference
 
@@ -249,7 +249,7 @@ def test_predictdb_statistics_agree_with_r(glmnet_exact, name):
     ours, reference = glmnet_exact
     X, y, folds, cv = ours[name]
     ref = reference[name]
-    fit = elasticnet._summarise(X, y, folds, 10, 0.5, cv)
+    fit = glmnet._summarise(X, y, folds, 10, 0.5, cv)
 
     assert fit.lambda_min == pytest.approx(ref["lambda_min"][0], rel=1e-12)
     assert set(np.flatnonzero(fit.weights)) == set(np.flatnonzero(ref["beta_min"]))
@@ -291,7 +291,7 @@ _TINY_FIT = (
 def _tiny_fit_here() -> list:
     """The tiny locus of _TINY_FIT fitted in this process."""
     namespace = {}
-    exec(_TINY_FIT.format(module="enpact.elasticnet").replace("print(", "result = ("), namespace)
+    exec(_TINY_FIT.format(module="enpact.glmnet").replace("print(", "result = ("), namespace)
     return json.loads(namespace["result"])
 
 
@@ -306,16 +306,16 @@ def _run_tiny_fit(module: str, env: dict, pythonpath: str) -> list:
 
 def test_works_when_no_numba_cache_directory_is_writable(tmp_path):
     pytest.importorskip("numba")
-    shutil.copy(ROOT / "src" / "enpact" / "elasticnet.py", tmp_path / "standalone_elasticnet.py")
+    shutil.copy(ROOT / "src" / "enpact" / "glmnet.py", tmp_path / "standalone_glmnet.py")
     (tmp_path / "__pycache__").write_text("")  # a file where numba would create its in-tree cache folder
     blocked = {"NUMBA_CACHE_DIR": "/dev/null/numba", "HOME": "/dev/null", "XDG_CACHE_HOME": "/dev/null/cache"}
-    assert _run_tiny_fit("standalone_elasticnet", blocked, str(tmp_path)) == _tiny_fit_here()
+    assert _run_tiny_fit("standalone_glmnet", blocked, str(tmp_path)) == _tiny_fit_here()
 
 
 def test_pure_python_kernels_match_compiled_ones():
     pytest.importorskip("numba")
     compiled = _tiny_fit_here()
-    interpreted = _run_tiny_fit("enpact.elasticnet", {"NUMBA_DISABLE_JIT": "1"}, str(ROOT / "src"))
+    interpreted = _run_tiny_fit("enpact.glmnet", {"NUMBA_DISABLE_JIT": "1"}, str(ROOT / "src"))
     np.testing.assert_allclose(interpreted[0], compiled[0], rtol=1e-12, atol=1e-15)
     assert interpreted[1:] == pytest.approx(compiled[1:], rel=1e-12)
 
@@ -327,7 +327,7 @@ def test_a_perfectly_correlated_fold_gets_the_exact_permutation_bound(targets):
 
     from scipy import stats
 
-    from enpact.elasticnet import _fold_statistics
+    from enpact.glmnet import _fold_statistics
 
     y_fold = np.array(targets)
     predictor = np.sort(y_fold)
