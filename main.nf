@@ -88,8 +88,7 @@ workflow {
         ch_weights,
         ch_gwas,
         ch_gwas_filter,
-        channel.value([ [id: 'truth'], inputFile(params.truth_causal_genes) ]),
-        params.delete_personalized
+        channel.value([ [id: 'truth'], inputFile(params.truth_causal_genes) ])
     )
 
     // Software versions of every task (topic channel) -> pipeline_info/enpact_software_versions.yml

@@ -114,14 +114,20 @@ SAMPLE_INPUTS: dict[str, list[dict]] = {
         {"meta": {"id": "gwas.tsv.gz"}, "gwas": F("gwas.tsv.gz"), "meta2": {"id": "databases"}, "db": F("enpact.db"),
          "covariance": F("enpact.txt.gz")},
     ],
+    "ENPACT_ACCURACY": [
+        {"meta": {"id": "accuracy"}, "stores": FL((f"personalized/{CHUNK}.h5", "personalized/ENSGDEMO00061.1--ENSGDEMO00120.1.h5")),
+         "expression": F("expression.tsv")},
+        {"meta": {"id": "accuracy"}, "stores": F(f"personalized/{CHUNK}.h5"), "expression": F("expression.tsv")},
+    ],
     "ENPACT_REPORT": [
-        {"meta": {"id": "report"}, "params_json": F("pipeline_info/params.json"), "expression": F("expression.tsv"),
-         "truth": F("causal_genes.tsv"), "model": FL(("model/model.json", "model/metrics.json", "model/weights.npz")),
-         "personalized": FL((f"personalized/{CHUNK}.h5",)),
+        {"meta": {"id": "report"}, "params_json": F("pipeline_info/params.json"), "truth": F("causal_genes.tsv"),
+         "model": FL(("model/model.json", "model/metrics.json", "model/weights.npz")),
+         "accuracy": FL(("accuracy/personalized_accuracy.tsv", "accuracy/personalized.json")),
          "databases": FL(("linearized/enpact.db", "linearized/enpact.summary.tsv", "linearized/enpact.txt.gz")),
          "twas": FL(("twas/gwas.csv", "twas/gwas.qq.png"))},
-        {"meta": {"id": "report"}, "params_json": F("pipeline_info/params.json"), "expression": F("expression.tsv"),
-         "truth": [], "model": FL(("model/model.json", "model/metrics.json")), "personalized": [],
+        {"meta": {"id": "report"}, "params_json": F("pipeline_info/params.json"), "truth": [],
+         "model": FL(("model/model.json", "model/metrics.json")),
+         "accuracy": FL(("accuracy/personalized_accuracy.tsv", "accuracy/personalized.json")),
          "databases": FL(("linearized/enpact.db", "linearized/enpact.summary.tsv", "linearized/enpact.txt.gz")),
          "twas": []},
     ],
@@ -307,6 +313,8 @@ def written_files(command: str, ns) -> set[str]:
             for prefix in plot_prefixes(ns.gwas_file, ns.plots_prefix):
                 files |= {_norm(f"{prefix}.qq.png"), _norm(f"{prefix}.manhattan.png")}
         return files
+    if command == "accuracy":
+        return under(ns.outdir, "personalized_accuracy.tsv", "personalized.json")
     if command == "report":
         return under(f"{ns.outdir}/report", "index.html", "summary.json", "*")
     raise AssertionError(f"no output contract for `enpact {command}`: add it to written_files()")
@@ -355,7 +363,7 @@ MODULES = module_files()
 def test_modules_exist_for_every_pipeline_step():
     steps = {subcommand_of(m) for m in MODULES}
     expected = {"check", "loci", "chunk", "predict", "merge-features", "train", "personalize", "merge",
-                "linearize", "database", "twas", "report"}
+                "accuracy", "linearize", "database", "twas", "report"}
     assert expected <= steps, f"missing modules for: {sorted(expected - steps)}"
 
 

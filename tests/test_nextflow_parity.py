@@ -154,6 +154,8 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
          {"meta": {"id": "reference"}, "stores": FL(tuple(f"chunks/{c}.h5" for c in LOCI_CHUNKS))}),
         ("ENPACT_TRAIN", "train", {"meta": {"id": "reference"}, "features": F("reference.h5"), "loci": F("loci.tsv"),
                                    **expression}),
+        ("ENPACT_ACCURACY", "accuracy", {"meta": {"id": "accuracy"}, "stores": FL(tuple(
+            f"personalized/{c}.h5" for c in LOCI_CHUNKS)), "expression": staged(params["expression"])}),
         ("ENPACT_DATABASE", "database", {"meta": {"id": "databases"}, "linearized": FL(tuple(
             f"chunks/{c}.{kind}" for c in LOCI_CHUNKS for kind in ("covariance.tsv.gz", "summary.tsv", "weights.tsv")))}),
     ]
@@ -376,7 +378,7 @@ def test_the_report_task_stages_its_inputs_where_the_results_layout_puts_them(tm
 
     layout = ResultsLayout(tmp_path)
     where = {
-        "params_json": layout.params_json, "model": layout.model_json, "personalized": layout.personalized_store("c"),
+        "params_json": layout.params_json, "model": layout.model_json, "accuracy": layout.accuracy_table,
         "databases": layout.database("n"), "twas": layout.twas_table("g"),
     }
     text = (ROOT / "modules" / "enpact_report" / "main.nf").read_text()

@@ -23,13 +23,9 @@ from matplotlib.text import Text
 
 from enpact import __version__
 from enpact.predictdb import EXTRA_SCHEMA, write_predictdb
-from enpact.report import (
-    benjamini_hochberg,
-    git_commit,
-    one_sided_empirical_p,
-    personalized_accuracy,
-    write_report,
-)
+from enpact.accuracy import one_sided_empirical_p, personalized_accuracy
+from enpact.report import benjamini_hochberg, git_commit, write_report
+from enpact.steps import AccuracyConfig, accuracy
 from enpact.store import PersonalizedStore, write_personalized_store
 
 SAMPLES = [f"IND{i:03d}" for i in range(1, 61)]
@@ -145,14 +141,17 @@ def test_personalized_accuracy_is_one_sided_for_positive_correlation():
                                                for g in accuracy.index], atol=1e-12)
 
 
-def _write_personalized(outdir: Path, predicted: pd.DataFrame) -> None:
-    """One merged personalized store holding `predicted` as the mean of two equal haplotypes."""
+def _write_personalized(outdir: Path, predicted: pd.DataFrame, expression: Path) -> None:
+    """One merged personalized store holding `predicted` as the mean of two equal haplotypes, and the accuracy
+    step's tables for it against the matrix `expression` (what both engines run before the report)."""
     values = predicted.to_numpy(np.float32)
     store = PersonalizedStore(locus_ids=list(predicted.index), samples=list(predicted.columns),
                               prediction=np.repeat(values[:, :, None], 2, axis=2), reference=values.mean(axis=1),
                               meta={}, n_unique_windows=np.full(len(predicted), 7, dtype=np.int32))
     (outdir / "personalized").mkdir(parents=True, exist_ok=True)
     write_personalized_store(outdir / "personalized" / "chunk.h5", store)
+    accuracy(AccuracyConfig(personalized=(outdir / "personalized" / "chunk.h5",), expression=expression,
+                            outdir=outdir / "accuracy"))
 
 
 def _write_expression(path: Path, observed: pd.DataFrame) -> Path:
@@ -163,9 +162,8 @@ def _write_expression(path: Path, observed: pd.DataFrame) -> Path:
 def test_report_counts_significantly_positive_and_strongly_negative_genes_apart(tmp_path):
     predicted, observed = _signed_genes(np.random.default_rng(1))
     outdir = tmp_path / "results"
-    _write_personalized(outdir, predicted)
-    params = _params(tmp_path, expression=str(_write_expression(tmp_path / "expression.tsv", observed)))
-    write_report(outdir, params)
+    _write_personalized(outdir, predicted, _write_expression(tmp_path / "expression.tsv", observed))
+    write_report(outdir, _params(tmp_path))
     accuracy = _summary(outdir)["personalized"]["accuracy"]
     assert accuracy["genes"] == 8
     assert accuracy["significantly_positive"] == 3
@@ -173,7 +171,7 @@ def test_report_counts_significantly_positive_and_strongly_negative_genes_apart(
     page = _page(outdir)
     assert "3 genes correlate significantly positively (one-sided permutation p < 0.05 for r > 0" in page
     assert "3 genes are strongly negative" in page and "wrong-sign prediction, not a success" in page
-    table = pd.read_csv(outdir / "report" / "personalized_accuracy.tsv", sep="\t")
+    table = pd.read_csv(outdir / "accuracy" / "personalized_accuracy.tsv", sep="\t")
     assert {"p_positive", "p_negative"} <= set(table.columns)
 
 
@@ -181,8 +179,8 @@ def test_accuracy_without_enough_shared_individuals_says_how_many(tmp_path):
     predicted, observed = _signed_genes(np.random.default_rng(1))
     observed = observed.iloc[:, :3].rename(columns=lambda s: s)  # three shared individuals
     outdir = tmp_path / "results"
-    _write_personalized(outdir, predicted)
-    write_report(outdir, _params(tmp_path, expression=str(_write_expression(tmp_path / "e.tsv", observed))))
+    _write_personalized(outdir, predicted, _write_expression(tmp_path / "e.tsv", observed))
+    write_report(outdir, _params(tmp_path))
     assert "shares 3 of the 60 VCF individuals and 8 of the 8 loci; at least 5 shared individuals" in _page(outdir)
 
 
@@ -190,20 +188,34 @@ def test_constant_predictions_explain_undefined_r(tmp_path):
     predicted, observed = _signed_genes(np.random.default_rng(1))
     predicted.loc[:, :] = 1.0  # no variant changes any prediction
     outdir = tmp_path / "results"
-    _write_personalized(outdir, predicted)
-    write_report(outdir, _params(tmp_path, expression=str(_write_expression(tmp_path / "e.tsv", observed))))
+    _write_personalized(outdir, predicted, _write_expression(tmp_path / "e.tsv", observed))
+    write_report(outdir, _params(tmp_path))
     page = _page(outdir)
     assert "no correlation can be computed" in page
     assert "r is undefined for 8 genes: 8 have the same personalized prediction for every individual" in page
     assert _summary(outdir)["personalized"]["accuracy"]["constant_predictions"] == 8
 
 
-def test_deleted_personalized_stores_are_explained(tmp_path):
+def test_a_missing_accuracy_step_is_explained(tmp_path):
     outdir = tmp_path / "results"
-    write_report(outdir, _params(tmp_path, delete_personalized=True))
-    assert "deleted after linearization (delete_personalized: true)" in _page(outdir)
-    write_report(outdir, _params(tmp_path, delete_personalized=False))
-    assert "no merged personalized prediction store (personalized/*.h5)" in _page(outdir)
+    write_report(outdir, _params(tmp_path))
+    assert "accuracy/personalized.json is not in" in _page(outdir)
+    assert "the accuracy step (after personalize) did not run" in _page(outdir)
+
+
+def test_the_report_renders_accuracy_without_the_stores_or_the_matrix(tmp_path, monkeypatch):
+    """The analysis is the accuracy step's: with the stores deleted (delete_personalized) and the training matrix
+    out of reach, the report still shows the accuracy the step computed, and runs no permutation itself."""
+    predicted, observed = _signed_genes(np.random.default_rng(1))
+    outdir = tmp_path / "results"
+    _write_personalized(outdir, predicted, _write_expression(tmp_path / "e.tsv", observed))
+    (outdir / "personalized" / "chunk.h5").unlink()
+    (tmp_path / "e.tsv").unlink()
+    calls = []
+    monkeypatch.setattr("enpact.accuracy.personalized_accuracy", lambda *a, **k: calls.append(1))
+    write_report(outdir, _params(tmp_path, delete_personalized=True, expression=str(tmp_path / "e.tsv")))
+    assert not calls
+    assert _summary(outdir)["personalized"]["accuracy"]["significantly_positive"] == 3
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ include { ENPACT_LOCI           } from '../modules/enpact_loci/main'
 include { ENPACT_CHUNK          } from '../modules/enpact_chunk/main'
 include { ENPACT_PREDICT        } from '../modules/enpact_predict/main'
 include { ENPACT_MERGE_FEATURES } from '../modules/enpact_merge_features/main'
+include { ENPACT_ACCURACY       } from '../modules/enpact_accuracy/main'
 include { ENPACT_REPORT         } from '../modules/enpact_report/main'
 include { TRAIN                 } from '../subworkflows/train'
 include { PERSONALIZE           } from '../subworkflows/personalize'
@@ -37,7 +38,6 @@ workflow ENPACT {
     ch_gwas              // channel: [ val(meta: id = GWAS file name), path(gwas) ], one per GWAS file
     ch_gwas_filter       // channel: [ val(meta), path(gwas) or [] ] (value; linearize loci near GWAS signals)
     ch_truth             // channel: [ val(meta), path(truth table) or [] ] (value; planted causal genes for the report)
-    delete_personalized  // boolean: keep the personalized stores out of the report (and of the results)
 
     main:
 
@@ -110,6 +110,17 @@ workflow ENPACT {
     PERSONALIZE(ch_loci_chunks, ch_sample_chunks, ch_fasta, ch_vcf, ch_model, ch_weights)
 
     //
+    // 5b. Personalized accuracy: all merged stores against the observed matrix (a table the report renders)
+    //
+    ENPACT_ACCURACY(
+        PERSONALIZE.out.h5
+            .map { _meta, h5 -> h5 }
+            .toSortedList { a, b -> a.name <=> b.name }
+            .combine(ch_expression)
+            .map { stores, meta, expression -> [ meta + [id: 'accuracy'], stores, expression ] }
+    )
+
+    //
     // 6. Linearization per loci chunk, then the PredictDB databases from all chunks
     //
     LINEARIZE(PERSONALIZE.out.h5, ch_loci_chunks, ch_vcf, ch_gwas_filter)
@@ -120,19 +131,16 @@ workflow ENPACT {
     TWAS(ch_gwas, LINEARIZE.out.db.first())
 
     //
-    // 8. Report, from the outputs staged in the results layout
+    // 8. Report, rendered from the outputs staged in the results layout
     //
     ENPACT_REPORT(
         ch_checked
-            .combine(ch_expression)
             .combine(ch_truth)
-            .map { meta, params_json, _meta2, expression, _meta3, truth -> [ meta + [id: 'report'], params_json, expression, truth ] },
+            .map { meta, params_json, _meta2, truth -> [ meta + [id: 'report'], params_json, truth ] },
         TRAIN.out.files
             .flatMap { _meta, files -> [ files ].flatten() }
             .toSortedList { a, b -> a.name <=> b.name },
-        delete_personalized
-            ? channel.value([])
-            : PERSONALIZE.out.h5.map { _meta, h5 -> h5 }.toSortedList { a, b -> a.name <=> b.name },
+        ENPACT_ACCURACY.out.accuracy.map { _meta, table, summary -> [ table, summary ] },
         LINEARIZE.out.db.map { _meta, db, covariance -> [ db, covariance ] }
             .mix(LINEARIZE.out.summary.map { _meta, summary -> [ summary ] })
             .flatten()

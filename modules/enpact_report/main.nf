@@ -1,13 +1,14 @@
 // The HTML report (training fit, personalized accuracy, linearization fit, TWAS QQ/Manhattan plots) and
-// report/summary.json. The inputs are staged in the results layout that `enpact report` reads.
+// report/summary.json, rendered from the tables of the other steps, staged in the results layout that
+// `enpact report` reads (enpact.layout.ResultsLayout).
 process ENPACT_REPORT {
     tag "${meta.id}"
     label 'process_low'
 
     input:
-    tuple val(meta), path(params_json, stageAs: 'pipeline_info/params.json'), path(expression), path(truth)   // ENPACT_CHECK's params.json, training matrix, truth table or []
+    tuple val(meta), path(params_json, stageAs: 'pipeline_info/params.json'), path(truth)   // ENPACT_CHECK's params.json, truth table or []
     path(model, stageAs: 'model/*')                  // files of the model directory
-    path(personalized, stageAs: 'personalized/*')    // merged personalized stores ([] when not kept)
+    path(accuracy, stageAs: 'accuracy/*')            // personalized_accuracy.tsv, personalized.json (ENPACT_ACCURACY)
     path(databases, stageAs: 'linearized/*')         // NAME.db, NAME.txt.gz, NAME.summary.tsv
     path(twas, stageAs: 'twas/*')                    // TWAS CSVs and plots ([] without GWAS)
 
@@ -22,7 +23,6 @@ process ENPACT_REPORT {
     def truth_opt = truth ? "--truth-causal-genes ${truth}" : ''
     """
     enpact report \\
-        --expression ${expression} \\
         ${truth_opt} \\
         ${args} \\
         --outdir .

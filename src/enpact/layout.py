@@ -135,6 +135,19 @@ class ResultsLayout:
     def personalized_store(self, loci_chunk: str) -> Path:
         return self.personalized / f"{loci_chunk}.h5"
 
+    # accuracy/ (the accuracy step: personalized predictions against the observed values)
+    @property
+    def accuracy(self) -> Path:
+        return self.root / "accuracy"
+
+    @property
+    def accuracy_table(self) -> Path:
+        return self.accuracy / "personalized_accuracy.tsv"
+
+    @property
+    def accuracy_summary(self) -> Path:
+        return self.accuracy / "personalized.json"
+
     # linearized/
     @property
     def linearized(self) -> Path:
@@ -190,9 +203,6 @@ class ResultsLayout:
     def report_summary(self) -> Path:
         return self.report / "summary.json"
 
-    @property
-    def personalized_accuracy(self) -> Path:
-        return self.report / "personalized_accuracy.tsv"
 
     @property
     def personalized_accuracy_plot(self) -> Path:

@@ -15,7 +15,6 @@ import shlex
 import sqlite3
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +25,13 @@ import polars as pl
 from enpact import __version__
 from enpact.errors import EnpactError
 from enpact.io import atomic_path
-from enpact.layout import ResultsLayout, gwas_name, keeps_personalized
+from enpact.layout import ResultsLayout, gwas_name
 from enpact.params import resolve_gwas_files
 from enpact.plots_training import NULL_COLOUR, PRIMARY_COLOUR, new_figure, plot_style, save_figure
 
 log = logging.getLogger(__name__)
 
-N_PERMUTATIONS = 200
 ALPHA = 0.05  # significance level of the report's counts (permutation p, FDR q)
-MIN_SHARED_SAMPLES = 5
 MAX_STEP_ROWS = 500  # per-step timing rows shown in the page (all of them are in timings.tsv)
 TOP_GENES = 10
 
@@ -234,59 +231,6 @@ def training_section(outdir: Path, params: dict, summary: dict) -> str:
 # personalized predictions
 
 
-def _personalized_values(outdir: Path) -> tuple[pd.DataFrame, int, int]:
-    """Individual values (loci x samples) of all merged personalized stores, and windows predicted / needed."""
-    from enpact.store import read_personalized_store
-
-    frames, predicted, needed = [], 0, 0
-    for path in sorted(ResultsLayout(outdir).personalized.glob("*.h5")):
-        store = read_personalized_store(path, with_features=False)
-        frames.append(pd.DataFrame(store.individual_values(), index=store.locus_ids, columns=store.samples))
-        if store.n_unique_windows is not None:
-            predicted += int(store.n_unique_windows.sum())
-        needed += len(store.locus_ids) * (2 * len(store.samples) + 1)
-    return (pd.concat(frames) if frames else pd.DataFrame()), predicted, needed
-
-
-def one_sided_empirical_p(r: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """(1 + #(null_r >= r)) / (n_perm + 1) per row of `null` (genes x permutations); NaN where r is NaN."""
-    r = np.asarray(r, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        p = (1 + (null >= r[:, None]).sum(axis=1)) / (null.shape[1] + 1)
-    return np.where(np.isfinite(r), p, np.nan)
-
-
-def _standardised_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows centred and scaled to unit norm (NaN treated as the row mean), and each row's standard deviation."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # rows without any value: mean of an empty slice
-        centred = np.nan_to_num(values - np.nanmean(values, axis=1, keepdims=True)) if values.size else values
-    norm = np.sqrt((centred * centred).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scaled = np.where(norm[:, None] > 0, centred / norm[:, None], np.nan)
-    return scaled, norm / np.sqrt(max(values.shape[1], 1))
-
-
-def personalized_accuracy(predicted: pd.DataFrame, observed: pd.DataFrame, seed: int = 0,
-                          n_permutations: int = N_PERMUTATIONS) -> pd.DataFrame:
-    """Per-gene Pearson r across shared individuals, tested one-sided for a positive correlation (p_positive) and,
-    separately, for a negative one (p_negative), each against the same null of permuted individuals."""
-    samples = [s for s in predicted.columns if s in observed.columns]
-    genes = [g for g in predicted.index if g in observed.index]
-    if len(samples) < MIN_SHARED_SAMPLES or not genes:
-        return pd.DataFrame()
-    with np.errstate(invalid="ignore"):
-        pred, pred_sd = _standardised_rows(predicted.loc[genes, samples].to_numpy(np.float64))
-        obs, obs_sd = _standardised_rows(observed.loc[genes, samples].to_numpy(np.float64))
-    r = (pred * obs).sum(axis=1)
-    rng = np.random.default_rng(seed)
-    null = np.stack([(pred[:, rng.permutation(len(samples))] * obs).sum(axis=1) for _ in range(n_permutations)],
-                    axis=1)
-    return pd.DataFrame({"gene": genes, "r": r, "p_positive": one_sided_empirical_p(r, null),
-                         "p_negative": one_sided_empirical_p(-r, -null), "null_sd": null.std(axis=1),
-                         "null_r": null[:, 0], "predicted_sd": pred_sd, "observed_sd": obs_sd})
-
-
 def _demo_note(params: dict) -> str:
     """What to expect of the demo, when its tiny predictor was used."""
     if Path(str(params.get("weights", ""))).name != "enformer_tiny":
@@ -311,41 +255,39 @@ def _accuracy_plot(accuracy: pd.DataFrame, path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def personalized_section(outdir: Path, params: dict, summary: dict, expression: Path | None = None) -> str:
-    """Deduplication figures and, when the observed matrix shares individuals with the VCF, accuracy."""
-    from enpact.expression import read_expression
-
-    values, predicted, needed = _personalized_values(outdir)
-    if values.empty:
-        if not keeps_personalized(params):
-            reason = ("the personalized prediction stores were deleted after linearization (delete_personalized: "
-                      "true), so window counts and personalized accuracy cannot be shown; run with "
-                      "delete_personalized: false to keep them")
-        else:
-            reason = (f"no merged personalized prediction store (personalized/*.h5) is in {outdir}; the personalize "
-                      f"step did not finish, or the stores were moved")
+def personalized_section(outdir: Path, params: dict, summary: dict) -> str:
+    """Deduplication figures and, when the observed matrix shares individuals with the VCF, accuracy (from the
+    tables of the accuracy step)."""
+    layout = ResultsLayout(outdir)
+    if not layout.accuracy_summary.exists():
+        reason = (f"{layout.accuracy_summary.relative_to(layout.root)} is not in {outdir}; the accuracy step (after "
+                  f"personalize) did not run, or its outputs were moved")
         summary["personalized"] = {"loci": 0, "reason": reason}
         return f"<p>No personalized predictions: {html.escape(reason)}.</p>"
-    summary["personalized"] = {"loci": int(values.shape[0]), "samples": int(values.shape[1]),
-                               "windows_predicted": predicted, "haplotype_windows": needed}
-    parts = [f"<p>{_n(values.shape[0])} loci x {_n(values.shape[1])} individuals. The predictor ran on "
+    counts = json.loads(layout.accuracy_summary.read_text())
+    if not counts["loci"]:
+        reason = "the personalized prediction stores hold no locus"
+        summary["personalized"] = {"loci": 0, "reason": reason}
+        return f"<p>No personalized predictions: {html.escape(reason)}.</p>"
+    predicted, needed = counts["windows_predicted"], counts["haplotype_windows"]
+    summary["personalized"] = {"loci": counts["loci"], "samples": counts["samples"], "windows_predicted": predicted,
+                               "haplotype_windows": needed}
+    parts = [f"<p>{_n(counts['loci'])} loci x {_n(counts['samples'])} individuals. The predictor ran on "
              f"{_n(predicted)} distinct windows for {_n(needed)} haplotype and reference windows "
              f"({100 * predicted / max(needed, 1):.1f}%): identical windows are predicted once.</p>"]
-    observed = read_expression(expression or params["expression"])
-    accuracy = personalized_accuracy(values, observed, seed=int(params.get("seed", 0)))
+    accuracy = pd.read_csv(layout.accuracy_table, sep="\t", dtype={"gene": str})
+    shared, genes = counts["shared_individuals"], counts["shared_loci"]
     if accuracy.empty:
-        shared = int(values.columns.isin(observed.columns).sum())
-        genes = int(values.index.isin(observed.index).sum())
-        reason = (f"the training matrix ({_n(observed.shape[1])} samples, {_n(observed.shape[0])} features) shares "
-                  f"{_n(shared)} of the {_n(values.shape[1])} VCF individuals and {_n(genes)} of the "
-                  f"{_n(values.shape[0])} loci; at least {MIN_SHARED_SAMPLES} shared individuals and one shared "
-                  f"locus are needed")
+        reason = (f"the training matrix ({_n(counts['observed_samples'])} samples, {_n(counts['observed_features'])} "
+                  f"features) shares {_n(shared)} of the {_n(counts['samples'])} VCF individuals and {_n(genes)} of "
+                  f"the {_n(counts['loci'])} loci; at least {counts['min_shared_individuals']} shared individuals "
+                  f"and one shared locus are needed")
         summary["personalized"]["accuracy"] = {"genes": 0, "shared_individuals": shared, "shared_loci": genes,
                                                "reason": reason}
         return "".join(parts) + f"<p>No personalized-accuracy check: {html.escape(reason)}.</p>"
-    accuracy.to_csv(ResultsLayout(outdir).personalized_accuracy, sep="\t", index=False)
+    n_permutations = counts["permutations"]
     finite = accuracy.dropna(subset=["r"])
-    n_shared = int(values.columns.isin(observed.columns).sum())
+    n_shared = shared
     flat_pred = int((accuracy["predicted_sd"] == 0).sum())
     flat_obs = int(((accuracy["observed_sd"] == 0) | accuracy["observed_sd"].isna()).sum())
     undefined = (f" r is undefined for {_n(len(accuracy) - len(finite))} genes: {_n(flat_pred)} have the same "
@@ -357,16 +299,16 @@ def personalized_section(outdir: Path, params: dict, summary: dict, expression: 
         return "".join(parts) + (f"<h3>Personalized accuracy</h3><p>{_n(len(accuracy))} genes and {_n(n_shared)} "
                                  f"individuals are shared with the training matrix, but no correlation can be "
                                  f"computed.{undefined}</p>")
-    plot = _accuracy_plot(finite, ResultsLayout(outdir).personalized_accuracy_plot)
+    plot = _accuracy_plot(finite, layout.personalized_accuracy_plot)
     positive = int((finite["p_positive"] < ALPHA).sum())
     negative = int((finite["p_negative"] < ALPHA).sum())
     expected = ALPHA * len(finite)
     median = float(finite["r"].median())
     summary["personalized"]["accuracy"] = {
         "genes": int(len(finite)), "genes_shared": int(len(accuracy)), "individuals": n_shared, "median_r": median,
-        "test": f"one-sided permutation test of r > 0 ({N_PERMUTATIONS} permutations of individuals)",
+        "test": f"one-sided permutation test of r > 0 ({n_permutations} permutations of individuals)",
         "significantly_positive": positive, "strongly_negative": negative, "expected_by_chance_each": expected,
-        "alpha": ALPHA, "permutations": N_PERMUTATIONS,
+        "alpha": ALPHA, "permutations": n_permutations,
         "constant_predictions": flat_pred, "constant_observed": flat_obs,
     }
     parts.append(
@@ -374,14 +316,14 @@ def personalized_section(outdir: Path, params: dict, summary: dict, expression: 
         f"individuals shared with the training matrix, between personalized EnPACT predictions and observed values "
         f"(a working model gives a <i>positive</i> r): median r = {median:.3f}.{undefined}</p>"
         f"<ul><li><b>{_n(positive)} genes correlate significantly positively</b> (one-sided permutation p &lt; "
-        f"{ALPHA} for r &gt; 0, {N_PERMUTATIONS} permutations of individuals; about {expected:.0f} expected by "
+        f"{ALPHA} for r &gt; 0, {n_permutations} permutations of individuals; about {expected:.0f} expected by "
         f"chance alone).</li>"
         f"<li>{_n(negative)} genes are <b>strongly negative</b>: their r lies in the lowest {ALPHA:.0%} of their own "
         f"permutation null (one-sided p &lt; {ALPHA} for r &lt; 0; about {expected:.0f} expected by chance). The "
         f"predictions rank these individuals in the opposite order to the observations: a wrong-sign prediction, "
         f"not a success, and not counted above.</li></ul>"
-        f"<p>Table (r, p_positive, p_negative per gene): <a href=\"personalized_accuracy.tsv\">"
-        f"personalized_accuracy.tsv</a>.</p>{_demo_note(params)}{_image(plot)}")
+        f"<p>Table (r, p_positive, p_negative per gene): <code>accuracy/personalized_accuracy.tsv</code>.</p>"
+        f"{_demo_note(params)}{_image(plot)}")
     return "".join(parts)
 
 
@@ -851,9 +793,9 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:
 th{background:#f3f3f3}img{width:100%;display:block;margin:1em 0}code{background:#f6f6f6;padding:0 3px}"""
 
 
-def write_report(outdir: Path, params: dict, expression: Path | None = None) -> Path:
-    """Write report/index.html and report/summary.json from the outputs under outdir (`expression`: a readable
-    copy of the training matrix, when params names one that is elsewhere, e.g. in object storage)."""
+def write_report(outdir: Path, params: dict) -> Path:
+    """Write report/index.html and report/summary.json from the outputs under outdir (it reads tables and draws
+    plots; the analyses are steps that wrote those tables)."""
     outdir = Path(outdir)
     layout = ResultsLayout(outdir)
     layout.report.mkdir(parents=True, exist_ok=True)
@@ -861,7 +803,7 @@ def write_report(outdir: Path, params: dict, expression: Path | None = None) -> 
     sections = [
         ("What ran", inputs_section(outdir, params, summary)),
         ("EnPACT model: fit on held-out chromosomes", training_section(outdir, params, summary)),
-        ("Personalized predictions", personalized_section(outdir, params, summary, expression)),
+        ("Personalized predictions", personalized_section(outdir, params, summary)),
         ("Linearization: how well linear SNP models approximate the personalized predictions",
          linearization_section(outdir, params, summary)),
         ("TWAS (S-PrediXcan)", twas_section(outdir, params, summary)),

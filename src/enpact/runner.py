@@ -26,9 +26,9 @@ from enpact.errors import EnpactError
 from enpact.io import atomic_path
 from enpact.layout import ResultsLayout, gwas_names, keeps_personalized
 from enpact.params import resolve_gwas_files, write_params
-from enpact.steps import (ChunkConfig, DatabaseConfig, LinearizeConfig, LociConfig, MergeConfig, MergeFeaturesConfig,
-                          PersonalizeConfig, PredictConfig, PredictorConfig, ReportConfig, TrainConfig, TwasConfig,
-                          fingerprinted, report, roles, step_of)
+from enpact.steps import (AccuracyConfig, ChunkConfig, DatabaseConfig, LinearizeConfig, LociConfig, MergeConfig,
+                          MergeFeaturesConfig, PersonalizeConfig, PredictConfig, PredictorConfig, ReportConfig,
+                          TrainConfig, TwasConfig, fingerprinted, report, roles, step_of)
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +276,11 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
         store = layout.personalized_store(chunk.stem)
         pieces = tuple(layout.personalized_chunk(chunk.stem, s.stem) for s in sample_chunks)
         runner.step("personalize", f"merge/{chunk.stem}", MergeConfig(inputs=pieces, out=store), [store])
+
+    runner.step("personalize", "accuracy", AccuracyConfig(
+        personalized=tuple(layout.personalized_store(c.stem) for c in loci_chunks),
+        expression=Path(params["expression"]), outdir=layout.accuracy, seed=int(params["seed"])),
+        [layout.accuracy_table, layout.accuracy_summary])
 
     # 5. linearization per loci chunk, then the databases
     remove_stale(layout.linearized / "chunks", ["*.summary.tsv", "*.weights.tsv", "*.covariance.tsv.gz"],

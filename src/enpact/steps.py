@@ -417,6 +417,32 @@ def merge(config: MergeConfig) -> None:
 
 
 @dataclass(frozen=True)
+class AccuracyConfig:
+    """`enpact accuracy`: per gene, personalized predictions against the observed values across the shared
+    individuals (one-sided permutation test); the report renders the tables."""
+
+    personalized: tuple[Path, ...] = _path("input")
+    expression: Path = _path("input")
+    outdir: Path = _path("output")
+    seed: int = 0
+    permutations: int = 200
+
+
+def accuracy(config: AccuracyConfig) -> dict:
+    """Write OUTDIR/personalized_accuracy.tsv and OUTDIR/personalized.json."""
+    from enpact.accuracy import write_accuracy
+    from enpact.layout import ResultsLayout
+
+    if config.permutations < 1:
+        raise EnpactError("--permutations must be at least 1")
+    layout = ResultsLayout(config.outdir.parent)
+    table = config.outdir / layout.accuracy_table.name
+    summary = config.outdir / layout.accuracy_summary.name
+    return write_accuracy(sorted(config.personalized), config.expression, table, summary, config.seed,
+                          config.permutations)
+
+
+@dataclass(frozen=True)
 class PrecisionAuditConfig:
     """`enpact precision-audit`: personalized predictions at lower precisions against fp32, on a sample of loci x
     individuals."""
@@ -649,7 +675,6 @@ class ReportConfig:
     """`enpact report`: the HTML report of a finished run's output folder."""
 
     outdir: Path = _path("input")
-    expression: Path | None = _path("input", None)
     truth_causal_genes: Path | None = _path("input", None)
 
 
@@ -668,7 +693,7 @@ def report(config: ReportConfig, params: dict | None = None) -> Path:
         params = json.loads(layout.params_json.read_text())
     if config.truth_causal_genes:
         params = {**params, "truth_causal_genes": str(config.truth_causal_genes)}
-    return write_report(config.outdir, params, config.expression)
+    return write_report(config.outdir, params)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -696,6 +721,7 @@ STEPS: dict[str, Step] = {step.name: step for step in (
     Step("evaluate", EvaluateConfig, evaluate),
     Step("personalize", PersonalizeConfig, personalize, uses_predictor=True),
     Step("merge", MergeConfig, merge),
+    Step("accuracy", AccuracyConfig, accuracy),
     Step("precision-audit", PrecisionAuditConfig, precision_audit),
     Step("linearize", LinearizeConfig, linearize),
     Step("database", DatabaseConfig, database),

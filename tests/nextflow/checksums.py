@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CHECKSUM_FILE = ROOT / "tests" / "nextflow" / "test_profile.md5"
 RESULTS = ["loci/loci.tsv", "linearized/enpact_demo.db", "linearized/enpact_demo.txt.gz",
-           "linearized/enpact_demo.summary.tsv", "twas/gwas.csv"]
+           "linearized/enpact_demo.summary.tsv", "twas/gwas.csv", "accuracy/personalized_accuracy.tsv"]
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile")
 
 

@@ -1,4 +1,5 @@
-"""`enpact personalize` and `enpact merge`: personalized EnPACT predictions per locus x sample x haplotype."""
+"""`enpact personalize`, `enpact merge` and `enpact accuracy`: personalized EnPACT predictions per locus x sample x
+haplotype, and how well they follow the observed values."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import logging
 from pathlib import Path
 
 from enpact.cli._common import add_sample_arguments, existing_file, samples_or_none
-from enpact.steps import MergeConfig, PersonalizeConfig, merge, personalize
+from enpact.steps import AccuracyConfig, MergeConfig, PersonalizeConfig, accuracy, merge, personalize
 
 ORDER = 50
 log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `personalize` and `merge` subcommands."""
+    """Add the `personalize`, `merge` and `accuracy` subcommands."""
     p = subparsers.add_parser(
         "personalize",
         help="EnPACT predictions for both haplotypes of every individual (one chunk)",
@@ -48,6 +49,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--out", required=True, type=Path)
     m.set_defaults(func=run_merge, config=merge_config)
 
+    a = subparsers.add_parser(
+        "accuracy", help="personalized predictions against the observed values, per gene (a table for the report)",
+        description="Per gene, Pearson r between the personalized EnPACT predictions and the observed values across "
+        "the individuals the stores and the training matrix share, tested one-sided for r > 0 (p_positive) and "
+        "r < 0 (p_negative) against permutations of individuals. Writes OUTDIR/personalized_accuracy.tsv and "
+        "OUTDIR/personalized.json (what was compared, window counts).",
+    )
+    a.add_argument("--personalized", required=True, nargs="+", type=existing_file,
+                   help="merged personalized stores (enpact merge)")
+    a.add_argument("--expression", required=True, type=existing_file, help="training matrix NAME IND1 ...")
+    a.add_argument("--seed", type=int, default=0, help="seed of the permutations")
+    a.add_argument("--permutations", type=int, default=200, help="permutations of individuals (default 200)")
+    a.add_argument("--outdir", required=True, type=Path)
+    a.set_defaults(func=run_accuracy, config=accuracy_config)
+
 
 def personalize_config(args: argparse.Namespace) -> PersonalizeConfig:
     """The personalize step's configuration from the arguments."""
@@ -65,6 +81,12 @@ def merge_config(args: argparse.Namespace) -> MergeConfig:
     return MergeConfig(inputs=tuple(args.inputs), out=args.out, export_matrix=args.export_matrix)
 
 
+def accuracy_config(args: argparse.Namespace) -> AccuracyConfig:
+    """The accuracy step's configuration from the arguments."""
+    return AccuracyConfig(personalized=tuple(args.personalized), expression=args.expression, outdir=args.outdir,
+                          seed=args.seed, permutations=args.permutations)
+
+
 def run_personalize(args: argparse.Namespace) -> int:
     """Personalize one chunk."""
     personalize(personalize_config(args))
@@ -74,4 +96,10 @@ def run_personalize(args: argparse.Namespace) -> int:
 def run_merge(args: argparse.Namespace) -> int:
     """Merge chunk stores."""
     merge(merge_config(args))
+    return 0
+
+
+def run_accuracy(args: argparse.Namespace) -> int:
+    """Compare personalized predictions with the observed values."""
+    accuracy(accuracy_config(args))
     return 0

@@ -29,9 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     r = subparsers.add_parser("report", help="(re)write report/index.html of a finished run")
     r.add_argument("--outdir", required=True, type=Path, help="the run's output directory")
-    r.add_argument("--expression", type=Path, help="the training matrix, when the run's params.json names a copy "
-                   "that is not readable here (Nextflow stages one into the report task)")
-    r.add_argument("--truth-causal-genes", type=Path, help="the truth table (truth_causal_genes), likewise")
+    r.add_argument("--truth-causal-genes", type=Path, help="the truth table (truth_causal_genes), when the run's "
+                   "params.json names a copy that is not readable here (Nextflow stages one into the report task)")
     r.set_defaults(func=run_report, config=report_config)
 
 
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 def report_config(args: argparse.Namespace) -> ReportConfig:
     """The report step's configuration from the arguments."""
-    return ReportConfig(outdir=args.outdir, expression=args.expression, truth_causal_genes=args.truth_causal_genes)
+    return ReportConfig(outdir=args.outdir, truth_causal_genes=args.truth_causal_genes)
 
 
 def run_report(args: argparse.Namespace) -> int:
