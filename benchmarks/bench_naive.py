@@ -261,7 +261,7 @@ def make_model(weights: Path, directory: Path) -> Path:
     """An EnPACT elastic net on random features with this predictor's feature spec (its weights do not matter
     here: applying it costs the same), saved like `enpact train` saves one."""
     from enpact.models import FeatureSpec, create_model
-    from enpact.predictors.enformer import read_track_names
+    from enpact.predictors.base import read_track_names
 
     description = {"predictor": "enformer", "weights": str(weights), "window_bp": WINDOW, "bin_bp": 128, "bins": 4,
                    "aggregate": "mean", "head": "human", "tracks": read_track_names(str(weights), "human", N_TRACKS)}

@@ -71,7 +71,8 @@ PARAM_FILES = {
     "several_gwas": ([], {**DEMO, "gwas": "gwas/height.tsv.gz,gwas/ldl.txt", "lin_gwas_pvalue": 5e-8,
                           "samples": "samples.txt", "window_bp": 4096, "baseline_track": "CAGE:demo 1"}),
     "peaks_by_name": ([], {**{k: v for k, v in DEMO.items() if k != "annotation"}, "annotation_format": "names",
-                           "model_type": "cnn", "aggregate": "none", "snp_key": "rsid", "gwas_keep_non_rsid": False}),
+                           "model_type": "cnn", "aggregate": "none", "snp_key": "rsid", "gwas_keep_non_rsid": False,
+                           "model_hyperparameters": "channels=16,dropout=0.2", "predictor_options": "head=human"}),
 }
 
 

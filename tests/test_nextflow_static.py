@@ -250,7 +250,7 @@ def test_schema_validates_the_test_profile_and_rejects_bad_values():
     defaults = {k: v for k, v in config_params().items() if v is not None}
     assert not list(validator.iter_errors(defaults))
     for bad in ({"bins": 0}, {"precision": "fp64"}, {"snp_key": "SNP"}, {"loci_per_chunk": "50"},
-                {"lin_alpha": 2}, {"model_type": "xgboost"}):
+                {"lin_alpha": 2}, {"model_type": "xg boost"}, {"model_hyperparameters": "channels"}):
         assert list(validator.iter_errors({**defaults, **bad})), f"{bad} accepted"
 
 

@@ -133,7 +133,7 @@ def test_precision_names_and_tf32(setup):
     """fp32 is the default (auto is an alias); TF32 matmuls only when asked for."""
     import torch
 
-    from enpact.predictors.enformer import resolve_precision
+    from enpact.predictors.base import resolve_precision
 
     assert resolve_precision("auto") == resolve_precision("fp32") == "fp32"
     load_predictor("enformer", weights=WEIGHTS, device="cpu", precision="tf32")

@@ -12,7 +12,8 @@ import torch
 from conftest import random_sequence, write_fasta, write_vcf
 from enpact.cli import main
 from enpact.errors import EnpactError
-from enpact.predictors import available_predictors, load_predictor, parse_track_selection
+from enpact.predictors import available_predictors, load_predictor
+from enpact.predictors.base import parse_track_selection
 from enpact.store import (
     PersonalizedStore,
     merge_personalized_stores,
@@ -158,7 +159,7 @@ def test_merge_tolerates_rounding_between_sample_chunks_but_not_different_models
 def test_central_bins_hold_the_centre_and_are_symmetric(window_bp, bin_bp):
     """The chosen bins include the bin holding the locus centre (window_bp // 2), with as many bins before as after
     it (odd counts) or as many before as after the centre position (even counts)."""
-    from enpact.predictors.enformer import central_bin_start
+    from enpact.predictors.base import central_bin_start
 
     centre = window_bp // 2
     for bins in range(1, 9):

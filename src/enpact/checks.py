@@ -55,7 +55,8 @@ class StudyFiles:
 
 def predictor_window_bp(params: dict) -> int:
     """The predictor's input length: the window_bp parameter, else the checkpoint's sidecar, else Enformer's."""
-    from enpact.predictors.enformer import OFFICIAL_WINDOW_BP, read_sidecar
+    from enpact.predictors.base import read_sidecar
+    from enpact.predictors.enformer import OFFICIAL_WINDOW_BP
 
     if params.get("window_bp"):
         return int(params["window_bp"])

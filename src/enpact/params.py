@@ -140,6 +140,20 @@ def check_param_rules(params: dict[str, Any], source: str) -> None:
     if gwas_files and params.get("snp_key", "varID") == "varID" and not params.get("gwas_keep_non_rsid"):
         raise EnpactError(f"{source}: parameter 'gwas_keep_non_rsid' must be true with snp_key varID: GWAS ids "
                           "without 'rs' are dropped otherwise, and varIDs have none")
+    from enpact.models.base import check_hyperparameters, parse_hyperparameters
+    from enpact.registry import MODELS, PREDICTORS
+
+    for name, registry in (("predictor", PREDICTORS), ("model_type", MODELS)):
+        if params.get(name):
+            try:
+                registry.check(params[name])
+            except EnpactError as err:
+                raise EnpactError(f"{source}: parameter '{name}': {err}") from None
+    try:
+        check_hyperparameters(params.get("model_type") or "elastic_net",
+                              parse_hyperparameters(params.get("model_hyperparameters")))
+    except EnpactError as err:
+        raise EnpactError(f"{source}: parameter 'model_hyperparameters': {err}") from None
 
 
 def check_input_files(params: dict[str, Any], source: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 from enpact.genome import Genome
 from enpact.models.base import EnpactModel
 from enpact.personalize import personalize
-from enpact.predictors import load_predictor
+from enpact.predictors import Predictor
 from enpact.variants import VcfReader
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,13 @@ def compare_with_fp32(reference: np.ndarray, other: np.ndarray) -> tuple[np.ndar
 
 
 def audit_precisions(genome: Genome, loci: pd.DataFrame, vcf: VcfReader, model: EnpactModel, weights: str,
-                     precisions: list[str], device: str = "auto", batch_size: int = 4) -> AuditResult:
-    """Personalized predictions of `loci` x the VCF's samples at fp32 and each precision; their comparison."""
+                     precisions: list[str], predictor_at: Callable[[str], Predictor]) -> AuditResult:
+    """Personalized predictions of `loci` x the VCF's samples at fp32 and each precision (`predictor_at`: the
+    model's predictor at a precision); their comparison."""
     spec = model.feature_spec
     values, seconds = {}, {}
     for precision in ["fp32", *[p for p in precisions if p != "fp32"]]:
-        predictor = load_predictor(spec.predictor, weights=weights, device=device, precision=precision,
-                                   batch_size=batch_size, bins=spec.bins, tracks=",".join(spec.tracks),
-                                   aggregate=spec.aggregate, window_bp=spec.window_bp)
+        predictor = predictor_at(precision)
         started = time.perf_counter()
         store = personalize(genome, loci, vcf, model, predictor, progress=False, weights_moved=weights != spec.weights,
                             allow_precision_mismatch=True)

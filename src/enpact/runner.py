@@ -28,7 +28,7 @@ from enpact.layout import ResultsLayout, gwas_names, keeps_personalized
 from enpact.params import resolve_gwas_files, write_params
 from enpact.steps import (AccuracyConfig, ChunkConfig, DatabaseConfig, LinearizeConfig, LociConfig, MergeConfig,
                           MergeFeaturesConfig, PersonalizeConfig, PredictConfig, PredictorConfig, ReportConfig,
-                          TrainConfig, TwasConfig, fingerprinted, report, roles, step_of)
+                          TrainConfig, TwasConfig, fingerprinted, hyperparameter_pairs, report, roles, step_of)
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def predictor_config(params: dict) -> PredictorConfig:
                            aggregate=params["aggregate"], tracks=str(params["tracks"]),
                            batch_size=int(params["batch_size"]), device=params["device"],
                            precision=params["precision"], window_bp=int(params["window_bp"]) if params.get("window_bp")
-                           else None)
+                           else None, options=hyperparameter_pairs(params.get("predictor_options")))
 
 
 def _optional(value: Any) -> Any:
@@ -257,7 +257,8 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     runner.step("model", "train", TrainConfig(
         features=layout.reference, loci=layout.loci, expression=Path(params["expression"]), outdir=layout.model,
         model_type=params["model_type"], folds=int(params["model_folds"]), seed=int(params["seed"]),
-        device=params["device"], baseline_track=_optional(params.get("baseline_track"))),
+        device=params["device"], baseline_track=_optional(params.get("baseline_track")),
+        hyperparameters=hyperparameter_pairs(params.get("model_hyperparameters"))),
         [layout.model_json, layout.metrics])
 
     # 4. personalized predictions: loci chunk x sample chunk, merged per loci chunk

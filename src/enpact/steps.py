@@ -81,6 +81,14 @@ class PredictorConfig:
     device: str = "auto"
     precision: str = "fp32"
     window_bp: int | None = None
+    options: tuple[tuple[str, Any], ...] = ()   # the predictor's own options (e.g. Enformer's head)
+
+    @classmethod
+    def from_spec(cls, spec: Any, weights: str | None = None, batch_size: int = 4, device: str = "auto",
+                  precision: str = "fp32") -> "PredictorConfig":
+        """The predictor that made features of a feature spec (its weights possibly at another location)."""
+        return cls(spec.predictor, weights or spec.weights, spec.bins, spec.aggregate, ",".join(spec.tracks),
+                   batch_size, device, precision, spec.window_bp, spec.options or ())
 
     def load(self):
         """Construct the predictor (loads the weights onto the device)."""
@@ -88,7 +96,7 @@ class PredictorConfig:
 
         return load_predictor(self.predictor, weights=self.weights, device=self.device, precision=self.precision,
                               batch_size=self.batch_size, bins=self.bins, tracks=self.tracks,
-                              aggregate=self.aggregate, window_bp=self.window_bp)
+                              aggregate=self.aggregate, window_bp=self.window_bp, **dict(self.options))
 
 
 PredictorProvider = Callable[[PredictorConfig], Any]
@@ -303,15 +311,25 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     baseline_track: str | None = None
+    hyperparameters: tuple[tuple[str, str], ...] = ()   # (name, value) pairs, checked against the model type's
 
 
 def train(config: TrainConfig) -> None:
     """Train and evaluate."""
+    from enpact.models.base import check_hyperparameters
     from enpact.training import train_and_evaluate, training_data  # matplotlib and scikit-learn: only here
 
+    hyperparameters = check_hyperparameters(config.model_type, dict(config.hyperparameters))
     data = training_data(config.features, config.loci, config.expression)
     train_and_evaluate(*data, config.model_type, config.outdir, folds=config.folds, seed=config.seed,
-                       device=config.device, baseline_track=config.baseline_track)
+                       device=config.device, baseline_track=config.baseline_track, hyperparameters=hyperparameters)
+
+
+def hyperparameter_pairs(text: str | None) -> tuple[tuple[str, str], ...]:
+    """`name=value,...` (--hyperparameters, --predictor-options and their parameters) as (name, value) pairs."""
+    from enpact.models.base import parse_hyperparameters
+
+    return tuple(parse_hyperparameters(text).items())
 
 
 @dataclass(frozen=True)
@@ -363,9 +381,8 @@ class PersonalizeConfig:
 
     def predictor_config(self, model) -> PredictorConfig:
         """The predictor that made the model's training features (weights possibly at another location)."""
-        spec = model.feature_spec
-        return PredictorConfig(spec.predictor, self.weights or spec.weights, spec.bins, spec.aggregate,
-                               ",".join(spec.tracks), self.batch_size, self.device, self.precision, spec.window_bp)
+        return PredictorConfig.from_spec(model.feature_spec, self.weights, self.batch_size, self.device,
+                                         self.precision)
 
 
 def personalize(config: PersonalizeConfig, predictors: PredictorProvider | None = None) -> None:
@@ -477,8 +494,10 @@ def precision_audit(config: PrecisionAuditConfig) -> None:
     vcf_all = VcfReader(config.vcf, _samples(config))
     vcf = VcfReader(config.vcf, sample_evenly(list(vcf_all.samples), config.n_samples))
     model = load_model(config.model)
-    result = audit_precisions(Genome(config.fasta), table, vcf, model, config.weights or model.feature_spec.weights,
-                              list(config.precisions), config.device, config.batch_size)
+    weights = config.weights or model.feature_spec.weights
+    result = audit_precisions(Genome(config.fasta), table, vcf, model, weights, list(config.precisions),
+                              lambda precision: PredictorConfig.from_spec(model.feature_spec, weights, config.batch_size,
+                                                                          config.device, precision).load())
     with atomic_path(config.out) as tmp:
         result.summary.to_csv(tmp, sep="\t", index=False, float_format="%.6g")
     per_locus = config.out.with_name(config.out.name.removesuffix(".tsv") + ".loci.tsv")

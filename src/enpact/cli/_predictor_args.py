@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from enpact.steps import DEFAULT_WEIGHTS, PredictorConfig
+from enpact.steps import DEFAULT_WEIGHTS, PredictorConfig, hyperparameter_pairs
 
 
 def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
-    """--predictor, --weights, --bins, --tracks, --aggregate, --batch-size, --device, --precision, --window-bp."""
+    """--predictor, --weights, --bins, --tracks, --aggregate, --batch-size, --device, --precision, --window-bp,
+    --predictor-options."""
     group = parser.add_argument_group("predictor")
     group.add_argument("--predictor", default="enformer", help="registered predictor name (default: enformer)")
     group.add_argument("--weights", default=DEFAULT_WEIGHTS,
@@ -24,10 +25,14 @@ def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
                        "fp16 on request (see enpact precision-audit)")
     group.add_argument("--window-bp", type=int, default=None,
                        help="input length (default: from the checkpoint's enpact_predictor.json, else 196608)")
+    group.add_argument("--predictor-options", metavar="NAME=VALUE,...",
+                       help="the predictor's own options, e.g. head=mouse for enformer (recorded with the features, so "
+                       "personalize rebuilds the same predictor)")
 
 
 def predictor_config(args: argparse.Namespace) -> PredictorConfig:
     """The predictor described by the shared options."""
     return PredictorConfig(predictor=args.predictor, weights=args.weights, bins=args.bins, aggregate=args.aggregate,
                            tracks=args.tracks, batch_size=args.batch_size, device=args.device,
-                           precision=args.precision, window_bp=args.window_bp)
+                           precision=args.precision, window_bp=args.window_bp,
+                           options=hyperparameter_pairs(args.predictor_options))

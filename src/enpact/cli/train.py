@@ -8,8 +8,8 @@ from pathlib import Path
 
 from enpact.cli._common import existing_file
 from enpact.models import available_model_types
-from enpact.steps import (EvaluateConfig, MergeFeaturesConfig, TrainConfig, evaluate, merge_features,
-                          train)
+from enpact.steps import (EvaluateConfig, MergeFeaturesConfig, TrainConfig, evaluate, hyperparameter_pairs,
+                          merge_features, train)
 
 ORDER = 30
 log = logging.getLogger(__name__)
@@ -24,11 +24,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "across samples of the training matrix; write the model, metrics.json, predictions and plots.",
     )
     _add_data_arguments(t)
-    t.add_argument("--model-type", default="elastic_net", choices=sorted(available_model_types()))
+    t.add_argument("--model-type", default="elastic_net", choices=sorted(available_model_types()),
+                   help="elastic_net (default), cnn, or a type a plug-in registers (docs/extending.md)")
     t.add_argument("--folds", type=int, default=5, help="CV folds for the elastic-net penalty (default 5)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="for the cnn model: auto, cpu or cuda")
     t.add_argument("--baseline-track", help="track used as single-track baseline (default: best on train)")
+    t.add_argument("--hyperparameters", metavar="NAME=VALUE,...",
+                   help="hyperparameters of the model type, e.g. channels=32,dropout=0.2 (they override --folds and "
+                   "--seed; docs/extending.md lists each type's)")
     t.add_argument("--outdir", required=True, type=Path, help="model directory to write")
     t.set_defaults(func=run_train, config=train_config)
 
@@ -57,7 +61,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     """The train step's configuration from the arguments."""
     return TrainConfig(features=args.features, loci=args.loci, expression=args.expression, outdir=args.outdir,
                        model_type=args.model_type, folds=args.folds, seed=args.seed, device=args.device,
-                       baseline_track=args.baseline_track)
+                       baseline_track=args.baseline_track, hyperparameters=hyperparameter_pairs(args.hyperparameters))
 
 
 def evaluate_config(args: argparse.Namespace) -> EvaluateConfig:

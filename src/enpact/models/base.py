@@ -11,12 +11,10 @@ from __future__ import annotations
 import abc
 import dataclasses
 import hashlib
-import importlib
 import inspect
 import json
 import logging
 import os
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -25,22 +23,19 @@ import numpy as np
 from enpact import __version__
 from enpact.errors import EnpactError
 from enpact.io import atomic_directory
+from enpact.registry import MODELS
 
 log = logging.getLogger(__name__)
 
 MODEL_JSON = "model.json"
 MODEL_FORMAT = "enpact-model"
 MODEL_FORMAT_VERSION = 1
-ENTRY_POINT_GROUP = "enpact.models"
 AGGREGATES = ("mean", "none")
 # a track whose standard deviation over the training loci is below this is constant: not standardised, not used
 CONSTANT_SD = 1e-6
 
 # Built-in model types as "module:Class", imported only when used (the CNN pulls in torch).
-MODEL_TYPES: dict[str, str] = {
-    "elastic_net": "enpact.models.elastic_net:ElasticNetModel",
-    "cnn": "enpact.models.cnn:CnnModel",
-}
+MODEL_TYPES: dict[str, str] = dict(MODELS.builtins)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +51,12 @@ class FeatureSpec:
     aggregate: str
     tracks: tuple[str, ...]
     precision: str | None = None
+    options: tuple[tuple[str, Any], ...] | None = None   # the predictor's own options (None: not recorded)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tracks", tuple(str(t) for t in self.tracks))
+        if self.options is not None:
+            object.__setattr__(self, "options", tuple(sorted(dict(self.options).items())))
         if self.aggregate not in AGGREGATES:
             raise EnpactError(f"feature spec: aggregate must be 'mean' or 'none' (got '{self.aggregate}')")
         if int(self.bins) < 1 or int(self.window_bp) < 1 or int(self.bin_bp) < 1:
@@ -87,12 +85,14 @@ class FeatureSpec:
             "aggregate": self.aggregate,
             "tracks": list(self.tracks),
             "precision": self.precision,
+            "options": None if self.options is None else dict(self.options),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "feature spec") -> FeatureSpec:
-        """Build from a dict such as a predictor's `describe()`; extra keys (e.g. head) are ignored."""
-        fields = [f.name for f in dataclasses.fields(cls) if f.name != "precision"]
+        """Build from a dict such as a predictor's `describe()` (precision and options may be absent: earlier
+        versions)."""
+        fields = [f.name for f in dataclasses.fields(cls) if f.name not in ("precision", "options")]
         missing = [name for name in fields if name not in data]
         if missing:
             raise EnpactError(f"{source}: feature spec lacks '{missing[0]}'; it was written by another tool or version")
@@ -106,6 +106,7 @@ class FeatureSpec:
                 aggregate=str(data["aggregate"]),
                 tracks=tuple(data["tracks"]),
                 precision=None if data.get("precision") is None else str(data["precision"]),
+                options=None if data.get("options") is None else tuple(dict(data["options"]).items()),
             )
         except (TypeError, ValueError) as err:
             raise EnpactError(f"{source}: malformed feature spec ({err})") from None
@@ -118,6 +119,10 @@ class FeatureSpec:
                 f"{context}: features were made at precision {other.precision}, the model was trained on "
                 f"{self.precision} features; use the same precision (a model and the features it reads must be "
                 "made alike), or allow it explicitly (allow_precision_mismatch: true, --allow-precision-mismatch)")
+        if self.options is not None and other.options is not None and self.options != other.options:
+            raise EnpactError(
+                f"{context}: features were made with predictor options {dict(other.options)}, the model expects "
+                f"{dict(self.options)}; recompute the features with the model's settings")
         for name in ("predictor", "weights", "window_bp", "bin_bp", "bins", "aggregate"):
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine != theirs:
@@ -369,21 +374,42 @@ def read_model_json(directory: str | os.PathLike) -> dict[str, Any]:
 
 
 def available_model_types() -> dict[str, str]:
-    """Model types by name: built-ins plus the `enpact.models` entry point group."""
-    found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return {**MODEL_TYPES, **found}
+    """Model types by name: built-ins plus the `enpact.models` entry point group (enpact.registry)."""
+    return MODELS.references()
 
 
 def model_class(model_type: str) -> type[EnpactModel]:
     """The EnpactModel subclass registered for a model type."""
-    registry = available_model_types()
-    if model_type not in registry:
-        raise EnpactError(f"unknown model type '{model_type}'; available: {', '.join(sorted(registry))}")
-    module_name, _, class_name = registry[model_type].partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls = MODELS.load(model_type)
     if not (isinstance(cls, type) and issubclass(cls, EnpactModel)):
-        raise EnpactError(f"model type '{model_type}' ({registry[model_type]}) is not an EnpactModel subclass")
+        raise EnpactError(f"model type '{model_type}' ({MODELS.references()[model_type]}) is not an EnpactModel "
+                          "subclass")
     return cls
+
+
+def parse_hyperparameters(text: str | None) -> dict[str, str]:
+    """`name=value,name=value` (the form of --hyperparameters and the model_hyperparameters parameter) as a dict."""
+    values: dict[str, str] = {}
+    for item in (part.strip() for part in (text or "").split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise EnpactError(f"hyperparameters: '{item}' is not name=value (write e.g. channels=32,dropout=0.2)")
+        if name.strip() in values:
+            raise EnpactError(f"hyperparameters: {name.strip()} is given twice")
+        values[name.strip()] = value.strip()
+    return values
+
+
+def check_hyperparameters(model_type: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Hyperparameters of a model type, each checked against the type's own and cast to its default's type."""
+    cls = model_class(model_type)
+    unknown = sorted(set(values) - set(cls.default_hyperparameters))
+    if unknown:
+        raise EnpactError(f"model type {model_type} has no hyperparameter {unknown[0]}; its hyperparameters: "
+                          f"{', '.join(sorted(cls.default_hyperparameters))}")
+    return {name: _coerce(model_type, name, value, cls.default_hyperparameters[name]) for name, value in values.items()}
 
 
 def create_model(model_type: str, feature_spec: FeatureSpec, **hyperparameters: Any) -> EnpactModel:

@@ -1,0 +1,1 @@
+"""Example EnPACT plug-ins (docs/extending.md)."""
