@@ -525,7 +525,8 @@ def test_demo_gwas_overlap_matches_twas_alignment(tmp_path):
 
     from enpact.params import resolve_params
     from enpact.report import gwas_overlap
-    from enpact.twas import GwasColumns, align_gwas, load_model_database, read_gwas
+    from enpact.predictdb import load_model_database
+    from enpact.twas import GwasColumns, align_gwas, read_gwas
 
     params = resolve_params(None)  # the demo's parameters, schema defaults included
     with gzip.open(params["gwas"], "rt") as handle:

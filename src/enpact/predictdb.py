@@ -9,6 +9,7 @@ database and covariance file that MetaXcan's SPrediXcan.py and `enpact twas` rea
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -598,3 +599,131 @@ def _empty_database_reason(summary: pd.DataFrame, n_snps: pd.Series, ok: np.ndar
             f"zscore_pval < {pval_threshold:g} (smallest {pvals.min():.3g}), {int((rhos > rho_threshold).sum())} "
             f"rho_avg > {rho_threshold:g}, {int((n_snps[ok] > 0).sum())} at least one SNP; with {n_samples} "
             "individuals the cross-validated statistics are weak: add individuals, or lower the thresholds")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# reading a database (what S-PrediXcan reads; `enpact twas` and the report read it here)
+
+VARID_POSITION = re.compile(r"^([^_]+)_(\d+)_")
+
+
+@dataclass(frozen=True)
+class ModelDatabase:
+    """A PredictDB model: genes in `extra` order and one entry per (gene, SNP) weight, grouped by gene."""
+
+    path: Path
+    extra: pd.DataFrame  # gene, gene_name, n_snps_in_model, pred_perf_r2, pred_perf_pval, pred_perf_qval
+    entry_gene: np.ndarray  # index into extra rows, non-decreasing
+    entry_key: np.ndarray
+    entry_weight: np.ndarray
+    entry_ref: np.ndarray
+    entry_eff: np.ndarray
+    all_keys: np.ndarray  # every SNP key of the weights table (also of genes missing from extra)
+    snp_key: str
+
+    @property
+    def n_genes(self) -> int:
+        """Number of genes in `extra`."""
+        return len(self.extra)
+
+def _query(path: Path, connection: sqlite3.Connection, sql: str, table: str) -> list[tuple]:
+    """Run a query, turning SQLite errors into one-line user errors."""
+    try:
+        return connection.execute(sql).fetchall()
+    except sqlite3.DatabaseError as err:
+        message = str(err)
+        if message.startswith("no such column"):
+            column = message.split(":", 1)[1].strip()
+            raise EnpactError(f"{path}: table '{table}' has no column {column}; "
+                              "is this a PredictDB model database?") from err
+        raise EnpactError(f"{path}: cannot read table '{table}' ({message}); "
+                          "is this a PredictDB model database?") from err
+
+
+def _connect(path: str | Path) -> sqlite3.Connection:
+    """Open an existing database read-only."""
+    path = Path(path)
+    if not path.is_file():
+        raise EnpactError(f"{path}: model database not found")
+    return sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+
+
+def load_model_database(path: str | Path, snp_key: str = "rsid") -> ModelDatabase:
+    """Read the weights and extra tables the way SPrediXcan.py does (SNP key column chosen by `snp_key`)."""
+    path = Path(path)
+    connection = _connect(path)
+    try:
+        extra_rows = _query(path, connection, 'SELECT gene, genename, "n.snps.in.model", "pred.perf.R2", '
+                            '"pred.perf.pval", "pred.perf.qval" FROM extra ORDER BY gene', "extra")
+        weight_rows = _query(path, connection, f"SELECT {quote_identifier(snp_key)}, gene, weight, ref_allele, "
+                             "eff_allele FROM weights", "weights")
+    finally:
+        connection.close()
+    extra = pd.DataFrame(extra_rows, columns=["gene", "gene_name", "n_snps_in_model", "pred_perf_r2",
+                                              "pred_perf_pval", "pred_perf_qval"])
+    extra = extra[extra["gene"].notna()].reset_index(drop=True)
+    repeated = extra["gene"].duplicated()
+    if repeated.any():
+        raise EnpactError(f"{path}: gene {extra['gene'][repeated.idxmax()]} appears twice in table 'extra'")
+    for column in ("pred_perf_r2", "pred_perf_pval", "pred_perf_qval"):
+        extra[column] = pd.to_numeric(extra[column], errors="coerce").astype(np.float64)
+    extra["n_snps_in_model"] = pd.to_numeric(extra["n_snps_in_model"], errors="coerce").round().astype("Int64")
+    weights = pd.DataFrame(weight_rows, columns=["key", "gene", "weight", "ref", "eff"])
+    weights = weights[weights["key"].notna() & weights["gene"].notna()]
+    weights["key"] = weights["key"].astype(str)
+    all_keys = pd.unique(weights["key"].to_numpy(dtype=object))
+    gene_index = pd.Index(extra["gene"]).get_indexer(weights["gene"])
+    weights = weights.assign(gene_index=gene_index)[gene_index >= 0]
+    before = len(weights)
+    weights = weights.drop_duplicates(["gene_index", "key"], keep="last")
+    if len(weights) < before:
+        log.warning("%s: %d repeated (gene, SNP) weights; the last one of each is used", path, before - len(weights))
+    weights = weights.iloc[np.argsort(weights["gene_index"].to_numpy(), kind="stable")]
+    return ModelDatabase(
+        path=path,
+        extra=extra,
+        entry_gene=weights["gene_index"].to_numpy(dtype=np.int64),
+        entry_key=weights["key"].to_numpy(dtype=object),
+        entry_weight=pd.to_numeric(weights["weight"], errors="coerce").to_numpy(dtype=np.float64),
+        entry_ref=weights["ref"].to_numpy(dtype=object),
+        entry_eff=weights["eff"].to_numpy(dtype=object),
+        all_keys=np.asarray(all_keys, dtype=object),
+        snp_key=snp_key,
+    )
+
+
+def load_phi(path: str | Path) -> pd.DataFrame:
+    """Per-gene calibration factor phi from `extra.phi` (genes with NULL phi left out)."""
+    connection = _connect(path)
+    try:
+        rows = _query(Path(path), connection, "SELECT gene, phi FROM extra", "extra")
+    finally:
+        connection.close()
+    phi = pd.DataFrame(rows, columns=["gene", "phi"])
+    phi["phi"] = pd.to_numeric(phi["phi"], errors="coerce")
+    return phi.dropna(subset=["phi"]).drop_duplicates("gene")
+
+
+def gene_positions_from_model(path: str | Path, snp_key: str) -> pd.DataFrame:
+    """Median position of each gene's model SNPs, parsed from varIDs (`chrom_pos_...`) of the weights table."""
+    connection = _connect(path)
+    try:
+        try:
+            rows = connection.execute("SELECT gene, varID FROM weights").fetchall()
+        except sqlite3.DatabaseError:
+            rows = connection.execute(f"SELECT gene, {quote_identifier(snp_key)} FROM weights").fetchall()
+    finally:
+        connection.close()
+    table = pd.DataFrame(rows, columns=["gene", "id"]).dropna()
+    parts = table["id"].astype(str).str.extract(VARID_POSITION)
+    table = table.assign(chrom=parts[0], pos=pd.to_numeric(parts[1])).dropna(subset=["chrom", "pos"])
+    return table.groupby(["gene"], sort=False).agg(chrom=("chrom", "first"), pos=("pos", "median")).reset_index()
+
+
+def count_weights(path: str | Path) -> int:
+    """Rows of the weights table."""
+    connection = _connect(path)
+    try:
+        return int(_query(Path(path), connection, "SELECT COUNT(*) FROM weights", "weights")[0][0])
+    finally:
+        connection.close()

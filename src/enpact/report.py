@@ -27,6 +27,7 @@ from enpact.errors import EnpactError
 from enpact.io import atomic_path
 from enpact.layout import ResultsLayout, gwas_name
 from enpact.params import resolve_gwas_files
+from enpact.predictdb import count_weights
 from enpact.plots_training import NULL_COLOUR, PRIMARY_COLOUR, new_figure, plot_style, save_figure
 
 log = logging.getLogger(__name__)
@@ -371,8 +372,7 @@ def linearization_section(outdir: Path, params: dict, summary: dict) -> str:
     db = ResultsLayout(outdir).database(name)
     n_snps = 0
     if db.exists():
-        with sqlite3.connect(db) as connection:
-            n_snps = connection.execute("SELECT COUNT(*) FROM weights").fetchone()[0]
+        n_snps = count_weights(db)
     filters = _filter_counts(ok, params) if len(ok) else None
     summary["linearization"] = {"loci": int(len(table)), "fitted": int(len(ok)), "kept": int(len(kept)),
                                 "median_cv_R2": median, "weights": int(n_snps),
@@ -440,7 +440,7 @@ def gwas_overlap(db: Path, gwas: str | Path, params: dict) -> dict[str, Any]:
     step reads (ids with 'rs' unless gwas_keep_non_rsid), how many match the model's alleles, of which flipped
     (GWAS effect allele = model ref allele), and how many match neither way."""
     from enpact.io import read_text_columns
-    from enpact.twas import load_model_database
+    from enpact.predictdb import load_model_database
 
     snp_key = str(params.get("snp_key", "rsid"))
     model = load_model_database(db, snp_key)
@@ -492,7 +492,7 @@ def _why_no_genes(counts: dict[str, Any], params: dict) -> str:
 
 def _top_table(results: pd.DataFrame, db: Path, snp_key: str) -> pd.DataFrame:
     """The top associations with chromosome, position (median of the gene's model SNPs) and FDR q-value."""
-    from enpact.twas import gene_positions_from_model
+    from enpact.predictdb import gene_positions_from_model
 
     try:
         positions = gene_positions_from_model(db, snp_key) if db.exists() else pd.DataFrame(columns=["gene"])

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import gzip
 import logging
-import re
 from concurrent.futures import ThreadPoolExecutor
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +31,13 @@ from enpact.io import (
     read_text_columns,
     sniff_separator,
 )
-from enpact.predictdb import quote_identifier, read_covariance_coded
+from enpact.predictdb import (
+    ModelDatabase,
+    gene_positions_from_model,
+    load_model_database,
+    load_phi,
+    read_covariance_coded,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,6 @@ RESULT_COLUMNS = (
     "pred_perf_qval", "n_snps_used", "n_snps_in_cov", "n_snps_in_model",
 )
 CALIBRATION_COLUMNS = ("phi", "uncalibrated_pvalue", "uncalibrated_zscore")
-VARID_POSITION = re.compile(r"^([^_]+)_(\d+)_")
 
 
 @dataclass(frozen=True)
@@ -82,26 +85,6 @@ class GwasColumns:
 
 
 @dataclass(frozen=True)
-class ModelDatabase:
-    """A PredictDB model: genes in `extra` order and one entry per (gene, SNP) weight, grouped by gene."""
-
-    path: Path
-    extra: pd.DataFrame  # gene, gene_name, n_snps_in_model, pred_perf_r2, pred_perf_pval, pred_perf_qval
-    entry_gene: np.ndarray  # index into extra rows, non-decreasing
-    entry_key: np.ndarray
-    entry_weight: np.ndarray
-    entry_ref: np.ndarray
-    entry_eff: np.ndarray
-    all_keys: np.ndarray  # every SNP key of the weights table (also of genes missing from extra)
-    snp_key: str
-
-    @property
-    def n_genes(self) -> int:
-        """Number of genes in `extra`."""
-        return len(self.extra)
-
-
-@dataclass(frozen=True)
 class CovarianceIndex:
     """Covariance entries mapped onto model entries: unordered pairs (a <= b) with their value."""
 
@@ -120,88 +103,6 @@ class GwasData:
     zscore: np.ndarray
     beta: np.ndarray
     has_beta: bool
-
-
-# ---------------------------------------------------------------------------------------------------------
-# model database
-
-
-def _query(path: Path, connection: sqlite3.Connection, sql: str, table: str) -> list[tuple]:
-    """Run a query, turning SQLite errors into one-line user errors."""
-    try:
-        return connection.execute(sql).fetchall()
-    except sqlite3.DatabaseError as err:
-        message = str(err)
-        if message.startswith("no such column"):
-            column = message.split(":", 1)[1].strip()
-            raise EnpactError(f"{path}: table '{table}' has no column {column}; "
-                              "is this a PredictDB model database?") from err
-        raise EnpactError(f"{path}: cannot read table '{table}' ({message}); "
-                          "is this a PredictDB model database?") from err
-
-
-def _connect(path: str | Path) -> sqlite3.Connection:
-    """Open an existing database read-only."""
-    path = Path(path)
-    if not path.is_file():
-        raise EnpactError(f"{path}: model database not found")
-    return sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
-
-
-def load_model_database(path: str | Path, snp_key: str = "rsid") -> ModelDatabase:
-    """Read the weights and extra tables the way SPrediXcan.py does (SNP key column chosen by `snp_key`)."""
-    path = Path(path)
-    connection = _connect(path)
-    try:
-        extra_rows = _query(path, connection, 'SELECT gene, genename, "n.snps.in.model", "pred.perf.R2", '
-                            '"pred.perf.pval", "pred.perf.qval" FROM extra ORDER BY gene', "extra")
-        weight_rows = _query(path, connection, f"SELECT {quote_identifier(snp_key)}, gene, weight, ref_allele, "
-                             "eff_allele FROM weights", "weights")
-    finally:
-        connection.close()
-    extra = pd.DataFrame(extra_rows, columns=["gene", "gene_name", "n_snps_in_model", "pred_perf_r2",
-                                              "pred_perf_pval", "pred_perf_qval"])
-    extra = extra[extra["gene"].notna()].reset_index(drop=True)
-    repeated = extra["gene"].duplicated()
-    if repeated.any():
-        raise EnpactError(f"{path}: gene {extra['gene'][repeated.idxmax()]} appears twice in table 'extra'")
-    for column in ("pred_perf_r2", "pred_perf_pval", "pred_perf_qval"):
-        extra[column] = pd.to_numeric(extra[column], errors="coerce").astype(np.float64)
-    extra["n_snps_in_model"] = pd.to_numeric(extra["n_snps_in_model"], errors="coerce").round().astype("Int64")
-    weights = pd.DataFrame(weight_rows, columns=["key", "gene", "weight", "ref", "eff"])
-    weights = weights[weights["key"].notna() & weights["gene"].notna()]
-    weights["key"] = weights["key"].astype(str)
-    all_keys = pd.unique(weights["key"].to_numpy(dtype=object))
-    gene_index = pd.Index(extra["gene"]).get_indexer(weights["gene"])
-    weights = weights.assign(gene_index=gene_index)[gene_index >= 0]
-    before = len(weights)
-    weights = weights.drop_duplicates(["gene_index", "key"], keep="last")
-    if len(weights) < before:
-        log.warning("%s: %d repeated (gene, SNP) weights; the last one of each is used", path, before - len(weights))
-    weights = weights.iloc[np.argsort(weights["gene_index"].to_numpy(), kind="stable")]
-    return ModelDatabase(
-        path=path,
-        extra=extra,
-        entry_gene=weights["gene_index"].to_numpy(dtype=np.int64),
-        entry_key=weights["key"].to_numpy(dtype=object),
-        entry_weight=pd.to_numeric(weights["weight"], errors="coerce").to_numpy(dtype=np.float64),
-        entry_ref=weights["ref"].to_numpy(dtype=object),
-        entry_eff=weights["eff"].to_numpy(dtype=object),
-        all_keys=np.asarray(all_keys, dtype=object),
-        snp_key=snp_key,
-    )
-
-
-def load_phi(path: str | Path) -> pd.DataFrame:
-    """Per-gene calibration factor phi from `extra.phi` (genes with NULL phi left out)."""
-    connection = _connect(path)
-    try:
-        rows = _query(Path(path), connection, "SELECT gene, phi FROM extra", "extra")
-    finally:
-        connection.close()
-    phi = pd.DataFrame(rows, columns=["gene", "phi"])
-    phi["phi"] = pd.to_numeric(phi["phi"], errors="coerce")
-    return phi.dropna(subset=["phi"]).drop_duplicates("gene")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -570,22 +471,6 @@ def write_results(results: pd.DataFrame, path: str | Path) -> None:
 # gene positions (Manhattan plots)
 
 
-def gene_positions_from_model(path: str | Path, snp_key: str) -> pd.DataFrame:
-    """Median position of each gene's model SNPs, parsed from varIDs (`chrom_pos_...`) of the weights table."""
-    connection = _connect(path)
-    try:
-        try:
-            rows = connection.execute("SELECT gene, varID FROM weights").fetchall()
-        except sqlite3.DatabaseError:
-            rows = connection.execute(f"SELECT gene, {quote_identifier(snp_key)} FROM weights").fetchall()
-    finally:
-        connection.close()
-    table = pd.DataFrame(rows, columns=["gene", "id"]).dropna()
-    parts = table["id"].astype(str).str.extract(VARID_POSITION)
-    table = table.assign(chrom=parts[0], pos=pd.to_numeric(parts[1])).dropna(subset=["chrom", "pos"])
-    return table.groupby(["gene"], sort=False).agg(chrom=("chrom", "first"), pos=("pos", "median")).reset_index()
-
-
 def read_gene_positions(path: str | Path) -> pd.DataFrame:
     """A gene, chrom, pos table (tab-separated)."""
     path = Path(path)
@@ -722,9 +607,7 @@ def _write_plots(results: pd.DataFrame, prefix: str, model_db_path: str | Path, 
 
 
 __all__ = [
-    "GwasColumns", "ModelDatabase", "CovarianceIndex", "GwasData", "RESULT_COLUMNS", "CALIBRATION_COLUMNS",
-    "load_model_database", "load_covariance", "load_phi", "read_gwas", "check_gwas_readable", "gwas_zscores",
-    "align_gwas", "associate",
-    "calibrate", "sort_results", "write_results", "run_twas", "output_paths",
-    "gene_positions_from_model", "read_gene_positions",
+    "GwasColumns", "CovarianceIndex", "GwasData", "RESULT_COLUMNS", "CALIBRATION_COLUMNS",
+    "load_covariance", "read_gwas", "check_gwas_readable", "gwas_zscores", "align_gwas", "associate",
+    "calibrate", "sort_results", "write_results", "run_twas", "output_paths", "read_gene_positions",
 ]
