@@ -27,13 +27,13 @@ workflow LINEARIZE {
     ch_chunks = ENPACT_LINEARIZE.out.linearized
         .toSortedList { a, b -> a[0].id <=> b[0].id }
         .map { chunks ->
-            [ [id: 'databases'], chunks.collect { _meta, summary, weights, covariance -> [summary, weights, covariance] }.flatten() ]
+            [ [id: 'databases'], chunks.collect { _meta, chunk -> chunk } ]
         }
 
     ENPACT_DATABASE(ch_chunks)
 
     emit:
-    linearized = ENPACT_LINEARIZE.out.linearized   // channel: [ val(meta), path(summary), path(weights), path(covariance) ]
+    linearized = ENPACT_LINEARIZE.out.linearized   // channel: [ val(meta), path(<loci chunk>.h5) ]
     db         = ENPACT_DATABASE.out.db            // channel: [ val(meta), path(NAME.db), path(NAME.txt.gz) ]
     summary    = ENPACT_DATABASE.out.summary       // channel: [ val(meta), path(NAME.summary.tsv) ]
     unfiltered = ENPACT_DATABASE.out.unfiltered    // channel: [ val(meta), path(NAME.unfiltered.db), path(NAME.unfiltered.txt.gz) ]

@@ -69,8 +69,8 @@ def planted(tmp_path_factory):
 def test_planted_linear_truth_is_recovered(planted):
     tmp, fasta, vcf, truth = planted
     assert main(["linearize", "--personalized", str(tmp / "p.h5"), "--vcf", str(vcf), "--loci", str(tmp / "loci.tsv"),
-                 "--seed", "1", "--no-progress", "--out-prefix", str(tmp / "lin")]) == 0
-    chunk = read_linearized_chunk(tmp / "lin")
+                 "--seed", "1", "--no-progress", "--out", str(tmp / "lin.h5")]) == 0
+    chunk = read_linearized_chunk(tmp / "lin.h5")
     summary = chunk.summary.set_index("gene")
     assert (summary["status"] == "ok").all()
     assert (summary["cv_R2_avg"] > 0.97).all() and (summary["rho_avg"] > 0.98).all()
@@ -106,11 +106,11 @@ def test_constant_target_and_too_few_snps_are_recorded_not_crashed(planted, tmp_
                              {"predictor": {"window_bp": WINDOW}})
     write_personalized_store(tmp_path / "flat.h5", flat)
     assert main(["linearize", "--personalized", str(tmp_path / "flat.h5"), "--vcf", str(vcf), "--loci",
-                 str(tmp / "loci.tsv"), "--no-progress", "--out-prefix", str(tmp_path / "a")]) == 0
-    assert set(read_linearized_chunk(tmp_path / "a").summary["reason"]) == {"zero_variance"}
+                 str(tmp / "loci.tsv"), "--no-progress", "--out", str(tmp_path / "a.h5")]) == 0
+    assert set(read_linearized_chunk(tmp_path / "a.h5").summary["reason"]) == {"zero_variance"}
     assert main(["linearize", "--personalized", str(tmp / "p.h5"), "--vcf", str(vcf), "--loci",
-                 str(tmp / "loci.tsv"), "--min-snps", "50", "--no-progress", "--out-prefix", str(tmp_path / "b")]) == 0
-    assert set(read_linearized_chunk(tmp_path / "b").summary["reason"]) == {"too_few_snps"}
+                 str(tmp / "loci.tsv"), "--min-snps", "50", "--no-progress", "--out", str(tmp_path / "b.h5")]) == 0
+    assert set(read_linearized_chunk(tmp_path / "b.h5").summary["reason"]) == {"too_few_snps"}
 
 
 def test_gwas_selection_keeps_loci_with_signal_in_their_window(planted, tmp_path):
@@ -122,6 +122,6 @@ def test_gwas_selection_keeps_loci_with_signal_in_their_window(planted, tmp_path
     gwas.write_text("variant_id\tpvalue\nchr7_4201_A_C_b38\t1e-9\nchr7_14001_A_C_b38\t0.3\n")
     assert main(["linearize", "--personalized", str(tmp / "p.h5"), "--vcf", str(vcf), "--loci", str(tmp / "loci.tsv"),
                  "--gwas", str(gwas), "--gwas-pvalue-threshold", "5e-8", "--no-progress",
-                 "--out-prefix", str(tmp_path / "g")]) == 0
-    summary = read_linearized_chunk(tmp_path / "g").summary.set_index("gene")
+                 "--out", str(tmp_path / "g.h5")]) == 0
+    summary = read_linearized_chunk(tmp_path / "g.h5").summary.set_index("gene")
     assert summary.loc["G1", "status"] == "ok" and summary.loc["G2", "reason"] == "no_gwas_signal"

@@ -107,8 +107,7 @@ SAMPLE_INPUTS: dict[str, list[dict]] = {
     ],
     "ENPACT_DATABASE": [
         {"meta": {"id": "databases"}, "linearized": FL(tuple(
-            f"chunks/{c}.{kind}" for c in (CHUNK, "ENSGDEMO00061.1--ENSGDEMO00120.1")
-            for kind in ("covariance.tsv.gz", "summary.tsv", "weights.tsv")))},
+            f"chunks/{c}.h5" for c in (CHUNK, "ENSGDEMO00061.1--ENSGDEMO00120.1")))},
     ],
     "ENPACT_TWAS": [
         {"meta": {"id": "gwas.tsv.gz"}, "gwas": F("gwas.tsv.gz"), "meta2": {"id": "databases"}, "db": F("enpact.db"),
@@ -300,8 +299,7 @@ def written_files(command: str, ns) -> set[str]:
     if command == "evaluate":
         return under(ns.outdir, "metrics.json", "*.png")
     if command == "linearize":
-        prefix = str(ns.out_prefix)
-        return {_norm(prefix + suffix) for suffix in (".summary.tsv", ".weights.tsv", ".covariance.tsv.gz")}
+        return {_norm(ns.out)}
     if command == "database":
         return {_norm(f"{ns.outdir}/{ns.name}{suffix}") for suffix in
                 (".db", ".txt.gz", ".summary.tsv", ".unfiltered.db", ".unfiltered.txt.gz")}

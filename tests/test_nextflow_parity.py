@@ -50,7 +50,7 @@ SAMPLE_CHUNKS = ["IND001--IND040", "IND041--IND080"]
 
 # Options whose value names a file or directory (parsed command lines): created before parsing
 PATH_OPTIONS = {"fasta", "annotation", "expression", "vcf", "samples_file", "loci", "out", "outdir", "features",
-                "model", "inputs", "personalized", "out_prefix", "gwas", "linearized", "model_db_path", "covariance",
+                "model", "inputs", "personalized", "gwas", "linearized", "model_db_path", "covariance",
                 "gwas_file", "output_file", "plots_prefix", "params", "export_matrix"}
 # Configuration fields that differ by design, per step, with the reason
 ENGINE_DIFFERENCES = {
@@ -158,7 +158,7 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
         ("ENPACT_ACCURACY", "accuracy", {"meta": {"id": "accuracy"}, "stores": FL(tuple(
             f"personalized/{c}.h5" for c in LOCI_CHUNKS)), "expression": staged(params["expression"])}),
         ("ENPACT_DATABASE", "database", {"meta": {"id": "databases"}, "linearized": FL(tuple(
-            f"chunks/{c}.{kind}" for c in LOCI_CHUNKS for kind in ("covariance.tsv.gz", "summary.tsv", "weights.tsv")))}),
+            f"chunks/{c}.h5" for c in LOCI_CHUNKS))}),
     ]
     for chunk in LOCI_CHUNKS:
         meta = {"id": chunk, "n_loci_chunks": len(LOCI_CHUNKS)}

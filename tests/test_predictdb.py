@@ -1,4 +1,4 @@
-"""PredictDB writer: chunk files, database schema, filtering, covariance layout, determinism, atomicity."""
+"""PredictDB writer: linearization chunks, database schema, filtering, covariance layout, determinism, atomicity."""
 
 from __future__ import annotations
 
@@ -67,16 +67,16 @@ def synthetic_chunk(loci, seed: int, chrom: str = "chr1"):
 
 @pytest.fixture()
 def chunks(tmp_path):
-    """Two chunk prefixes written by the chunk writer, and the dosages behind them."""
-    prefixes, dosages = [], {}
+    """Two chunk files written by the chunk writer, and the dosages behind them."""
+    paths, dosages = [], {}
     for name, loci, seed in (("a", LOCI_A, 1), ("b", LOCI_B, 2)):
         summary, weights, covariances, dose = synthetic_chunk(loci, seed)
-        prefix = tmp_path / "lin" / f"chunk_{name}"
-        prefix.parent.mkdir(exist_ok=True)
-        write_linearized_chunk(prefix, summary, weights, covariances)
-        prefixes.append(str(prefix))
+        path = tmp_path / "lin" / f"chunk_{name}.h5"
+        path.parent.mkdir(exist_ok=True)
+        write_linearized_chunk(path, summary, weights, covariances)
+        paths.append(str(path))
         dosages.update(dose)
-    return prefixes, dosages
+    return paths, dosages
 
 
 def read_cov(path: Path) -> pd.DataFrame:
@@ -101,7 +101,10 @@ def test_chunk_files_drop_zero_weights_and_hold_upper_triangle_covariance(chunks
     assert sorted(weights["gene"].unique()) == ["ENSG01", "ENSG03", "ENSG05"]
     n_model = chunk.summary.set_index("gene")["n_snps_in_model"]
     assert n_model["ENSG03"] == 3 and n_model["ENSG01"] == 2 and n_model["ENSG05"] == 2 and n_model["ENSG07"] == 0
-    cov = read_cov(Path(prefixes[0] + ".covariance.tsv.gz"))
+    var_id = weights["varID"].to_numpy(dtype=object)
+    first, second = chunk.covariance["first"].to_numpy(), chunk.covariance["second"].to_numpy()
+    cov = pd.DataFrame({"GENE": weights["gene"].to_numpy(dtype=object)[first], "RSID1": var_id[first],
+                        "RSID2": var_id[second], "VALUE": chunk.covariance["VALUE"].to_numpy()})
     for gene, rows in weights.groupby("gene", sort=False):
         var_ids, dose = dosages[gene]
         order = list(rows["varID"])
@@ -220,15 +223,34 @@ def test_directory_input_and_duplicate_gene_error(chunks, tmp_path):
         build_database([prefixes[0], prefixes[1], prefixes[0]], "dup", tmp_path / "dup")
 
 
-def test_malformed_chunk_is_an_error_and_leaves_no_output(chunks, tmp_path):
+def test_a_file_that_is_not_a_chunk_is_an_error_and_leaves_no_output(chunks, tmp_path):
     prefixes, _ = chunks
-    cov_path = Path(prefixes[1] + ".covariance.tsv.gz")
-    lines = gzip.decompress(cov_path.read_bytes()).decode().splitlines()
-    cov_path.write_bytes(gzip.compress(("\n".join(lines[:-1]) + "\n").encode()))
+    other = tmp_path / "other.h5"
+    other.write_text("summary\tweights\n")
     out = tmp_path / "db"
-    with pytest.raises(EnpactError, match=r"covariance\.tsv\.gz: gene ENSG06 has 5 covariance rows, expected 6"):
-        build_database(prefixes, "broken", out)
+    with pytest.raises(EnpactError, match=r"other\.h5: not a readable HDF5"):
+        build_database([*prefixes, other], "broken", out)
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_the_chunk_writer_refuses_ids_with_whitespace(tmp_path):
+    summary, weights, covariances, _ = synthetic_chunk(LOCI_A, 1)
+    weights.loc[0, "varID"] = "chr1 123 A C"
+    with pytest.raises(EnpactError, match=r"varID 'chr1 123 A C' is empty or contains whitespace"):
+        write_linearized_chunk(tmp_path / "c.h5", summary, weights, covariances)
+    assert not (tmp_path / "c.h5").exists()
+
+
+def test_chunks_are_read_back_exactly(chunks):
+    """The binary chunk holds the fitted values bit for bit (no text round trip)."""
+    summary, weights, covariances, _ = synthetic_chunk(LOCI_A, 1)
+    chunk = read_linearized_chunk(chunks[0][0])
+    expected = summary.set_index("gene").loc[chunk.summary["gene"]]
+    for column in ("rho_avg", "zscore_pval", "lambda_min", "cv_R2_avg"):
+        np.testing.assert_array_equal(chunk.summary[column].to_numpy(), expected[column].to_numpy())
+    kept = weights[weights["weight"] != 0].reset_index(drop=True)
+    np.testing.assert_array_equal(chunk.weights["weight"].to_numpy(), kept["weight"].to_numpy())
+    assert chunk.summary["reason"].tolist() == summary["reason"].tolist()
 
 
 def test_failure_while_writing_removes_every_output(chunks, tmp_path, monkeypatch):
@@ -258,19 +280,21 @@ def test_database_cli(chunks, tmp_path, capsys):
         "cli.db", "cli.txt.gz", "cli.summary.tsv", "cli.unfiltered.db", "cli.unfiltered.txt.gz"}
     assert db_rows(tmp_path / "o" / "cli.db", "SELECT * FROM sample_info") == [(N_SAMPLES, "AFR")]
     capsys.readouterr()
-    rc = main(["database", "--linearized", str(tmp_path / "missing"), "--name", "x", "--outdir", str(tmp_path / "o2")])
+    rc = main(["database", "--linearized", str(tmp_path / "missing.h5"), "--name", "x", "--outdir",
+               str(tmp_path / "o2")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 1 and len(err) == 1 and "missing.summary.tsv" in err[0] and "not found" in err[0]
+    assert rc == 1 and len(err) == 1 and "missing.h5: file not found" in err[0]
 
 
-def test_bad_summary_values_are_named(chunks, tmp_path):
+def test_a_store_of_another_kind_is_named(chunks, tmp_path):
+    from enpact.store import PersonalizedStore, write_personalized_store
+
     prefixes, _ = chunks
-    path = Path(prefixes[0] + ".summary.tsv")
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    table.loc[table["gene"] == "ENSG01", "rho_avg"] = "high"
-    table.to_csv(path, sep="\t", index=False)
-    with pytest.raises(EnpactError, match=r"chunk_a\.summary\.tsv: column 'rho_avg' of gene ENSG01 is not a number"):
-        build_database(prefixes, "t", tmp_path / "db")
+    store = tmp_path / "personalized.h5"
+    write_personalized_store(store, PersonalizedStore(["G"], ["S"], np.zeros((1, 1, 2), np.float32),
+                                                      np.zeros(1, np.float32)))
+    with pytest.raises(EnpactError, match=r"personalized\.h5: expected a linearized store, found 'personalized'"):
+        build_database([prefixes[0], store], "t", tmp_path / "db")
 
 
 def test_no_model_passing_the_filters_is_an_error_with_the_numbers(chunks, tmp_path):

@@ -24,7 +24,7 @@ def test_fingerprint_follows_input_content_not_outputs(tmp_path):
     assert fingerprint(dataclasses.replace(config, loci_per_chunk=3)) != fingerprint(config)
 
 
-def test_fingerprint_follows_nested_options_and_prefix_inputs_not_progress_bars(tmp_path):
+def test_fingerprint_follows_nested_options_and_every_input_not_progress_bars(tmp_path):
     fasta, loci = tmp_path / "ref.fa", tmp_path / "loci.tsv"
     fasta.write_text(">chr1\nACGT\n")
     loci.write_text("a")
@@ -32,12 +32,13 @@ def test_fingerprint_follows_nested_options_and_prefix_inputs_not_progress_bars(
     first = fingerprint(config)
     assert fingerprint(dataclasses.replace(config, progress=False)) == first
     assert fingerprint(dataclasses.replace(config, predictor=PredictorConfig(bins=2))) != first
-    chunk = tmp_path / "lin" / "c1"
-    chunk.parent.mkdir()
-    chunk.with_name("c1.summary.tsv").write_text("x")
-    database = DatabaseConfig(linearized=(chunk,), outdir=tmp_path / "db")
+    chunks = [tmp_path / "lin" / "c1.h5", tmp_path / "lin" / "c2.h5"]
+    chunks[0].parent.mkdir()
+    for chunk in chunks:
+        chunk.write_text("x")
+    database = DatabaseConfig(linearized=tuple(chunks), outdir=tmp_path / "db")
     before = fingerprint(database)
-    chunk.with_name("c1.summary.tsv").write_text("y")
+    chunks[1].write_text("y")   # the second of several inputs of one field
     assert fingerprint(database) != before
 
 

@@ -4,7 +4,7 @@ process ENPACT_DATABASE {
     label 'process_low'
 
     input:
-    tuple val(meta), path(linearized, stageAs: 'chunks/*')   // PREFIX.{summary.tsv,weights.tsv,covariance.tsv.gz} of every chunk
+    tuple val(meta), path(linearized, stageAs: 'chunks/*')   // the linearization chunk (.h5) of every loci chunk
 
     output:
     tuple val(meta), path("${outdir}/${prefix}.db"), path("${outdir}/${prefix}.txt.gz")                        , emit: db
@@ -17,14 +17,11 @@ process ENPACT_DATABASE {
     def args     = task.ext.args ?: ''
     prefix       = task.ext.prefix ?: "${meta.id}"
     outdir       = 'linearized'
-    // chunk prefixes, sorted: the database rows follow this order
-    def prefixes = linearized.toString().tokenize(' ')
-        .findAll { name -> name.endsWith('.summary.tsv') }
-        .collect { name -> name[0..<(name.length() - '.summary.tsv'.length())] }
-        .sort()
+    // chunks, sorted by name (staged names, blank-separated when several)
+    def chunks   = linearized.toString().tokenize(' ').sort()
     """
     enpact database \\
-        --linearized ${prefixes.join(' ')} \\
+        --linearized ${chunks.join(' ')} \\
         --name ${prefix} \\
         --outdir ${outdir} \\
         ${args}

@@ -1,5 +1,5 @@
 // Per locus of one chunk: an elastic net across individuals from variant dosages (inside the predictor
-// window) to the personalized EnPACT value; weights, fit summary and SNP covariances.
+// window) to the personalized EnPACT value; weights, fit summary and SNP covariances in one chunk file (HDF5).
 process ENPACT_LINEARIZE {
     tag "${meta.id}"
     label 'process_medium'
@@ -10,7 +10,7 @@ process ENPACT_LINEARIZE {
     tuple val(meta3), path(gwas)                      // [] unless loci are selected near GWAS signals
 
     output:
-    tuple val(meta), path("${prefix}.summary.tsv"), path("${prefix}.weights.tsv"), path("${prefix}.covariance.tsv.gz"), emit: linearized
+    tuple val(meta), path("${prefix}.h5"), emit: linearized
     tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
     tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 
@@ -27,13 +27,12 @@ process ENPACT_LINEARIZE {
         ${gwas_opt} \\
         ${args} \\
         --no-progress \\
-        --out-prefix ${prefix}
+        --out ${prefix}.h5
     """
 
     stub:
     prefix = task.ext.prefix ?: "${meta.id}"
     """
-    touch ${prefix}.summary.tsv ${prefix}.weights.tsv
-    echo -n | gzip > ${prefix}.covariance.tsv.gz
+    touch ${prefix}.h5
     """
 }

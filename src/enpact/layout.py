@@ -46,7 +46,6 @@ def keeps_personalized(params: dict) -> bool:
     return not params.get("delete_personalized")
 
 
-LINEARIZED_CHUNK_SUFFIXES = (".summary.tsv", ".weights.tsv", ".covariance.tsv.gz")
 TWAS_SUFFIXES = (".csv", ".qq.png", ".manhattan.png")
 
 
@@ -154,12 +153,7 @@ class ResultsLayout:
         return self.root / "linearized"
 
     def linearized_chunk(self, loci_chunk: str) -> Path:
-        """The prefix of a chunk's PREFIX.summary.tsv, PREFIX.weights.tsv and PREFIX.covariance.tsv.gz."""
-        return self.linearized / "chunks" / loci_chunk
-
-    def linearized_chunk_files(self, loci_chunk: str) -> list[Path]:
-        prefix = self.linearized_chunk(loci_chunk)
-        return [prefix.with_name(prefix.name + suffix) for suffix in LINEARIZED_CHUNK_SUFFIXES]
+        return self.linearized / "chunks" / f"{loci_chunk}.h5"
 
     def database(self, name: str) -> Path:
         return self.linearized / f"{name}.db"

@@ -1,13 +1,15 @@
-"""PredictDB model databases: linearization chunk files, SQLite databases and SNP covariance files.
+"""PredictDB model databases: linearization chunks, SQLite databases and SNP covariance files, written and read.
 
-A linearization chunk with prefix P is three files: `P.summary.tsv` (one row per locus), `P.weights.tsv`
-(non-zero SNP weights) and `P.covariance.tsv.gz` (`GENE RSID1 RSID2 VALUE`, keyed by varID, upper triangle
-with diagonal, in each gene's weights order). `build_database` merges chunks into the PredictDB SQLite
-database and covariance file that MetaXcan's SPrediXcan.py and `enpact twas` read.
+A linearization chunk is one HDF5 file (`enpact linearize`, internal to the pipeline): the per-locus summary, the
+non-zero SNP weights and, per gene, the upper triangle (with diagonal) of the weighted SNPs' dosage covariance as
+row numbers into the weights. It is checked when written and read back exactly (binary, no text round trip).
+`build_database` merges chunks into the PredictDB SQLite database and covariance file that MetaXcan's
+SPrediXcan.py and `enpact twas` read; the functions at the end read such databases.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
@@ -15,14 +17,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import polars as pl
 
+from enpact import __version__
 from enpact.errors import EnpactError
 from enpact.genome import natural_chromosome_key
 from enpact.io import (
     MISSING_TOKENS,
+    atomic_path,
     atomic_paths,
     collect_or_explain,
     header_columns,
@@ -32,7 +37,12 @@ from enpact.io import (
     write_gzip_table,
 )
 
+from enpact.store import open_hdf5, read_strings, write_array, write_strings
+
 log = logging.getLogger(__name__)
+
+CHUNK_KIND = "linearized"
+CHUNK_FORMAT_VERSION = 1
 
 SUMMARY_COLUMNS = (
     "gene", "genename", "gene_type", "n_samples", "n_snps_in_window", "n_snps_passing_filters", "n_snps_in_model",
@@ -86,7 +96,7 @@ class LinearizedChunk:
 
     summary: pd.DataFrame
     weights: pd.DataFrame
-    covariance: pl.DataFrame  # first, second: row numbers in `weights`; VALUE as text
+    covariance: pl.DataFrame  # first, second: row numbers in `weights`; VALUE
     source: str
 
 
@@ -107,12 +117,6 @@ class DatabaseOutputs:
 # small shared helpers
 
 
-def chunk_paths(prefix: str | Path) -> tuple[Path, Path, Path]:
-    """The summary, weights and covariance paths of a chunk prefix."""
-    prefix = str(prefix)
-    return Path(f"{prefix}.summary.tsv"), Path(f"{prefix}.weights.tsv"), Path(f"{prefix}.covariance.tsv.gz")
-
-
 def quote_identifier(name: str) -> str:
     """An SQL identifier in double quotes (column names such as n.snps.in.model)."""
     return '"' + name.replace('"', '""') + '"'
@@ -123,16 +127,16 @@ def quote_identifier(name: str) -> str:
 
 
 def write_linearized_chunk(
-    prefix: str | Path,
+    path: str | Path,
     summary_df: pd.DataFrame,
     weights_df: pd.DataFrame,
     covariances: Mapping[str, np.ndarray],
-) -> tuple[Path, Path, Path]:
-    """Write a linearization chunk's summary, weights and covariance files atomically.
+) -> Path:
+    """Check and write a linearization chunk (one HDF5 file) atomically.
 
     `covariances[gene]` is the (k, k) dosage covariance over that gene's rows of `weights_df`, in that order.
     Zero weights are dropped (with their covariance rows and columns), and `n_snps_in_model` of `ok` loci is
-    set to the number of weights written, so the three files always agree.
+    set to the number of weights written, so the three tables always agree.
     """
     missing = [c for c in SUMMARY_COLUMNS if c not in summary_df.columns]
     missing += [c for c in WEIGHTS_COLUMNS if c not in weights_df.columns]
@@ -145,6 +149,12 @@ def write_linearized_chunk(
     unknown = set(weights["gene"]) - set(summary.loc[summary["status"] == "ok", "gene"])
     if unknown:
         raise ValueError(f"write_linearized_chunk: weights for gene {sorted(unknown)[0]} that is not an ok locus")
+    if summary["gene"].duplicated().any():
+        raise ValueError(f"write_linearized_chunk: gene {summary['gene'][summary['gene'].duplicated()].iloc[0]} twice")
+    for values, what in ((summary["gene"], "gene id"), (weights["varID"], "varID"), (weights["rsid"], "rsid")):
+        _check_identifiers(values.astype(str), Path(path), what)
+    if not np.isfinite(weights["weight"].to_numpy()).all():
+        raise ValueError("write_linearized_chunk: a weight is not a finite number")
     keep = np.ones(len(weights), dtype=bool)
     first_rows, second_rows, values = [], [], []
     nonzero_all = weights["weight"].to_numpy() != 0
@@ -161,51 +171,42 @@ def write_linearized_chunk(
         values.append(matrix[np.ix_(nonzero, nonzero)][i, j])
     first = np.concatenate(first_rows) if first_rows else np.zeros(0, dtype=np.int64)
     second = np.concatenate(second_rows) if second_rows else np.zeros(0, dtype=np.int64)
-    var_ids = weights["varID"].to_numpy(dtype=object)
-    covariance = pl.DataFrame(
-        {"GENE": weights["gene"].to_numpy(dtype=object)[first], "RSID1": var_ids[first], "RSID2": var_ids[second],
-         "VALUE": np.concatenate(values) if values else np.zeros(0)},
-        schema={"GENE": pl.Utf8, "RSID1": pl.Utf8, "RSID2": pl.Utf8, "VALUE": pl.Float64},
-    )
-    weights = weights[keep]
+    value = np.concatenate(values) if values else np.zeros(0)
+    if not np.isfinite(value).all():
+        raise ValueError("write_linearized_chunk: a covariance is not a finite number")
+    new_row = np.cumsum(keep) - 1   # rows of the kept weights
+    weights = weights[keep].reset_index(drop=True)
     counts = weights.groupby("gene", sort=False).size()
     ok = summary["status"] == "ok"
     summary.loc[ok, "n_snps_in_model"] = summary.loc[ok, "gene"].map(counts).fillna(0).astype(int).to_numpy()
-    paths = chunk_paths(prefix)
-    with atomic_paths(list(paths)) as (tmp_summary, tmp_weights, tmp_cov):
-        summary.to_csv(tmp_summary, sep="\t", index=False, na_rep="NA")
-        weights.to_csv(tmp_weights, sep="\t", index=False, na_rep="NA")
-        write_gzip_table(tmp_cov, covariance, level=1)
-    return paths
+    with atomic_path(path, ".h5") as tmp, h5py.File(tmp, "w", track_order=False) as handle:
+        handle.attrs["kind"] = CHUNK_KIND
+        handle.attrs["format_version"] = CHUNK_FORMAT_VERSION
+        handle.attrs["enpact_version"] = __version__
+        _write_table(handle.create_group("summary"), summary, SUMMARY_TEXT_COLUMNS)
+        _write_table(handle.create_group("weights"), weights, ("gene", "rsid", "varID", "ref_allele", "eff_allele"))
+        group = handle.create_group("covariance")
+        write_array(group, "first", new_row[first].astype(np.int64))
+        write_array(group, "second", new_row[second].astype(np.int64))
+        write_array(group, "value", value.astype(np.float64))
+    return Path(path)
 
 
-def _read_summary(path: Path) -> pd.DataFrame:
-    """Read and check a chunk's summary table."""
-    if not path.exists():
-        raise EnpactError(f"{path}: file not found; finish `enpact linearize` for this chunk or drop its prefix")
-    text_dtypes = {c: str for c in SUMMARY_TEXT_COLUMNS}
-    na_values = {c: MISSING_TOKENS for c in SUMMARY_COLUMNS if c not in SUMMARY_TEXT_COLUMNS}
-    try:
-        summary = pd.read_csv(path, sep="\t", dtype=text_dtypes, keep_default_na=False, na_values=na_values)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
-        raise EnpactError(f"{path}: cannot read linearization summary ({str(err).splitlines()[0]})") from err
-    missing = [c for c in SUMMARY_COLUMNS if c not in summary.columns]
-    if missing:
-        raise EnpactError(f"{path}: summary lacks column '{missing[0]}'; regenerate it with `enpact linearize`")
-    for column in SUMMARY_COLUMNS:
-        if column not in SUMMARY_TEXT_COLUMNS and not pd.api.types.is_numeric_dtype(summary[column]):
-            bad = pd.to_numeric(summary[column], errors="coerce").isna() & summary[column].notna()
-            row = summary.loc[bad.idxmax()]
-            raise EnpactError(f"{path}: column '{column}' of gene {row['gene']} is not a number ('{row[column]}')")
-    bad_status = ~summary["status"].isin(["ok", "skipped"])
-    if bad_status.any():
-        row = summary.loc[bad_status.idxmax()]
-        raise EnpactError(f"{path}: gene {row['gene']} has status '{row['status']}'; expected ok or skipped")
-    _check_identifiers(summary["gene"], path, "gene id")
-    duplicated = summary["gene"].duplicated()
-    if duplicated.any():
-        raise EnpactError(f"{path}: gene {summary['gene'][duplicated.idxmax()]} appears twice")
-    return summary.loc[:, list(SUMMARY_COLUMNS)]
+def _write_table(group: h5py.Group, table: pd.DataFrame, text_columns: Sequence[str]) -> None:
+    """One dataset per column, in order: text as UTF-8 strings (missing as "NA"), the others as numbers."""
+    group.attrs["columns"] = json.dumps(list(table.columns))
+    for column in table.columns:
+        if column in text_columns:
+            write_strings(group, column, table[column].fillna("NA").astype(str).tolist())
+        else:
+            write_array(group, column, pd.to_numeric(table[column]).to_numpy())
+
+
+def _read_table(group: h5py.Group, text_columns: Sequence[str]) -> pd.DataFrame:
+    """Inverse of `_write_table`."""
+    columns = json.loads(group.attrs["columns"])
+    return pd.DataFrame({c: read_strings(group, c) if c in text_columns else group[c][()] for c in columns},
+                        columns=columns)
 
 
 def _check_identifiers(values: pd.Series, path: Path, what: str) -> None:
@@ -213,52 +214,6 @@ def _check_identifiers(values: pd.Series, path: Path, what: str) -> None:
     bad = values.isna() | (values == "") | values.str.contains(r"\s", regex=True, na=True)
     if bad.any():
         raise EnpactError(f"{path}: {what} '{values[bad.idxmax()]}' is empty or contains whitespace")
-
-
-def _read_weights(path: Path, summary: pd.DataFrame) -> pd.DataFrame:
-    """Read and check a chunk's weights table against its summary."""
-    if not path.exists():
-        raise EnpactError(f"{path}: file not found; finish `enpact linearize` for this chunk or drop its prefix")
-    dtypes = {c: str for c in WEIGHTS_COLUMNS if c != "weight"}
-    try:
-        weights = pd.read_csv(path, sep="\t", dtype=dtypes, keep_default_na=False, na_values={"weight": ["NA"]})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
-        raise EnpactError(f"{path}: cannot read weights ({str(err).splitlines()[0]})") from err
-    missing = [c for c in WEIGHTS_COLUMNS if c not in weights.columns]
-    if missing:
-        raise EnpactError(f"{path}: weights lack column '{missing[0]}'; regenerate them with `enpact linearize`")
-    weights = weights.loc[:, list(WEIGHTS_COLUMNS)]
-    weights["weight"] = pd.to_numeric(weights["weight"], errors="coerce")
-    bad = ~np.isfinite(weights["weight"].to_numpy(dtype=np.float64))
-    if bad.any():
-        row = weights.loc[np.argmax(bad)]
-        raise EnpactError(f"{path}: weight of {row['varID']} in gene {row['gene']} is not a finite number")
-    for column, what in (("varID", "varID"), ("rsid", "rsid")):
-        _check_identifiers(weights[column], path, what)
-    ok_genes = set(summary.loc[summary["status"] == "ok", "gene"])
-    unknown = ~weights["gene"].isin(ok_genes)
-    if unknown.any():
-        gene = weights["gene"][unknown.idxmax()]
-        raise EnpactError(f"{path}: weights for gene {gene}, which is not an ok locus of the summary")
-    duplicated = weights.duplicated(["gene", "varID"])
-    if duplicated.any():
-        row = weights.loc[duplicated.idxmax()]
-        raise EnpactError(f"{path}: SNP {row['varID']} appears twice in gene {row['gene']}")
-    counts = weights.groupby("gene").size()
-    ok = summary[summary["status"] == "ok"]
-    expected = ok.set_index("gene")["n_snps_in_model"]
-    found = counts.reindex(expected.index, fill_value=0)
-    mismatch = expected.notna() & (expected != found)
-    if mismatch.any():
-        gene = mismatch.idxmax()
-        raise EnpactError(f"{path}: gene {gene} has {found[gene]} weights but n_snps_in_model "
-                          f"{expected[gene]:.0f} in the summary")
-    return weights
-
-
-def read_covariance_text(path: str | Path) -> pl.DataFrame:
-    """Read a `GENE RSID1 RSID2 VALUE` covariance file (whitespace-separated, plain or gzip) as text columns."""
-    return read_text_columns(path, COVARIANCE_COLUMNS)
 
 
 def read_covariance_coded(path: str | Path, identifiers: pl.Categorical | None = None) -> pl.DataFrame:
@@ -293,76 +248,41 @@ def read_covariance_coded(path: str | Path, identifiers: pl.Categorical | None =
     return text.with_columns([pl.col(c).cast(identifiers) for c in ids] + [pl.Series("VALUE", values)])
 
 
-def _read_chunk_covariance(path: Path, weights: pd.DataFrame) -> pl.DataFrame:
-    """Read a chunk's covariance, check that it holds exactly each gene's SNP pairs, and return it as row
-    numbers into `weights` (first, second) with the VALUE text."""
-    if not path.exists():
-        raise EnpactError(f"{path}: file not found; finish `enpact linearize` for this chunk or drop its prefix")
-    cov = read_covariance_text(path)
-    values = parse_float_column(cov["VALUE"], path, "VALUE")
-    if not np.isfinite(values).all():
-        row = cov.row(int(np.argmax(~np.isfinite(values))), named=True)
-        raise EnpactError(f"{path}: covariance of {row['RSID1']},{row['RSID2']} in gene {row['GENE']} "
-                          "is not a finite number")
-    snps = pl.DataFrame({"GENE": weights["gene"].to_numpy(dtype=object), "SNP": weights["varID"].to_numpy(dtype=object),
-                         "index": np.arange(len(weights), dtype=np.int64)},
-                        schema={"GENE": pl.Utf8, "SNP": pl.Utf8, "index": pl.Int64})
-    indexed = cov.with_row_index("row")
-    for column, name in (("RSID1", "first"), ("RSID2", "second")):
-        indexed = indexed.join(snps.rename({"SNP": column, "index": name}), on=["GENE", column], how="left")
-        unknown = indexed.filter(pl.col(name).is_null())
-        if unknown.height:
-            row = unknown.sort("row").row(0, named=True)
-            raise EnpactError(f"{path}: covariance row for {row[column]} in gene {row['GENE']} names a SNP "
-                              "that is not in the gene's weights")
-    indexed = indexed.sort("row")
-    first, second = indexed["first"].to_numpy(), indexed["second"].to_numpy()
-    low, high = np.minimum(first, second), np.maximum(first, second)
-    pair = low * max(len(weights), 1) + high
-    unique_pairs, position = np.unique(pair, return_index=True)
-    if len(unique_pairs) < len(pair):
-        repeated = np.setdiff1d(np.arange(len(pair)), position)[0]
-        row = indexed.row(int(repeated), named=True)
-        raise EnpactError(f"{path}: SNP pair {row['RSID1']},{row['RSID2']} appears twice in gene {row['GENE']}")
-    genes = weights["gene"].to_numpy(dtype=object)
-    rows_per_gene = pd.Series(genes[first]).value_counts()
-    snps_per_gene = weights["gene"].value_counts()
-    expected = snps_per_gene * (snps_per_gene + 1) // 2
-    found = rows_per_gene.reindex(expected.index, fill_value=0)
-    wrong = expected.index[found != expected]
-    if len(wrong):
-        gene = sorted(wrong)[0]
-        raise EnpactError(f"{path}: gene {gene} has {found[gene]} covariance rows, expected {expected[gene]} "
-                          "(one per SNP pair)")
-    return pl.DataFrame({"first": first, "second": second, "VALUE": indexed["VALUE"]})
+def read_linearized_chunk(path: str | Path) -> LinearizedChunk:
+    """Read a linearization chunk written by `write_linearized_chunk` (checked then)."""
+    if not Path(path).is_file():
+        raise EnpactError(f"{path}: file not found; finish `enpact linearize` for this chunk or leave it out")
+    with open_hdf5(path, CHUNK_KIND) as handle:
+        version = int(handle.attrs.get("format_version", 0))
+        if version != CHUNK_FORMAT_VERSION:
+            raise EnpactError(f"{path}: linearization chunk format {version}, this enpact reads "
+                              f"{CHUNK_FORMAT_VERSION}; re-run `enpact linearize` with this version")
+        summary = _read_table(handle["summary"], SUMMARY_TEXT_COLUMNS)
+        weights = _read_table(handle["weights"], ("gene", "rsid", "varID", "ref_allele", "eff_allele"))
+        group = handle["covariance"]
+        covariance = pl.DataFrame({"first": group["first"][()], "second": group["second"][()],
+                                   "VALUE": group["value"][()]},
+                                  schema={"first": pl.Int64, "second": pl.Int64, "VALUE": pl.Float64})
+    return LinearizedChunk(summary=summary, weights=weights, covariance=covariance, source=str(path))
 
 
-def read_linearized_chunk(prefix: str | Path) -> LinearizedChunk:
-    """Read and validate the three files of a linearization chunk."""
-    summary_path, weights_path, cov_path = chunk_paths(prefix)
-    summary = _read_summary(summary_path)
-    weights = _read_weights(weights_path, summary)
-    covariance = _read_chunk_covariance(cov_path, weights)
-    return LinearizedChunk(summary=summary, weights=weights, covariance=covariance, source=str(prefix))
-
-
-def resolve_chunk_prefixes(inputs: Iterable[str | Path]) -> list[str]:
-    """Chunk prefixes from prefixes, `.summary.tsv` paths or directories (all `*.summary.tsv` inside)."""
-    prefixes: list[str] = []
+def resolve_chunk_files(inputs: Iterable[str | Path]) -> list[Path]:
+    """Chunk files from files or directories (every `*.h5` inside, by name)."""
+    files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(path.glob("*.summary.tsv"))
+            found = sorted(path.glob("*.h5"))
             if not found:
-                raise EnpactError(f"{path}: directory has no *.summary.tsv linearization chunks")
-            prefixes += [str(p)[: -len(".summary.tsv")] for p in found]
-        elif str(item).endswith(".summary.tsv"):
-            prefixes.append(str(item)[: -len(".summary.tsv")])
+                raise EnpactError(f"{path}: directory has no *.h5 linearization chunks")
+            files += found
+        elif not path.is_file():
+            raise EnpactError(f"{path}: file not found; finish `enpact linearize` for this chunk or leave it out")
         else:
-            prefixes.append(str(item))
-    if not prefixes:
-        raise EnpactError("no linearization chunks given; pass --linearized PREFIX or a directory")
-    return prefixes
+            files.append(path)
+    if not files:
+        raise EnpactError("no linearization chunks given; pass --linearized CHUNK.h5 ... or a directory")
+    return files
 
 
 def merge_chunks(chunks: Sequence[LinearizedChunk]) -> LinearizedChunk:
@@ -371,8 +291,7 @@ def merge_chunks(chunks: Sequence[LinearizedChunk]) -> LinearizedChunk:
     for chunk in chunks:
         for gene in chunk.summary["gene"]:
             if gene in owner:
-                raise EnpactError(f"{chunk.source}.summary.tsv: gene {gene} is also in {owner[gene]}.summary.tsv; "
-                                  "give each chunk once")
+                raise EnpactError(f"{chunk.source}: gene {gene} is also in {owner[gene]}; give each chunk once")
             owner[gene] = chunk.source
     summary = pd.concat([c.summary for c in chunks], ignore_index=True)
     summary = summary.sort_values("gene", kind="stable").reset_index(drop=True)
@@ -503,7 +422,7 @@ def database_covariance(covariance: pl.DataFrame, weights: pd.DataFrame, in_db: 
     return pl.DataFrame(
         {"GENE": weights["gene"].to_numpy(dtype=object)[first[rows]], "RSID1": keys[first[rows]],
          "RSID2": keys[second[rows]], "VALUE": covariance["VALUE"].gather(rows)},
-        schema={"GENE": pl.Utf8, "RSID1": pl.Utf8, "RSID2": pl.Utf8, "VALUE": pl.Utf8},
+        schema={"GENE": pl.Utf8, "RSID1": pl.Utf8, "RSID2": pl.Utf8, "VALUE": pl.Float64},
     )
 
 
@@ -542,7 +461,7 @@ def build_database(
     if not name or "/" in name or name.startswith("."):
         raise EnpactError(f"--name '{name}' must be a plain file name stem")
     outdir = Path(outdir)
-    chunks = [read_linearized_chunk(prefix) for prefix in resolve_chunk_prefixes(linearized)]
+    chunks = [read_linearized_chunk(path) for path in resolve_chunk_files(linearized)]
     merged = merge_chunks(chunks)
     summary = merged.summary
     weights = key_weights(merged.weights, snp_key)

@@ -9,7 +9,6 @@ it stopped and a changed parameter redoes exactly the steps it affects.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import logging
@@ -85,24 +84,16 @@ def _file_stamp(path: Path) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _prefix_stamp(path: Path) -> str:
-    """Stamps of the files a prefix names (DIR/chunk: DIR/chunk.summary.tsv, ...)."""
-    named = sorted(p for p in path.parent.glob(f"{glob.escape(path.name)}.*") if p.is_file())
-    return ",".join(f"{p.name}={_file_stamp(p)}" for p in named)
-
-
 def fingerprint(config: Any) -> str:
-    """Hash of a step's configuration and of the content of the inputs it names (files, directories, file
-    prefixes); outputs are named, not stamped."""
+    """Hash of a step's configuration and of the content of the inputs it names (files, directories); outputs are
+    named, not stamped."""
     digest = hashlib.sha256(step_of(config).name.encode() + b"\0")
     digest.update(json.dumps(fingerprinted(config), sort_keys=True).encode())
     for name, role in sorted(roles(config).items()):
         value = getattr(config, name)
         for item in value if isinstance(value, (list, tuple)) else [value]:
-            if item is None or not role.endswith("input"):
-                continue
-            stamp = _prefix_stamp(Path(item)) if role == "prefix-input" else _file_stamp(Path(item))
-            digest.update(f"{name}\0{stamp}\0".encode())
+            if item is not None and role == "input":
+                digest.update(f"{name}\0{_file_stamp(Path(item))}\0".encode())
     return digest.hexdigest()[:20]
 
 
@@ -284,14 +275,14 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
         [layout.accuracy_table, layout.accuracy_summary])
 
     # 5. linearization per loci chunk, then the databases
-    remove_stale(layout.linearized / "chunks", ["*.summary.tsv", "*.weights.tsv", "*.covariance.tsv.gz"],
-                 [f for c in loci_chunks for f in layout.linearized_chunk_files(c.stem)])
+    remove_stale(layout.linearized / "chunks", ["*.h5", "*.summary.tsv", "*.weights.tsv", "*.covariance.tsv.gz"],
+                 [layout.linearized_chunk(c.stem) for c in loci_chunks])
     gwas_files = resolve_gwas_files(params.get("gwas"))
     selecting = params.get("lin_gwas_pvalue") is not None   # needs gwas: check_param_rules
     for chunk in loci_chunks:
         runner.step("linearize", f"linearize/{chunk.stem}", LinearizeConfig(
             personalized=layout.personalized_store(chunk.stem), vcf=Path(params["vcf"]), loci=chunk,
-            out_prefix=layout.linearized_chunk(chunk.stem),
+            out=layout.linearized_chunk(chunk.stem),
             window_bp=int(params["lin_window_bp"]) if params.get("lin_window_bp") else None,
             maf=float(params["lin_maf"]), keep_indels=bool(params.get("lin_keep_indels")),
             keep_ambiguous=bool(params.get("lin_keep_ambiguous")),
@@ -302,7 +293,7 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
             gwas_snp_column=params["gwas_snp_column"] if selecting else "variant_id",
             gwas_pvalue_column=params["gwas_pvalue_column"] if selecting else "pvalue",
             gwas_pvalue_threshold=float(params["lin_gwas_pvalue"]) if selecting else 5e-8,
-            progress=progress), layout.linearized_chunk_files(chunk.stem))
+            progress=progress), [layout.linearized_chunk(chunk.stem)])
     name = params["name"]
     databases = [layout.database(name), layout.covariance(name), layout.linearization_summary(name)]
     if params.get("keep_unfiltered"):

@@ -27,7 +27,7 @@ DEFAULT_WEIGHTS = "EleutherAI/enformer-official-rough"
 
 
 def _path(role: str, default: Any = dataclasses.MISSING) -> Any:
-    """A field that names a file: role input, output, prefix-input (files PREFIX.*) or prefix-output."""
+    """A field that names a file: role input, output or prefix-output (files PREFIX.*)."""
     return field(default=default, metadata={"role": role})
 
 
@@ -520,7 +520,7 @@ class LinearizeConfig:
     personalized: Path = _path("input")
     vcf: Path = _path("input")
     loci: Path = _path("input")
-    out_prefix: Path = _path("prefix-output")
+    out: Path = _path("output")
     window_bp: int | None = None
     maf: float = 0.01
     keep_indels: bool = False
@@ -568,15 +568,15 @@ def linearize(config: LinearizeConfig) -> None:
     settings = FitSettings(config.alpha, config.folds, config.seed, config.min_snps)
     summary, weights, covariances = linearize_loci(store, table, vcf, window, filters, settings, selected,
                                                    progress=config.progress)
-    write_linearized_chunk(config.out_prefix, summary, weights, covariances)
-    log.info("wrote %s.{summary,weights}.tsv and %s.covariance.tsv.gz", config.out_prefix, config.out_prefix)
+    write_linearized_chunk(config.out, summary, weights, covariances)
+    log.info("wrote %s", config.out)
 
 
 @dataclass(frozen=True)
 class DatabaseConfig:
     """`enpact database`: PredictDB databases, covariances and the merged summary from linearization chunks."""
 
-    linearized: tuple[Path, ...] = _path("prefix-input")
+    linearized: tuple[Path, ...] = _path("input")
     name: str = "enpact"
     outdir: Path = _path("output", Path("."))
     snp_key: str = "varID"

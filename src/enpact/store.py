@@ -58,23 +58,23 @@ class PersonalizedStore:
         return self.prediction.astype(np.float64).mean(axis=2)
 
 
-def _write_strings(group: h5py.Group, name: str, values: list[str]) -> None:
+def write_strings(group: h5py.Group, name: str, values: list[str]) -> None:
     """Store a list of strings as a variable-length UTF-8 dataset."""
     group.create_dataset(name, data=np.array(values, dtype=object), dtype=_STR, track_times=False)
 
 
-def _read_strings(group: h5py.Group, name: str) -> list[str]:
+def read_strings(group: h5py.Group, name: str) -> list[str]:
     """Read a string dataset back as a list of str."""
     return [v.decode() if isinstance(v, bytes) else str(v) for v in group[name][()]]
 
 
-def _write_array(group: h5py.Group, name: str, data: np.ndarray) -> None:
+def write_array(group: h5py.Group, name: str, data: np.ndarray) -> None:
     """Store an array, compressed when large, without modification times (byte-stable files)."""
     kwargs = {"compression": "gzip", "compression_opts": 4, "shuffle": True} if data.size > 4096 else {}
     group.create_dataset(name, data=data, track_times=False, **kwargs)
 
 
-def _open(path: str | Path, kind: str) -> h5py.File:
+def open_hdf5(path: str | Path, kind: str) -> h5py.File:
     """Open a store for reading and check its kind."""
     path = Path(path)
     if not path.exists():
@@ -93,10 +93,10 @@ def _open(path: str | Path, kind: str) -> h5py.File:
 def _write_feature_groups(handle: h5py.File, store: FeatureStore, prefix: str = "") -> None:
     """Write the feature datasets (shared by feature stores and personalized stores with features)."""
     group = handle.require_group(prefix) if prefix else handle
-    _write_array(group, "features", np.ascontiguousarray(store.features, dtype=np.float32))
-    _write_array(group, "row_locus", store.row_locus.astype(np.int32))
-    _write_array(group, "reference_row", store.reference_row.astype(np.int32))
-    _write_array(group, "haplotype_row", store.haplotype_row.astype(np.int32))
+    write_array(group, "features", np.ascontiguousarray(store.features, dtype=np.float32))
+    write_array(group, "row_locus", store.row_locus.astype(np.int32))
+    write_array(group, "reference_row", store.reference_row.astype(np.int32))
+    write_array(group, "haplotype_row", store.haplotype_row.astype(np.int32))
 
 
 def write_feature_store(path: str | Path, store: FeatureStore) -> None:
@@ -107,8 +107,8 @@ def write_feature_store(path: str | Path, store: FeatureStore) -> None:
             handle.attrs["format_version"] = FORMAT_VERSION
             handle.attrs["enpact_version"] = __version__
             handle.attrs["meta"] = json.dumps(store.meta, sort_keys=True)
-            _write_strings(handle, "locus_id", store.locus_ids)
-            _write_strings(handle, "sample", store.samples)
+            write_strings(handle, "locus_id", store.locus_ids)
+            write_strings(handle, "sample", store.samples)
             _write_feature_groups(handle, store)
 
 
@@ -127,8 +127,8 @@ def _read_feature_groups(group: h5py.Group, locus_ids: list[str], samples: list[
 
 def read_feature_store(path: str | Path) -> FeatureStore:
     """Read a feature store written by `enpact predict`."""
-    with _open(path, "features") as handle:
-        return _read_feature_groups(handle, _read_strings(handle, "locus_id"), _read_strings(handle, "sample"),
+    with open_hdf5(path, "features") as handle:
+        return _read_feature_groups(handle, read_strings(handle, "locus_id"), read_strings(handle, "sample"),
                                     json.loads(handle.attrs["meta"]))
 
 
@@ -140,21 +140,21 @@ def write_personalized_store(path: str | Path, store: PersonalizedStore) -> None
             handle.attrs["format_version"] = FORMAT_VERSION
             handle.attrs["enpact_version"] = __version__
             handle.attrs["meta"] = json.dumps(store.meta, sort_keys=True)
-            _write_strings(handle, "locus_id", store.locus_ids)
-            _write_strings(handle, "sample", store.samples)
-            _write_array(handle, "prediction", np.ascontiguousarray(store.prediction, dtype=np.float32))
-            _write_array(handle, "reference", np.ascontiguousarray(store.reference, dtype=np.float32))
+            write_strings(handle, "locus_id", store.locus_ids)
+            write_strings(handle, "sample", store.samples)
+            write_array(handle, "prediction", np.ascontiguousarray(store.prediction, dtype=np.float32))
+            write_array(handle, "reference", np.ascontiguousarray(store.reference, dtype=np.float32))
             if store.n_unique_windows is not None:
-                _write_array(handle, "n_unique_windows", store.n_unique_windows.astype(np.int32))
+                write_array(handle, "n_unique_windows", store.n_unique_windows.astype(np.int32))
             if store.features is not None:
                 _write_feature_groups(handle, store.features, "features")
 
 
 def read_personalized_store(path: str | Path, with_features: bool = True) -> PersonalizedStore:
     """Read a personalized prediction store written by `enpact personalize` or `enpact merge`."""
-    with _open(path, "personalized") as handle:
-        locus_ids = _read_strings(handle, "locus_id")
-        samples = _read_strings(handle, "sample")
+    with open_hdf5(path, "personalized") as handle:
+        locus_ids = read_strings(handle, "locus_id")
+        samples = read_strings(handle, "sample")
         meta = json.loads(handle.attrs["meta"])
         features = None
         if with_features and "features" in handle:

@@ -21,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Merge `enpact linearize` chunks into NAME.db and NAME.txt.gz (models passing the filter), "
         "optionally NAME.unfiltered.db/.txt.gz, and NAME.summary.tsv (all loci, with a `kept` column).",
     )
-    p.add_argument("--linearized", nargs="+", required=True, metavar="PREFIX",
-                   help="chunk prefixes P (P.summary.tsv, P.weights.tsv, P.covariance.tsv.gz) or directories of chunks")
+    p.add_argument("--linearized", nargs="+", required=True, metavar="CHUNK",
+                   help="linearization chunks (enpact linearize --out) or directories of them (*.h5)")
     p.add_argument("--name", required=True, help="output file name stem")
     p.add_argument("--outdir", type=Path, required=True, metavar="DIR", help="output directory")
     p.add_argument("--snp-key", choices=SNP_KEYS, default="varID",

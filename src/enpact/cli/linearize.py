@@ -44,15 +44,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gwas.add_argument("--gwas-pvalue-column", default="pvalue")
     gwas.add_argument("--gwas-pvalue-threshold", type=float, default=5e-8)
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--out-prefix", required=True, type=Path,
-                   help="writes PREFIX.summary.tsv, PREFIX.weights.tsv, PREFIX.covariance.tsv.gz")
+    p.add_argument("--out", required=True, type=Path,
+                   help="the linearization chunk (HDF5: summary, weights, covariances) that `enpact database` reads")
     p.set_defaults(func=run, config=config)
 
 
 def config(args: argparse.Namespace) -> LinearizeConfig:
     """The step's configuration from the arguments."""
     return LinearizeConfig(
-        personalized=args.personalized, vcf=args.vcf, loci=args.loci, out_prefix=args.out_prefix,
+        personalized=args.personalized, vcf=args.vcf, loci=args.loci, out=args.out,
         window_bp=args.window_bp, maf=args.maf, keep_indels=args.keep_indels, keep_ambiguous=args.keep_ambiguous,
         keep_multiallelic=args.keep_multiallelic, require_rsid=args.require_rsid, build=args.build,
         folds=args.folds, alpha=args.alpha, seed=args.seed, min_snps=args.min_snps, gwas=args.gwas,
