@@ -67,7 +67,7 @@ PARAM_FILES = {
     "own_data": ([], yaml.safe_load((ROOT / "docs" / "params.example.yaml").read_text())),
     "gwas_selected_loci": ([], {**DEMO, "lin_gwas_pvalue": 0.001}),
     "keep_unfiltered": ([], {**DEMO, "keep_unfiltered": True, "lin_keep_indels": True, "lin_window_bp": 2048}),
-    "delete_personalized": ([], {**DEMO, "delete_personalized": True}),
+    "delete_personalized": ([], {**DEMO, "delete_personalized": True, "save_features": True}),
     "several_gwas": ([], {**DEMO, "gwas": "gwas/height.tsv.gz,gwas/ldl.txt", "lin_gwas_pvalue": 5e-8,
                           "samples": "samples.txt", "window_bp": 4096, "baseline_track": "CAGE:demo 1"}),
     "peaks_by_name": ([], {**{k: v for k, v in DEMO.items() if k != "annotation"}, "annotation_format": "names",

@@ -163,3 +163,75 @@ def test_precision_audit_against_fp32(setup, tmp_path, capsys):
     r, error, sd = compare_with_fp32(a, b)
     assert np.allclose(r, [np.corrcoef(a[i], b[i])[0, 1] for i in range(3)])
     assert np.allclose(error, np.sqrt(((b - a) ** 2).mean(axis=1)) / a.std(axis=1))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# re-scoring stored features without the predictor (`enpact rescore`)
+
+
+def _second_model(setup, directory):
+    """Another elastic net on the same training features (another penalty mix): what a retrained model is."""
+    tmp, genome, subset, model, predictor = setup
+    if not (directory / "model.json").exists():
+        matrix = read_expression(DEMO / "expression.tsv")
+        loci, _ = build_loci(DEMO / "genes.tsv", "tsv", matrix.index.tolist(), genome.chroms, train="chr1,chr2,chr3")
+        train = loci.head(60)
+        X = predictor.predict(genome.windows(train["chrom"].tolist(), train["center"].to_numpy(), predictor.window_bp))
+        other = create_model("elastic_net", model.feature_spec, folds=3, seed=1, l1_ratio=0.9)
+        other.fit(X, feature_means(matrix).reindex(train["locus_id"]).to_numpy()).save(directory)
+    return directory
+
+
+def test_rescoring_stored_features_equals_personalizing_with_the_new_model(setup):
+    tmp = setup[0]
+    second = _second_model(setup, tmp / "model2")
+    _run(tmp, "loci_a.tsv", "s_a.txt", "with_features.h5", "--save-features")
+    _run(tmp, "loci_a.tsv", "s_a.txt", "model2.h5", "--model", str(second))   # the predictor, the new model
+    assert main(["rescore", "--personalized", str(tmp / "with_features.h5"), "--model", str(second),
+                 "--out", str(tmp / "rescored.h5"), "--export-matrix", str(tmp / "rescored.tsv")]) == 0
+    rescored, direct = read_personalized_store(tmp / "rescored.h5"), read_personalized_store(tmp / "model2.h5")
+    np.testing.assert_array_equal(rescored.prediction, direct.prediction)
+    np.testing.assert_array_equal(rescored.reference, direct.reference)
+    assert rescored.meta["model"] == direct.meta["model"] and rescored.features is None
+    first = read_personalized_store(tmp / "with_features.h5")
+    assert not np.array_equal(first.prediction, rescored.prediction)   # the new model does predict otherwise
+    np.testing.assert_allclose(read_expression(tmp / "rescored.tsv").to_numpy(), rescored.individual_values(),
+                               rtol=1e-5)
+
+
+def test_rescoring_a_merged_store_follows_its_maps(setup):
+    from enpact.models import load_model
+    from enpact.personalize import rescore
+
+    tmp, _, _, model, _ = setup
+    pieces = []
+    for samples in ("s_a", "s_b"):
+        _run(tmp, "loci_b.tsv", f"{samples}.txt", f"f.{samples}.h5", "--save-features")
+        pieces.append(str(tmp / f"f.{samples}.h5"))
+    assert main(["merge", "--inputs", *pieces, "--out", str(tmp / "f.merged.h5")]) == 0
+    merged = read_personalized_store(tmp / "f.merged.h5")
+    again = rescore(merged, load_model(tmp / "model"))   # the model that made it: the same values back
+    np.testing.assert_array_equal(again.prediction, merged.prediction)
+    np.testing.assert_array_equal(again.reference, merged.reference)
+
+
+def test_rescoring_refuses_incompatible_models_and_stores_without_features(setup, capsys):
+    tmp, genome, subset, model, predictor = setup
+    _run(tmp, "loci_a.tsv", "s_a.txt", "plain.h5")
+    _run(tmp, "loci_a.tsv", "s_a.txt", "kept.h5", "--save-features")
+    fewer_bins = create_model("elastic_net", FeatureSpec.from_dict({**model.feature_spec.to_dict(), "bins": 2}))
+    fewer_bins.coef, fewer_bins.intercept = model.coef, model.intercept
+    fewer_bins.feature_means, fewer_bins.feature_sds = model.feature_means, model.feature_sds
+    fewer_bins._set_predictor()
+    fewer_bins.fitted = True
+    fewer_bins.save(tmp / "model_bins2")
+    capsys.readouterr()
+    for store, other, message in (
+        ("plain.h5", tmp / "model", "holds no predictor features; personalize with --save-features"),
+        ("kept.h5", tmp / "model_bins2", "features were made with bins 4, the model expects 2"),
+    ):
+        assert main(["rescore", "--personalized", str(tmp / store), "--model", str(other), "--out",
+                     str(tmp / "refused.h5")]) == 1
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and message in error[0], error
+        assert not (tmp / "refused.h5").exists()

@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from enpact.errors import EnpactError
 from enpact.genome import Genome
 from enpact.models.base import EnpactModel, FeatureSpec
 from enpact.predict import collect_feature_store, predict_loci
@@ -60,6 +61,28 @@ def personalize(
              n_loci, n_samples, int(n_unique.sum()), total, 100 * n_unique.sum() / max(total, 1))
     return PersonalizedStore(loci["locus_id"].tolist(), list(vcf.samples), prediction, reference, meta, n_unique,
                              features)
+
+
+def rescore(store: PersonalizedStore, model: EnpactModel, source: str = "personalized store",
+            allow_precision_mismatch: bool = False) -> PersonalizedStore:
+    """Personalized predictions of another EnPACT model from the predictor features a store kept
+    (`--save-features`), without the predictor: the same values `personalize` gives with that model."""
+    if store.features is None:
+        raise EnpactError(f"{source}: holds no predictor features; personalize with --save-features (parameter "
+                          "save_features) to keep them, then rescore")
+    spec = FeatureSpec.from_dict(store.features.meta, f"{source} (stored features)")
+    model.feature_spec.check_compatible(spec, source, allow_precision_mismatch)
+    features = store.features
+    values = np.zeros(len(features.features), dtype=np.float32)
+    for locus in range(len(store.locus_ids)):   # locus by locus, as personalize applies the model
+        rows = np.flatnonzero(features.row_locus == locus)
+        if len(rows):
+            values[rows] = model.predict(features.features[rows]).astype(np.float32)
+    meta = {**store.meta, "model": {"type": model.model_type, "feature_spec": model.feature_spec.to_dict()}}
+    log.info("rescored %d loci x %d samples from %d stored windows", len(store.locus_ids), len(store.samples),
+             len(features.features))
+    return PersonalizedStore(store.locus_ids, store.samples, values[features.haplotype_row],
+                             values[features.reference_row], meta, store.n_unique_windows, features)
 
 
 def individual_matrix(store: PersonalizedStore) -> pd.DataFrame:

@@ -264,7 +264,8 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
                 samples_file=samples, weights=params["weights"], batch_size=int(params["batch_size"]),
                 device=params["device"], precision=params["precision"],
                 allow_unphased=bool(params.get("allow_unphased")),
-                allow_precision_mismatch=bool(params.get("allow_precision_mismatch")), progress=progress), [piece])
+                allow_precision_mismatch=bool(params.get("allow_precision_mismatch")),
+                save_features=bool(params.get("save_features")), progress=progress), [piece])
         store = layout.personalized_store(chunk.stem)
         pieces = tuple(layout.personalized_chunk(chunk.stem, s.stem) for s in sample_chunks)
         runner.step("personalize", f"merge/{chunk.stem}", MergeConfig(inputs=pieces, out=store), [store])

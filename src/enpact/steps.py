@@ -412,6 +412,36 @@ def personalize(config: PersonalizeConfig, predictors: PredictorProvider | None 
 
 
 @dataclass(frozen=True)
+class RescoreConfig:
+    """`enpact rescore`: another EnPACT model applied to the predictor features a personalized store kept
+    (--save-features), without the predictor."""
+
+    personalized: Path = _path("input")
+    model: Path = _path("input")
+    out: Path = _path("output")
+    allow_precision_mismatch: bool = False
+    keep_features: bool = False
+    export_matrix: Path | None = _path("output", None)
+
+
+def rescore(config: RescoreConfig) -> None:
+    """Rescore and write the new personalized store."""
+    from dataclasses import replace as with_fields
+
+    from enpact.expression import write_expression
+    from enpact.models import load_model
+    from enpact.personalize import individual_matrix
+    from enpact.personalize import rescore as rescore_store
+    from enpact.store import read_personalized_store, write_personalized_store
+
+    store = rescore_store(read_personalized_store(config.personalized), load_model(config.model),
+                          str(config.personalized), config.allow_precision_mismatch)
+    write_personalized_store(config.out, store if config.keep_features else with_fields(store, features=None))
+    if config.export_matrix:
+        write_expression(individual_matrix(store), config.export_matrix)
+
+
+@dataclass(frozen=True)
 class MergeConfig:
     """`enpact merge`: the personalized stores of a loci chunk's sample chunks, as one."""
 
@@ -740,6 +770,7 @@ STEPS: dict[str, Step] = {step.name: step for step in (
     Step("evaluate", EvaluateConfig, evaluate),
     Step("personalize", PersonalizeConfig, personalize, uses_predictor=True),
     Step("merge", MergeConfig, merge),
+    Step("rescore", RescoreConfig, rescore),
     Step("accuracy", AccuracyConfig, accuracy),
     Step("precision-audit", PrecisionAuditConfig, precision_audit),
     Step("linearize", LinearizeConfig, linearize),

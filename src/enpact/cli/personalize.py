@@ -1,5 +1,6 @@
-"""`enpact personalize`, `enpact merge` and `enpact accuracy`: personalized EnPACT predictions per locus x sample x
-haplotype, and how well they follow the observed values."""
+"""`enpact personalize`, `enpact merge`, `enpact rescore` and `enpact accuracy`: personalized EnPACT predictions
+per locus x sample x haplotype (from the predictor, or from stored features), and how well they follow the observed
+values."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import logging
 from pathlib import Path
 
 from enpact.cli._common import add_sample_arguments, existing_file, samples_or_none
-from enpact.steps import AccuracyConfig, MergeConfig, PersonalizeConfig, accuracy, merge, personalize
+from enpact.steps import (AccuracyConfig, MergeConfig, PersonalizeConfig, RescoreConfig, accuracy, merge,
+                          personalize, rescore)
 
 ORDER = 50
 log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `personalize`, `merge` and `accuracy` subcommands."""
+    """Add the `personalize`, `merge`, `rescore` and `accuracy` subcommands."""
     p = subparsers.add_parser(
         "personalize",
         help="EnPACT predictions for both haplotypes of every individual (one chunk)",
@@ -48,6 +50,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--export-matrix", type=Path, help="also write individual values as a PredictDB-layout matrix")
     m.add_argument("--out", required=True, type=Path)
     m.set_defaults(func=run_merge, config=merge_config)
+
+    r = subparsers.add_parser(
+        "rescore", help="apply another EnPACT model to the predictor features a personalized store kept",
+        description="Personalized predictions of a new or retrained EnPACT model without running the predictor: "
+        "the model is applied to the features of each distinct window that `enpact personalize --save-features` "
+        "kept (chunk or merged store). The model must read features made like these (same predictor, weights, "
+        "window, bins, tracks, precision, options); otherwise it is refused with the reason.",
+    )
+    r.add_argument("--personalized", required=True, type=existing_file,
+                   help="personalized store with features (enpact personalize --save-features)")
+    r.add_argument("--model", required=True, type=existing_file, help="EnPACT model directory (enpact train)")
+    r.add_argument("--allow-precision-mismatch", action="store_true",
+                   help="accept features made at another precision than the model's training features")
+    r.add_argument("--keep-features", action="store_true", help="keep the features in the new store too")
+    r.add_argument("--export-matrix", type=Path, help="also write individual values as a PredictDB-layout matrix")
+    r.add_argument("--out", required=True, type=Path, help="output HDF5 personalized store")
+    r.set_defaults(func=run_rescore, config=rescore_config)
 
     a = subparsers.add_parser(
         "accuracy", help="personalized predictions against the observed values, per gene (a table for the report)",
@@ -87,6 +106,13 @@ def accuracy_config(args: argparse.Namespace) -> AccuracyConfig:
                           seed=args.seed, permutations=args.permutations)
 
 
+def rescore_config(args: argparse.Namespace) -> RescoreConfig:
+    """The rescore step's configuration from the arguments."""
+    return RescoreConfig(personalized=args.personalized, model=args.model, out=args.out,
+                         allow_precision_mismatch=args.allow_precision_mismatch, keep_features=args.keep_features,
+                         export_matrix=args.export_matrix)
+
+
 def run_personalize(args: argparse.Namespace) -> int:
     """Personalize one chunk."""
     personalize(personalize_config(args))
@@ -102,4 +128,10 @@ def run_merge(args: argparse.Namespace) -> int:
 def run_accuracy(args: argparse.Namespace) -> int:
     """Compare personalized predictions with the observed values."""
     accuracy(accuracy_config(args))
+    return 0
+
+
+def run_rescore(args: argparse.Namespace) -> int:
+    """Apply a model to stored features."""
+    rescore(rescore_config(args))
     return 0
