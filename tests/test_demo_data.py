@@ -104,7 +104,7 @@ def test_demo_directory_is_below_8_mb():
 def test_fai_matches_the_fasta_bytes():
     expected, offset = [], 0
     with open(DEMO / "genome.fa", "rb") as handle:
-        name, length, seq_offset, width = None, 0, 0, None
+        name, length, seq_offset = None, 0, 0
         for line in handle:
             offset += len(line)
             if line.startswith(b">"):

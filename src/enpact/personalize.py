@@ -74,9 +74,11 @@ def rescore(store: PersonalizedStore, model: EnpactModel, source: str = "persona
     model.feature_spec.check_compatible(spec, source, allow_precision_mismatch)
     features = store.features
     values = np.zeros(len(features.features), dtype=np.float32)
-    for locus in range(len(store.locus_ids)):   # locus by locus, as personalize applies the model
-        rows = np.flatnonzero(features.row_locus == locus)
-        if len(rows):
+    order = np.argsort(features.row_locus, kind="stable")
+    bounds = np.searchsorted(features.row_locus[order], np.arange(len(store.locus_ids) + 1))
+    for start, stop in zip(bounds[:-1], bounds[1:]):   # locus by locus, as personalize applies the model
+        if stop > start:
+            rows = order[start:stop]
             values[rows] = model.predict(features.features[rows]).astype(np.float32)
     meta = {**store.meta, "model": {"type": model.model_type, "feature_spec": model.feature_spec.to_dict()}}
     log.info("rescored %d loci x %d samples from %d stored windows", len(store.locus_ids), len(store.samples),

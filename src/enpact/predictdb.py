@@ -503,6 +503,12 @@ def build_database(
 
 
 
+def _smallest(values: pd.Series) -> str:
+    """The smallest defined value, or 'none defined' when every value is missing."""
+    defined = values.dropna()
+    return f"{defined.min():.3g}" if len(defined) else "none defined"
+
+
 def _empty_database_reason(summary: pd.DataFrame, n_snps: pd.Series, ok: np.ndarray, pval_threshold: float,
                            rho_threshold: float) -> str:
     """Why no locus passed the filters, with the numbers that show it."""
@@ -515,7 +521,7 @@ def _empty_database_reason(summary: pd.DataFrame, n_snps: pd.Series, ok: np.ndar
     rhos = pd.to_numeric(fitted["rho_avg"], errors="coerce")
     n_samples = _n_samples(summary)
     return (f"no model passed the filters: of {len(fitted)} fitted loci, {int((pvals < pval_threshold).sum())} have "
-            f"zscore_pval < {pval_threshold:g} (smallest {pvals.min():.3g}), {int((rhos > rho_threshold).sum())} "
+            f"zscore_pval < {pval_threshold:g} (smallest {_smallest(pvals)}), {int((rhos > rho_threshold).sum())} "
             f"rho_avg > {rho_threshold:g}, {int((n_snps[ok] > 0).sum())} at least one SNP; with {n_samples} "
             "individuals the cross-validated statistics are weak: add individuals, or lower the thresholds")
 

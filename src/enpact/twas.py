@@ -23,7 +23,7 @@ from enpact.errors import EnpactError
 from enpact.layout import gwas_name, gwas_names
 from enpact.io import (
     GZIP_READ_ERRORS,
-    atomic_paths,
+    atomic_path,
     gzip_error,
     header_columns,
     is_gzip,
@@ -463,7 +463,7 @@ def sort_results(results: pd.DataFrame) -> pd.DataFrame:
 
 def write_results(results: pd.DataFrame, path: str | Path) -> None:
     """Write the results CSV atomically, `NA` for missing values."""
-    with atomic_paths([Path(path)]) as (tmp,):
+    with atomic_path(path) as tmp:
         results.to_csv(tmp, index=False, na_rep="NA")
 
 

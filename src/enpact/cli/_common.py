@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 
@@ -23,6 +25,18 @@ def comma_list(value: str) -> list[str]:
 def samples_or_none(values: list[str] | None) -> tuple[str, ...] | None:
     """--samples as a configuration value (None: all samples of the VCF, or those of --samples-file)."""
     return tuple(values) if values else None
+
+
+def run_step(args: argparse.Namespace) -> int:
+    """A step's subcommand: the configuration from the arguments, then the step."""
+    args.step(args.config(args))
+    return 0
+
+
+def set_step(parser: argparse.ArgumentParser, config: Callable[[argparse.Namespace], Any],
+             step: Callable[..., Any]) -> None:
+    """Make a subcommand run `step` on the configuration `config` builds from its arguments."""
+    parser.set_defaults(func=run_step, config=config, step=step)
 
 
 def add_sample_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from enpact.cli._common import set_step
 from enpact.steps import CheckConfig, check
 
 ORDER = 2
@@ -33,16 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     files.add_argument("--samples", type=Path, help="file of sample ids")
     files.add_argument("--gwas", type=Path, nargs="+", default=[], help="GWAS files, in the order of the parameter")
     p.add_argument("--out", type=Path, required=True, help="resolved parameters (JSON)")
-    p.set_defaults(func=run, config=config)
+    set_step(p, config, check)
 
 
 def config(args: argparse.Namespace) -> CheckConfig:
     """The step's configuration from the arguments."""
     return CheckConfig(params=args.params, out=args.out, fasta=args.fasta, annotation=args.annotation,
                        expression=args.expression, vcf=args.vcf, samples=args.samples, gwas=tuple(args.gwas))
-
-
-def run(args: argparse.Namespace) -> int:
-    """Check the parameters (and the input files, when given) and write the resolved copy."""
-    check(config(args))
-    return 0

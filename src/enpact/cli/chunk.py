@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import existing_file
+from enpact.cli._common import existing_file, set_step
 from enpact.steps import ChunkConfig, chunk
 
 ORDER = 8
@@ -25,16 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--samples-file", type=existing_file, help="file with one sample id per line")
     p.add_argument("--samples-per-chunk", type=int, default=500)
     p.add_argument("--outdir", required=True, type=Path)
-    p.set_defaults(func=run, config=config)
+    set_step(p, config, chunk)
 
 
 def config(args: argparse.Namespace) -> ChunkConfig:
     """The step's configuration from the arguments."""
     return ChunkConfig(loci=args.loci, outdir=args.outdir, loci_per_chunk=args.loci_per_chunk,
                        samples_per_chunk=args.samples_per_chunk, vcf=args.vcf, samples_file=args.samples_file)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Write the chunk files."""
-    chunk(config(args))
-    return 0

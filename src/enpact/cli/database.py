@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from enpact.predictdb import SNP_KEYS
+from enpact.cli._common import set_step
 from enpact.steps import DatabaseConfig, database
 
 ORDER = 70
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cv-seed", type=int, help="cross-validation seed stored in construction")
     p.add_argument("--allow-empty", action="store_true",
                    help="write the databases even when no model passes the filters (otherwise an error with the reason)")
-    p.set_defaults(func=run, config=config)
+    set_step(p, config, database)
 
 
 def config(args: argparse.Namespace) -> DatabaseConfig:
@@ -48,9 +49,3 @@ def config(args: argparse.Namespace) -> DatabaseConfig:
         keep_unfiltered=args.keep_unfiltered, population=args.population, cv_seed=args.cv_seed,
         allow_empty=args.allow_empty,
     )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Build the databases and report what was written."""
-    database(config(args))
-    return 0

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import existing_file
+from enpact.cli._common import existing_file, set_step
 from enpact.steps import LinearizeConfig, linearize
 
 ORDER = 60
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", required=True, type=Path,
                    help="the linearization chunk (HDF5: summary, weights, covariances) that `enpact database` reads")
-    p.set_defaults(func=run, config=config)
+    set_step(p, config, linearize)
 
 
 def config(args: argparse.Namespace) -> LinearizeConfig:
@@ -59,9 +59,3 @@ def config(args: argparse.Namespace) -> LinearizeConfig:
         gwas_snp_column=args.gwas_snp_column, gwas_pvalue_column=args.gwas_pvalue_column,
         gwas_pvalue_threshold=args.gwas_pvalue_threshold, progress=not args.no_progress,
     )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Linearize the loci of a personalized store."""
-    linearize(config(args))
-    return 0

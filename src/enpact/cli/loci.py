@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import existing_file
+from enpact.cli._common import existing_file, set_step
 from enpact.loci import ANNOTATION_FORMATS
 from enpact.steps import LociConfig, loci
 
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "with loci)")
     p.add_argument("--gene-types", help="comma-separated gene types to keep (default: all)")
     p.add_argument("--out", required=True, type=Path, help="output loci TSV; dropped features go to OUT.dropped.tsv")
-    p.set_defaults(func=run, config=config)
+    set_step(p, config, loci)
 
 
 def config(args: argparse.Namespace) -> LociConfig:
@@ -43,9 +43,3 @@ def config(args: argparse.Namespace) -> LociConfig:
     return LociConfig(expression=args.expression, fasta=args.fasta, out=args.out, annotation=args.annotation,
                       annotation_format=args.annotation_format, train_chroms=args.train_chroms,
                       valid_chroms=args.valid_chroms, test_chroms=args.test_chroms, gene_types=args.gene_types)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Build and write loci plus the dropped-features report."""
-    loci(config(args))
-    return 0

@@ -8,7 +8,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import add_sample_arguments, existing_file, samples_or_none
+from enpact.cli._common import add_sample_arguments, existing_file, samples_or_none, set_step
 from enpact.steps import (AccuracyConfig, MergeConfig, PersonalizeConfig, RescoreConfig, accuracy, merge,
                           personalize, rescore)
 
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--export-matrix", type=Path, help="also write individual values as a PredictDB-layout matrix")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", required=True, type=Path, help="output HDF5 personalized store")
-    p.set_defaults(func=run_personalize, config=personalize_config)
+    set_step(p, personalize_config, personalize)
 
     m = subparsers.add_parser("merge", help="merge personalized chunk stores",
                               description="Merge personalized stores of chunks (loci x samples) into one; the input "
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--inputs", required=True, nargs="+", type=existing_file)
     m.add_argument("--export-matrix", type=Path, help="also write individual values as a PredictDB-layout matrix")
     m.add_argument("--out", required=True, type=Path)
-    m.set_defaults(func=run_merge, config=merge_config)
+    set_step(m, merge_config, merge)
 
     r = subparsers.add_parser(
         "rescore", help="apply another EnPACT model to the predictor features a personalized store kept",
@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--keep-features", action="store_true", help="keep the features in the new store too")
     r.add_argument("--export-matrix", type=Path, help="also write individual values as a PredictDB-layout matrix")
     r.add_argument("--out", required=True, type=Path, help="output HDF5 personalized store")
-    r.set_defaults(func=run_rescore, config=rescore_config)
+    set_step(r, rescore_config, rescore)
 
     a = subparsers.add_parser(
         "accuracy", help="personalized predictions against the observed values, per gene (a table for the report)",
@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--seed", type=int, default=0, help="seed of the permutations")
     a.add_argument("--permutations", type=int, default=200, help="permutations of individuals (default 200)")
     a.add_argument("--outdir", required=True, type=Path)
-    a.set_defaults(func=run_accuracy, config=accuracy_config)
+    set_step(a, accuracy_config, accuracy)
 
 
 def personalize_config(args: argparse.Namespace) -> PersonalizeConfig:
@@ -111,27 +111,3 @@ def rescore_config(args: argparse.Namespace) -> RescoreConfig:
     return RescoreConfig(personalized=args.personalized, model=args.model, out=args.out,
                          allow_precision_mismatch=args.allow_precision_mismatch, keep_features=args.keep_features,
                          export_matrix=args.export_matrix)
-
-
-def run_personalize(args: argparse.Namespace) -> int:
-    """Personalize one chunk."""
-    personalize(personalize_config(args))
-    return 0
-
-
-def run_merge(args: argparse.Namespace) -> int:
-    """Merge chunk stores."""
-    merge(merge_config(args))
-    return 0
-
-
-def run_accuracy(args: argparse.Namespace) -> int:
-    """Compare personalized predictions with the observed values."""
-    accuracy(accuracy_config(args))
-    return 0
-
-
-def run_rescore(args: argparse.Namespace) -> int:
-    """Apply a model to stored features."""
-    rescore(rescore_config(args))
-    return 0

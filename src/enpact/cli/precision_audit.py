@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import comma_list, existing_file
+from enpact.cli._common import comma_list, existing_file, set_step
 from enpact.steps import PrecisionAuditConfig, precision_audit
 
 ORDER = 95
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--out", required=True, type=Path,
                    help="per-precision summary TSV; OUT with .loci.tsv instead of .tsv holds the per-locus values")
-    p.set_defaults(func=run, config=config)
+    set_step(p, config, precision_audit)
 
 
 def config(args: argparse.Namespace) -> PrecisionAuditConfig:
@@ -46,9 +46,3 @@ def config(args: argparse.Namespace) -> PrecisionAuditConfig:
                                 samples_file=args.samples_file, weights=args.weights,
                                 precisions=tuple(args.precisions), n_loci=args.n_loci, n_samples=args.n_samples,
                                 device=args.device, batch_size=args.batch_size)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Sample, audit, write the tables."""
-    precision_audit(config(args))
-    return 0

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import add_sample_arguments, existing_file, samples_or_none
+from enpact.cli._common import add_sample_arguments, existing_file, samples_or_none, set_step
 from enpact.cli._predictor_args import add_predictor_arguments, predictor_config
 from enpact.steps import PredictConfig, predict
 
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_predictor_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, type=Path, help="output HDF5 feature store")
-    p.set_defaults(func=run, config=config)
+    set_step(p, config, predict)
 
 
 def config(args: argparse.Namespace) -> PredictConfig:
@@ -38,9 +38,3 @@ def config(args: argparse.Namespace) -> PredictConfig:
     return PredictConfig(fasta=args.fasta, loci=args.loci, out=args.out, predictor=predictor_config(args),
                          vcf=args.vcf, samples=samples_or_none(args.samples), samples_file=args.samples_file,
                          allow_unphased=args.allow_unphased, progress=not args.no_progress)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Predict and write the feature store."""
-    predict(config(args))
-    return 0

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from enpact.params import resolve_params
+from enpact.cli._common import set_step
 from enpact.steps import ReportConfig, report
 
 ORDER = 1
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--outdir", required=True, type=Path, help="the run's output directory")
     r.add_argument("--truth-causal-genes", type=Path, help="the truth table (truth_causal_genes), when the run's "
                    "params.json names a copy that is not readable here (Nextflow stages one into the report task)")
-    r.set_defaults(func=run_report, config=report_config)
+    set_step(r, report_config, report)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,9 +57,3 @@ def run(args: argparse.Namespace) -> int:
 def report_config(args: argparse.Namespace) -> ReportConfig:
     """The report step's configuration from the arguments."""
     return ReportConfig(outdir=args.outdir, truth_causal_genes=args.truth_causal_genes)
-
-
-def run_report(args: argparse.Namespace) -> int:
-    """Rewrite the report from a finished run's outputs."""
-    report(report_config(args))
-    return 0

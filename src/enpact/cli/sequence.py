@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import add_sample_arguments, existing_file, samples_or_none
+from enpact.cli._common import add_sample_arguments, existing_file, samples_or_none, set_step
 from enpact.steps import SequenceConfig, sequence
 
 ORDER = 10
@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-unphased", action="store_true", help="use unphased genotypes in the order written")
     p.add_argument("--line-width", type=int, default=60, help="FASTA line width (0: one line per record)")
     p.add_argument("--out", required=True, type=Path, help="output FASTA")
-    p.set_defaults(func=run, config=config)
+    set_step(p, config, sequence)
 
 
 def config(args: argparse.Namespace) -> SequenceConfig:
@@ -37,9 +37,3 @@ def config(args: argparse.Namespace) -> SequenceConfig:
     return SequenceConfig(fasta=args.fasta, loci=args.loci, window_bp=args.window_bp, out=args.out, vcf=args.vcf,
                           samples=samples_or_none(args.samples), samples_file=args.samples_file,
                           allow_unphased=args.allow_unphased, line_width=args.line_width)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Build windows and write them."""
-    sequence(config(args))
-    return 0

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import existing_file
+from enpact.cli._common import existing_file, set_step
 from enpact.models import available_model_types
 from enpact.steps import (EvaluateConfig, MergeFeaturesConfig, TrainConfig, evaluate, hyperparameter_pairs,
                           merge_features, train)
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="hyperparameters of the model type, e.g. channels=32,dropout=0.2 (they override --folds and "
                    "--seed; docs/extending.md lists each type's)")
     t.add_argument("--outdir", required=True, type=Path, help="model directory to write")
-    t.set_defaults(func=run_train, config=train_config)
+    set_step(t, train_config, train)
 
     e = subparsers.add_parser("evaluate", help="evaluate a saved EnPACT model on other loci or targets")
     e.add_argument("--model", required=True, type=existing_file, help="model directory")
@@ -42,12 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--baseline-track", help="fit this track as baseline instead of the model's saved baseline")
     e.add_argument("--device", default="auto")
     e.add_argument("--outdir", required=True, type=Path)
-    e.set_defaults(func=run_evaluate, config=evaluate_config)
+    set_step(e, evaluate_config, evaluate)
 
     m = subparsers.add_parser("merge-features", help="concatenate reference feature stores of loci chunks")
     m.add_argument("--inputs", required=True, nargs="+", type=existing_file)
     m.add_argument("--out", required=True, type=Path)
-    m.set_defaults(func=run_merge_features, config=merge_features_config)
+    set_step(m, merge_features_config, merge_features)
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,21 +73,3 @@ def evaluate_config(args: argparse.Namespace) -> EvaluateConfig:
 def merge_features_config(args: argparse.Namespace) -> MergeFeaturesConfig:
     """The merge-features step's configuration from the arguments."""
     return MergeFeaturesConfig(inputs=tuple(args.inputs), out=args.out)
-
-
-def run_train(args: argparse.Namespace) -> int:
-    """Train and evaluate."""
-    train(train_config(args))
-    return 0
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    """Evaluate a saved model."""
-    evaluate(evaluate_config(args))
-    return 0
-
-
-def run_merge_features(args: argparse.Namespace) -> int:
-    """Merge reference feature stores."""
-    merge_features(merge_features_config(args))
-    return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from enpact.cli._common import set_step
 from enpact.steps import TwasConfig, twas
 
 ORDER = 80
@@ -79,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gene-positions", type=Path, metavar="TSV",
                    help="gene, chrom, pos table for the Manhattan plot (default: median varID position of the "
                    "gene's model SNPs)")
-    p.set_defaults(func=run, config=config)
+    set_step(p, config, twas)
 
 
 def config(args: argparse.Namespace) -> TwasConfig:
@@ -94,9 +95,3 @@ def config(args: argparse.Namespace) -> TwasConfig:
         gwas_n=args.gwas_n, input_pvalue_fix=args.input_pvalue_fix, plots_prefix=args.plots_prefix,
         gene_positions=args.gene_positions, allow_empty=args.allow_empty,
     )
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run S-PrediXcan for each GWAS file."""
-    twas(config(args))
-    return 0
