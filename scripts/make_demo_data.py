@@ -93,6 +93,10 @@ TRANSITION = {"A": "G", "G": "A", "C": "T", "T": "C"}
 
 # independent random streams per component, so that changing one piece does not reshuffle the others
 STREAM_GENES, STREAM_GENOME, STREAM_VARIANTS, STREAM_EXPRESSION, STREAM_GWAS, STREAM_BROKEN = range(1, 7)
+STREAM_SECOND_CONTEXT = 7
+SECOND_CONTEXT = "liver"         # the second simulated context over the same individuals (the first: "blood")
+SECOND_CONTEXT_GENETIC_SCALE = 0.8   # its genetic values are the first context's, scaled (a correlated tissue)
+SECOND_CONTEXT_SKIP_EVERY = 4    # it measures 3 of every 4 genes, so the contexts' loci differ
 
 
 def rng_for(seed: int, stream: int, *keys: int) -> np.random.Generator:
@@ -805,6 +809,23 @@ def tsv_text(df: pd.DataFrame) -> str:
     return df.to_csv(sep="\t", index=False, float_format="%.6g", lineterminator="\n")
 
 
+def write_second_context(outdir: Path, seed: int) -> None:
+    """contexts/ and contexts.csv: a second simulated dataset over the same 80 individuals (scaled planted
+    genetic values, its own gene offsets and noise, 3 of every 4 genes) next to expression.tsv as the first."""
+    genetic = pd.read_csv(outdir / "truth" / "genetic_expression.tsv", sep="\t", index_col=0)
+    keep = np.arange(len(genetic)) % SECOND_CONTEXT_SKIP_EVERY != 0
+    genetic = genetic[keep]
+    rng = rng_for(seed, STREAM_SECOND_CONTEXT)
+    offset = rng.normal(0.0, GENE_NOISE_SD, len(genetic))
+    values = (SECOND_CONTEXT_GENETIC_SCALE * genetic.to_numpy() + offset[:, None]
+              + rng.normal(0.0, INDIVIDUAL_NOISE_SD, genetic.shape))
+    (outdir / "contexts").mkdir(exist_ok=True)
+    table = pd.concat([pd.DataFrame({"NAME": genetic.index}), pd.DataFrame(values, columns=genetic.columns)], axis=1)
+    (outdir / "contexts" / f"expression_{SECOND_CONTEXT}.tsv").write_text(tsv_text(table))
+    (outdir / "contexts.csv").write_text(
+        f"context,expression\nblood,expression.tsv\n{SECOND_CONTEXT},contexts/expression_{SECOND_CONTEXT}.tsv\n")
+
+
 def planted_truth(
     seed: int, genes: pd.DataFrame, motif_copies: np.ndarray, mean: np.ndarray, sd: np.ndarray,
     reference: np.ndarray, offset: np.ndarray, causal: np.ndarray, gammas: np.ndarray, h2: float,
@@ -917,6 +938,7 @@ def build(outdir: Path, seed: int) -> dict:
     truth = planted_truth(seed, genes, motif_copies, mean, sd, reference, offset, causal, gammas,
                           float(g.var() / y.var()), genetic_gwas)
     (truth_dir / "planted.json").write_text(json.dumps(truth, indent=1) + "\n")
+    write_second_context(outdir, seed)
 
     stats = summary_counts(genes, table, missing, gwas, n_runs, signal, causal) | dict(
         seed=seed, weights=TRACK_WEIGHTS, h2_realised=f"{truth['gwas']['h2_realised']:.3f}")
@@ -1143,7 +1165,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outdir", type=Path, default=DEFAULT_OUTDIR, help="output directory (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="master seed (default: %(default)s)")
+    parser.add_argument("--second-context-only", action="store_true",
+                        help="only (re)write contexts/ and contexts.csv from the truth files already in --outdir")
     args = parser.parse_args(argv)
+    if args.second_context_only:
+        write_second_context(args.outdir, args.seed)
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("msprime").setLevel(logging.WARNING)
     started = time.perf_counter()

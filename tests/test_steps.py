@@ -63,7 +63,7 @@ def test_planted_cli_import_is_found(tmp_path):
 # what a command-line module may take from the library besides the steps: choices for its options and the
 # entry points of `enpact` itself
 CLI_ALLOWED = {("enpact.loci", "ANNOTATION_FORMATS"), ("enpact.models", "available_model_types"),
-               ("enpact.predictdb", "SNP_KEYS"), ("enpact.params", "resolve_params"),
+               ("enpact.predictdb", "SNP_KEYS"), ("enpact.params", "resolve_params"), ("enpact.params", "DEMOS"),
                ("enpact.runner", "run_pipeline"), ("enpact.runner", "software_versions"),
                ("enpact.errors", "EnpactError"), ("enpact.errors", "path_error"), ("enpact", "__version__"),
                ("enpact", "logsummary"), ("enpact.logsummary", "install")}

@@ -25,13 +25,14 @@ MIN_SHARED_SAMPLES = 5
 ACCURACY_COLUMNS = ("gene", "r", "p_positive", "p_negative", "null_sd", "null_r", "predicted_sd", "observed_sd")
 
 
-def personalized_values(stores: Sequence[Path]) -> tuple[pd.DataFrame, int, int]:
-    """Individual values (loci x samples) of merged personalized stores, and windows predicted / needed."""
-    from enpact.store import read_personalized_store
+def personalized_values(stores: Sequence[Path], context: str | None = None) -> tuple[pd.DataFrame, int, int]:
+    """Individual values (loci x samples) of merged personalized stores (one context's, for stores of several),
+    and windows predicted / needed."""
+    from enpact.store import read_personalized_store, single_context
 
     frames, predicted, needed = [], 0, 0
     for path in stores:
-        store = read_personalized_store(path, with_features=False)
+        store = single_context(read_personalized_store(path, False, context), str(path))
         frames.append(pd.DataFrame(store.individual_values(), index=store.locus_ids, columns=store.samples))
         if store.n_unique_windows is not None:
             predicted += int(store.n_unique_windows.sum())
@@ -79,11 +80,11 @@ def personalized_accuracy(predicted: pd.DataFrame, observed: pd.DataFrame, seed:
 
 
 def write_accuracy(stores: Sequence[Path], expression: Path, table_path: Path, summary_path: Path, seed: int = 0,
-                   n_permutations: int = N_PERMUTATIONS) -> dict:
+                   n_permutations: int = N_PERMUTATIONS, context: str | None = None) -> dict:
     """Write the per-gene table (header only when nothing can be tested) and a JSON summary of what was compared."""
     from enpact.expression import read_expression
 
-    values, predicted, needed = personalized_values(stores)
+    values, predicted, needed = personalized_values(stores, context)
     observed = read_expression(expression)
     accuracy = (personalized_accuracy(values, observed, seed=seed, n_permutations=n_permutations)
                 if not values.empty else pd.DataFrame(columns=list(ACCURACY_COLUMNS)))

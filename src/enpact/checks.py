@@ -44,13 +44,25 @@ class StudyFiles:
     annotation: Path | None = None
     samples: Path | None = None
     gwas: list[Path] = field(default_factory=list)
+    contexts: list | None = None   # enpact.contexts.Context of a study with several; None: expression/annotation
 
     @classmethod
     def from_params(cls, params: dict) -> "StudyFiles":
         """The files the parameters name."""
+        from enpact.contexts import study_contexts
+
         optional = {name: Path(params[name]) if params.get(name) else None for name in ("annotation", "samples")}
-        return cls(Path(params["fasta"]), Path(params["expression"]), Path(params["vcf"]), **optional,
-                   gwas=[Path(g) for g in resolve_gwas_files(params.get("gwas"))])
+        contexts = study_contexts(params)
+        return cls(Path(params["fasta"]), contexts[0].expression, Path(params["vcf"]), **optional,
+                   gwas=[Path(g) for g in resolve_gwas_files(params.get("gwas"))],
+                   contexts=contexts if params.get("contexts") else None)
+
+    def study_contexts(self, params: dict) -> list:
+        """The contexts to check: those of the sample sheet, or the single expression/annotation."""
+        from enpact.contexts import Context
+
+        return self.contexts or [Context(None, self.expression, self.annotation,
+                                         params.get("annotation_format", "auto"))]
 
 
 def predictor_window_bp(params: dict) -> int:
@@ -69,22 +81,30 @@ def check_study(params: dict, files: StudyFiles | None = None) -> pd.DataFrame:
     """Run every check; return the loci the run will use. Raises EnpactError on the first problem."""
     from enpact.expression import check_between_feature_signal, read_expression
     from enpact.genome import Genome
-    from enpact.loci import build_loci
+    from enpact.loci import build_loci, union_loci
     from enpact.variants import VcfReader, read_sample_list
 
     files = files or StudyFiles.from_params(params)
     genome = Genome(files.fasta)
-    matrix = read_expression(files.expression)
-    check_between_feature_signal(matrix, files.expression)
-    annotation = files.annotation if files.annotation is not None else files.expression
-    loci, _dropped = build_loci(annotation, params.get("annotation_format", "auto"), matrix.index.tolist(),
-                                genome.chroms, params.get("train_chroms"), params.get("valid_chroms"),
-                                params.get("test_chroms"), params.get("gene_types"))
-    check_splits(loci, params)
+    tables, matrices = {}, {}
+    for context in files.study_contexts(params):
+        matrix = read_expression(context.expression)
+        check_between_feature_signal(matrix, context.expression)
+        annotation = context.annotation if context.annotation is not None else context.expression
+        loci, _dropped = build_loci(annotation, context.annotation_format, matrix.index.tolist(),
+                                    genome.chroms, params.get("train_chroms"), params.get("valid_chroms"),
+                                    params.get("test_chroms"), params.get("gene_types"))
+        try:
+            check_splits(loci, params)
+        except EnpactError as err:
+            raise EnpactError(f"context {context.name}: {err}" if context.name else str(err)) from None
+        tables[context.name], matrices[context.expression] = loci, matrix
+    loci = union_loci(tables) if None not in tables else tables[None]
     check_window_lengths(loci, genome, predictor_window_bp(params), params)
     samples = read_sample_list(files.samples) if files.samples else None
     vcf = VcfReader(files.vcf, samples, allow_unphased=bool(params.get("allow_unphased")))
-    check_individuals(vcf.samples, list(matrix.columns), params, files)
+    for expression, matrix in matrices.items():
+        check_individuals(vcf.samples, list(matrix.columns), params, expression, files.vcf)
     check_vcf_chromosomes(loci, vcf, files.vcf)
     check_variants_in_windows(loci, files.vcf, samples or vcf.samples, genome, params)
     for gwas in files.gwas:
@@ -129,12 +149,12 @@ def check_window_lengths(loci: pd.DataFrame, genome, window_bp: int, params: dic
 
 
 def check_individuals(vcf_samples: Sequence[str], matrix_samples: Sequence[str], params: dict,
-                      files: StudyFiles) -> None:
+                      expression: Path, vcf: Path) -> None:
     """Enough individuals for the folds; how many of the matrix's samples are in the VCF."""
     folds = int(params.get("lin_folds", 10))
     if len(vcf_samples) < MIN_INDIVIDUALS_PER_FOLD * folds:
         raise EnpactError(
-            f"{files.vcf}: {len(vcf_samples)} individuals are too few for {folds} cross-validation folds "
+            f"{vcf}: {len(vcf_samples)} individuals are too few for {folds} cross-validation folds "
             f"(lin_folds): linearization needs at least {MIN_INDIVIDUALS_PER_FOLD * folds}; add individuals or "
             "lower lin_folds")
     shared = set(vcf_samples) & set(matrix_samples)
@@ -143,12 +163,12 @@ def check_individuals(vcf_samples: Sequence[str], matrix_samples: Sequence[str],
              len(matrix_samples), len(vcf_samples))
     if missing and shared:
         log.warning("%s: %d of the training matrix's %d samples are not among the VCF's individuals used "
-                    "(e.g. %s): the report's personalized accuracy uses the %d shared ones", files.expression,
+                    "(e.g. %s): the report's personalized accuracy uses the %d shared ones", expression,
                     len(missing), len(matrix_samples), missing[0], len(shared))
     elif not shared:
         log.warning("%s: no sample of the training matrix is among the VCF's individuals used: personalized "
                     "predictions cannot be compared with observed values (the EnPACT model only needs the "
-                    "matrix's means)", files.expression)
+                    "matrix's means)", expression)
 
 
 def check_vcf_chromosomes(loci: pd.DataFrame, vcf, path: Path) -> None:

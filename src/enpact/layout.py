@@ -47,6 +47,13 @@ def keeps_personalized(params: dict) -> bool:
 
 
 TWAS_SUFFIXES = (".csv", ".qq.png", ".manhattan.png")
+ACCURACY_TABLE = "personalized_accuracy.tsv"
+ACCURACY_SUMMARY = "personalized.json"
+
+
+def database_name(name: str, context: str | None) -> str:
+    """A database's name: the run's name, followed by the context's for a run of several contexts."""
+    return name if context is None else f"{name}_{context}"
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,10 @@ class ResultsLayout:
     def loci(self) -> Path:
         return self.root / "loci" / "loci.tsv"
 
+    def context_loci(self, context: str | None) -> Path:
+        """A context's own loci table (the union's loci.tsv for a single-context run)."""
+        return self.loci if context is None else self.root / "loci" / "contexts" / f"{context}.tsv"
+
     @property
     def chunks(self) -> Path:
         return self.root / "loci" / "chunks"
@@ -111,6 +122,10 @@ class ResultsLayout:
     def model(self) -> Path:
         return self.root / "model"
 
+    def context_model(self, context: str | None) -> Path:
+        """A context's EnPACT model folder: model/ for a single-context run, model/<context>/ otherwise."""
+        return self.model if context is None else self.model / context
+
     @property
     def model_json(self) -> Path:
         return self.model / "model.json"
@@ -139,27 +154,36 @@ class ResultsLayout:
     def accuracy(self) -> Path:
         return self.root / "accuracy"
 
+    def context_accuracy(self, context: str | None) -> Path:
+        """A context's accuracy folder: accuracy/ for a single-context run, accuracy/<context>/ otherwise."""
+        return self.accuracy if context is None else self.accuracy / context
+
     @property
     def accuracy_table(self) -> Path:
-        return self.accuracy / "personalized_accuracy.tsv"
+        return self.accuracy / ACCURACY_TABLE
 
     @property
     def accuracy_summary(self) -> Path:
-        return self.accuracy / "personalized.json"
+        return self.accuracy / ACCURACY_SUMMARY
 
     # linearized/
     @property
     def linearized(self) -> Path:
         return self.root / "linearized"
 
-    def linearized_chunk(self, loci_chunk: str) -> Path:
-        return self.linearized / "chunks" / f"{loci_chunk}.h5"
+    def linearized_chunk(self, loci_chunk: str, context: str | None = None) -> Path:
+        folder = self.linearized / "chunks" if context is None else self.linearized / "chunks" / context
+        return folder / f"{loci_chunk}.h5"
 
     def database(self, name: str) -> Path:
         return self.linearized / f"{name}.db"
 
     def covariance(self, name: str) -> Path:
         return self.linearized / f"{name}.txt.gz"
+
+    def panel_covariance(self, name: str) -> Path:
+        """The SNP covariance from the reference panel (covariance_vcf), which S-PrediXcan then reads."""
+        return self.linearized / f"{name}.reference_panel.txt.gz"
 
     def linearization_summary(self, name: str) -> Path:
         return self.linearized / f"{name}.summary.tsv"
@@ -175,14 +199,34 @@ class ResultsLayout:
     def twas(self) -> Path:
         return self.root / "twas"
 
-    def twas_table(self, gwas: str) -> Path:
-        return self.twas / f"{gwas}.csv"
+    def context_twas(self, context: str | None) -> Path:
+        """S-PrediXcan results of a context: twas/ for a single-context run, twas/<context>/ otherwise."""
+        return self.twas if context is None else self.twas / context
 
-    def twas_plots_prefix(self, gwas: str) -> Path:
-        return self.twas / gwas
+    def twas_table(self, gwas: str, context: str | None = None) -> Path:
+        return self.context_twas(context) / f"{gwas}.csv"
 
-    def twas_plots(self, gwas: str) -> tuple[Path, Path]:
-        return self.twas / f"{gwas}.qq.png", self.twas / f"{gwas}.manhattan.png"
+    def twas_plots_prefix(self, gwas: str, context: str | None = None) -> Path:
+        return self.context_twas(context) / gwas
+
+    def twas_plots(self, gwas: str, context: str | None = None) -> tuple[Path, Path]:
+        folder = self.context_twas(context)
+        return folder / f"{gwas}.qq.png", folder / f"{gwas}.manhattan.png"
+
+    # multixcan/ (S-MultiXcan across the contexts, per GWAS)
+    @property
+    def multixcan(self) -> Path:
+        return self.root / "multixcan"
+
+    @property
+    def multixcan_covariance(self) -> Path:
+        return self.multixcan / "snp_covariance.txt.gz"
+
+    def multixcan_table(self, gwas: str) -> Path:
+        return self.multixcan / f"{gwas}.tsv"
+
+    def multixcan_qq(self, gwas: str) -> Path:
+        return self.multixcan / f"{gwas}.qq.png"
 
     # report/
     @property

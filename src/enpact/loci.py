@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from enpact.errors import EnpactError
-from enpact.genome import bare_chrom
+from enpact.genome import bare_chrom, natural_chromosome_key
 from enpact.io import atomic_path, open_text, read_table
 
 LOCI_COLUMNS = ["locus_id", "chrom", "center", "name", "split"]
@@ -329,3 +330,56 @@ def write_chunks(
             path.write_text("\n".join(part) + "\n")
             sample_files.append(path)
     return loci_files, sample_files
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Contexts: several datasets (tissues, cell types, marks) over one union of loci
+
+CONTEXTS_COLUMN = "contexts"   # in the union loci table: the contexts that use the locus, comma-separated
+CONTEXT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_context_name(name: str, source: str) -> str:
+    """A context name names files (databases, results): letters, digits, '_', '.', '-', not starting with one of
+    the last three."""
+    if not CONTEXT_NAME.match(name):
+        raise EnpactError(f"{source}: context '{name}' must be letters, digits, '_', '.' or '-' (and start with a "
+                          "letter or digit): it names the context's output files")
+    return name
+
+
+def union_loci(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The union of the contexts' loci tables, with the contexts that use each locus; a locus id two contexts place
+    differently is an error. Other columns come from the first context that has the locus."""
+    if not tables:
+        raise EnpactError("no context given")
+    stacked = pd.concat([t.assign(_context=name) for name, t in tables.items()], ignore_index=True)
+    places = stacked.groupby("locus_id", sort=False)[["chrom", "center"]].nunique()
+    conflicting = places[(places > 1).any(axis=1)]
+    if len(conflicting):
+        locus = conflicting.index[0]
+        rows = stacked[stacked["locus_id"] == locus]
+        where = "; ".join(f"{c}: {chrom}:{center}" for c, chrom, center in
+                          zip(rows["_context"], rows["chrom"], rows["center"]))
+        raise EnpactError(f"locus {locus} is at different places in different contexts ({where}); use one "
+                          "annotation for it, or give the contexts' features different ids")
+    users = stacked.groupby("locus_id", sort=False)["_context"].agg(",".join)
+    union = stacked.drop_duplicates("locus_id").drop(columns="_context")
+    union[CONTEXTS_COLUMN] = union["locus_id"].map(users)
+    order = union["chrom"].map(natural_chromosome_key)
+    union = union.assign(_order=order).sort_values(["_order", "center", "locus_id"], kind="stable")
+    return union.drop(columns="_order").reset_index(drop=True)
+
+
+def context_mask(loci: pd.DataFrame, contexts: list[str]) -> np.ndarray:
+    """(n_contexts, n_loci) bool: which loci each context uses, from the loci table's contexts column."""
+    if CONTEXTS_COLUMN not in loci.columns:
+        raise EnpactError(f"the loci table has no '{CONTEXTS_COLUMN}' column; models of named contexts need the "
+                          "union loci table of `enpact loci-union`")
+    users = loci[CONTEXTS_COLUMN].fillna("").astype(str).str.split(",")
+    mask = np.array([[name in names for names in users] for name in contexts], dtype=bool).reshape(len(contexts),
+                                                                                                    len(loci))
+    unknown = sorted({n for names in users for n in names if n} - set(contexts))
+    if unknown:
+        raise EnpactError(f"the loci table uses context '{unknown[0]}', for which no model was given")
+    return mask

@@ -25,7 +25,8 @@ NEXTFLOW_ONLY = {"use_gpu", "gpu_queue", "cpu_queue", "publish_dir_mode", "help"
 # them to ENPACT_CHECK with the rest, which accepts and ignores them.
 INSTITUTIONAL_PARAMS = {"config_profile_name", "config_profile_description", "config_profile_contact",
                         "config_profile_url", "custom_config_version", "custom_config_base"}
-PATH_PARAMS = ("fasta", "annotation", "expression", "vcf", "samples", "truth_causal_genes")
+PATH_PARAMS = ("fasta", "annotation", "expression", "contexts", "vcf", "samples", "covariance_vcf", "covariance_samples",
+               "truth_causal_genes")
 DEMO_DIR_NAME = "demo"
 
 
@@ -126,12 +127,16 @@ def resolve_gwas_files(value: str | list[str] | None) -> list[str]:
 
 def check_param_rules(params: dict[str, Any], source: str) -> None:
     """Rules across parameters that the schema cannot express; both engines apply them before any step runs."""
-    required = ["fasta", "expression", "vcf"]
-    if params.get("annotation_format") != "names":
+    if params.get("contexts") and params.get("expression"):
+        raise EnpactError(f"{source}: parameters 'contexts' and 'expression' both name training data; give the "
+                          "contexts sample sheet alone (a single expression is one context)")
+    required = ["fasta", "vcf"] + ([] if params.get("contexts") else ["expression"])
+    if params.get("annotation_format") != "names" and not params.get("contexts"):
         required.append("annotation")
     for name in required:
         if not params.get(name):
-            hint = " (or annotation_format: names, for peak ids chr_start_end)" if name == "annotation" else ""
+            hint = {"annotation": " (or annotation_format: names, for peak ids chr_start_end)",
+                    "expression": " (or contexts, a sample sheet of several)"}.get(name, "")
             raise EnpactError(f"{source}: parameter '{name}' is required{hint}")
     gwas_files = resolve_gwas_files(params.get("gwas"))
     if params.get("lin_gwas_pvalue") is not None and not gwas_files:
@@ -162,6 +167,8 @@ def check_input_files(params: dict[str, Any], source: str) -> None:
         value = params.get(name)
         if value and not Path(value).exists():
             raise EnpactError(f"{source}: parameter '{name}': file not found: {value}")
+    if params.get("contexts"):
+        check_context_files(params)
     for gwas in resolve_gwas_files(params.get("gwas")):
         if not Path(gwas).exists():
             raise EnpactError(f"{source}: parameter 'gwas': file not found: {gwas}")
@@ -172,6 +179,22 @@ def check_input_files(params: dict[str, Any], source: str) -> None:
     weights = params.get("weights")
     if weights and weights.startswith((".", "/", "~")) and not Path(weights).exists():  # a path, not a hub id
         raise EnpactError(f"{source}: parameter 'weights': directory not found: {weights}")
+
+
+def check_context_files(params: dict[str, Any]) -> None:
+    """Every file the contexts sample sheet names exists, and each context has an annotation (its own, the
+    'annotation' parameter, or feature names)."""
+    from enpact.contexts import study_contexts
+
+    sheet = params["contexts"]
+    for context in study_contexts(params):
+        if not context.expression.exists():
+            raise EnpactError(f"{sheet}: context {context.name}: expression file not found: {context.expression}")
+        if context.annotation is None and context.annotation_format != "names":
+            raise EnpactError(f"{sheet}: context {context.name} has no annotation: give one in its row, the "
+                              "'annotation' parameter, or annotation_format names for peak ids chr_start_end")
+        if context.annotation is not None and not context.annotation.exists():
+            raise EnpactError(f"{sheet}: context {context.name}: annotation file not found: {context.annotation}")
 
 
 GWAS_COLUMN_PARAMS = ("gwas_snp_column", "gwas_effect_allele_column", "gwas_non_effect_allele_column",
@@ -197,9 +220,17 @@ def demo_dir() -> Path:
     return Path(str(resources.files("enpact") / "data" / DEMO_DIR_NAME))
 
 
-def demo_params() -> dict[str, Any]:
-    """Parameters of the bundled demo: tiny Enformer, demo genome, VCF and GWAS."""
+DEMOS = ("single", "contexts")
+
+
+def demo_params(demo_kind: str = "single") -> dict[str, Any]:
+    """Parameters of the bundled demo: tiny Enformer, demo genome, VCF and GWAS; with "contexts", two training
+    datasets over the same individuals (contexts.csv: blood = expression.tsv, and liver) in place of one."""
     demo = demo_dir()
+    if demo_kind == "contexts":
+        params = {**demo_params(), "contexts": str(demo / "contexts.csv"), "name": "enpact_demo"}
+        del params["expression"]
+        return params
     return {
         "fasta": str(demo / "genome.fa"),
         "annotation": str(demo / "genes.gtf"),
@@ -239,10 +270,11 @@ def complete_params(given: dict[str, Any], schema: dict, source: str) -> dict[st
     return params
 
 
-def resolve_params(params_file: Path | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def resolve_params(params_file: Path | None, overrides: dict[str, Any] | None = None,
+                   demo_kind: str = "single") -> dict[str, Any]:
     """Schema defaults <- parameter file (or the demo) <- overrides; validated, inputs checked."""
     source = str(params_file) if params_file else "demo parameters"
-    given = read_params_file(params_file) if params_file else demo_params()
+    given = read_params_file(params_file) if params_file else demo_params(demo_kind)
     given.update({k: v for k, v in (overrides or {}).items() if v is not None})
     params = complete_params(given, load_schema(), source)
     check_input_files(params, source)
@@ -292,4 +324,13 @@ def check_nextflow_params(path: Path) -> dict[str, Any]:
     if unknown:
         log.warning("%s: ignoring parameters the schema does not define: %s", path, ", ".join(unknown))
     given = {k: v for k, v in given.items() if k in known or k in NEXTFLOW_ONLY | INSTITUTIONAL_PARAMS}
-    return complete_params(given, schema, "pipeline parameters")
+    params = complete_params(given, schema, "pipeline parameters")
+    if params.get("contexts"):
+        raise EnpactError("pipeline parameters: parameter 'contexts': the Nextflow workflow does not run several "
+                          "contexts yet; run this parameter file with `enpact run --params FILE`, or give one "
+                          "context's matrix as 'expression'")
+    if params.get("covariance_vcf"):
+        raise EnpactError("pipeline parameters: parameter 'covariance_vcf': the Nextflow workflow does not take a "
+                          "reference panel for the covariance yet; run this parameter file with `enpact run --params "
+                          "FILE`, or run `enpact covariance` on the published databases")
+    return params

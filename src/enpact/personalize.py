@@ -9,6 +9,7 @@ import pandas as pd
 
 from enpact.errors import EnpactError
 from enpact.genome import Genome
+from enpact.loci import context_mask
 from enpact.models.base import EnpactModel, FeatureSpec
 from enpact.predict import collect_feature_store, predict_loci
 from enpact.predictors import Predictor
@@ -22,7 +23,7 @@ def personalize(
     genome: Genome,
     loci: pd.DataFrame,
     vcf: VcfReader,
-    model: EnpactModel,
+    model: EnpactModel | dict[str, EnpactModel],
     predictor: Predictor,
     save_features: bool = False,
     progress: bool = True,
@@ -31,36 +32,54 @@ def personalize(
 ) -> PersonalizedStore:
     """EnPACT prediction per locus x sample x haplotype (and per reference window) for one chunk.
 
+    `model` is one EnPACT model, or one per named context: the predictor then runs once per distinct window and
+    every context's model is applied to the loci the context uses (the loci table's `contexts` column).
     `weights_moved` accepts predictor weights at another location than recorded in the model (same checkpoint).
     """
+    models = model if isinstance(model, dict) else {None: model}
+    contexts = list(models) if isinstance(model, dict) else None
     description = predictor.describe()
-    if weights_moved:
-        description = {**description, "weights": model.feature_spec.weights}
-    spec = FeatureSpec.from_dict(description, "predictor")
-    model.feature_spec.check_compatible(spec, "personalize", allow_precision_mismatch)
+    for name, each in models.items():
+        if weights_moved:
+            description = {**description, "weights": each.feature_spec.weights}
+        spec = FeatureSpec.from_dict(description, "predictor")
+        each.feature_spec.check_compatible(spec, "personalize" if name is None else f"personalize (context {name})",
+                                           allow_precision_mismatch)
     n_loci, n_samples = len(loci), len(vcf.samples)
-    prediction = np.zeros((n_loci, n_samples, 2), dtype=np.float32)
-    reference = np.zeros(n_loci, dtype=np.float32)
+    uses = context_mask(loci, contexts) if contexts is not None else np.ones((1, n_loci), dtype=bool)
+    prediction = np.full((len(models), n_loci, n_samples, 2), np.nan, dtype=np.float32)
+    reference = np.full((len(models), n_loci), np.nan, dtype=np.float32)
     n_unique = np.zeros(n_loci, dtype=np.int32)
     kept = []
     for item in predict_loci(predictor, genome, loci, vcf, progress=progress):
-        values = model.predict(item.features).astype(np.float32)
-        prediction[item.locus_index] = values[item.windows.haplotype_window]
-        reference[item.locus_index] = values[0]
+        for c, each in enumerate(models.values()):
+            if uses[c, item.locus_index]:
+                values = each.predict(item.features).astype(np.float32)
+                prediction[c, item.locus_index] = values[item.windows.haplotype_window]
+                reference[c, item.locus_index] = values[0]
         n_unique[item.locus_index] = item.windows.n_unique
         if save_features:
             kept.append(item)
     vcf.counts.log(str(vcf.path))
     features: FeatureStore | None = None
-    meta = {"model": {"type": model.model_type, "feature_spec": model.feature_spec.to_dict()},
-            "predictor": predictor.describe()}
+    model_meta = {name: {"type": each.model_type, "feature_spec": each.feature_spec.to_dict()}
+                  for name, each in models.items()}
+    meta = {"predictor": predictor.describe()}
+    if contexts is None:
+        meta["model"] = model_meta[None]
+    else:
+        meta["models"] = model_meta
     if save_features:
         features = collect_feature_store(kept, loci["locus_id"].tolist(), list(vcf.samples), meta["predictor"])
     total = n_loci * (2 * n_samples + 1)
-    log.info("personalized %d loci x %d samples: %d windows predicted for %d haplotype windows (%.1f%%)",
-             n_loci, n_samples, int(n_unique.sum()), total, 100 * n_unique.sum() / max(total, 1))
+    log.info("personalized %d loci x %d samples: %d windows predicted for %d haplotype windows (%.1f%%)%s",
+             n_loci, n_samples, int(n_unique.sum()), total, 100 * n_unique.sum() / max(total, 1),
+             f"; {len(models)} contexts' models applied" if contexts is not None else "")
+    if contexts is None:
+        return PersonalizedStore(loci["locus_id"].tolist(), list(vcf.samples), prediction[0], reference[0], meta,
+                                 n_unique, features)
     return PersonalizedStore(loci["locus_id"].tolist(), list(vcf.samples), prediction, reference, meta, n_unique,
-                             features)
+                             features, contexts, uses)
 
 
 def rescore(store: PersonalizedStore, model: EnpactModel, source: str = "personalized store",

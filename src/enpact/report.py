@@ -25,7 +25,7 @@ import polars as pl
 from enpact import __version__
 from enpact.errors import EnpactError
 from enpact.io import atomic_path
-from enpact.layout import ResultsLayout, gwas_name
+from enpact.layout import ACCURACY_SUMMARY, ACCURACY_TABLE, ResultsLayout, database_name, gwas_name
 from enpact.params import resolve_gwas_files
 from enpact.predictdb import count_weights
 from enpact.plots_training import NULL_COLOUR, PRIMARY_COLOUR, new_figure, plot_style, save_figure
@@ -198,13 +198,16 @@ def _how_splits_were_used(model_type: str, training: dict, chroms: dict[str, str
     return text, used
 
 
-def training_section(outdir: Path, params: dict, summary: dict) -> str:
+def training_section(outdir: Path, params: dict, summary: dict, context: str | None = None) -> str:
     """Metrics per split, model versus the single-track baseline, what each split was used for, and the plots."""
-    metrics_path = ResultsLayout(outdir).metrics
+    layout = ResultsLayout(outdir)
+    model_dir = layout.context_model(context)
+    metrics_path = model_dir / layout.metrics.name
     if not metrics_path.exists():
-        return f"<p>No model metrics: <code>model/metrics.json</code> is not in {html.escape(str(outdir))}.</p>"
+        return (f"<p>No model metrics: <code>{_relative(metrics_path, outdir)}</code> is not in "
+                f"{html.escape(str(outdir))}.</p>")
     metrics = json.loads(metrics_path.read_text())
-    model_json = ResultsLayout(outdir).model_json
+    model_json = model_dir / layout.model_json.name
     description = json.loads(model_json.read_text()) if model_json.exists() else {}
     model_type = str(description.get("model_type") or metrics.get("model_type") or "unknown")
     training = description.get("training") or metrics.get("training") or {}
@@ -223,7 +226,7 @@ def training_section(outdir: Path, params: dict, summary: dict) -> str:
     note = (f"<p>No loci on the {', '.join(empty)} split{'s' if len(empty) > 1 else ''}: no estimate there "
             f"(NA).</p>" if empty else "")
     track = (metrics.get("baseline") or {}).get("track", "?")
-    images = "".join(_image(p) for p in ResultsLayout(outdir).model_plots if p.exists())
+    images = "".join(_image(model_dir / p.name) for p in layout.model_plots if (model_dir / p.name).exists())
     return (f"<p>{text} Baseline: the single predicted track <code>{html.escape(str(track))}</code>, chosen and "
             f"linearly scaled on train.</p>{_table(table)}{note}{images}")
 
@@ -256,16 +259,18 @@ def _accuracy_plot(accuracy: pd.DataFrame, path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def personalized_section(outdir: Path, params: dict, summary: dict) -> str:
+def personalized_section(outdir: Path, params: dict, summary: dict, context: str | None = None) -> str:
     """Deduplication figures and, when the observed matrix shares individuals with the VCF, accuracy (from the
     tables of the accuracy step)."""
     layout = ResultsLayout(outdir)
-    if not layout.accuracy_summary.exists():
-        reason = (f"{layout.accuracy_summary.relative_to(layout.root)} is not in {outdir}; the accuracy step (after "
+    accuracy_summary = layout.context_accuracy(context) / ACCURACY_SUMMARY
+    accuracy_table = layout.context_accuracy(context) / ACCURACY_TABLE
+    if not accuracy_summary.exists():
+        reason = (f"{accuracy_summary.relative_to(layout.root)} is not in {outdir}; the accuracy step (after "
                   f"personalize) did not run, or its outputs were moved")
         summary["personalized"] = {"loci": 0, "reason": reason}
         return f"<p>No personalized predictions: {html.escape(reason)}.</p>"
-    counts = json.loads(layout.accuracy_summary.read_text())
+    counts = json.loads(accuracy_summary.read_text())
     if not counts["loci"]:
         reason = "the personalized prediction stores hold no locus"
         summary["personalized"] = {"loci": 0, "reason": reason}
@@ -276,7 +281,7 @@ def personalized_section(outdir: Path, params: dict, summary: dict) -> str:
     parts = [f"<p>{_n(counts['loci'])} loci x {_n(counts['samples'])} individuals. The predictor ran on "
              f"{_n(predicted)} distinct windows for {_n(needed)} haplotype and reference windows "
              f"({100 * predicted / max(needed, 1):.1f}%): identical windows are predicted once.</p>"]
-    accuracy = pd.read_csv(layout.accuracy_table, sep="\t", dtype={"gene": str})
+    accuracy = pd.read_csv(accuracy_table, sep="\t", dtype={"gene": str})
     shared, genes = counts["shared_individuals"], counts["shared_loci"]
     if accuracy.empty:
         reason = (f"the training matrix ({_n(counts['observed_samples'])} samples, {_n(counts['observed_features'])} "
@@ -300,7 +305,7 @@ def personalized_section(outdir: Path, params: dict, summary: dict) -> str:
         return "".join(parts) + (f"<h3>Personalized accuracy</h3><p>{_n(len(accuracy))} genes and {_n(n_shared)} "
                                  f"individuals are shared with the training matrix, but no correlation can be "
                                  f"computed.{undefined}</p>")
-    plot = _accuracy_plot(finite, layout.personalized_accuracy_plot)
+    plot = _accuracy_plot(finite, _context_file(layout.personalized_accuracy_plot, context))
     positive = int((finite["p_positive"] < ALPHA).sum())
     negative = int((finite["p_negative"] < ALPHA).sum())
     expected = ALPHA * len(finite)
@@ -323,7 +328,7 @@ def personalized_section(outdir: Path, params: dict, summary: dict) -> str:
         f"permutation null (one-sided p &lt; {ALPHA} for r &lt; 0; about {expected:.0f} expected by chance). The "
         f"predictions rank these individuals in the opposite order to the observations: a wrong-sign prediction, "
         f"not a success, and not counted above.</li></ul>"
-        f"<p>Table (r, p_positive, p_negative per gene): <code>accuracy/personalized_accuracy.tsv</code>.</p>"
+        f"<p>Table (r, p_positive, p_negative per gene): <code>{_relative(accuracy_table, outdir)}</code>.</p>"
         f"{_demo_note(params)}{_image(plot)}")
     return "".join(parts)
 
@@ -357,9 +362,9 @@ def _filter_counts(ok: pd.DataFrame, params: dict) -> dict[str, int]:
             "at_least_one_snp": int(snps.sum()), "all": int((pval & rho & snps).sum())}
 
 
-def linearization_section(outdir: Path, params: dict, summary: dict) -> str:
+def linearization_section(outdir: Path, params: dict, summary: dict, context: str | None = None) -> str:
     """Distribution of cross-validated fit of the linear models, and what the filters kept."""
-    name = params.get("name", "enpact")
+    name = database_name(params.get("name", "enpact"), context)
     path = ResultsLayout(outdir).linearization_summary(name)
     if not path.exists():
         return f"<p>No linearization summary: <code>linearized/{html.escape(name)}.summary.tsv</code> is missing.</p>"
@@ -383,7 +388,7 @@ def linearization_section(outdir: Path, params: dict, summary: dict) -> str:
     if ok.empty:
         return (f"<p>{_n(len(table))} loci, <b>none fitted</b> (skipped: {html.escape(skipped)}), so the database is "
                 f"empty and there is no fit to show.</p>")
-    plot = _linearization_plot(ok, float(rho), ResultsLayout(outdir).linearization_plot)
+    plot = _linearization_plot(ok, float(rho), _context_file(ResultsLayout(outdir).linearization_plot, context))
     why = ""
     if not len(kept):
         why = (f" None passed all three: of {_n(filters['fitted'])} fitted loci, {_n(filters['zscore_pval'])} have "
@@ -509,14 +514,14 @@ def _top_table(results: pd.DataFrame, db: Path, snp_key: str) -> pd.DataFrame:
                                                "qvalue": "FDR q-value"})
 
 
-def twas_section(outdir: Path, params: dict, summary: dict) -> str:
+def twas_section(outdir: Path, params: dict, summary: dict, context: str | None = None) -> str:
     """Per GWAS: SNP overlap with the model, genes tested, Bonferroni and FDR hits, QQ and Manhattan plots and the
     top associations with their position and q-value."""
     summary["twas"] = {}
     gwas_files = resolve_gwas_files(params.get("gwas"))
     if not gwas_files:
         return "<p>No GWAS given (parameter gwas): no TWAS.</p>"
-    name = params.get("name", "enpact")
+    name = database_name(params.get("name", "enpact"), context)
     db = ResultsLayout(outdir).database(name)
     overview, parts = [], []
     for gwas in gwas_files:
@@ -526,7 +531,7 @@ def twas_section(outdir: Path, params: dict, summary: dict) -> str:
         except (EnpactError, OSError, sqlite3.DatabaseError, ValueError, pl.exceptions.PolarsError) as err:
             log.warning("report: SNP overlap of %s not computed (%s)", gwas, err)
             counts = {"error": str(err)}
-        csv = ResultsLayout(outdir).twas_table(stem)
+        csv = ResultsLayout(outdir).twas_table(stem, context)
         results = pd.read_csv(csv, na_values=["NA"]) if csv.exists() else None
         n_tests = int(results["pvalue"].notna().sum()) if results is not None else 0
         threshold = ALPHA / max(n_tests, 1)
@@ -544,7 +549,7 @@ def twas_section(outdir: Path, params: dict, summary: dict) -> str:
                          "genes tested": n_tests, "Bonferroni hits": n_hits, f"FDR < {ALPHA}": n_fdr})
         head = f"<h3>{html.escape(stem)}</h3>"
         if results is None:
-            parts.append(f"{head}<p>No result table <code>twas/{html.escape(stem)}.csv</code>: the TWAS step did not "
+            parts.append(f"{head}<p>No result table <code>{_relative(csv, outdir)}</code>: the TWAS step did not "
                          f"run for this GWAS{' (no model database)' if not db.exists() else ''}.</p>")
             continue
         overlap = ""
@@ -563,11 +568,11 @@ def twas_section(outdir: Path, params: dict, summary: dict) -> str:
             why = _why_no_genes(counts, params) if "model_snps" in counts else "see the TWAS step's log"
             parts.append(f"{head}<p>{overlap}<b>0 genes tested</b>: {why}.</p>")
             continue
-        images = "".join(_image(p) for p in ResultsLayout(outdir).twas_plots(stem) if p.exists())
+        images = "".join(_image(p) for p in ResultsLayout(outdir).twas_plots(stem, context) if p.exists())
         top = _top_table(results, db, str(params.get("snp_key", "rsid")))
         parts.append(f"{head}<p>{overlap}{_n(n_tests)} genes tested; {_n(n_hits)} below the Bonferroni threshold "
                      f"{threshold:.2g}; {_n(n_fdr)} with a Benjamini-Hochberg FDR q-value &lt; {ALPHA}. Full table: "
-                     f"<code>twas/{html.escape(stem)}.csv</code>.</p>{images}<h4>Top {len(top)} associations</h4>"
+                     f"<code>{_relative(csv, outdir)}</code>.</p>{images}<h4>Top {len(top)} associations</h4>"
                      f"{_table(top)}")
     return _table(pd.DataFrame(overview), float_format="{:,.0f}") + "".join(parts)
 
@@ -682,7 +687,7 @@ def _recovery_sentence(rule: str, stats: dict[str, Any], total: int) -> str:
     return f"<li><b>{rule}: {_n(found)} of {_n(total)} causal genes found</b>{recall}{signs}; {precision}.</li>"
 
 
-def truth_section(outdir: Path, params: dict, summary: dict) -> str | None:
+def truth_section(outdir: Path, params: dict, summary: dict, context: str | None = None) -> str | None:
     """Causal genes of a planted truth table among the TWAS hits of every GWAS; None when no table is named."""
     path = params.get("truth_causal_genes")
     if not path:
@@ -704,10 +709,10 @@ def truth_section(outdir: Path, params: dict, summary: dict) -> str | None:
     for gwas in resolve_gwas_files(params.get("gwas")):
         stem = gwas_name(gwas)
         head = f"<h3>{html.escape(stem)}</h3>"
-        csv = ResultsLayout(outdir).twas_table(stem)
+        csv = ResultsLayout(outdir).twas_table(stem, context)
         if not csv.exists():
             summary["truth"]["gwas"][stem] = {"genes_tested": 0, "reason": "no TWAS result table"}
-            parts.append(f"{head}<p>No TWAS result table <code>twas/{html.escape(stem)}.csv</code> to compare "
+            parts.append(f"{head}<p>No TWAS result table <code>{_relative(csv, outdir)}</code> to compare "
                          f"with.</p>")
             continue
         recovery = truth_recovery(pd.read_csv(csv, na_values=["NA"], dtype={"gene": str}), truth)
@@ -718,7 +723,7 @@ def truth_section(outdir: Path, params: dict, summary: dict) -> str | None:
         unmatched = ""
         if not recovery["tested_in_table"]:
             unmatched = (f"<p><b>None of the {_n(recovery['genes_tested'])} tested genes is in the truth table</b>: "
-                         f"its gene ids must be those of the annotation (as in <code>twas/{html.escape(stem)}.csv"
+                         f"its gene ids must be those of the annotation (as in <code>{_relative(csv, outdir)}"
                          f"</code>).</p>")
         elif recovery["tested_not_in_table"]:
             n = recovery["tested_not_in_table"]
@@ -793,6 +798,49 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:
 th{background:#f3f3f3}img{width:100%;display:block;margin:1em 0}code{background:#f6f6f6;padding:0 3px}"""
 
 
+CONTEXT_SECTIONS = (
+    ("EnPACT model: fit on held-out chromosomes", training_section),
+    ("Personalized predictions", personalized_section),
+    ("Linearization: how well linear SNP models approximate the personalized predictions", linearization_section),
+    ("TWAS (S-PrediXcan)", twas_section),
+    ("Planted truth: causal genes among the TWAS hits", truth_section),
+)
+
+
+def context_names(params: dict) -> list[str]:
+    """The run's named contexts (empty for a single-context run); the sample sheet itself when readable, else
+    the models' folders (a report rewritten where the sheet is not)."""
+    if not params.get("contexts"):
+        return []
+    try:
+        from enpact.contexts import read_context_sheet
+
+        return [row["context"] for row in read_context_sheet(params["contexts"])]
+    except EnpactError:
+        return []
+
+
+def contexts_overview(names: list[str], summary: dict) -> str:
+    """One row per context: loci, model fit on the test split, personalized accuracy, genes kept, TWAS hits."""
+    rows = []
+    for name in names:
+        each = summary["contexts"][name]
+        test = next((r for r in each.get("training", []) if r["split"] == "test"), {})
+        accuracy = each.get("personalized", {}).get("accuracy", {})
+        row = {"context": name, "loci": each.get("personalized", {}).get("loci", np.nan),
+               "model r (test)": test.get("model r", np.nan),
+               "median personalized r": accuracy.get("median_r", np.nan),
+               "genes kept": each.get("linearization", {}).get("kept", np.nan)}
+        for stem, twas in each.get("twas", {}).items():
+            row[f"{stem}: genes tested"] = twas.get("genes", np.nan)
+            row[f"{stem}: Bonferroni hits"] = twas.get("bonferroni_hits", np.nan)
+            row[f"{stem}: FDR hits"] = twas.get("fdr_hits", np.nan)
+        rows.append(row)
+    return ("<p>One EnPACT model per context, all applied in one predictor pass over the union of the contexts' "
+            "loci; each context has its own database, covariance and S-PrediXcan results.</p>"
+            + _table(pd.DataFrame(rows)))
+
+
 def write_report(outdir: Path, params: dict) -> Path:
     """Write report/index.html and report/summary.json from the outputs under outdir (it reads tables and draws
     plots; the analyses are steps that wrote those tables)."""
@@ -800,16 +848,23 @@ def write_report(outdir: Path, params: dict) -> Path:
     layout = ResultsLayout(outdir)
     layout.report.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}
-    sections = [
-        ("What ran", inputs_section(outdir, params, summary)),
-        ("EnPACT model: fit on held-out chromosomes", training_section(outdir, params, summary)),
-        ("Personalized predictions", personalized_section(outdir, params, summary)),
-        ("Linearization: how well linear SNP models approximate the personalized predictions",
-         linearization_section(outdir, params, summary)),
-        ("TWAS (S-PrediXcan)", twas_section(outdir, params, summary)),
-        ("Planted truth: causal genes among the TWAS hits", truth_section(outdir, params, summary)),
-        ("Timings", timings_section(outdir, summary)),
-    ]
+    sections = [("What ran", inputs_section(outdir, params, summary))]
+    names = context_names(params)
+    if not names:
+        sections += [(title, section(outdir, params, summary)) for title, section in CONTEXT_SECTIONS]
+    else:
+        summary["contexts"] = {}
+        parts = []
+        for name in names:
+            each = summary["contexts"][name] = {}
+            parts.append((f"Context {name}", "".join(
+                f"<h3>{html.escape(title)}</h3>{content}" for title, section in CONTEXT_SECTIONS
+                if (content := section(outdir, params, each, name)) is not None)))
+        sections += [("Contexts", contexts_overview(names, summary)), *parts]
+        multixcan = multixcan_section(outdir, params, summary, names)
+        if multixcan is not None:
+            sections.append(("S-MultiXcan: association across the contexts", multixcan))
+    sections.append(("Timings", timings_section(outdir, summary)))
     sections = [(title, content) for title, content in sections if content is not None]
     body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>EnPACT report</title><style>{STYLE}"
@@ -821,6 +876,55 @@ def write_report(outdir: Path, params: dict) -> Path:
         tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
     log.info("report: %s", index)
     return index
+
+
+def multixcan_section(outdir: Path, params: dict, summary: dict, names: list[str]) -> str | None:
+    """Per GWAS: genes tested across the contexts, Bonferroni and FDR hits, QQ plot, top genes; None without GWAS."""
+    gwas_files = resolve_gwas_files(params.get("gwas"))
+    if not gwas_files:
+        return None
+    layout = ResultsLayout(outdir)
+    summary["multixcan"] = {}
+    parts = []
+    for gwas in gwas_files:
+        stem = gwas_name(gwas)
+        csv = layout.multixcan_table(stem)
+        head = f"<h3>{html.escape(stem)}</h3>"
+        if not csv.exists():
+            parts.append(f"{head}<p>No S-MultiXcan table <code>{_relative(csv, outdir)}</code>.</p>")
+            continue
+        results = pd.read_csv(csv, sep="\t", na_values=["NA"], dtype={"gene": str})
+        n_tests = int(results["pvalue"].notna().sum())
+        threshold = ALPHA / max(n_tests, 1)
+        q = benjamini_hochberg(results["pvalue"].to_numpy(np.float64))
+        n_hits, n_fdr = int((results["pvalue"] < threshold).sum()), int((q < ALPHA).sum())
+        several = int((pd.to_numeric(results.get("n"), errors="coerce") > 1).sum()) if "n" in results else 0
+        summary["multixcan"][stem] = {"genes": n_tests, "bonferroni_hits": n_hits, "fdr_hits": n_fdr,
+                                      "genes_in_several_contexts": several}
+        columns = [c for c in ("gene", "gene_name", "pvalue", "n", "n_indep", "p_i_best", "t_i_best", "eigen_max",
+                               "eigen_min_kept", "z_min", "z_max") if c in results]
+        top = results.sort_values("pvalue", kind="stable").head(10).loc[:, columns]
+        qq = layout.multixcan_qq(stem)
+        parts.append(f"{head}<p>{_n(n_tests)} genes tested across {len(names)} contexts ({_n(several)} with a model in "
+                     f"more than one); {_n(n_hits)} below the Bonferroni threshold {threshold:.2g}; {_n(n_fdr)} with "
+                     f"a Benjamini-Hochberg FDR q-value &lt; {ALPHA}. Full table: <code>{_relative(csv, outdir)}"
+                     f"</code>.</p>{_image(qq) if qq.exists() else ''}<h4>Top {len(top)} genes</h4>{_table(top)}")
+    return ("<p>S-MultiXcan (as MetaXcan's SMulTiXcan.py): per gene, the contexts' S-PrediXcan z-scores tested "
+            "jointly, with the correlation of predicted expression across contexts from the model weights and the "
+            "SNP covariance, regularised by its principal components.</p>" + "".join(parts))
+
+
+def _relative(path: Path, outdir: Path) -> str:
+    """A results path as the report shows it: relative to the output folder, escaped."""
+    try:
+        return html.escape(str(Path(path).relative_to(outdir)))
+    except ValueError:
+        return html.escape(str(path))
+
+
+def _context_file(path: Path, context: str | None) -> Path:
+    """A report figure's file, with the context's name before the suffix in a run of several."""
+    return path if context is None else path.with_name(f"{path.stem}_{context}{path.suffix}")
 
 
 def _json_default(value: Any) -> Any:

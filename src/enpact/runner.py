@@ -23,9 +23,13 @@ from enpact import __version__
 from enpact.checks import check_study, param_names
 from enpact.errors import EnpactError
 from enpact.io import atomic_path
-from enpact.layout import ResultsLayout, gwas_names, keeps_personalized
+from enpact.contexts import study_contexts
+from enpact.layout import (ACCURACY_SUMMARY, ACCURACY_TABLE, ResultsLayout, database_name, gwas_names,
+                           keeps_personalized)
+from enpact.loci import read_loci
 from enpact.params import resolve_gwas_files, write_params
-from enpact.steps import (AccuracyConfig, ChunkConfig, DatabaseConfig, LinearizeConfig, LociConfig, MergeConfig,
+from enpact.steps import (AccuracyConfig, ChunkConfig, CovarianceConfig, DatabaseConfig, LinearizeConfig, LociConfig,
+                          LociUnionConfig, MergeConfig, MultixcanConfig,
                           MergeFeaturesConfig, PersonalizeConfig, PredictConfig, PredictorConfig, ReportConfig,
                           TrainConfig, TwasConfig, fingerprinted, hyperparameter_pairs, report, roles, step_of)
 
@@ -208,6 +212,28 @@ def _optional(value: Any) -> Any:
     return None if value in (None, "") else value
 
 
+def gwas_options(params: dict) -> dict[str, Any]:
+    """How S-PrediXcan and S-MultiXcan read the GWAS files and key the models' SNPs (their shared options)."""
+    return dict(snp_column=params["gwas_snp_column"], effect_allele_column=params["gwas_effect_allele_column"],
+                non_effect_allele_column=params["gwas_non_effect_allele_column"],
+                beta_column=_optional(params.get("gwas_beta_column")), se_column=_optional(params.get("gwas_se_column")),
+                zscore_column=_optional(params.get("gwas_zscore_column")),
+                pvalue_column=_optional(params.get("gwas_pvalue_column")),
+                or_column=_optional(params.get("gwas_or_column")), model_db_snp_key=params["snp_key"],
+                keep_non_rsid=bool(params.get("gwas_keep_non_rsid")))
+
+
+def panel_covariance(params: dict, databases: tuple[Path, ...], out: Path) -> CovarianceConfig:
+    """The SNP covariance of the databases' model SNPs: from the reference panel (covariance_vcf) when one is
+    given, else from the linearization panel and its individuals."""
+    if params.get("covariance_vcf"):
+        return CovarianceConfig(model_db_path=databases, vcf=Path(params["covariance_vcf"]), out=out,
+                                snp_key=params["snp_key"], samples_file=Path(params["covariance_samples"])
+                                if params.get("covariance_samples") else None)
+    return CovarianceConfig(model_db_path=databases, vcf=Path(params["vcf"]), out=out, snp_key=params["snp_key"],
+                            samples_file=Path(params["samples"]) if params.get("samples") else None)
+
+
 def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     """Run loci -> reference -> train -> personalize -> linearize -> databases -> TWAS -> report."""
     check_study(params)   # what would otherwise be found hours of predictor time later; nothing written yet
@@ -218,13 +244,20 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     write_params(layout.params_json, params)
     _write_text(layout.software_versions, json.dumps(software_versions(), indent=2) + "\n")
 
-    # 1. loci, and chunks of loci and samples
-    runner.step("loci", "loci", LociConfig(
-        expression=Path(params["expression"]), fasta=Path(params["fasta"]), out=layout.loci,
-        annotation=Path(params["annotation"]) if params.get("annotation") else None,
-        annotation_format=params["annotation_format"], train_chroms=_optional(params.get("train_chroms")),
-        valid_chroms=_optional(params.get("valid_chroms")), test_chroms=_optional(params.get("test_chroms")),
-        gene_types=_optional(params.get("gene_types"))), [layout.loci])
+    contexts = study_contexts(params)
+    names = tuple(c.name for c in contexts if c.name is not None)
+
+    # 1. loci (per context, then their union), and chunks of loci and samples
+    for context in contexts:
+        out = layout.context_loci(context.name)
+        runner.step("loci", "loci" if context.name is None else f"loci/{context.name}", LociConfig(
+            expression=context.expression, fasta=Path(params["fasta"]), out=out, annotation=context.annotation,
+            annotation_format=context.annotation_format, train_chroms=_optional(params.get("train_chroms")),
+            valid_chroms=_optional(params.get("valid_chroms")), test_chroms=_optional(params.get("test_chroms")),
+            gene_types=_optional(params.get("gene_types"))), [out])
+    if names:
+        runner.step("loci", "loci/union", LociUnionConfig(
+            loci=tuple(layout.context_loci(n) for n in names), contexts=names, out=layout.loci), [layout.loci])
     runner.step("loci", "chunk", ChunkConfig(
         loci=layout.loci, outdir=layout.chunks, loci_per_chunk=int(params["loci_per_chunk"]),
         samples_per_chunk=int(params["samples_per_chunk"]),
@@ -233,7 +266,7 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     loci_chunks = _chunk_files(layout.loci_chunks, "*.tsv")
     sample_chunks = _chunk_files(layout.sample_chunks, "*.txt")
 
-    # 2. reference features per loci chunk, merged
+    # 2. reference features per loci chunk (the union of the contexts' loci), merged
     remove_stale(layout.reference_chunks, ["*.h5"], [layout.reference_chunk(c.stem) for c in loci_chunks])
     predictor = predictor_config(params)
     for chunk in loci_chunks:
@@ -244,24 +277,27 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     runner.step("reference", "reference/merge", MergeFeaturesConfig(inputs=parts, out=layout.reference),
                 [layout.reference])
 
-    # 3. EnPACT model, evaluated on held-out chromosomes
-    runner.step("model", "train", TrainConfig(
-        features=layout.reference, loci=layout.loci, expression=Path(params["expression"]), outdir=layout.model,
-        model_type=params["model_type"], folds=int(params["model_folds"]), seed=int(params["seed"]),
-        device=params["device"], baseline_track=_optional(params.get("baseline_track")),
-        hyperparameters=hyperparameter_pairs(params.get("model_hyperparameters"))),
-        [layout.model_json, layout.metrics])
+    # 3. one EnPACT model per context, evaluated on held-out chromosomes
+    for context in contexts:
+        model = layout.context_model(context.name)
+        runner.step("model", "train" if context.name is None else f"train/{context.name}", TrainConfig(
+            features=layout.reference, loci=layout.context_loci(context.name), expression=context.expression,
+            outdir=model, model_type=params["model_type"], folds=int(params["model_folds"]), seed=int(params["seed"]),
+            device=params["device"], baseline_track=_optional(params.get("baseline_track")),
+            hyperparameters=hyperparameter_pairs(params.get("model_hyperparameters"))),
+            [model / "model.json", model / "metrics.json"])
 
-    # 4. personalized predictions: loci chunk x sample chunk, merged per loci chunk
+    # 4. personalized predictions (one predictor pass, every context's model): loci chunk x sample chunk, merged
     remove_stale(layout.personalized / "chunks", ["*.h5"], [layout.personalized_chunk(c.stem, s.stem)
                                                            for c in loci_chunks for s in sample_chunks])
     remove_stale(layout.personalized, ["*.h5"], [layout.personalized_store(c.stem) for c in loci_chunks])
+    models = tuple(layout.context_model(c.name) for c in contexts)
     for chunk in loci_chunks:
         for samples in sample_chunks:
             piece = layout.personalized_chunk(chunk.stem, samples.stem)
             runner.step("personalize", f"personalize/{chunk.stem}/{samples.stem}", PersonalizeConfig(
-                fasta=Path(params["fasta"]), loci=chunk, vcf=Path(params["vcf"]), model=layout.model, out=piece,
-                samples_file=samples, weights=params["weights"], batch_size=int(params["batch_size"]),
+                fasta=Path(params["fasta"]), loci=chunk, vcf=Path(params["vcf"]), model=models, contexts=names,
+                out=piece, samples_file=samples, weights=params["weights"], batch_size=int(params["batch_size"]),
                 device=params["device"], precision=params["precision"],
                 allow_unphased=bool(params.get("allow_unphased")),
                 allow_precision_mismatch=bool(params.get("allow_precision_mismatch")),
@@ -270,70 +306,105 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
         pieces = tuple(layout.personalized_chunk(chunk.stem, s.stem) for s in sample_chunks)
         runner.step("personalize", f"merge/{chunk.stem}", MergeConfig(inputs=pieces, out=store), [store])
 
-    runner.step("personalize", "accuracy", AccuracyConfig(
-        personalized=tuple(layout.personalized_store(c.stem) for c in loci_chunks),
-        expression=Path(params["expression"]), outdir=layout.accuracy, seed=int(params["seed"])),
-        [layout.accuracy_table, layout.accuracy_summary])
+    for context in contexts:
+        folder = layout.context_accuracy(context.name)
+        runner.step("personalize", "accuracy" if context.name is None else f"accuracy/{context.name}",
+                    AccuracyConfig(personalized=tuple(layout.personalized_store(c.stem) for c in loci_chunks),
+                                   expression=context.expression, outdir=folder, context=context.name,
+                                   seed=int(params["seed"])),
+                    [folder / ACCURACY_TABLE, folder / ACCURACY_SUMMARY])
 
-    # 5. linearization per loci chunk, then the databases
-    remove_stale(layout.linearized / "chunks", ["*.h5", "*.summary.tsv", "*.weights.tsv", "*.covariance.tsv.gz"],
-                 [layout.linearized_chunk(c.stem) for c in loci_chunks])
+    # 5. linearization per context x loci chunk, then each context's databases
     gwas_files = resolve_gwas_files(params.get("gwas"))
     selecting = params.get("lin_gwas_pvalue") is not None   # needs gwas: check_param_rules
-    for chunk in loci_chunks:
-        runner.step("linearize", f"linearize/{chunk.stem}", LinearizeConfig(
-            personalized=layout.personalized_store(chunk.stem), vcf=Path(params["vcf"]), loci=chunk,
-            out=layout.linearized_chunk(chunk.stem),
-            window_bp=int(params["lin_window_bp"]) if params.get("lin_window_bp") else None,
-            maf=float(params["lin_maf"]), keep_indels=bool(params.get("lin_keep_indels")),
-            keep_ambiguous=bool(params.get("lin_keep_ambiguous")),
-            keep_multiallelic=bool(params.get("lin_keep_multiallelic")), require_rsid=params["snp_key"] == "rsid",
-            build=params["build"], folds=int(params["lin_folds"]), alpha=float(params["lin_alpha"]),
-            seed=int(params["seed"]), min_snps=int(params["lin_min_snps"]),
-            gwas=Path(gwas_files[0]) if selecting else None,
-            gwas_snp_column=params["gwas_snp_column"] if selecting else "variant_id",
-            gwas_pvalue_column=params["gwas_pvalue_column"] if selecting else "pvalue",
-            gwas_pvalue_threshold=float(params["lin_gwas_pvalue"]) if selecting else 5e-8,
-            progress=progress), [layout.linearized_chunk(chunk.stem)])
     name = params["name"]
-    databases = [layout.database(name), layout.covariance(name), layout.linearization_summary(name)]
-    if params.get("keep_unfiltered"):
-        databases += [layout.unfiltered_database(name), layout.unfiltered_covariance(name)]
-    remove_stale(layout.linearized, ["*.db", "*.txt.gz", "*.summary.tsv"], databases)
-    runner.step("databases", "database", DatabaseConfig(
-        linearized=tuple(layout.linearized_chunk(c.stem) for c in loci_chunks), name=name, outdir=layout.linearized,
-        snp_key=params["snp_key"], pval_threshold=float(params["db_pval_threshold"]),
-        rho_threshold=float(params["db_rho_threshold"]), keep_unfiltered=bool(params.get("keep_unfiltered")),
-        population=_optional(params.get("population")), cv_seed=int(params["seed"]),
-        allow_empty=bool(params.get("allow_empty_results"))), databases)
+    linearized = {c.name: [layout.linearized_chunk(chunk.stem, c.name) for chunk in loci_chunks] for c in contexts}
+    remove_stale(layout.linearized / "chunks", ["*.h5", "*/*.h5", "*.summary.tsv", "*.weights.tsv",
+                                                "*.covariance.tsv.gz"], [p for ps in linearized.values() for p in ps])
+    outputs: list[Path] = []
+    for context in contexts:
+        context_loci = read_loci(layout.context_loci(context.name))["locus_id"] if context.name else None
+        for chunk, out in zip(loci_chunks, linearized[context.name]):
+            if context_loci is not None and not read_loci(chunk)["locus_id"].isin(context_loci).any():
+                linearized[context.name] = [p for p in linearized[context.name] if p != out]
+                continue   # no locus of this context in the chunk
+            runner.step("linearize", f"linearize/{chunk.stem}" if context.name is None else
+                        f"linearize/{context.name}/{chunk.stem}", LinearizeConfig(
+                personalized=layout.personalized_store(chunk.stem), vcf=Path(params["vcf"]), loci=chunk,
+                out=out, context=context.name,
+                window_bp=int(params["lin_window_bp"]) if params.get("lin_window_bp") else None,
+                maf=float(params["lin_maf"]), keep_indels=bool(params.get("lin_keep_indels")),
+                keep_ambiguous=bool(params.get("lin_keep_ambiguous")),
+                keep_multiallelic=bool(params.get("lin_keep_multiallelic")), require_rsid=params["snp_key"] == "rsid",
+                build=params["build"], folds=int(params["lin_folds"]), alpha=float(params["lin_alpha"]),
+                seed=int(params["seed"]), min_snps=int(params["lin_min_snps"]),
+                gwas=Path(gwas_files[0]) if selecting else None,
+                gwas_snp_column=params["gwas_snp_column"] if selecting else "variant_id",
+                gwas_pvalue_column=params["gwas_pvalue_column"] if selecting else "pvalue",
+                gwas_pvalue_threshold=float(params["lin_gwas_pvalue"]) if selecting else 5e-8,
+                progress=progress), [out])
+        db_name = database_name(name, context.name)
+        databases = [layout.database(db_name), layout.covariance(db_name), layout.linearization_summary(db_name)]
+        if params.get("keep_unfiltered"):
+            databases += [layout.unfiltered_database(db_name), layout.unfiltered_covariance(db_name)]
+        outputs += databases
+        runner.step("databases", "database" if context.name is None else f"database/{context.name}",
+                    DatabaseConfig(
+            linearized=tuple(linearized[context.name]), name=db_name, outdir=layout.linearized,
+            snp_key=params["snp_key"], pval_threshold=float(params["db_pval_threshold"]),
+            rho_threshold=float(params["db_rho_threshold"]), keep_unfiltered=bool(params.get("keep_unfiltered")),
+            population=_optional(params.get("population")), cv_seed=int(params["seed"]),
+            allow_empty=bool(params.get("allow_empty_results"))), databases)
+        if params.get("covariance_vcf"):   # the SNP covariance S-PrediXcan reads, from a reference panel
+            panel = layout.panel_covariance(db_name)
+            outputs.append(panel)
+            runner.step("databases", "covariance" if context.name is None else f"covariance/{context.name}",
+                        panel_covariance(params, (layout.database(db_name),), panel), [panel])
+    remove_stale(layout.linearized, ["*.db", "*.txt.gz", "*.summary.tsv"], outputs)
     if not keeps_personalized(params):
         for path in sorted(layout.personalized.rglob("*.h5")):
             path.unlink()
         log.info("deleted the personalized prediction stores (delete_personalized)")
 
-    # 6. TWAS per GWAS file
-    names = gwas_names(gwas_files)
-    remove_stale(layout.twas, ["*.csv", "*.qq.png", "*.manhattan.png"],
-                 [p for stem in names for p in (layout.twas_table(stem), *layout.twas_plots(stem))])
-    for gwas, stem in zip(gwas_files, names):
-        out = layout.twas_table(stem)
-        runner.step("twas", f"twas/{stem}", TwasConfig(
-            model_db_path=layout.database(name), covariance=layout.covariance(name), gwas_file=(Path(gwas),),
-            output_file=str(out), snp_column=params["gwas_snp_column"],
-            effect_allele_column=params["gwas_effect_allele_column"],
-            non_effect_allele_column=params["gwas_non_effect_allele_column"],
-            beta_column=_optional(params.get("gwas_beta_column")), se_column=_optional(params.get("gwas_se_column")),
-            zscore_column=_optional(params.get("gwas_zscore_column")),
-            pvalue_column=_optional(params.get("gwas_pvalue_column")),
-            or_column=_optional(params.get("gwas_or_column")), model_db_snp_key=params["snp_key"],
-            keep_non_rsid=bool(params.get("gwas_keep_non_rsid")), plots_prefix=str(layout.twas_plots_prefix(stem)),
-            allow_empty=bool(params.get("allow_empty_results"))), [out])
+    # 6. S-PrediXcan per context x GWAS file
+    stems = gwas_names(gwas_files)
+    tables = [p for c in contexts for stem in stems
+              for p in (layout.twas_table(stem, c.name), *layout.twas_plots(stem, c.name))]
+    remove_stale(layout.twas, ["*.csv", "*.qq.png", "*.manhattan.png", "*/*.csv", "*/*.png"], tables)
+    for context in contexts:
+        db_name = database_name(name, context.name)
+        for gwas, stem in zip(gwas_files, stems):
+            out = layout.twas_table(stem, context.name)
+            runner.step("twas", f"twas/{stem}" if context.name is None else f"twas/{context.name}/{stem}", TwasConfig(
+                model_db_path=layout.database(db_name),
+                covariance=layout.panel_covariance(db_name) if params.get("covariance_vcf") else
+                layout.covariance(db_name),
+                gwas_file=(Path(gwas),), output_file=str(out), **gwas_options(params),
+                plots_prefix=str(layout.twas_plots_prefix(stem, context.name)),
+                allow_empty=bool(params.get("allow_empty_results"))), [out])
 
-    # 7. report
+    # 7. S-MultiXcan per GWAS across the contexts, on the joint SNP covariance of their models
+    remove_stale(layout.multixcan, ["*.tsv", "*.png", "*.txt.gz"],
+                 [layout.multixcan_covariance] + [p for stem in stems for p in (layout.multixcan_table(stem),
+                                                                                layout.multixcan_qq(stem))]
+                 if names and gwas_files else [])
+    if names and gwas_files:
+        dbs = tuple(layout.database(database_name(name, n)) for n in names)
+        runner.step("multixcan", "multixcan/covariance", panel_covariance(params, dbs, layout.multixcan_covariance),
+                    [layout.multixcan_covariance])
+        for gwas, stem in zip(gwas_files, stems):
+            out = layout.multixcan_table(stem)
+            runner.step("multixcan", f"multixcan/{stem}", MultixcanConfig(
+                snp_covariance=layout.multixcan_covariance, output=out, context_names=names, context_dbs=dbs,
+                context_results=tuple(layout.twas_table(stem, n) for n in names),
+                gwas_file=Path(gwas), **gwas_options(params), qq_plot=layout.multixcan_qq(stem)), [out])
+
+    # 8. report
     runner.timings.append(("predictor", "predictor (inside reference and personalize)", runner.predictor_seconds(),
                            "ran"))
     runner.timings.append(("total", "total", time.perf_counter() - started, "ran"))
     runner.write_timings()
     report(ReportConfig(outdir=outdir), params)
-    return {"outdir": outdir, "report": layout.report_html, "database": layout.database(name),
-            "covariance": layout.covariance(name), "twas": layout.twas}
+    first = database_name(name, contexts[0].name)
+    return {"outdir": outdir, "report": layout.report_html, "database": layout.database(first),
+            "covariance": layout.covariance(first), "twas": layout.twas}

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -146,6 +146,38 @@ def loci(config: LociConfig) -> pd.DataFrame:
              ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), len(dropped),
              ", ".join(f"{k} {v}" for k, v in dropped["reason"].value_counts().items()) or "none", dropped_path)
     return table
+
+
+@dataclass(frozen=True)
+class LociUnionConfig:
+    """`enpact loci-union`: the contexts' loci tables as one, with the contexts that use each locus."""
+
+    loci: tuple[Path, ...] = _path("input")
+    out: Path = _path("output")
+    contexts: tuple[str, ...] = ()
+
+
+def loci_union(config: LociUnionConfig) -> pd.DataFrame:
+    """Write the union loci table (one predictor pass then serves every context)."""
+    from enpact.loci import check_context_name, read_loci, union_loci, write_loci
+
+    if len(config.loci) != len(config.contexts):
+        raise EnpactError(f"{len(config.contexts)} context names for {len(config.loci)} loci tables; give one each")
+    if len(set(config.contexts)) != len(config.contexts):
+        raise EnpactError(f"context '{_first_repeat(config.contexts)}' is given twice")
+    tables = {check_context_name(name, "--contexts"): read_loci(path)
+              for name, path in zip(config.contexts, config.loci)}
+    union = union_loci(tables)
+    write_loci(union, config.out)
+    log.info("wrote %s: %d loci used by %d contexts (%s)", config.out, len(union), len(tables),
+             ", ".join(f"{name} {len(t)}" for name, t in tables.items()))
+    return union
+
+
+def _first_repeat(values: Sequence[str]) -> str:
+    """The first value that occurs twice."""
+    seen: set[str] = set()
+    return next(v for v in values if v in seen or seen.add(v))
 
 
 def _warn_dropped(dropped: pd.DataFrame) -> None:
@@ -365,8 +397,9 @@ class PersonalizeConfig:
     fasta: Path = _path("input")
     loci: Path = _path("input")
     vcf: Path = _path("input")
-    model: Path = _path("input")
+    model: tuple[Path, ...] = _path("input")   # one model; or one per context, named in `contexts`
     out: Path = _path("output")
+    contexts: tuple[str, ...] = ()
     samples: tuple[str, ...] | None = None
     samples_file: Path | None = _path("input", None)
     weights: str | None = None
@@ -396,15 +429,26 @@ def personalize(config: PersonalizeConfig, predictors: PredictorProvider | None 
     from enpact.store import write_personalized_store
     from enpact.variants import VcfReader
 
+    if config.contexts and len(config.contexts) != len(config.model):
+        raise EnpactError(f"{len(config.contexts)} context names for {len(config.model)} models; name every model "
+                          "(--model CONTEXT=DIR)")
+    if not config.contexts and len(config.model) != 1:
+        raise EnpactError("several models need a context name each (--model CONTEXT=DIR)")
+    if len(set(config.contexts)) != len(config.contexts):
+        raise EnpactError(f"context '{_first_repeat(config.contexts)}' is given twice")
+    if config.export_matrix and config.contexts:
+        raise EnpactError("--export-matrix needs one context; export from `enpact rescore --context` or the merged "
+                          "store")
     vcf = VcfReader(config.vcf, _samples(config), config.allow_unphased)
-    model = load_model(config.model)
-    spec = model.feature_spec
-    predictor = (predictors or PredictorConfig.load)(config.predictor_config(model))
+    models = [load_model(path) for path in config.model]
+    spec = models[0].feature_spec
+    predictor = (predictors or PredictorConfig.load)(config.predictor_config(models[0]))
     moved = bool(config.weights) and config.weights != spec.weights
     if moved:
         log.warning("using predictor weights %s in place of %s recorded in the model; they must be the same "
                     "checkpoint", config.weights, spec.weights)
-    store = personalize_chunk(Genome(config.fasta), read_loci(config.loci), vcf, model, predictor,
+    applied = dict(zip(config.contexts, models)) if config.contexts else models[0]
+    store = personalize_chunk(Genome(config.fasta), read_loci(config.loci), vcf, applied, predictor,
                               config.save_features, config.progress, moved, config.allow_precision_mismatch)
     write_personalized_store(config.out, store)
     if config.export_matrix:
@@ -419,6 +463,7 @@ class RescoreConfig:
     personalized: Path = _path("input")
     model: Path = _path("input")
     out: Path = _path("output")
+    context: str | None = None
     allow_precision_mismatch: bool = False
     keep_features: bool = False
     export_matrix: Path | None = _path("output", None)
@@ -432,9 +477,10 @@ def rescore(config: RescoreConfig) -> None:
     from enpact.models import load_model
     from enpact.personalize import individual_matrix
     from enpact.personalize import rescore as rescore_store
-    from enpact.store import read_personalized_store, write_personalized_store
+    from enpact.store import read_personalized_store, single_context, write_personalized_store
 
-    store = rescore_store(read_personalized_store(config.personalized), load_model(config.model),
+    store = read_personalized_store(config.personalized, context=config.context)
+    store = rescore_store(single_context(store, str(config.personalized)), load_model(config.model),
                           str(config.personalized), config.allow_precision_mismatch)
     write_personalized_store(config.out, store if config.keep_features else with_fields(store, features=None))
     if config.export_matrix:
@@ -471,6 +517,7 @@ class AccuracyConfig:
     personalized: tuple[Path, ...] = _path("input")
     expression: Path = _path("input")
     outdir: Path = _path("output")
+    context: str | None = None
     seed: int = 0
     permutations: int = 200
 
@@ -478,15 +525,13 @@ class AccuracyConfig:
 def accuracy(config: AccuracyConfig) -> dict:
     """Write OUTDIR/personalized_accuracy.tsv and OUTDIR/personalized.json."""
     from enpact.accuracy import write_accuracy
-    from enpact.layout import ResultsLayout
+    from enpact.layout import ACCURACY_SUMMARY, ACCURACY_TABLE
 
     if config.permutations < 1:
         raise EnpactError("--permutations must be at least 1")
-    layout = ResultsLayout(config.outdir.parent)
-    table = config.outdir / layout.accuracy_table.name
-    summary = config.outdir / layout.accuracy_summary.name
+    table, summary = config.outdir / ACCURACY_TABLE, config.outdir / ACCURACY_SUMMARY
     return write_accuracy(sorted(config.personalized), config.expression, table, summary, config.seed,
-                          config.permutations)
+                          config.permutations, config.context)
 
 
 @dataclass(frozen=True)
@@ -566,6 +611,7 @@ class LinearizeConfig:
     gwas_snp_column: str = "variant_id"
     gwas_pvalue_column: str = "pvalue"
     gwas_pvalue_threshold: float = 5e-8
+    context: str | None = None
     progress: bool = _unfingerprinted(True)
 
 
@@ -576,10 +622,11 @@ def linearize(config: LinearizeConfig) -> None:
     from enpact.linearize import linearize as linearize_loci
     from enpact.loci import read_loci
     from enpact.predictdb import write_linearized_chunk
-    from enpact.store import read_personalized_store
+    from enpact.store import read_personalized_store, single_context
     from enpact.variants import VcfReader
 
-    store = read_personalized_store(config.personalized, with_features=False)
+    store = single_context(read_personalized_store(config.personalized, False, config.context),
+                           str(config.personalized))
     table = read_loci(config.loci)
     table = table[table["locus_id"].isin(store.locus_ids)] if len(table) > len(store.locus_ids) else table
     window = config.window_bp or int(store.meta.get("predictor", {}).get("window_bp", 0))
@@ -762,6 +809,7 @@ class Step:
 STEPS: dict[str, Step] = {step.name: step for step in (
     Step("check", CheckConfig, check),
     Step("loci", LociConfig, loci),
+    Step("loci-union", LociUnionConfig, loci_union),
     Step("chunk", ChunkConfig, chunk),
     Step("sequence", SequenceConfig, sequence),
     Step("predict", PredictConfig, predict, uses_predictor=True),
@@ -786,3 +834,120 @@ def step_of(config: Any) -> Step:
         if type(config) is step.config:
             return step
     raise TypeError(f"{type(config).__name__} is not a step configuration")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# reference-panel covariance and S-MultiXcan
+
+
+@dataclass(frozen=True)
+class CovarianceConfig:
+    """`enpact covariance`: the SNP covariance of databases' model SNPs (per gene, their union) across the
+    individuals of a reference panel VCF."""
+
+    model_db_path: tuple[Path, ...] = _path("input")
+    vcf: Path = _path("input")
+    out: Path = _path("output")
+    snp_key: str = "varID"
+    samples: tuple[str, ...] | None = None
+    samples_file: Path | None = _path("input", None)
+
+
+def covariance(config: CovarianceConfig) -> Path:
+    """Match the model SNPs to the panel and write the covariance file."""
+    from enpact.predictdb import write_panel_covariance
+
+    return write_panel_covariance(list(config.model_db_path), config.vcf, config.out, config.snp_key,
+                                  _samples(config))
+
+
+@dataclass(frozen=True)
+class MultixcanConfig:
+    """`enpact multixcan`: S-MultiXcan of the contexts' S-PrediXcan results (MetaXcan SMulTiXcan.py's method and
+    columns); contexts given explicitly (`context_*`, one entry each) or found in a models and a results folder."""
+
+    snp_covariance: Path = _path("input")
+    output: Path = _path("output")
+    context_names: tuple[str, ...] = ()
+    context_dbs: tuple[Path, ...] = _path("input", ())
+    context_results: tuple[Path, ...] = _path("input", ())
+    models_folder: Path | None = _path("input", None)
+    models_name_filter: tuple[str, ...] | None = None
+    models_name_pattern: str | None = None
+    metaxcan_folder: Path | None = _path("input", None)
+    metaxcan_filter: tuple[str, ...] = (".*csv",)
+    metaxcan_file_name_parse_pattern: str | None = None
+    model_db_snp_key: str = "rsid"
+    gwas_file: Path | None = _path("input", None)
+    gwas_folder: Path | None = _path("input", None)
+    gwas_file_pattern: str | None = None
+    cleared_snps: Path | None = _path("input", None)
+    snp_column: str = "SNP"
+    effect_allele_column: str = "A1"
+    non_effect_allele_column: str = "A2"
+    beta_column: str | None = None
+    se_column: str | None = None
+    zscore_column: str | None = None
+    pvalue_column: str | None = None
+    or_column: str | None = None
+    beta_sign_column: str | None = None
+    separator: str | None = None
+    keep_non_rsid: bool = False
+    input_pvalue_fix: float = 1e-50
+    cutoff_condition_number: float | None = None
+    cutoff_eigen_ratio: float | None = None
+    cutoff_threshold: float | None = None
+    cutoff_trace_ratio: float | None = None
+    regularization: float | None = None
+    trimmed_ensemble_id: bool = False
+    max_m: int | None = None
+    qq_plot: Path | None = _path("output", None)
+
+
+def multixcan(config: MultixcanConfig) -> pd.DataFrame:
+    """Run S-MultiXcan and write the results table (and the QQ plot)."""
+    from enpact.multixcan import (
+        Cutoff, MultixcanInputs, explicit_contexts, folder_contexts, gwas_folder_files, run_multixcan,
+    )
+    from enpact.twas import GwasColumns
+
+    if not (len(config.context_names) == len(config.context_dbs) == len(config.context_results)):
+        raise EnpactError("each --context needs a name, a model database and a results file")
+    folders = config.models_folder is not None or config.metaxcan_folder is not None
+    if config.context_names and folders:
+        raise EnpactError("give the contexts with --context, or with --models-folder and --metaxcan-folder, not both")
+    if config.context_names:
+        contexts = explicit_contexts(list(zip(config.context_names, config.context_dbs, config.context_results)))
+    elif config.models_folder is not None and config.metaxcan_folder is not None:
+        contexts = folder_contexts(config.models_folder, config.metaxcan_folder, config.models_name_filter,
+                                   config.models_name_pattern, config.metaxcan_filter,
+                                   config.metaxcan_file_name_parse_pattern)
+    else:
+        raise EnpactError("give the contexts: --context NAME DB RESULTS (repeated), or --models-folder with "
+                          "--metaxcan-folder")
+    if config.gwas_file is not None and config.gwas_folder is not None:
+        raise EnpactError("give --gwas-file or --gwas-folder, not both")
+    if config.max_m is not None and config.max_m < 1:
+        raise EnpactError("--MAX-M must be at least 1")
+    gwas_files = ([config.gwas_file] if config.gwas_file is not None
+                  else gwas_folder_files(config.gwas_folder, config.gwas_file_pattern) if config.gwas_folder is not None
+                  else [])
+    columns = GwasColumns(
+        snp=config.snp_column, effect_allele=config.effect_allele_column,
+        non_effect_allele=config.non_effect_allele_column, beta=config.beta_column, se=config.se_column,
+        zscore=config.zscore_column, pvalue=config.pvalue_column, odds_ratio=config.or_column,
+        beta_sign=config.beta_sign_column,
+    )
+    cutoff = Cutoff.from_options(config.cutoff_condition_number, config.cutoff_eigen_ratio, config.cutoff_threshold,
+                                 config.cutoff_trace_ratio)
+    inputs = MultixcanInputs(contexts, config.snp_covariance, config.model_db_snp_key, config.trimmed_ensemble_id,
+                             config.max_m)
+    return run_multixcan(inputs, config.output, cutoff, config.regularization, gwas_files, columns,
+                         config.cleared_snps, config.separator, config.keep_non_rsid, config.input_pvalue_fix,
+                         config.qq_plot)
+
+
+STEPS.update({step.name: step for step in (
+    Step("covariance", CovarianceConfig, covariance),
+    Step("multixcan", MultixcanConfig, multixcan),
+)})

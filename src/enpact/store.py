@@ -43,19 +43,56 @@ class FeatureStore:
 
 @dataclass
 class PersonalizedStore:
-    """EnPACT predictions per locus x sample x haplotype, plus the reference prediction per locus."""
+    """EnPACT predictions per locus x sample x haplotype, plus the reference prediction per locus.
+
+    A store of several contexts (one EnPACT model each, one predictor pass) has a leading context axis:
+    prediction (n_contexts, n_loci, n_samples, 2), reference (n_contexts, n_loci), `context_loci` says which loci
+    each context's model was applied to (NaN elsewhere) and meta["models"] holds each context's model.
+    `for_context` gives one context's single-context view.
+    """
 
     locus_ids: list[str]
     samples: list[str]
-    prediction: np.ndarray  # (n_loci, n_samples, 2) float32
-    reference: np.ndarray  # (n_loci,) float32
+    prediction: np.ndarray  # (n_loci, n_samples, 2) float32; with contexts (n_contexts, n_loci, n_samples, 2)
+    reference: np.ndarray  # (n_loci,) float32; with contexts (n_contexts, n_loci)
     meta: dict = field(default_factory=dict)
     n_unique_windows: np.ndarray | None = None  # (n_loci,) int32 windows predicted per locus (summed over chunks)
     features: FeatureStore | None = None
+    contexts: list[str] | None = None
+    context_loci: np.ndarray | None = None  # (n_contexts, n_loci) bool
 
     def individual_values(self) -> np.ndarray:
         """An individual's value is the mean of its two haplotypes: (n_loci, n_samples) float64."""
+        if self.contexts is not None:
+            raise EnpactError(f"this store holds contexts {', '.join(self.contexts)}; select one first")
         return self.prediction.astype(np.float64).mean(axis=2)
+
+    def for_context(self, context: str, source: str = "personalized store") -> "PersonalizedStore":
+        """One context's predictions, over the loci its model was applied to (features of those loci kept)."""
+        if self.contexts is None:
+            raise EnpactError(f"{source}: holds one unnamed context, not '{context}'; leave out --context")
+        if context not in self.contexts:
+            raise EnpactError(f"{source}: no context '{context}'; it holds {', '.join(self.contexts)}")
+        c = self.contexts.index(context)
+        used = np.flatnonzero(self.context_loci[c])
+        meta = {k: v for k, v in self.meta.items() if k != "models"}
+        meta.update(model=self.meta["models"][context], context=context)
+        return PersonalizedStore(
+            [self.locus_ids[i] for i in used], self.samples, self.prediction[c][used], self.reference[c][used], meta,
+            None if self.n_unique_windows is None else self.n_unique_windows[used],
+            None if self.features is None else _feature_subset(self.features, used))
+
+
+def _feature_subset(store: FeatureStore, loci: np.ndarray) -> FeatureStore:
+    """The rows of a feature store that belong to the given loci (indices), renumbered."""
+    keep = np.isin(store.row_locus, loci)
+    new_row = np.cumsum(keep) - 1
+    new_locus = np.full(len(store.locus_ids), -1, np.int64)
+    new_locus[loci] = np.arange(len(loci))
+    return FeatureStore([store.locus_ids[i] for i in loci], store.samples, store.features[keep],
+                        new_locus[store.row_locus[keep]].astype(np.int32),
+                        new_row[store.reference_row[loci]].astype(np.int32),
+                        new_row[store.haplotype_row[loci]].astype(np.int32), store.meta)
 
 
 def write_strings(group: h5py.Group, name: str, values: list[str]) -> None:
@@ -144,14 +181,25 @@ def write_personalized_store(path: str | Path, store: PersonalizedStore) -> None
             write_strings(handle, "sample", store.samples)
             write_array(handle, "prediction", np.ascontiguousarray(store.prediction, dtype=np.float32))
             write_array(handle, "reference", np.ascontiguousarray(store.reference, dtype=np.float32))
+            if store.contexts is not None:
+                write_strings(handle, "context", store.contexts)
+                write_array(handle, "context_loci", store.context_loci.astype(np.uint8))
             if store.n_unique_windows is not None:
                 write_array(handle, "n_unique_windows", store.n_unique_windows.astype(np.int32))
             if store.features is not None:
                 _write_feature_groups(handle, store.features, "features")
 
 
-def read_personalized_store(path: str | Path, with_features: bool = True) -> PersonalizedStore:
-    """Read a personalized prediction store written by `enpact personalize` or `enpact merge`."""
+def read_personalized_store(path: str | Path, with_features: bool = True,
+                            context: str | None = None) -> PersonalizedStore:
+    """Read a personalized prediction store written by `enpact personalize` or `enpact merge` (`context`: that
+    context's view of a store of several; a store of several read without one keeps them all)."""
+    store = _read_personalized_store(path, with_features)
+    return store.for_context(context, str(path)) if context is not None else store
+
+
+def _read_personalized_store(path: str | Path, with_features: bool) -> PersonalizedStore:
+    """The store as written."""
     with open_hdf5(path, "personalized") as handle:
         locus_ids = read_strings(handle, "locus_id")
         samples = read_strings(handle, "sample")
@@ -167,12 +215,21 @@ def read_personalized_store(path: str | Path, with_features: bool = True) -> Per
             meta=meta,
             n_unique_windows=handle["n_unique_windows"][()] if "n_unique_windows" in handle else None,
             features=features,
+            contexts=read_strings(handle, "context") if "context" in handle else None,
+            context_loci=handle["context_loci"][()].astype(bool) if "context_loci" in handle else None,
         )
 
 
+def single_context(store: PersonalizedStore, source: str) -> PersonalizedStore:
+    """The store itself when it holds one unnamed context; a store of several needs a context named."""
+    if store.contexts is not None:
+        raise EnpactError(f"{source}: holds contexts {', '.join(store.contexts)}; name one with --context")
+    return store
+
+
 def _comparable_meta(meta: dict) -> str:
-    """The part of a store's metadata that must agree between chunks (model and predictor)."""
-    return json.dumps({k: v for k, v in meta.items() if k in ("model", "predictor")}, sort_keys=True)
+    """The part of a store's metadata that must agree between chunks (models and predictor)."""
+    return json.dumps({k: v for k, v in meta.items() if k in ("model", "models", "predictor")}, sort_keys=True)
 
 
 def merge_personalized_stores(paths: list[str | Path], out: str | Path) -> PersonalizedStore:
@@ -192,9 +249,17 @@ def merge_personalized_stores(paths: list[str | Path], out: str | Path) -> Perso
     samples = sorted({s for _, c in chunks for s in c.samples})
     locus_pos = {l: i for i, l in enumerate(locus_ids)}
     sample_pos = {s: i for i, s in enumerate(samples)}
-    prediction = np.full((len(locus_ids), len(samples), 2), np.nan, dtype=np.float32)
+    contexts = chunks[0][1].contexts
+    for path, chunk in chunks[1:]:
+        if chunk.contexts != contexts:
+            raise EnpactError(f"{path}: holds contexts {chunk.contexts} where {chunks[0][0]} holds {contexts}; "
+                              "cannot merge")
+    lead = (len(contexts),) if contexts is not None else ()
+    c = np.arange(len(contexts))[:, None, None] if contexts is not None else ...
+    prediction = np.full(lead + (len(locus_ids), len(samples), 2), np.nan, dtype=np.float32)
     covered = np.zeros((len(locus_ids), len(samples)), dtype=np.int32)
-    reference = np.full(len(locus_ids), np.nan, dtype=np.float32)
+    reference = np.full(lead + (len(locus_ids),), np.nan, dtype=np.float32)
+    context_loci = np.zeros(lead + (len(locus_ids),), dtype=bool) if contexts is not None else None
     n_unique = np.zeros(len(locus_ids), dtype=np.int32)
     with_features = all(c.features is not None for _, c in chunks)
     feature_blocks, row_locus, reference_row = [], [], np.full(len(locus_ids), -1, np.int32)
@@ -203,14 +268,19 @@ def merge_personalized_stores(paths: list[str | Path], out: str | Path) -> Perso
     for path, chunk in chunks:
         li = np.array([locus_pos[l] for l in chunk.locus_ids])
         si = np.array([sample_pos[s] for s in chunk.samples])
-        prediction[np.ix_(li, si)] = chunk.prediction
+        if contexts is None:
+            prediction[np.ix_(li, si)] = chunk.prediction
+        else:
+            prediction[c, li[:, None], si] = chunk.prediction
+            context_loci[:, li] = chunk.context_loci
         covered[np.ix_(li, si)] += 1
-        known = ~np.isnan(reference[li])
+        known = ~np.isnan(reference[..., li])
         # Chunks of other samples predict the same reference windows in other batches: equal up to float rounding.
-        if np.any(known & ~np.isclose(reference[li], chunk.reference, rtol=1e-4, atol=1e-6)):
+        if np.any(known & ~np.isclose(reference[..., li], chunk.reference, rtol=1e-4, atol=1e-6)):
             raise EnpactError(f"{path}: reference predictions differ from another chunk for the same loci; "
                               "were the chunks made with different models or inputs?")
-        reference[li] = np.where(known, reference[li], chunk.reference)  # the first chunk (sorted order) wins
+        # the first chunk (sorted order) wins
+        reference[..., li] = np.where(known, reference[..., li], chunk.reference)
         if chunk.n_unique_windows is not None:
             n_unique[li] += chunk.n_unique_windows
         if with_features:
@@ -240,7 +310,8 @@ def merge_personalized_stores(paths: list[str | Path], out: str | Path) -> Perso
             haplotype_row=haplotype_row,
             meta=meta.get("predictor", {}),
         )
-    merged = PersonalizedStore(locus_ids, samples, prediction, reference, meta, n_unique, features)
+    merged = PersonalizedStore(locus_ids, samples, prediction, reference, meta, n_unique, features,
+                               list(contexts) if contexts is not None else None, context_loci)
     write_personalized_store(out, merged)
     return merged
 

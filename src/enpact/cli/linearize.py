@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "variants inside the predictor window to the personalized EnPACT value (mean of the two haplotypes).",
     )
     p.add_argument("--personalized", required=True, type=existing_file, help="personalized store (enpact merge)")
+    p.add_argument("--context", help="the context to linearize, for a store of several")
     p.add_argument("--vcf", required=True, type=existing_file, help="the phased VCF the store was made from")
     p.add_argument("--loci", required=True, type=existing_file, help="loci TSV (a chunk or all)")
     p.add_argument("--window-bp", type=int, help="variant window around the locus centre (default: the predictor's)")
@@ -52,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def config(args: argparse.Namespace) -> LinearizeConfig:
     """The step's configuration from the arguments."""
     return LinearizeConfig(
-        personalized=args.personalized, vcf=args.vcf, loci=args.loci, out=args.out,
+        personalized=args.personalized, vcf=args.vcf, loci=args.loci, out=args.out, context=args.context,
         window_bp=args.window_bp, maf=args.maf, keep_indels=args.keep_indels, keep_ambiguous=args.keep_ambiguous,
         keep_multiallelic=args.keep_multiallelic, require_rsid=args.require_rsid, build=args.build,
         folds=args.folds, alpha=args.alpha, seed=args.seed, min_snps=args.min_snps, gwas=args.gwas,

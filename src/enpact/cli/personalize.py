@@ -29,7 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--vcf", required=True, type=existing_file, help="phased, indexed VCF/BCF")
     add_sample_arguments(p)
     p.add_argument("--allow-unphased", action="store_true")
-    p.add_argument("--model", required=True, type=existing_file, help="EnPACT model directory (enpact train)")
+    p.add_argument("--model", required=True, nargs="+", type=context_model, metavar="[CONTEXT=]DIR",
+                   help="EnPACT model directory (enpact train); or one per context as CONTEXT=DIR: the predictor "
+                   "runs once per distinct window and each context's model is applied to the loci the context uses "
+                   "(the contexts column of the union loci table, enpact loci-union)")
     p.add_argument("--weights", help="predictor weights (default: those recorded in the model)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="auto")
@@ -61,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--personalized", required=True, type=existing_file,
                    help="personalized store with features (enpact personalize --save-features)")
     r.add_argument("--model", required=True, type=existing_file, help="EnPACT model directory (enpact train)")
+    r.add_argument("--context", help="the context to rescore, for a store of several (its loci only)")
     r.add_argument("--allow-precision-mismatch", action="store_true",
                    help="accept features made at another precision than the model's training features")
     r.add_argument("--keep-features", action="store_true", help="keep the features in the new store too")
@@ -78,16 +82,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     a.add_argument("--personalized", required=True, nargs="+", type=existing_file,
                    help="merged personalized stores (enpact merge)")
     a.add_argument("--expression", required=True, type=existing_file, help="training matrix NAME IND1 ...")
+    a.add_argument("--context", help="the context to compare, for stores of several")
     a.add_argument("--seed", type=int, default=0, help="seed of the permutations")
     a.add_argument("--permutations", type=int, default=200, help="permutations of individuals (default 200)")
     a.add_argument("--outdir", required=True, type=Path)
     set_step(a, accuracy_config, accuracy)
 
 
+def context_model(value: str) -> tuple[str | None, Path]:
+    """argparse type: [CONTEXT=]DIR, an existing model directory with an optional context name."""
+    name, separator, path = value.partition("=")
+    if not separator or Path(value).exists():
+        return None, existing_file(value)
+    if not name:
+        raise argparse.ArgumentTypeError(f"'{value}': the context name before '=' is empty")
+    return name, existing_file(path)
+
+
 def personalize_config(args: argparse.Namespace) -> PersonalizeConfig:
     """The personalize step's configuration from the arguments."""
     return PersonalizeConfig(
-        fasta=args.fasta, loci=args.loci, vcf=args.vcf, model=args.model, out=args.out,
+        fasta=args.fasta, loci=args.loci, vcf=args.vcf, model=tuple(path for _, path in args.model),
+        contexts=tuple(name for name, _ in args.model if name), out=args.out,
         samples=samples_or_none(args.samples), samples_file=args.samples_file, weights=args.weights,
         batch_size=args.batch_size, device=args.device, precision=args.precision, allow_unphased=args.allow_unphased,
         allow_precision_mismatch=args.allow_precision_mismatch, save_features=args.save_features,
@@ -103,11 +119,11 @@ def merge_config(args: argparse.Namespace) -> MergeConfig:
 def accuracy_config(args: argparse.Namespace) -> AccuracyConfig:
     """The accuracy step's configuration from the arguments."""
     return AccuracyConfig(personalized=tuple(args.personalized), expression=args.expression, outdir=args.outdir,
-                          seed=args.seed, permutations=args.permutations)
+                          context=args.context, seed=args.seed, permutations=args.permutations)
 
 
 def rescore_config(args: argparse.Namespace) -> RescoreConfig:
     """The rescore step's configuration from the arguments."""
-    return RescoreConfig(personalized=args.personalized, model=args.model, out=args.out,
+    return RescoreConfig(personalized=args.personalized, model=args.model, out=args.out, context=args.context,
                          allow_precision_mismatch=args.allow_precision_mismatch, keep_features=args.keep_features,
                          export_matrix=args.export_matrix)

@@ -6,7 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.params import resolve_params
+from enpact.errors import EnpactError
+from enpact.params import DEMOS, resolve_params
 from enpact.cli._common import set_step
 from enpact.steps import ReportConfig, report
 
@@ -25,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--params", type=Path, help="parameter file (YAML or JSON); default: the bundled demo")
     p.add_argument("--outdir", type=Path, help="output directory (overrides the parameter file's outdir)")
+    p.add_argument("--demo", choices=DEMOS, default="single",
+                   help="without --params: the bundled demo with one context (default) or with two contexts "
+                   "(blood and liver over the same individuals: per-context databases and S-PrediXcan, and "
+                   "S-MultiXcan)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -40,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
     from enpact.runner import run_pipeline
 
     overrides = {"outdir": str(args.outdir)} if args.outdir else {}
-    params = resolve_params(args.params, overrides)
+    if args.params is not None and args.demo != "single":
+        raise EnpactError("--demo chooses the bundled demo's parameters; leave it out with --params")
+    params = resolve_params(args.params, overrides, args.demo)
     if args.params is None:
-        log.info("no --params given: running the bundled demo")
+        log.info("no --params given: running the bundled demo (%s)", args.demo)
     outputs = run_pipeline(params, progress=not args.no_progress)
     outdir = outputs["outdir"]
     print(f"EnPACT finished. Results in {outdir}/\n"
