@@ -13,8 +13,8 @@
 ----------------------------------------------------------------------------------------
 */
 
-include { validateParameters; paramsSummaryLog } from 'plugin/nf-schema'
-include { ENPACT                               } from './workflows/enpact'
+include { validateParameters; paramsSummaryLog; samplesheetToList } from 'plugin/nf-schema'
+include { ENPACT                                                  } from './workflows/enpact'
 
 /*
     Helpers: input files as channel values ([] when a parameter is not set: ENPACT_CHECK reports it)
@@ -35,6 +35,18 @@ def vcfIndex(vcf) {
         error("EnPACT: no index for --vcf ${vcf}: create one with `tabix -p vcf ${vcf}` or `bcftools index ${vcf}`")
     }
     return index
+}
+
+// The contexts of the sample sheet (params.contexts; nf-schema checks it against assets/schema_contexts.json):
+// [name, expression, its own annotation or null, annotation format or null] per row, paths relative to the sheet
+def contextRows(sheet) {
+    if (!sheet) {
+        return []
+    }
+    def folder = file(sheet, checkIfExists: true).parent
+    return samplesheetToList(sheet, "${projectDir}/assets/schema_contexts.json").collect { row ->
+        [ row[0].context, folder.resolve(row[1].toString()), row[2] ? folder.resolve(row[2].toString()) : null, row[3] ?: null ]
+    }
 }
 
 // .fai (and .gzi for bgzipped FASTA) next to the FASTA; [] when absent (pyfaidx then indexes the staged copy)
@@ -78,13 +90,34 @@ workflow {
     // loci near GWAS signals (lin_gwas_pvalue) are selected with the first GWAS file, as `enpact run` does
     ch_gwas_filter = channel.value([ [id: 'gwas_filter'], params.lin_gwas_pvalue != null && gwas_files ? file(gwas_files[0], checkIfExists: true) : [] ])
 
+    // the training data: one context per row of the sample sheet, or the single expression (meta.context null)
+    def rows          = contextRows(params.contexts)
+    def annotation    = inputFile(params.annotation)
+    def context_names = rows.collect { row -> row[0] }
+    ch_contexts = rows
+        ? channel.fromList(rows.collect { name, matrix, own, format ->
+            [ [id: name, context: name, annotation_format: format], own ? file(own, checkIfExists: true) : annotation,
+              file(matrix, checkIfExists: true) ] })
+        : channel.of([ [id: 'loci'], annotation, expression ])
+    ch_context_sheet = channel.value([ [id: 'contexts'], inputFile(params.contexts),
+                                       rows.collectMany { _name, matrix, own, _format -> own ? [ matrix, own ] : [ matrix ] } ])
+    // the panel of the SNP covariance: covariance_vcf (reference: true), else the linearization panel
+    ch_covariance_panel = params.covariance_vcf
+        ? channel.value([ [id: 'reference_panel', reference: true], inputFile(params.covariance_vcf), vcfIndex(params.covariance_vcf),
+                          [id: 'panel_samples'], inputFile(params.covariance_samples) ])
+        : channel.value([ [id: 'panel', reference: false], vcf, vcfIndex(params.vcf), [id: 'panel_samples'], inputFile(params.samples) ])
+
     ENPACT(
         ch_params,
         ch_fasta,
         ch_annotation,
         ch_expression,
+        ch_contexts,
+        ch_context_sheet,
+        context_names,
         ch_vcf,
         ch_samples,
+        ch_covariance_panel,
         ch_weights,
         ch_gwas,
         ch_gwas_filter,

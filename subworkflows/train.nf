@@ -1,6 +1,7 @@
 /*
-    TRAIN: fit the EnPACT model on the train chromosomes; `enpact train` also evaluates it on the valid and
-    test chromosomes (metrics.json, predictions.tsv and plots in the model directory), as `enpact run` does
+    TRAIN: fit one EnPACT model per context on the train chromosomes; `enpact train` also evaluates it on the
+    valid and test chromosomes (metrics.json, predictions.tsv and plots in the model directory), as `enpact run`
+    does
 */
 
 include { ENPACT_TRAIN } from '../modules/enpact_train/main'
@@ -8,14 +9,13 @@ include { ENPACT_TRAIN } from '../modules/enpact_train/main'
 workflow TRAIN {
 
     take:
-    ch_features     // channel: [ val(meta), path(reference.h5), path(loci.tsv) ]
-    ch_expression   // channel: [ val(meta), path(expression.tsv) ] (value)
+    ch_inputs   // channel: [ val(meta: id, context), path(reference.h5), path(the context's loci.tsv), path(its expression.tsv) ], one per context
 
     main:
-    ENPACT_TRAIN(ch_features, ch_expression)
+    ENPACT_TRAIN(ch_inputs)
 
     emit:
-    model   = ENPACT_TRAIN.out.model     // channel: [ val(meta), path(model/) ]
+    model   = ENPACT_TRAIN.out.model     // channel: [ val(meta), path(model/ or model/<context>/) ]
     files   = ENPACT_TRAIN.out.files     // channel: [ val(meta), [ path(model/*) ] ]
-    metrics = ENPACT_TRAIN.out.metrics   // channel: [ val(meta), path(model/metrics.json) ]
+    metrics = ENPACT_TRAIN.out.metrics   // channel: [ val(meta), path(metrics.json) ]
 }

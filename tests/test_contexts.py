@@ -14,13 +14,12 @@ from conftest import DEMO
 from enpact.cli import main
 from enpact.contexts import read_context_sheet, study_contexts
 from enpact.errors import EnpactError
-from enpact.expression import feature_means, read_expression
+from enpact.expression import feature_means, read_expression, write_expression
 from enpact.genome import Genome
 from enpact.loci import CONTEXTS_COLUMN, build_loci, read_loci, union_loci, write_loci
 from enpact.models import create_model, load_model
 from enpact.models.base import FeatureSpec
-from enpact.params import (check_input_files, check_nextflow_params, check_param_rules, demo_params,
-                           resolve_params)
+from enpact.params import check_input_files, check_param_rules, demo_params, resolve_params
 from enpact.personalize import personalize
 from enpact.predictors import load_predictor
 from enpact.runner import run_pipeline
@@ -193,11 +192,31 @@ def test_run_with_two_contexts(tmp_path):
         from_panel = pd.read_csv(outdir / "linearized" / f"enpact_demo_{name}.reference_panel.txt.gz", sep=r"\s+")
         assert len(own) == len(from_panel)
         np.testing.assert_allclose(from_panel["VALUE"], own["VALUE"], rtol=1e-6, atol=1e-12)
+    # the Nextflow report task has the results but not the sheet: the contexts are the models' folders
+    recorded = json.loads((outdir / "pipeline_info" / "params.json").read_text())
+    (outdir / "pipeline_info" / "params.json").write_text(json.dumps({**recorded, "contexts": "elsewhere.csv"}))
+    (outdir / "report" / "index.html").unlink()
+    assert main(["report", "--outdir", str(outdir)]) == 0
+    again = (outdir / "report" / "index.html").read_text()
+    assert "<h2>Context blood</h2>" in again and "<h2>Context liver</h2>" in again
 
 
-def test_nextflow_refuses_contexts_with_the_way_to_run_them(tmp_path):
-    params = {**demo_params("contexts"), "outdir": str(tmp_path / "results")}
+def test_nextflow_check_task_checks_every_context_from_staged_copies(tmp_path, capsys):
+    """ENPACT_CHECK stages the sample sheet and the files it names; `enpact check` maps them by the sheet's order."""
+    params = {**demo_params("contexts"), "outdir": "results"}
     (tmp_path / "nextflow_params.json").write_text(json.dumps(params))
-    with pytest.raises(EnpactError, match="Nextflow workflow does not run several contexts yet; run this parameter "
-                                          "file with `enpact run --params FILE`"):
-        check_nextflow_params(tmp_path / "nextflow_params.json")
+    files = ["--fasta", str(DEMO / "genome.fa"), "--annotation", str(DEMO / "genes.gtf"), "--vcf",
+             str(DEMO / "genotypes.vcf.gz"), "--gwas", str(DEMO / "gwas.tsv.gz"), "--contexts", str(DEMO / "contexts.csv")]
+    staged = [str(DEMO / "expression.tsv"), str(DEMO / "contexts" / "expression_liver.tsv")]
+    out = tmp_path / "params.json"
+    argv = ["check", "--params", str(tmp_path / "nextflow_params.json"), *files, "--out", str(out)]
+    assert main([*argv, "--context-files", *staged]) == 0
+    assert json.loads(out.read_text())["contexts"] == str(DEMO / "contexts.csv")
+    assert main([*argv, "--context-files", staged[0]]) == 1
+    assert "names 2 files, 1 given with --context-files" in capsys.readouterr().err
+    # a context whose matrix is normalised per gene is refused with its file named, as `enpact run` refuses it
+    scaled = read_expression(DEMO / "contexts" / "expression_liver.tsv")
+    scaled = scaled.sub(scaled.mean(axis=1), axis=0).div(scaled.std(axis=1), axis=0)
+    write_expression(scaled, tmp_path / "expression_liver.tsv")
+    assert main([*argv, "--context-files", staged[0], str(tmp_path / "expression_liver.tsv")]) == 1
+    assert "expression_liver.tsv" in capsys.readouterr().err

@@ -50,6 +50,9 @@ WEIGHTS_DIR = {"weights_id": "", "weights_dir": F("weights/enformer_tiny")}
 WEIGHTS_HUB = {"weights_id": "EleutherAI/enformer-official-rough", "weights_dir": []}
 
 
+NO_CONTEXTS = {"meta7": {"id": "contexts"}, "contexts": [], "context_files": []}
+
+
 def vcf(meta: str) -> dict:
     return {meta: {"id": "genotypes"}, "vcf": F("genotypes.vcf.gz"), "tbi": F("genotypes.vcf.gz.tbi")}
 
@@ -60,15 +63,26 @@ SAMPLE_INPUTS: dict[str, list[dict]] = {
         {"meta": {"id": "params"}, "nextflow_params": F("nextflow_params.json"), **FASTA,
          "meta3": {"id": "loci"}, "annotation": F("genes.gtf"), "meta4": {"id": "expression"},
          "expression": F("expression.tsv"), **vcf("meta5"), "meta6": {"id": "samples"}, "samples": [],
-         "gwas": FL(("gwas/1/height.tsv.gz", "gwas/2/ldl.txt"))},
+         "gwas": FL(("gwas/1/height.tsv.gz", "gwas/2/ldl.txt")), **NO_CONTEXTS},
         {"meta": {"id": "params"}, "nextflow_params": F("nextflow_params.json"), **FASTA,
          "meta3": {"id": "loci"}, "annotation": [], "meta4": {"id": "expression"},
          "expression": F("expression.tsv"), **vcf("meta5"), "meta6": {"id": "samples"}, "samples": F("ids.txt"),
-         "gwas": []},
+         "gwas": [], **NO_CONTEXTS},
+        {"meta": {"id": "params"}, "nextflow_params": F("nextflow_params.json"), **FASTA,
+         "meta3": {"id": "loci"}, "annotation": F("genes.gtf"), "meta4": {"id": "expression"}, "expression": [],
+         **vcf("meta5"), "meta6": {"id": "samples"}, "samples": [], "gwas": F("gwas/1/gwas.tsv.gz"),
+         "meta7": {"id": "contexts"}, "contexts": F("contexts.csv"),
+         "context_files": FL(("contexts/1/expression.tsv", "contexts/2/expression_liver.tsv", "contexts/3/peaks.bed"))},
     ],
     "ENPACT_LOCI": [
         {"meta": {"id": "loci"}, "annotation": F("genes.gtf"), "expression": F("expression.tsv"), **FASTA},
         {"meta": {"id": "loci"}, "annotation": [], "expression": F("peaks.tsv"), **FASTA},
+        {"meta": {"id": "liver", "context": "liver", "annotation_format": "bed"}, "annotation": F("peaks.bed"),
+         "expression": F("expression_liver.tsv"), **FASTA},
+    ],
+    "ENPACT_LOCI_UNION": [
+        {"meta": {"id": "loci", "contexts": ["blood", "liver"]},
+         "loci": FL(("contexts/1/blood.tsv", "contexts/2/liver.tsv"))},
     ],
     "ENPACT_CHUNK": [
         {"meta": {"id": "loci"}, "loci": F("loci.tsv"), **vcf("meta2"), "meta3": {"id": "samples"}, "samples": []},
@@ -84,16 +98,22 @@ SAMPLE_INPUTS: dict[str, list[dict]] = {
         {"meta": {"id": "reference"}, "stores": F(f"chunks/{CHUNK}.h5")},
     ],
     "ENPACT_TRAIN": [
-        {"meta": {"id": "reference"}, "features": F("reference.h5"), "loci": F("loci.tsv"),
-         "meta2": {"id": "expression"}, "expression": F("expression.tsv")},
+        {"meta": {"id": "loci"}, "features": F("reference.h5"), "loci": F("loci.tsv"),
+         "expression": F("expression.tsv")},
+        {"meta": {"id": "liver", "context": "liver"}, "features": F("reference.h5"), "loci": F("liver.tsv"),
+         "expression": F("expression_liver.tsv")},
     ],
     "ENPACT_PERSONALIZE": [
         {"meta": {"id": CHUNK, "n_loci_chunks": 5, "samples": SAMPLES, "n_sample_chunks": 2},
          "loci": F(f"{CHUNK}.tsv"), "samples": F(f"{SAMPLES}.txt"), **FASTA, **vcf("meta3"),
-         "meta4": {"id": "reference"}, "model": F("enpact_model/model"), **WEIGHTS_DIR},
+         "meta4": {"id": "models", "contexts": []}, "model": F("enpact_model/model"), **WEIGHTS_DIR},
         {"meta": {"id": CHUNK, "n_loci_chunks": 5, "samples": SAMPLES, "n_sample_chunks": 2},
          "loci": F(f"{CHUNK}.tsv"), "samples": F(f"{SAMPLES}.txt"), **FASTA, **vcf("meta3"),
-         "meta4": {"id": "reference"}, "model": F("enpact_model/model"), **WEIGHTS_HUB},
+         "meta4": {"id": "models", "contexts": []}, "model": F("enpact_model/model"), **WEIGHTS_HUB},
+        {"meta": {"id": CHUNK, "n_loci_chunks": 5, "samples": SAMPLES, "n_sample_chunks": 2},
+         "loci": F(f"{CHUNK}.tsv"), "samples": F(f"{SAMPLES}.txt"), **FASTA, **vcf("meta3"),
+         "meta4": {"id": "models", "contexts": ["blood", "liver"]},
+         "model": FL(("enpact_model/blood", "enpact_model/liver")), **WEIGHTS_DIR},
     ],
     "ENPACT_MERGE": [
         {"meta": {"id": CHUNK, "n_loci_chunks": 5},
@@ -104,31 +124,56 @@ SAMPLE_INPUTS: dict[str, list[dict]] = {
          **vcf("meta2"), "meta3": {"id": "gwas_filter"}, "gwas": []},
         {"meta": {"id": CHUNK, "n_loci_chunks": 5}, "personalized": F(f"{CHUNK}.h5"), "loci": F(f"{CHUNK}.tsv"),
          **vcf("meta2"), "meta3": {"id": "gwas_filter"}, "gwas": F("gwas.tsv.gz")},
+        {"meta": {"id": CHUNK, "n_loci_chunks": 5, "context": "liver"}, "personalized": F(f"{CHUNK}.h5"),
+         "loci": F(f"{CHUNK}.tsv"), **vcf("meta2"), "meta3": {"id": "gwas_filter"}, "gwas": []},
     ],
     "ENPACT_DATABASE": [
         {"meta": {"id": "databases"}, "linearized": FL(tuple(
+            f"chunks/{c}.h5" for c in (CHUNK, "ENSGDEMO00061.1--ENSGDEMO00120.1")))},
+        {"meta": {"id": "databases", "context": "liver"}, "linearized": FL(tuple(
             f"chunks/{c}.h5" for c in (CHUNK, "ENSGDEMO00061.1--ENSGDEMO00120.1")))},
     ],
     "ENPACT_TWAS": [
         {"meta": {"id": "gwas.tsv.gz"}, "gwas": F("gwas.tsv.gz"), "meta2": {"id": "databases"}, "db": F("enpact.db"),
          "covariance": F("enpact.txt.gz")},
+        {"meta": {"id": "liver"}, "gwas": FL(("height.tsv.gz", "ldl.txt")),
+         "meta2": {"id": "databases", "context": "liver"}, "db": F("enpact_liver.db"),
+         "covariance": F("enpact_liver.reference_panel.txt.gz")},
+    ],
+    "ENPACT_COVARIANCE": [
+        {"meta": {"id": "enpact_liver"}, "databases": F("databases/enpact_liver.db"), **vcf("meta2"),
+         "meta3": {"id": "panel_samples"}, "samples": F("panel_ids.txt")},
+        {"meta": {"id": "snp_covariance"}, "databases": FL(("databases/enpact_blood.db", "databases/enpact_liver.db")),
+         **vcf("meta2"), "meta3": {"id": "panel_samples"}, "samples": []},
+    ],
+    "ENPACT_MULTIXCAN": [
+        {"meta": {"id": "gwas.tsv.gz"}, "gwas": F("gwas.tsv.gz"),
+         "meta2": {"id": "contexts", "contexts": ["blood", "liver"]},
+         "databases": FL(("databases/enpact_blood.db", "databases/enpact_liver.db")),
+         "twas": FL(("twas/blood", "twas/liver")), "covariance": F("snp_covariance.txt.gz")},
     ],
     "ENPACT_ACCURACY": [
         {"meta": {"id": "accuracy"}, "stores": FL((f"personalized/{CHUNK}.h5", "personalized/ENSGDEMO00061.1--ENSGDEMO00120.1.h5")),
          "expression": F("expression.tsv")},
         {"meta": {"id": "accuracy"}, "stores": F(f"personalized/{CHUNK}.h5"), "expression": F("expression.tsv")},
+        {"meta": {"id": "accuracy", "context": "liver"}, "stores": F(f"personalized/{CHUNK}.h5"),
+         "expression": F("expression_liver.tsv")},
     ],
     "ENPACT_REPORT": [
         {"meta": {"id": "report"}, "params_json": F("pipeline_info/params.json"), "truth": F("causal_genes.tsv"),
          "model": FL(("model/model.json", "model/metrics.json", "model/weights.npz")),
          "accuracy": FL(("accuracy/personalized_accuracy.tsv", "accuracy/personalized.json")),
          "databases": FL(("linearized/enpact.db", "linearized/enpact.summary.tsv", "linearized/enpact.txt.gz")),
-         "twas": FL(("twas/gwas.csv", "twas/gwas.qq.png"))},
+         "twas": FL(("twas/gwas.csv", "twas/gwas.qq.png")), "multixcan": []},
         {"meta": {"id": "report"}, "params_json": F("pipeline_info/params.json"), "truth": [],
          "model": FL(("model/model.json", "model/metrics.json")),
          "accuracy": FL(("accuracy/personalized_accuracy.tsv", "accuracy/personalized.json")),
          "databases": FL(("linearized/enpact.db", "linearized/enpact.summary.tsv", "linearized/enpact.txt.gz")),
-         "twas": []},
+         "twas": [], "multixcan": []},
+        {"meta": {"id": "report"}, "params_json": F("pipeline_info/params.json"), "truth": [],
+         "model": FL(("model/blood", "model/liver")), "accuracy": FL(("accuracy/blood", "accuracy/liver")),
+         "databases": FL(("linearized/enpact_blood.db", "linearized/enpact_liver.db")),
+         "twas": FL(("twas/blood", "twas/liver")), "multixcan": FL(("multixcan/gwas.tsv", "multixcan/gwas.qq.png"))},
     ],
 }
 
@@ -307,10 +352,20 @@ def written_files(command: str, ns) -> set[str]:
         from enpact.twas import output_paths, plot_prefixes
 
         files = {_norm(p) for p in output_paths(ns.gwas_file, ns.output_file)}
+        files |= {_norm(Path(p).parent) for p in files if Path(p).parent != Path(".")}   # the folder of the results
         if ns.plots_prefix:
             for prefix in plot_prefixes(ns.gwas_file, ns.plots_prefix):
                 files |= {_norm(f"{prefix}.qq.png"), _norm(f"{prefix}.manhattan.png")}
         return files
+    if command == "loci-union":
+        return {_norm(ns.out)}
+    if command == "covariance":
+        return {_norm(ns.out)}
+    if command == "multixcan":
+        from enpact.layout import gwas_name
+
+        name = gwas_name(ns.gwas_file) if ns.gwas_file else "{gwas}"
+        return {_norm(str(p).replace("{gwas}", name)) for p in (ns.output, ns.qq_plot) if p}
     if command == "accuracy":
         return under(ns.outdir, "personalized_accuracy.tsv", "personalized.json")
     if command == "report":

@@ -73,7 +73,13 @@ PARAM_FILES = {
     "peaks_by_name": ([], {**{k: v for k, v in DEMO.items() if k != "annotation"}, "annotation_format": "names",
                            "model_type": "cnn", "aggregate": "none", "snp_key": "rsid", "gwas_keep_non_rsid": False,
                            "model_hyperparameters": "channels=16,dropout=0.2", "predictor_options": "head=human"}),
+    "contexts": ([], demo_params("contexts")),
+    "contexts_reference_panel": ([], {**demo_params("contexts"), "covariance_vcf": "panel/eur.vcf.gz",
+                                      "covariance_samples": "panel/eur_ids.txt", "gwas": "gwas/height.tsv.gz,gwas/ldl.txt"}),
+    "reference_panel": ([], {**DEMO, "covariance_vcf": "panel/eur.vcf.gz", "samples": "samples.txt"}),
 }
+# processes included under another name (`include { ENPACT_COVARIANCE as ENPACT_JOINT_COVARIANCE }`): their module
+ALIASES = {"ENPACT_PANEL_COVARIANCE": "ENPACT_COVARIANCE", "ENPACT_JOINT_COVARIANCE": "ENPACT_COVARIANCE"}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -133,33 +139,96 @@ def weights_input(weights: str) -> dict:
 
 def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
     """(process, task key like the runner's step key, inputs) of every task the workflow would run."""
+    from enpact.contexts import read_context_sheet
+    from enpact.layout import database_name
+
     fasta = {"meta2": {"id": "genome"}, "fasta": staged(params["fasta"]), "fai": []}
     vcf = {"vcf": staged(params["vcf"]), "tbi": F(Path(params["vcf"]).name + ".tbi")}
     weights = weights_input(str(params["weights"]))
     gwas_files = resolve_gwas_files(params.get("gwas"))
     gwas_filter = staged(gwas_files[0]) if params.get("lin_gwas_pvalue") is not None and gwas_files else []
-    expression = {"meta2": {"id": "expression"}, "expression": staged(params["expression"])}
+    rows = read_context_sheet(params["contexts"]) if params.get("contexts") else []
+    names = [row["context"] for row in rows]
+    # (context or None, meta of its loci task, staged expression, staged annotation)
+    contexts = [(row["context"], {"id": row["context"], "context": row["context"],
+                                  "annotation_format": row.get("annotation_format")},
+                 F(Path(row["expression"]).name),
+                 F(Path(row["annotation"]).name) if row.get("annotation") else staged(params.get("annotation")))
+                for row in rows] or [(None, {"id": "loci"}, staged(params.get("expression")),
+                                      staged(params.get("annotation")))]
+    sheet_files = [Path(row[key]).name for row in rows for key in ("expression", "annotation") if row.get(key)]
+    if params.get("covariance_vcf"):
+        panel = {"vcf": staged(params["covariance_vcf"]), "tbi": F(Path(params["covariance_vcf"]).name + ".tbi"),
+                 "meta3": {"id": "panel_samples"}, "samples": staged(params.get("covariance_samples"))}
+        panel_meta = {"id": "reference_panel", "reference": True}
+    else:
+        panel = {**vcf, "meta3": {"id": "panel_samples"}, "samples": staged(params.get("samples"))}
+        panel_meta = {"id": "panel", "reference": False}
     tasks = [
         ("ENPACT_CHECK", "check", {"meta": {"id": "params"}, "nextflow_params": F("nextflow_params.json"), **fasta,
                                    "meta3": {"id": "loci"}, "annotation": staged(params.get("annotation")),
-                                   "meta4": {"id": "expression"}, "expression": staged(params["expression"]),
+                                   "meta4": {"id": "expression"}, "expression": staged(params.get("expression")),
                                    "meta5": {"id": "vcf"}, **vcf, "meta6": {"id": "samples"},
                                    "samples": staged(params.get("samples")),
                                    "gwas": FL(tuple(f"gwas/{i}/{Path(g).name}" for i, g in enumerate(gwas_files, 1)))
-                                   if gwas_files else []}),
-        ("ENPACT_LOCI", "loci", {"meta": {"id": "loci"}, "annotation": staged(params.get("annotation")),
-                                 "expression": staged(params["expression"]), **fasta}),
+                                   if gwas_files else [],
+                                   "meta7": {"id": "contexts"}, "contexts": staged(params.get("contexts")),
+                                   "context_files": FL(tuple(f"contexts/{i}/{n}" for i, n in enumerate(sheet_files, 1)))
+                                   if sheet_files else []}),
         ("ENPACT_CHUNK", "chunk", {"meta": {"id": "loci"}, "loci": F("loci.tsv"), "meta2": {"id": "vcf"}, **vcf,
                                    "meta3": {"id": "samples"}, "samples": staged(params.get("samples"))}),
         ("ENPACT_MERGE_FEATURES", "reference/merge",
          {"meta": {"id": "reference"}, "stores": FL(tuple(f"chunks/{c}.h5" for c in LOCI_CHUNKS))}),
-        ("ENPACT_TRAIN", "train", {"meta": {"id": "reference"}, "features": F("reference.h5"), "loci": F("loci.tsv"),
-                                   **expression}),
-        ("ENPACT_ACCURACY", "accuracy", {"meta": {"id": "accuracy"}, "stores": FL(tuple(
-            f"personalized/{c}.h5" for c in LOCI_CHUNKS)), "expression": staged(params["expression"])}),
-        ("ENPACT_DATABASE", "database", {"meta": {"id": "databases"}, "linearized": FL(tuple(
-            f"chunks/{c}.h5" for c in LOCI_CHUNKS))}),
     ]
+    if names:
+        tasks.append(("ENPACT_LOCI_UNION", "loci/union", {"meta": {"id": "loci", "contexts": names}, "loci": FL(tuple(
+            f"contexts/{i}/{n}.tsv" for i, n in enumerate(names, 1)))}))
+    databases = []
+    for name, meta, expression, annotation in contexts:
+        key = (lambda step: step if name is None else f"{step}/{name}")   # noqa: E731
+        db_name = database_name(params["name"], name)
+        databases.append(db_name)
+        tasks.append(("ENPACT_LOCI", key("loci"), {"meta": meta, "annotation": annotation, "expression": expression,
+                                                   **fasta}))
+        tasks.append(("ENPACT_TRAIN", key("train"), {"meta": meta, "features": F("reference.h5"),
+                                                     "loci": F("loci.tsv" if name is None else f"{name}.tsv"),
+                                                     "expression": expression}))
+        tasks.append(("ENPACT_ACCURACY", key("accuracy"), {"meta": {"id": "accuracy", "context": name}, "stores": FL(
+            tuple(f"personalized/{c}.h5" for c in LOCI_CHUNKS)), "expression": expression}))
+        tasks.append(("ENPACT_DATABASE", key("database"), {"meta": {"id": "databases", "context": name or ""},
+                                                           "linearized": FL(tuple(f"chunks/{c}.h5" for c in LOCI_CHUNKS))}))
+        covariance = F(f"{db_name}.txt.gz")
+        if params.get("covariance_vcf"):
+            covariance = F(f"{db_name}.reference_panel.txt.gz")
+            tasks.append(("ENPACT_PANEL_COVARIANCE", key("covariance"), {
+                "meta": {"id": db_name, "context": name or ""}, "databases": F(f"databases/{db_name}.db"),
+                "meta2": panel_meta, **panel}))
+        for chunk in LOCI_CHUNKS:
+            tasks.append(("ENPACT_LINEARIZE", key("linearize") + f"/{chunk}", {
+                "meta": {"id": chunk, "n_loci_chunks": len(LOCI_CHUNKS), "context": name or ""},
+                "personalized": F(f"{chunk}.h5"), "loci": F(f"{chunk}.tsv"), "meta2": {"id": "vcf"}, **vcf,
+                "meta3": {"id": "gwas_filter"}, "gwas": gwas_filter}))
+        db = {"meta2": {"id": "databases", "context": name or ""}, "db": F(f"{db_name}.db"), "covariance": covariance}
+        if name is None:
+            for gwas in gwas_files:
+                tasks.append(("ENPACT_TWAS", f"twas/{gwas_name(gwas)}", {
+                    "meta": {"id": Path(gwas).name}, "gwas": staged(gwas), **db}))
+        elif gwas_files:
+            files = sorted(Path(g).name for g in gwas_files)
+            tasks.append(("ENPACT_TWAS", f"twas/{name}", {"meta": {"id": name},
+                                                          "gwas": FL(tuple(files)) if len(files) > 1 else F(files[0]),
+                                                          **db}))
+    if names and gwas_files:
+        dbs = FL(tuple(f"databases/{d}.db" for d in databases))
+        tasks.append(("ENPACT_JOINT_COVARIANCE", "multixcan/covariance", {
+            "meta": {"id": "snp_covariance"}, "databases": dbs, "meta2": panel_meta, **panel}))
+        for gwas in gwas_files:
+            tasks.append(("ENPACT_MULTIXCAN", f"multixcan/{gwas_name(gwas)}", {
+                "meta": {"id": Path(gwas).name}, "gwas": staged(gwas),
+                "meta2": {"id": "contexts", "contexts": names}, "databases": dbs,
+                "twas": FL(tuple(f"twas/{n}" for n in names)), "covariance": F("snp_covariance.txt.gz")}))
+    models = {"meta4": {"id": "models", "contexts": names},
+              "model": FL(tuple(f"enpact_model/{n}" for n in names)) if names else F("enpact_model/model")}
     for chunk in LOCI_CHUNKS:
         meta = {"id": chunk, "n_loci_chunks": len(LOCI_CHUNKS)}
         tasks.append(("ENPACT_PREDICT", f"reference/{chunk}", {"meta": meta, "loci": F(f"{chunk}.tsv"), **fasta,
@@ -167,17 +236,9 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
         for samples in SAMPLE_CHUNKS:
             tasks.append(("ENPACT_PERSONALIZE", f"personalize/{chunk}/{samples}", {
                 "meta": {**meta, "samples": samples, "n_sample_chunks": len(SAMPLE_CHUNKS)}, "loci": F(f"{chunk}.tsv"),
-                "samples": F(f"{samples}.txt"), **fasta, "meta3": {"id": "vcf"}, **vcf,
-                "meta4": {"id": "reference"}, "model": F("enpact_model/model"), **weights}))
+                "samples": F(f"{samples}.txt"), **fasta, "meta3": {"id": "vcf"}, **vcf, **models, **weights}))
         tasks.append(("ENPACT_MERGE", f"merge/{chunk}", {"meta": meta, "stores": FL(tuple(
             f"chunks/{chunk}.{s}.h5" for s in SAMPLE_CHUNKS))}))
-        tasks.append(("ENPACT_LINEARIZE", f"linearize/{chunk}", {
-            "meta": meta, "personalized": F(f"{chunk}.h5"), "loci": F(f"{chunk}.tsv"), "meta2": {"id": "vcf"}, **vcf,
-            "meta3": {"id": "gwas_filter"}, "gwas": gwas_filter}))
-    for gwas in gwas_files:
-        tasks.append(("ENPACT_TWAS", f"twas/{gwas_name(gwas)}", {
-            "meta": {"id": Path(gwas).name}, "gwas": staged(gwas), "meta2": {"id": "databases"},
-            "db": F(f"{params['name']}.db"), "covariance": F(f"{params['name']}.txt.gz")}))
     return tasks
 
 
@@ -189,7 +250,7 @@ def render_tasks(name: str, directory: Path, publish_files: dict[str, list[str]]
     entries = []
     tasks = nextflow_tasks(params)
     for process_name, key, inputs in tasks:
-        process = processes[process_name]
+        process = processes[ALIASES.get(process_name, process_name)]
         assert list(inputs) == process.input_names, f"{process_name}: inputs {process.input_names}, test gives {list(inputs)}"
         entries.append({"id": key, "process": process_name, "labels": process.labels,
                         "configs": [str(c) for c in profile_configs(profiles)], "params": params, "inputs": inputs,
@@ -225,6 +286,8 @@ def materialize(argv: list[str]) -> None:
         if token.startswith("--"):
             option = token[2:].replace("-", "_")
             continue
+        if option == "model" and "=" in token:
+            token = token.split("=", 1)[1]   # CONTEXT=DIR
         if option in PATH_OPTIONS and not Path(token).exists() and "{" not in token:
             path = Path(token)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +317,11 @@ def comparable(config: object) -> tuple[str, dict]:
     and TWAS outputs resolved."""
     from enpact.twas import output_paths, plot_prefixes
 
+    from enpact.steps import _with_gwas_name
+
     step = step_of(config).name
+    if step == "multixcan":
+        config = _with_gwas_name(config)   # `{gwas}` named as `enpact multixcan` names it
     values = as_dict(config)
     if step == "twas":
         values["output_file"] = str(output_paths(list(config.gwas_file), config.output_file)[0])
@@ -346,7 +413,8 @@ def result_files(config: object) -> set[str]:
     return {f for f in written_files(step_of(config).name, config) if "*" not in f and Path(f).suffix}
 
 
-@pytest.mark.parametrize("name", ["demo", "delete_personalized", "several_gwas"])
+@pytest.mark.parametrize("name", ["demo", "delete_personalized", "several_gwas", "contexts",
+                                  "contexts_reference_panel"])
 def test_nextflow_publishes_the_results_layout_of_enpact_run(name, render_dir, tmp_path, monkeypatch):
     """Every file `enpact run` keeps under outdir, Nextflow publishes at the same path, and nothing else (the
     personalized stores only when enpact.layout.keeps_personalized says so)."""
@@ -380,7 +448,7 @@ def test_the_report_task_stages_its_inputs_where_the_results_layout_puts_them(tm
     layout = ResultsLayout(tmp_path)
     where = {
         "params_json": layout.params_json, "model": layout.model_json, "accuracy": layout.accuracy_table,
-        "databases": layout.database("n"), "twas": layout.twas_table("g"),
+        "databases": layout.database("n"), "twas": layout.twas_table("g"), "multixcan": layout.multixcan_table("g"),
     }
     text = (ROOT / "modules" / "enpact_report" / "main.nf").read_text()
     staged = dict(re.findall(r"path\((\w+), stageAs: '([^']+)'\)", text))

@@ -449,6 +449,11 @@ def test_includes_resolve_and_every_module_is_used():
 
 def test_modules_config_selectors_name_real_processes():
     names = {parse_process(m).name for m in MODULES}
+    workflows = [ROOT / "main.nf", *(ROOT / "workflows").glob("*.nf"), *(ROOT / "subworkflows").glob("*.nf")]
+    aliases = {alias for path in workflows
+               for process, alias in re.findall(r"include\s*\{\s*(\w+)\s+as\s+(\w+)\s*\}", path.read_text())
+               if process in names}
+    names |= aliases   # `include { ENPACT_COVARIANCE as ENPACT_JOINT_COVARIANCE }`: selected by its alias
     text = (ROOT / "conf" / "modules.config").read_text()
     selectors = re.findall(r"withName:\s*'([^']+)'", text)
     assert selectors

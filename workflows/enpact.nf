@@ -2,11 +2,11 @@
 ========================================================================================
     ENPACT: the whole DAG, top to bottom
 ========================================================================================
-    CHECK -> LOCI -> CHUNK -> PREDICT (reference, per loci chunk, GPU) -> MERGE_FEATURES
-          -> TRAIN (fit, evaluated on the held-out chromosomes)
-          -> PERSONALIZE (loci chunk x sample chunk, GPU) -> MERGE (per loci chunk)
-          -> LINEARIZE (per loci chunk) -> DATABASE (all chunks)
-          -> TWAS (per GWAS file) -> REPORT
+    CHECK -> LOCI (per context; LOCI_UNION of several) -> CHUNK -> PREDICT (reference, per loci chunk, GPU)
+          -> MERGE_FEATURES -> TRAIN (per context; evaluated on the held-out chromosomes)
+          -> PERSONALIZE (loci chunk x sample chunk, GPU; every context's model) -> MERGE (per loci chunk)
+          -> ACCURACY (per context) -> LINEARIZE (per context x loci chunk) -> DATABASE (per context)
+          -> TWAS (per GWAS file; per context) -> MULTIXCAN (per GWAS file, several contexts) -> REPORT
     Every process runs one `enpact <subcommand>` (modules/<process>/main.nf) with the options
     of conf/modules.config; this workflow reads no params. Lists that feed one task are sorted
     by name first: input order is part of the task hash, and -resume depends on it.
@@ -15,6 +15,7 @@
 
 include { ENPACT_CHECK          } from '../modules/enpact_check/main'
 include { ENPACT_LOCI           } from '../modules/enpact_loci/main'
+include { ENPACT_LOCI_UNION     } from '../modules/enpact_loci_union/main'
 include { ENPACT_CHUNK          } from '../modules/enpact_chunk/main'
 include { ENPACT_PREDICT        } from '../modules/enpact_predict/main'
 include { ENPACT_MERGE_FEATURES } from '../modules/enpact_merge_features/main'
@@ -31,9 +32,13 @@ workflow ENPACT {
     ch_params            // channel: [ val(meta), path(nextflow_params.json) ]
     ch_fasta             // channel: [ val(meta), path(fasta), path(fai) ] (value)
     ch_annotation        // channel: [ val(meta), path(annotation) or [] ] (value; [] with annotation_format names)
-    ch_expression        // channel: [ val(meta), path(expression.tsv) ] (value)
+    ch_expression        // channel: [ val(meta), path(expression.tsv) or [] ] (value; [] with contexts)
+    ch_contexts          // channel: [ val(meta: id, context, annotation_format), path(annotation) or [], path(expression) ], one per context (meta.context null for a single expression)
+    ch_context_sheet     // channel: [ val(meta), path(contexts.csv) or [], [ path(the files it names) ] ] (value; for ENPACT_CHECK)
+    context_names        // val: the contexts' names in the order of the sample sheet ([] for a single expression)
     ch_vcf               // channel: [ val(meta), path(vcf), path(index) ] (value)
     ch_samples           // channel: [ val(meta), path(sample ids) or [] ] (value; [] = all VCF samples)
+    ch_covariance_panel  // channel: [ val(meta), path(vcf) or [], path(index) or [], val(meta), path(sample ids) or [] ] (value; covariance_vcf)
     ch_weights           // channel: [ val(hugging face id), path(checkpoint dir) ], one of them empty (value)
     ch_gwas              // channel: [ val(meta: id = GWAS file name), path(gwas) ], one per GWAS file
     ch_gwas_filter       // channel: [ val(meta), path(gwas) or [] ] (value; linearize loci near GWAS signals)
@@ -52,25 +57,38 @@ workflow ENPACT {
         ch_expression,
         ch_vcf,
         ch_samples,
-        ch_gwas.map { _meta, gwas -> gwas }.toList()
+        ch_gwas.map { _meta, gwas -> gwas }.toList(),
+        ch_context_sheet
     )
     ch_checked = ENPACT_CHECK.out.params_json.first()   // value channel: [ meta, pipeline_info/params.json ]
 
     //
-    // 1. Loci: one per feature of the training matrix, with its chromosome split
+    // 1. Loci: one per feature of each context's training matrix, with its chromosome split; with several
+    //    contexts, their union (one predictor pass then serves them all)
     //
     ENPACT_LOCI(
-        ch_annotation
-            .combine(ch_expression)
+        ch_contexts
             .combine(ch_checked)
-            .map { meta, annotation, _meta2, expression, _meta3, _checked -> [ meta, annotation, expression ] },
+            .map { meta, annotation, expression, _meta2, _checked -> [ meta, annotation, expression ] },
         ch_fasta
     )
+
+    ENPACT_LOCI_UNION(
+        ENPACT_LOCI.out.loci
+            .filter { meta, _loci -> meta.context }
+            .toList()
+            .filter { tables -> tables }
+            .map { tables -> [ [id: 'loci', contexts: context_names],
+                               context_names.collect { name -> tables.find { table -> table[0].context == name }[1] } ] }
+    )
+    ch_loci = ENPACT_LOCI.out.loci
+        .filter { meta, _loci -> !meta.context }
+        .mix(ENPACT_LOCI_UNION.out.loci)
 
     //
     // 2. Chunks of loci and of samples, named from their content: <first>--<last>
     //
-    ENPACT_CHUNK(ENPACT_LOCI.out.loci, ch_vcf, ch_samples)
+    ENPACT_CHUNK(ch_loci, ch_vcf, ch_samples)
 
     ch_loci_chunks = ENPACT_CHUNK.out.loci
         .flatMap { _meta, files -> [ files ].flatten() }
@@ -95,40 +113,53 @@ workflow ENPACT {
     )
 
     //
-    // 4. EnPACT model: fitted on the train chromosomes, evaluated on valid and test by `enpact train` itself
+    // 4. One EnPACT model per context: fitted on the train chromosomes, evaluated on valid and test by
+    //    `enpact train` itself
     //
+    ch_expressions = ch_contexts.map { meta, _annotation, expression -> [ meta, expression ] }
     TRAIN(
-        ENPACT_MERGE_FEATURES.out.h5
-            .combine(ENPACT_LOCI.out.loci.map { _meta, loci -> loci }),   // [ meta, reference.h5, loci.tsv ]
-        ch_expression
+        ENPACT_LOCI.out.loci
+            .join(ch_expressions)
+            .combine(ENPACT_MERGE_FEATURES.out.h5)
+            .map { meta, loci, expression, _meta2, features -> [ meta, features, loci, expression ] }
     )
-    ch_model = TRAIN.out.model.first()   // value channel: reused by every personalize task
+    // value channel: every context's model, in the order of the sample sheet, for every personalize task
+    ch_models = TRAIN.out.model
+        .toList()
+        .map { models -> [ [id: 'models', contexts: context_names],
+                           context_names ? context_names.collect { name -> models.find { model -> model[0].context == name }[1] }
+                                         : models[0][1] ] }
 
     //
-    // 5. Personalized predictions: loci chunk x sample chunk (GPU label), one merged store per loci chunk
+    // 5. Personalized predictions: loci chunk x sample chunk (GPU label), one merged store per loci chunk; the
+    //    predictor runs once per distinct window and every context's model is applied
     //
-    PERSONALIZE(ch_loci_chunks, ch_sample_chunks, ch_fasta, ch_vcf, ch_model, ch_weights)
+    PERSONALIZE(ch_loci_chunks, ch_sample_chunks, ch_fasta, ch_vcf, ch_models, ch_weights)
 
     //
-    // 5b. Personalized accuracy: all merged stores against the observed matrix (a table the report renders)
+    // 5b. Personalized accuracy per context: all merged stores against the context's observed matrix
     //
     ENPACT_ACCURACY(
         PERSONALIZE.out.h5
             .map { _meta, h5 -> h5 }
             .toSortedList { a, b -> a.name <=> b.name }
-            .combine(ch_expression)
-            .map { stores, meta, expression -> [ meta + [id: 'accuracy'], stores, expression ] }
+            .map { stores -> [ stores ] }   // one item: combine appends the elements of a list
+            .combine(ch_expressions)
+            .map { stores, meta, expression -> [ [id: 'accuracy', context: meta.context], stores, expression ] }
     )
 
     //
-    // 6. Linearization per loci chunk, then the PredictDB databases from all chunks
+    // 6. Linearization per context x loci chunk, then each context's PredictDB database (and, with
+    //    covariance_vcf, its covariance from the reference panel)
     //
-    LINEARIZE(PERSONALIZE.out.h5, ch_loci_chunks, ch_vcf, ch_gwas_filter)
+    LINEARIZE(PERSONALIZE.out.h5, ch_loci_chunks, ch_vcf, ch_gwas_filter,
+              ch_contexts.map { meta, _annotation, _expression -> meta.context ?: '' }, ch_covariance_panel)
 
     //
-    // 7. TWAS: S-PrediXcan per GWAS file
+    // 7. TWAS: S-PrediXcan per GWAS file (per context: every GWAS file in one task), and with several contexts
+    //    S-MultiXcan per GWAS file on the joint covariance of the contexts' models
     //
-    TWAS(ch_gwas, LINEARIZE.out.db.first())
+    TWAS(ch_gwas, LINEARIZE.out.twas_db, context_names, ch_covariance_panel)
 
     //
     // 8. Report, rendered from the outputs staged in the results layout
@@ -137,25 +168,32 @@ workflow ENPACT {
         ch_checked
             .combine(ch_truth)
             .map { meta, params_json, _meta2, truth -> [ meta + [id: 'report'], params_json, truth ] },
-        TRAIN.out.files
-            .flatMap { _meta, files -> [ files ].flatten() }
-            .toSortedList { a, b -> a.name <=> b.name },
-        ENPACT_ACCURACY.out.accuracy.map { _meta, table, summary -> [ table, summary ] },
+        context_names
+            ? TRAIN.out.model.map { _meta, model -> model }.toSortedList { a, b -> a.name <=> b.name }
+            : TRAIN.out.files.flatMap { _meta, files -> [ files ].flatten() }.toSortedList { a, b -> a.name <=> b.name },
+        context_names
+            ? ENPACT_ACCURACY.out.folder.map { _meta, folder -> folder }.toSortedList { a, b -> a.name <=> b.name }
+            : ENPACT_ACCURACY.out.accuracy.map { _meta, table, summary -> [ table, summary ] },
         LINEARIZE.out.db.map { _meta, db, covariance -> [ db, covariance ] }
             .mix(LINEARIZE.out.summary.map { _meta, summary -> [ summary ] })
             .flatten()
             .toSortedList { a, b -> a.name <=> b.name },
-        TWAS.out.csv.mix(TWAS.out.qq, TWAS.out.manhattan)
+        context_names
+            ? TWAS.out.folder.map { _meta, folder -> folder }.toSortedList { a, b -> a.name <=> b.name }
+            : TWAS.out.csv.mix(TWAS.out.qq, TWAS.out.manhattan)
+                .flatMap { _meta, files -> [ files ].flatten() }
+                .toSortedList { a, b -> a.name <=> b.name },
+        TWAS.out.multixcan
             .flatMap { _meta, files -> [ files ].flatten() }
             .toSortedList { a, b -> a.name <=> b.name }
     )
 
     emit:
     params_json = ch_checked                    // channel: [ val(meta), path(pipeline_info/params.json) ]
-    loci        = ENPACT_LOCI.out.loci          // channel: [ val(meta), path(loci.tsv) ]
+    loci        = ch_loci                       // channel: [ val(meta), path(loci.tsv) ] (the union with several contexts)
     reference   = ENPACT_MERGE_FEATURES.out.h5  // channel: [ val(meta), path(reference.h5) ]
-    model       = TRAIN.out.model               // channel: [ val(meta), path(model/) ]
-    db          = LINEARIZE.out.db              // channel: [ val(meta), path(NAME.db), path(NAME.txt.gz) ]
+    model       = TRAIN.out.model               // channel: [ val(meta), path(model/) ], one per context
+    db          = LINEARIZE.out.db              // channel: [ val(meta), path(NAME.db), path(NAME.txt.gz) ], one per context
     twas        = TWAS.out.csv                  // channel: [ val(meta), path(twas/<gwas>.csv) ]
     report      = ENPACT_REPORT.out.html        // channel: [ val(meta), path(report/index.html) ]
 }

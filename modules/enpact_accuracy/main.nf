@@ -9,6 +9,7 @@ process ENPACT_ACCURACY {
 
     output:
     tuple val(meta), path("${prefix}/personalized_accuracy.tsv"), path("${prefix}/personalized.json"), emit: accuracy
+    tuple val(meta), path("${prefix}", type: 'dir')                                               , emit: folder
     tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
     tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 

@@ -13,6 +13,8 @@ process ENPACT_CHECK {
     tuple val(meta5), path(vcf), path(tbi)
     tuple val(meta6), path(samples)                          // [] for all VCF samples
     path(gwas, stageAs: 'gwas/?/*')                          // the GWAS files, in the order of params.gwas ([] without)
+    tuple val(meta7), path(contexts), path(context_files, stageAs: 'contexts/?/*')
+                                                             // contexts sample sheet and the files it names, in its order ([] without)
 
     output:
     tuple val(meta), path("pipeline_info/params.json"), emit: params_json
@@ -22,7 +24,8 @@ process ENPACT_CHECK {
     script:
     def args  = task.ext.args ?: ''
     // an input whose parameter is unset is [] here; `enpact check` then names the missing parameter
-    def files = [ fasta: fasta, annotation: annotation, expression: expression, vcf: vcf, samples: samples, gwas: gwas ]
+    def files = [ fasta: fasta, annotation: annotation, expression: expression, vcf: vcf, samples: samples, gwas: gwas,
+                  contexts: contexts, 'context-files': context_files ]
         .findAll { _name, value -> value }
         .collect { name, value -> "--${name} ${value}" }
         .join(' ')

@@ -9,7 +9,7 @@ process ENPACT_PERSONALIZE {
     tuple val(meta), path(loci), path(samples)                    // loci chunk, sample chunk
     tuple val(meta2), path(fasta), path(fai)
     tuple val(meta3), path(vcf), path(tbi)                        // phased, indexed VCF/BCF
-    tuple val(meta4), path(model, stageAs: 'enpact_model/*')      // EnPACT model directory
+    tuple val(meta4), path(model, stageAs: 'enpact_model/*')      // EnPACT model directory; with contexts one per context (meta4.contexts, each named after its context)
     tuple val(weights_id), path(weights_dir, stageAs: 'weights/*')  // Hugging Face id and [], or '' and a checkpoint dir
 
     output:
@@ -22,6 +22,8 @@ process ENPACT_PERSONALIZE {
     def args    = task.ext.args ?: ''
     prefix      = task.ext.prefix ?: "${meta.id}.${meta.samples}"
     def weights = weights_dir ? "${weights_dir}" : "${weights_id}"
+    // contexts: one predictor pass, every context's model applied to the loci the context uses
+    def models  = meta4.contexts ? meta4.contexts.collect { name -> "${name}=enpact_model/${name}" }.join(' ') : "${model}"
     """
     export OMP_NUM_THREADS=${task.cpus}
     enpact personalize \\
@@ -29,7 +31,7 @@ process ENPACT_PERSONALIZE {
         --loci ${loci} \\
         --vcf ${vcf} \\
         --samples-file ${samples} \\
-        --model ${model} \\
+        --model ${models} \\
         --weights ${weights} \\
         ${args} \\
         --no-progress \\

@@ -7,10 +7,11 @@ process ENPACT_REPORT {
 
     input:
     tuple val(meta), path(params_json, stageAs: 'pipeline_info/params.json'), path(truth)   // ENPACT_CHECK's params.json, truth table or []
-    path(model, stageAs: 'model/*')                  // files of the model directory
-    path(accuracy, stageAs: 'accuracy/*')            // personalized_accuracy.tsv, personalized.json (ENPACT_ACCURACY)
-    path(databases, stageAs: 'linearized/*')         // NAME.db, NAME.txt.gz, NAME.summary.tsv
-    path(twas, stageAs: 'twas/*')                    // TWAS CSVs and plots ([] without GWAS)
+    path(model, stageAs: 'model/*')                  // files of the model directory (with contexts: the model directories, named after their context)
+    path(accuracy, stageAs: 'accuracy/*')            // personalized_accuracy.tsv, personalized.json (ENPACT_ACCURACY; with contexts: its folders)
+    path(databases, stageAs: 'linearized/*')         // NAME.db, NAME.txt.gz, NAME.summary.tsv (every context's)
+    path(twas, stageAs: 'twas/*')                    // TWAS CSVs and plots ([] without GWAS; with contexts: the folders twas/<context>/)
+    path(multixcan, stageAs: 'multixcan/*')          // S-MultiXcan tables and QQ plots ([] without contexts or GWAS)
 
     output:
     tuple val(meta), path("report", type: 'dir')  , emit: report

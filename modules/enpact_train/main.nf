@@ -5,8 +5,7 @@ process ENPACT_TRAIN {
     label 'process_medium'
 
     input:
-    tuple val(meta), path(features), path(loci)   // merged reference feature store, loci table
-    tuple val(meta2), path(expression)            // training matrix
+    tuple val(meta), path(features), path(loci), path(expression)   // merged reference feature store, the context's loci table and training matrix
 
     output:
     tuple val(meta), path("${prefix}", type: 'dir')   , emit: model

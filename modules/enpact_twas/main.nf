@@ -6,33 +6,37 @@ process ENPACT_TWAS {
     label 'process_low'
 
     input:
-    tuple val(meta), path(gwas)                     // GWAS summary statistics
-    tuple val(meta2), path(db), path(covariance)    // NAME.db, NAME.txt.gz
+    tuple val(meta), path(gwas)                     // GWAS summary statistics (with contexts: every GWAS file, one task per context)
+    tuple val(meta2), path(db), path(covariance)    // NAME.db, NAME.txt.gz (meta2.context: the context of a run of several)
 
     output:
-    tuple val(meta), path("twas/*.csv")          , emit: csv
-    tuple val(meta), path("twas/*.qq.png")       , emit: qq       , optional: true
-    tuple val(meta), path("twas/*.manhattan.png"), emit: manhattan, optional: true
+    tuple val(meta), path("${folder}/*.csv")          , emit: csv
+    tuple val(meta), path("${folder}/*.qq.png")       , emit: qq       , optional: true
+    tuple val(meta), path("${folder}/*.manhattan.png"), emit: manhattan, optional: true
+    tuple val(meta), path("${folder}", type: 'dir')   , emit: folder
     tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
     tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 
     script:
-    def args = task.ext.args ?: ''
+    def args  = task.ext.args ?: ''
+    folder    = meta2.context ? "twas/${meta2.context}" : 'twas'
+    def files = gwas.toString().tokenize(' ')   // staged names, blank-separated when several
     """
     enpact twas \\
         --model-db-path ${db} \\
         --covariance ${covariance} \\
-        --gwas-file ${gwas} \\
+        --gwas-file ${files.join(' ')} \\
         ${args} \\
-        --output-file 'twas/{gwas}.csv' \\
-        --plots-prefix 'twas/{gwas}'
+        --output-file '${folder}/{gwas}.csv' \\
+        --plots-prefix '${folder}/{gwas}'
     """
 
     stub:
-    def name = gwas.simpleName   // stand-in names only; real runs take them from `enpact twas`
+    folder    = meta2.context ? "twas/${meta2.context}" : 'twas'
+    def names = gwas.toString().tokenize(' ').collect { file -> file.tokenize('/').last().tokenize('.')[0] }   // stand-in names only; real runs take them from `enpact twas`
+    def lines = names.collect { name -> "echo 'gene,gene_name,zscore,effect_size,pvalue,var_g,pred_perf_r2,pred_perf_pval,pred_perf_qval,n_snps_used,n_snps_in_cov,n_snps_in_model' > ${folder}/${name}.csv && touch ${folder}/${name}.qq.png ${folder}/${name}.manhattan.png" }
     """
-    mkdir -p twas
-    echo 'gene,gene_name,zscore,effect_size,pvalue,var_g,pred_perf_r2,pred_perf_pval,pred_perf_qval,n_snps_used,n_snps_in_cov,n_snps_in_model' > twas/${name}.csv
-    touch twas/${name}.qq.png twas/${name}.manhattan.png
+    mkdir -p ${folder}
+    ${lines.join('\n    ')}
     """
 }

@@ -13,6 +13,7 @@ from enpact.glmnet import fit_elastic_net_cv
 from enpact.errors import EnpactError
 from enpact.genome import bare_chrom, gtex_chrom, window_start
 from enpact.logsummary import progress_bar
+from enpact.predictdb import SUMMARY_COLUMNS, WEIGHTS_COLUMNS
 from enpact.store import PersonalizedStore
 from enpact.variants import MISSING, VariantTable, VcfReader, is_symbolic
 
@@ -212,9 +213,9 @@ def linearize(
         if len(w):
             weights.append(w)
             covariances[gene] = cov
-    summary = pd.DataFrame(summaries)
-    all_weights = pd.concat(weights, ignore_index=True) if weights else pd.DataFrame(
-        columns=["gene", "rsid", "varID", "ref_allele", "eff_allele", "weight"])
+    # a chunk may hold no locus of a context: an empty summary with every column
+    summary = pd.DataFrame(summaries) if summaries else pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    all_weights = pd.concat(weights, ignore_index=True) if weights else pd.DataFrame(columns=list(WEIGHTS_COLUMNS))
     n_ok = int((summary["status"] == "ok").sum())
     log.info("linearized %d loci (%d fitted, %d skipped: %s)", len(summary), n_ok, len(summary) - n_ok,
              ", ".join(f"{k} {v}" for k, v in summary.loc[summary["status"] != "ok", "reason"].value_counts().items())

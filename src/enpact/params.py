@@ -324,13 +324,4 @@ def check_nextflow_params(path: Path) -> dict[str, Any]:
     if unknown:
         log.warning("%s: ignoring parameters the schema does not define: %s", path, ", ".join(unknown))
     given = {k: v for k, v in given.items() if k in known or k in NEXTFLOW_ONLY | INSTITUTIONAL_PARAMS}
-    params = complete_params(given, schema, "pipeline parameters")
-    if params.get("contexts"):
-        raise EnpactError("pipeline parameters: parameter 'contexts': the Nextflow workflow does not run several "
-                          "contexts yet; run this parameter file with `enpact run --params FILE`, or give one "
-                          "context's matrix as 'expression'")
-    if params.get("covariance_vcf"):
-        raise EnpactError("pipeline parameters: parameter 'covariance_vcf': the Nextflow workflow does not take a "
-                          "reference panel for the covariance yet; run this parameter file with `enpact run --params "
-                          "FILE`, or run `enpact covariance` on the published databases")
-    return params
+    return complete_params(given, schema, "pipeline parameters")

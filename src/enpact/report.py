@@ -807,17 +807,18 @@ CONTEXT_SECTIONS = (
 )
 
 
-def context_names(params: dict) -> list[str]:
-    """The run's named contexts (empty for a single-context run); the sample sheet itself when readable, else
-    the models' folders (a report rewritten where the sheet is not)."""
+def context_names(params: dict, outdir: Path) -> list[str]:
+    """The run's named contexts (empty for a single-context run): the sample sheet's order when it is readable
+    here, else the models' folders by name (the Nextflow report task stages the results, not the sheet)."""
     if not params.get("contexts"):
         return []
-    try:
-        from enpact.contexts import read_context_sheet
+    from enpact.contexts import read_context_sheet
 
+    try:
         return [row["context"] for row in read_context_sheet(params["contexts"])]
     except EnpactError:
-        return []
+        model = ResultsLayout(outdir).model
+        return sorted(p.parent.name for p in model.glob("*/model.json"))
 
 
 def contexts_overview(names: list[str], summary: dict) -> str:
@@ -849,7 +850,7 @@ def write_report(outdir: Path, params: dict) -> Path:
     layout.report.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}
     sections = [("What ran", inputs_section(outdir, params, summary))]
-    names = context_names(params)
+    names = context_names(params, outdir)
     if not names:
         sections += [(title, section(outdir, params, summary)) for title, section in CONTEXT_SECTIONS]
     else:

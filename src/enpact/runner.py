@@ -24,9 +24,8 @@ from enpact.checks import check_study, param_names
 from enpact.errors import EnpactError
 from enpact.io import atomic_path
 from enpact.contexts import study_contexts
-from enpact.layout import (ACCURACY_SUMMARY, ACCURACY_TABLE, ResultsLayout, database_name, gwas_names,
+from enpact.layout import (ACCURACY_SUMMARY, ACCURACY_TABLE, ResultsLayout, database_name, gwas_name, gwas_names,
                            keeps_personalized)
-from enpact.loci import read_loci
 from enpact.params import resolve_gwas_files, write_params
 from enpact.steps import (AccuracyConfig, ChunkConfig, CovarianceConfig, DatabaseConfig, LinearizeConfig, LociConfig,
                           LociUnionConfig, MergeConfig, MultixcanConfig,
@@ -323,11 +322,7 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
                                                 "*.covariance.tsv.gz"], [p for ps in linearized.values() for p in ps])
     outputs: list[Path] = []
     for context in contexts:
-        context_loci = read_loci(layout.context_loci(context.name))["locus_id"] if context.name else None
-        for chunk, out in zip(loci_chunks, linearized[context.name]):
-            if context_loci is not None and not read_loci(chunk)["locus_id"].isin(context_loci).any():
-                linearized[context.name] = [p for p in linearized[context.name] if p != out]
-                continue   # no locus of this context in the chunk
+        for chunk, out in zip(loci_chunks, linearized[context.name]):   # a chunk without the context's loci: empty
             runner.step("linearize", f"linearize/{chunk.stem}" if context.name is None else
                         f"linearize/{context.name}/{chunk.stem}", LinearizeConfig(
                 personalized=layout.personalized_store(chunk.stem), vcf=Path(params["vcf"]), loci=chunk,
@@ -373,15 +368,17 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     remove_stale(layout.twas, ["*.csv", "*.qq.png", "*.manhattan.png", "*/*.csv", "*/*.png"], tables)
     for context in contexts:
         db_name = database_name(name, context.name)
-        for gwas, stem in zip(gwas_files, stems):
-            out = layout.twas_table(stem, context.name)
-            runner.step("twas", f"twas/{stem}" if context.name is None else f"twas/{context.name}/{stem}", TwasConfig(
-                model_db_path=layout.database(db_name),
-                covariance=layout.panel_covariance(db_name) if params.get("covariance_vcf") else
-                layout.covariance(db_name),
-                gwas_file=(Path(gwas),), output_file=str(out), **gwas_options(params),
+        covariance = layout.panel_covariance(db_name) if params.get("covariance_vcf") else layout.covariance(db_name)
+        # one GWAS file per step; the contexts of a run of several take them all in one step (a folder each)
+        batches = ([((Path(g),), stem) for g, stem in zip(gwas_files, stems)] if context.name is None
+                   else [(tuple(Path(g) for g in gwas_files), "{gwas}")] if gwas_files else [])
+        for batch, stem in batches:
+            runner.step("twas", f"twas/{stem}" if context.name is None else f"twas/{context.name}", TwasConfig(
+                model_db_path=layout.database(db_name), covariance=covariance, gwas_file=batch,
+                output_file=str(layout.twas_table(stem, context.name)), **gwas_options(params),
                 plots_prefix=str(layout.twas_plots_prefix(stem, context.name)),
-                allow_empty=bool(params.get("allow_empty_results"))), [out])
+                allow_empty=bool(params.get("allow_empty_results"))),
+                [layout.twas_table(gwas_name(g), context.name) for g in batch])
 
     # 7. S-MultiXcan per GWAS across the contexts, on the joint SNP covariance of their models
     remove_stale(layout.multixcan, ["*.tsv", "*.png", "*.txt.gz"],
@@ -405,6 +402,6 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     runner.timings.append(("total", "total", time.perf_counter() - started, "ran"))
     runner.write_timings()
     report(ReportConfig(outdir=outdir), params)
-    first = database_name(name, contexts[0].name)
-    return {"outdir": outdir, "report": layout.report_html, "database": layout.database(first),
-            "covariance": layout.covariance(first), "twas": layout.twas}
+    databases = [layout.database(database_name(name, c.name)) for c in contexts]
+    return {"outdir": outdir, "report": layout.report_html, "databases": databases,
+            "covariances": [db.with_suffix(".txt.gz") for db in databases], "twas": layout.twas}

@@ -746,6 +746,25 @@ class CheckConfig:
     vcf: Path | None = _path("input", None)
     samples: Path | None = _path("input", None)
     gwas: tuple[Path, ...] = _path("input", ())
+    contexts: Path | None = _path("input", None)
+    context_files: tuple[Path, ...] = _path("input", ())
+
+
+def staged_contexts(sheet: Path, files: Sequence[Path], annotation: Path | None, annotation_format: str) -> list:
+    """The contexts of a sample sheet with the copies of its files a pipeline task staged (given in the sheet's
+    order: each row's expression, then its annotation when it has one)."""
+    from enpact.contexts import Context, read_context_sheet
+
+    rows = read_context_sheet(sheet)
+    needed = sum(1 + bool(row.get("annotation")) for row in rows)
+    if len(files) != needed:
+        raise EnpactError(f"{sheet}: names {needed} files, {len(files)} given with --context-files")
+    staged, contexts = iter(files), []
+    for row in rows:
+        expression = next(staged)
+        contexts.append(Context(row["context"], expression, next(staged) if row.get("annotation") else annotation,
+                                row.get("annotation_format") or annotation_format))
+    return contexts
 
 
 def check(config: CheckConfig) -> dict:
@@ -754,13 +773,17 @@ def check(config: CheckConfig) -> dict:
 
     params = check_nextflow_params(config.params)
     given = [name for name in ("fasta", "expression", "vcf") if getattr(config, name)]
+    if config.contexts:
+        given.append("expression")
     if given:
         from enpact.checks import StudyFiles, check_study
 
         if len(given) < 3:
-            raise EnpactError("checking the input files needs --fasta, --expression and --vcf")
-        check_study(params, StudyFiles(config.fasta, config.expression, config.vcf, config.annotation,
-                                       config.samples, list(config.gwas)))
+            raise EnpactError("checking the input files needs --fasta, --expression (or --contexts) and --vcf")
+        contexts = staged_contexts(config.contexts, config.context_files, config.annotation,
+                                   params.get("annotation_format") or "auto") if config.contexts else None
+        check_study(params, StudyFiles(config.fasta, contexts[0].expression if contexts else config.expression,
+                                       config.vcf, config.annotation, config.samples, list(config.gwas), contexts))
     write_params(config.out, params)
     log.info("parameters checked: %s", config.out)
     return params
@@ -904,6 +927,24 @@ class MultixcanConfig:
     qq_plot: Path | None = _path("output", None)
 
 
+def _with_gwas_name(config: MultixcanConfig) -> MultixcanConfig:
+    """`{gwas}` in the output, QQ plot and results paths replaced by the GWAS file's output name (the rule of
+    `enpact twas`), so a pipeline task need not know it."""
+    from dataclasses import replace as with_fields
+
+    from enpact.layout import gwas_name
+
+    paths = [config.output, config.qq_plot, *config.context_results]
+    if not any("{gwas}" in str(p) for p in paths if p is not None):
+        return config
+    if config.gwas_file is None:
+        raise EnpactError("{gwas} in a path needs --gwas-file (its name replaces {gwas})")
+    name = gwas_name(config.gwas_file)
+    named = lambda p: None if p is None else Path(str(p).replace("{gwas}", name))  # noqa: E731
+    return with_fields(config, output=named(config.output), qq_plot=named(config.qq_plot),
+                       context_results=tuple(named(p) for p in config.context_results))
+
+
 def multixcan(config: MultixcanConfig) -> pd.DataFrame:
     """Run S-MultiXcan and write the results table (and the QQ plot)."""
     from enpact.multixcan import (
@@ -913,6 +954,7 @@ def multixcan(config: MultixcanConfig) -> pd.DataFrame:
 
     if not (len(config.context_names) == len(config.context_dbs) == len(config.context_results)):
         raise EnpactError("each --context needs a name, a model database and a results file")
+    config = _with_gwas_name(config)
     folders = config.models_folder is not None or config.metaxcan_folder is not None
     if config.context_names and folders:
         raise EnpactError("give the contexts with --context, or with --models-folder and --metaxcan-folder, not both")

@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "in, as `enpact run` writes pipeline_info/params.json. With --fasta, --expression and --vcf (readable "
         "copies of the inputs the parameters name, e.g. staged by Nextflow), also check the input files as "
         "`enpact run` does before its first step: genome build (REF alleles), phasing, sample ids, chromosome "
-        "names, splits, GWAS completeness and ids.",
+        "names, splits, GWAS completeness and ids. With --contexts and --context-files in place of --expression, "
+        "every context of the sample sheet is checked.",
     )
     p.add_argument("--params", type=Path, required=True, help="the run's parameters (YAML or JSON)")
     files = p.add_argument_group("input files to check (readable copies of those the parameters name)")
@@ -33,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     files.add_argument("--vcf", type=Path, help="phased, indexed VCF/BCF")
     files.add_argument("--samples", type=Path, help="file of sample ids")
     files.add_argument("--gwas", type=Path, nargs="+", default=[], help="GWAS files, in the order of the parameter")
+    files.add_argument("--contexts", type=Path, help="the contexts sample sheet (in place of --expression)")
+    files.add_argument("--context-files", type=Path, nargs="+", default=[],
+                       help="the files the sheet names, in its order: each row's expression, then its annotation "
+                       "when the row has one")
     p.add_argument("--out", type=Path, required=True, help="resolved parameters (JSON)")
     set_step(p, config, check)
 
@@ -40,4 +45,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def config(args: argparse.Namespace) -> CheckConfig:
     """The step's configuration from the arguments."""
     return CheckConfig(params=args.params, out=args.out, fasta=args.fasta, annotation=args.annotation,
-                       expression=args.expression, vcf=args.vcf, samples=args.samples, gwas=tuple(args.gwas))
+                       expression=args.expression, vcf=args.vcf, samples=args.samples, gwas=tuple(args.gwas),
+                       contexts=args.contexts, context_files=tuple(args.context_files))

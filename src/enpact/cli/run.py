@@ -54,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
     outdir = outputs["outdir"]
     print(f"EnPACT finished. Results in {outdir}/\n"
           f"  report:      {outputs['report']}\n"
-          f"  database:    {outputs['database']}\n"
-          f"  covariance:  {outputs['covariance']}\n"
-          f"  TWAS:        {outputs['twas']}/\n"
+          + "".join(f"  database:    {db}\n" for db in outputs["databases"])
+          + "".join(f"  covariance:  {c}\n" for c in outputs["covariances"])
+          + f"  TWAS:        {outputs['twas']}/\n"
           f"  model:       {outdir / 'model'}/ (metrics.json, plots)")
     return 0
 
