@@ -73,7 +73,7 @@ PARAM_FILES = {
     "peaks_by_name": ([], {**{k: v for k, v in DEMO.items() if k != "annotation"}, "annotation_format": "names",
                            "model_type": "cnn", "aggregate": "none", "snp_key": "rsid", "gwas_keep_non_rsid": False,
                            "model_hyperparameters": "channels=16,dropout=0.2", "predictor_options": "head=human"}),
-    "contexts": ([], demo_params("contexts")),
+    "contexts": (["test_contexts"], demo_params("contexts")),
     "contexts_reference_panel": ([], {**demo_params("contexts"), "covariance_vcf": "panel/eur.vcf.gz",
                                       "covariance_samples": "panel/eur_ids.txt", "gwas": "gwas/height.tsv.gz,gwas/ldl.txt"}),
     "reference_panel": ([], {**DEMO, "covariance_vcf": "panel/eur.vcf.gz", "samples": "samples.txt"}),
