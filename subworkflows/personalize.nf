@@ -15,6 +15,7 @@ workflow PERSONALIZE {
     ch_vcf            // channel: [ val(meta), path(vcf), path(index) ] (value)
     ch_model          // channel: [ val(meta), path(model/) ] (value)
     ch_weights        // channel: [ val(hugging face id), path(checkpoint dir) ], one of them empty (value)
+    ch_panel_samples  // channel: [ val(meta), path(sample ids) or [] ] (value; the linearization panel, for variants linearizable)
 
     main:
     // Scatter: the cross product of loci chunks and sample chunks, one task each
@@ -24,7 +25,7 @@ workflow PERSONALIZE {
             [ meta + [samples: meta_samples.id, n_sample_chunks: meta_samples.n_sample_chunks], loci, samples ]
         }
 
-    ENPACT_PERSONALIZE(ch_jobs, ch_fasta, ch_vcf, ch_model, ch_weights)
+    ENPACT_PERSONALIZE(ch_jobs, ch_fasta, ch_vcf, ch_model, ch_weights, ch_panel_samples)
 
     // Gather per loci chunk. groupKey carries the number of sample chunks, so a loci chunk is merged as
     // soon as its own pieces are done instead of waiting for the whole scatter. Pieces sorted by name.

@@ -51,6 +51,7 @@ WEIGHTS_HUB = {"weights_id": "EleutherAI/enformer-official-rough", "weights_dir"
 
 
 NO_CONTEXTS = {"meta7": {"id": "contexts"}, "contexts": [], "context_files": []}
+NO_PANEL = {"meta5": {"id": "samples"}, "panel_samples": []}
 
 
 def vcf(meta: str) -> dict:
@@ -106,14 +107,15 @@ SAMPLE_INPUTS: dict[str, list[dict]] = {
     "ENPACT_PERSONALIZE": [
         {"meta": {"id": CHUNK, "n_loci_chunks": 5, "samples": SAMPLES, "n_sample_chunks": 2},
          "loci": F(f"{CHUNK}.tsv"), "samples": F(f"{SAMPLES}.txt"), **FASTA, **vcf("meta3"),
-         "meta4": {"id": "models", "contexts": []}, "model": F("enpact_model/model"), **WEIGHTS_DIR},
+         "meta4": {"id": "models", "contexts": []}, "model": F("enpact_model/model"), **WEIGHTS_DIR, **NO_PANEL},
         {"meta": {"id": CHUNK, "n_loci_chunks": 5, "samples": SAMPLES, "n_sample_chunks": 2},
          "loci": F(f"{CHUNK}.tsv"), "samples": F(f"{SAMPLES}.txt"), **FASTA, **vcf("meta3"),
-         "meta4": {"id": "models", "contexts": []}, "model": F("enpact_model/model"), **WEIGHTS_HUB},
+         "meta4": {"id": "models", "contexts": []}, "model": F("enpact_model/model"), **WEIGHTS_HUB,
+         "meta5": {"id": "samples"}, "panel_samples": F("panel/ids.txt")},
         {"meta": {"id": CHUNK, "n_loci_chunks": 5, "samples": SAMPLES, "n_sample_chunks": 2},
          "loci": F(f"{CHUNK}.tsv"), "samples": F(f"{SAMPLES}.txt"), **FASTA, **vcf("meta3"),
          "meta4": {"id": "models", "contexts": ["blood", "liver"]},
-         "model": FL(("enpact_model/blood", "enpact_model/liver")), **WEIGHTS_DIR},
+         "model": FL(("enpact_model/blood", "enpact_model/liver")), **WEIGHTS_DIR, **NO_PANEL},
     ],
     "ENPACT_MERGE": [
         {"meta": {"id": CHUNK, "n_loci_chunks": 5},
@@ -184,6 +186,8 @@ OPTION_VALUES = {
     "window_bp": 4096, "lin_window_bp": 2048, "lin_gwas_pvalue": 5e-8, "gwas_se_column": "standard_error",
     "gwas_or_column": "odds_ratio",
 }
+# Non-default choices of parameters that have a default, in the same scenario
+OPTION_CHOICES = {"personalize_variants": "linearizable"}
 
 
 def subcommand_of(module: Path) -> str:
@@ -202,7 +206,7 @@ def scenarios() -> dict[str, dict]:
             everything[name] = OPTION_VALUES.get(name, {"integer": 7, "number": 0.5}.get(types.get(name), "x"))
         elif value is False and name not in ("use_gpu", "help", "monochrome_logs", "delete_personalized"):
             everything[name] = True
-    return {"defaults": defaults, "all_options": everything}
+    return {"defaults": defaults, "all_options": {**everything, **OPTION_CHOICES}}
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -77,6 +77,8 @@ PARAM_FILES = {
     "contexts_reference_panel": ([], {**demo_params("contexts"), "covariance_vcf": "panel/eur.vcf.gz",
                                       "covariance_samples": "panel/eur_ids.txt", "gwas": "gwas/height.tsv.gz,gwas/ldl.txt"}),
     "reference_panel": ([], {**DEMO, "covariance_vcf": "panel/eur.vcf.gz", "samples": "samples.txt"}),
+    "linearizable_variants": ([], {**DEMO, "personalize_variants": "linearizable", "lin_maf": 0.05, "lin_window_bp": 2048,
+                                   "lin_keep_indels": True, "samples": "samples.txt"}),
 }
 # processes included under another name (`include { ENPACT_COVARIANCE as ENPACT_JOINT_COVARIANCE }`): their module
 ALIASES = {"ENPACT_PANEL_COVARIANCE": "ENPACT_COVARIANCE", "ENPACT_JOINT_COVARIANCE": "ENPACT_COVARIANCE"}
@@ -236,7 +238,9 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
         for samples in SAMPLE_CHUNKS:
             tasks.append(("ENPACT_PERSONALIZE", f"personalize/{chunk}/{samples}", {
                 "meta": {**meta, "samples": samples, "n_sample_chunks": len(SAMPLE_CHUNKS)}, "loci": F(f"{chunk}.tsv"),
-                "samples": F(f"{samples}.txt"), **fasta, "meta3": {"id": "vcf"}, **vcf, **models, **weights}))
+                "samples": F(f"{samples}.txt"), **fasta, "meta3": {"id": "vcf"}, **vcf, **models, **weights,
+                "meta5": {"id": "samples"},
+                "panel_samples": F(f"panel/{Path(params['samples']).name}") if params.get("samples") else []}))
         tasks.append(("ENPACT_MERGE", f"merge/{chunk}", {"meta": meta, "stores": FL(tuple(
             f"chunks/{chunk}.{s}.h5" for s in SAMPLE_CHUNKS))}))
     return tasks

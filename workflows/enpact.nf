@@ -134,7 +134,7 @@ workflow ENPACT {
     // 5. Personalized predictions: loci chunk x sample chunk (GPU label), one merged store per loci chunk; the
     //    predictor runs once per distinct window and every context's model is applied
     //
-    PERSONALIZE(ch_loci_chunks, ch_sample_chunks, ch_fasta, ch_vcf, ch_models, ch_weights)
+    PERSONALIZE(ch_loci_chunks, ch_sample_chunks, ch_fasta, ch_vcf, ch_models, ch_weights, ch_samples)
 
     //
     // 5b. Personalized accuracy per context: all merged stores against the context's observed matrix

@@ -11,6 +11,7 @@ process ENPACT_PERSONALIZE {
     tuple val(meta3), path(vcf), path(tbi)                        // phased, indexed VCF/BCF
     tuple val(meta4), path(model, stageAs: 'enpact_model/*')      // EnPACT model directory; with contexts one per context (meta4.contexts, each named after its context)
     tuple val(weights_id), path(weights_dir, stageAs: 'weights/*')  // Hugging Face id and [], or '' and a checkpoint dir
+    tuple val(meta5), path(panel_samples, stageAs: 'panel/*')     // the linearization panel's individuals ([] = all VCF samples)
 
     output:
     tuple val(meta), path("${prefix}.h5"), emit: h5
@@ -23,6 +24,7 @@ process ENPACT_PERSONALIZE {
     prefix      = task.ext.prefix ?: "${meta.id}.${meta.samples}"
     def weights = weights_dir ? "${weights_dir}" : "${weights_id}"
     // contexts: one predictor pass, every context's model applied to the loci the context uses
+    def panel   = panel_samples ? "--panel-samples-file ${panel_samples}" : ''
     def models  = meta4.contexts ? meta4.contexts.collect { name -> "${name}=enpact_model/${name}" }.join(' ') : "${model}"
     """
     export OMP_NUM_THREADS=${task.cpus}
@@ -33,6 +35,7 @@ process ENPACT_PERSONALIZE {
         --samples-file ${samples} \\
         --model ${models} \\
         --weights ${weights} \\
+        ${panel} \\
         ${args} \\
         --no-progress \\
         --out ${prefix}.h5

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,23 +58,13 @@ class DosageMatrix:
     alt: list[str]
 
 
-def locus_dosages(table: VariantTable, center: int, window_bp: int, filters: VariantFilters) -> tuple[DosageMatrix, int]:
-    """Dosages of the variants inside the window that pass the filters; returns (matrix, variants in window).
-
-    Missing calls count as reference (as in the personalized predictions); a multi-allelic site, when kept, gives
-    one column per ALT allele.
-    """
-    start = window_start(center, window_bp)
-    inside = table.overlapping(start, start + window_bp)
-    columns, var_ids, rsids, refs, alts = [], [], [], [], []
-    chrom_id = gtex_chrom(table.chrom)   # varIDs name chromosomes as GTEx does, whatever the FASTA calls them
-    n_in_window = 0
-    for v in inside.tolist():
+def passing_alleles(table: VariantTable, variants: np.ndarray, filters: VariantFilters
+                    ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(variant, ALT index, dosage over the table's samples) of every allele of `variants` that the filters let into
+    a linear model; missing calls count as reference. The one definition of a usable variant: linearization fits
+    these, and personalization with `variants linearizable` applies only these."""
+    for v in variants.tolist():
         ref, site_alts = table.ref[v], table.alts[v]
-        real_alts = [a for a in site_alts if not is_symbolic(a)]
-        if not real_alts:
-            continue
-        n_in_window += 1
         if len(site_alts) > 1 and not filters.keep_multiallelic:
             continue
         if filters.require_rsid and not table.ids[v].startswith("rs"):
@@ -91,16 +82,61 @@ def locus_dosages(table: VariantTable, center: int, window_bp: int, filters: Var
             frequency = dosage.mean() / 2
             if min(frequency, 1 - frequency) < filters.maf or dosage.std() == 0:
                 continue
-            columns.append(dosage)
-            pos1 = int(table.pos[v]) + 1
-            var_ids.append(f"{chrom_id}_{pos1}_{ref}_{alt}_{filters.build}")
-            identifier = table.ids[v]
-            rsids.append(identifier if identifier.startswith("rs") else ".")
-            refs.append(ref)
-            alts.append(alt)
+            yield v, k, dosage
+
+
+def locus_dosages(table: VariantTable, center: int, window_bp: int, filters: VariantFilters) -> tuple[DosageMatrix, int]:
+    """Dosages of the variants inside the window that pass the filters; returns (matrix, variants in window).
+
+    Missing calls count as reference (as in the personalized predictions); a multi-allelic site, when kept, gives
+    one column per ALT allele.
+    """
+    start = window_start(center, window_bp)
+    inside = table.overlapping(start, start + window_bp)
+    real = np.array([any(not is_symbolic(a) for a in table.alts[v]) for v in inside.tolist()], dtype=bool)
+    inside = inside[real] if len(inside) else inside
+    columns, var_ids, rsids, refs, alts = [], [], [], [], []
+    chrom_id = gtex_chrom(table.chrom)   # varIDs name chromosomes as GTEx does, whatever the FASTA calls them
+    for v, k, dosage in passing_alleles(table, inside, filters):
+        ref, alt = table.ref[v], table.alts[v][k - 1]
+        columns.append(dosage)
+        pos1 = int(table.pos[v]) + 1
+        var_ids.append(f"{chrom_id}_{pos1}_{ref}_{alt}_{filters.build}")
+        identifier = table.ids[v]
+        rsids.append(identifier if identifier.startswith("rs") else ".")
+        refs.append(ref)
+        alts.append(alt)
     n_samples = table.alleles.shape[1]
     matrix = np.column_stack(columns) if columns else np.zeros((n_samples, 0))
-    return DosageMatrix(matrix, var_ids, rsids, refs, alts), n_in_window
+    return DosageMatrix(matrix, var_ids, rsids, refs, alts), len(inside)
+
+
+@dataclass(frozen=True)
+class LinearizableVariants:
+    """Personalize with the variants linearization will use: inside the linearization window of the locus, passing
+    the filters, with allele frequencies over the linearization panel (`panel`: the VCF read for its individuals).
+    Every other allele of a haplotype is taken as the reference's."""
+
+    panel: VcfReader
+    window_bp: int
+    filters: VariantFilters
+
+    def restrict(self, table: VariantTable, panel_table: VariantTable, center: int) -> VariantTable:
+        """The haplotypes of `table` (same region and records as `panel_table`) with only the usable alleles."""
+        if len(table) != len(panel_table) or not np.array_equal(table.pos, panel_table.pos):
+            raise EnpactError(f"{self.panel.path}: the panel's records differ from the personalized samples' records "
+                              f"on {table.chrom}; read both from the same VCF")
+        start = window_start(center, self.window_bp)
+        inside = panel_table.overlapping(start, start + self.window_bp)
+        usable = np.zeros((len(table), 1 + max((len(a) for a in table.alts), default=0)), dtype=bool)
+        for v, k, _dosage in passing_alleles(panel_table, inside, self.filters):
+            usable[v, k] = True
+        alleles = table.alleles
+        if not len(alleles):
+            return table
+        rows = np.broadcast_to(np.arange(len(table))[:, None, None], alleles.shape)
+        kept = usable[rows, np.maximum(alleles, 0)] | (alleles <= 0)
+        return replace(table, alleles=np.where(kept, alleles, 0).astype(alleles.dtype))
 
 
 def _skipped(gene: str, name: str, gene_type: str, n_samples: int, n_window: int, n_passing: int,

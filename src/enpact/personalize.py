@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,9 @@ from enpact.predict import collect_feature_store, predict_loci
 from enpact.predictors import Predictor
 from enpact.store import FeatureStore, PersonalizedStore
 from enpact.variants import VcfReader
+
+if TYPE_CHECKING:   # the linearization module loads the numba engine: not at import
+    from enpact.linearize import LinearizableVariants
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +34,14 @@ def personalize(
     progress: bool = True,
     weights_moved: bool = False,
     allow_precision_mismatch: bool = False,
+    selection: LinearizableVariants | None = None,
 ) -> PersonalizedStore:
     """EnPACT prediction per locus x sample x haplotype (and per reference window) for one chunk.
 
     `model` is one EnPACT model, or one per named context: the predictor then runs once per distinct window and
     every context's model is applied to the loci the context uses (the loci table's `contexts` column).
     `weights_moved` accepts predictor weights at another location than recorded in the model (same checkpoint).
+    `selection`: the haplotypes carry only the variants linearization will use (`variants linearizable`).
     """
     models = model if isinstance(model, dict) else {None: model}
     contexts = list(models) if isinstance(model, dict) else None
@@ -51,7 +58,7 @@ def personalize(
     reference = np.full((len(models), n_loci), np.nan, dtype=np.float32)
     n_unique = np.zeros(n_loci, dtype=np.int32)
     kept = []
-    for item in predict_loci(predictor, genome, loci, vcf, progress=progress):
+    for item in predict_loci(predictor, genome, loci, vcf, progress=progress, selection=selection):
         for c, each in enumerate(models.values()):
             if uses[c, item.locus_index]:
                 values = each.predict(item.features).astype(np.float32)
@@ -65,6 +72,8 @@ def personalize(
     model_meta = {name: {"type": each.model_type, "feature_spec": each.feature_spec.to_dict()}
                   for name, each in models.items()}
     meta = {"predictor": predictor.describe()}
+    if selection is not None:   # stores of all variants keep their bytes
+        meta["variants"] = {"linearizable": {"window_bp": selection.window_bp, **asdict(selection.filters)}}
     if contexts is None:
         meta["model"] = model_meta[None]
     else:

@@ -10,6 +10,7 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ from enpact.logsummary import progress_bar
 from enpact.predictors import Predictor
 from enpact.store import FeatureStore
 from enpact.variants import VariantTable, VcfReader
+
+if TYPE_CHECKING:   # the linearization module loads the numba engine: not at import
+    from enpact.linearize import LinearizableVariants
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +55,11 @@ def iter_locus_windows(
     loci: pd.DataFrame,
     window_bp: int,
     vcf: VcfReader | None = None,
+    selection: LinearizableVariants | None = None,
 ) -> Iterator[tuple[int, LocusWindows]]:
     """Distinct windows of every locus, in loci order within each merged VCF region (one VCF read per region);
-    what is skipped is counted in the reader's counts (vcf.counts), the one counter the command logs."""
+    what is skipped is counted in the reader's counts (vcf.counts), the one counter the command logs. With a
+    `selection`, a haplotype carries only the variants it keeps for the locus (e.g. those linearization uses)."""
     counts = vcf.counts if vcf is not None else None
     for chrom, group in loci.groupby("chrom", sort=False):
         fasta_chrom = genome.resolve(chrom)
@@ -64,10 +70,13 @@ def iter_locus_windows(
                 table = vcf.read(chrom, lo, hi, genome)
             else:
                 table = VariantTable(chrom, np.zeros(0, np.int64), [], [], [], np.zeros((0, 0, 2), np.int16))
+            panel = selection.panel.read(chrom, lo, hi, genome) if selection is not None and vcf is not None else None
             for member in members:
                 row = group.index[member]
                 center = int(group["center"].iloc[member])
-                yield int(loci.index.get_loc(row)), locus_windows(genome, fasta_chrom, center, window_bp, table, counts)
+                applied = selection.restrict(table, panel, center) if panel is not None else table
+                yield int(loci.index.get_loc(row)), locus_windows(genome, fasta_chrom, center, window_bp, applied,
+                                                                  counts)
 
 
 def prefetch(items: Iterable, depth: int = 2) -> Iterator:
@@ -132,12 +141,13 @@ def predict_loci(
     vcf: VcfReader | None = None,
     block_windows: int | None = None,
     progress: bool = True,
+    selection: LinearizableVariants | None = None,
 ) -> Iterator[LocusPrediction]:
     """Predict the distinct windows of every locus, batching windows of several loci into one call."""
     block_windows = block_windows or max(4 * getattr(predictor, "batch_size", 8), 32)
 
     def blocks() -> Iterator[tuple[list, np.ndarray]]:
-        source = iter_locus_windows(genome, loci, predictor.window_bp, vcf)
+        source = iter_locus_windows(genome, loci, predictor.window_bp, vcf, selection)
         for block in _blocks(source, block_windows):
             yield block, np.concatenate([w.windows for _, w in block])
 

@@ -211,6 +211,17 @@ def _optional(value: Any) -> Any:
     return None if value in (None, "") else value
 
 
+def variant_options(params: dict) -> dict[str, Any]:
+    """The variants personalization applies: all, or those linearization will use (its window and filters)."""
+    if params.get("personalize_variants", "all") == "all":
+        return {"variants": "all"}
+    return dict(variants=params["personalize_variants"],
+                lin_window_bp=int(params["lin_window_bp"]) if params.get("lin_window_bp") else None,
+                maf=float(params["lin_maf"]), keep_indels=bool(params.get("lin_keep_indels")),
+                keep_ambiguous=bool(params.get("lin_keep_ambiguous")),
+                keep_multiallelic=bool(params.get("lin_keep_multiallelic")), require_rsid=params["snp_key"] == "rsid")
+
+
 def gwas_options(params: dict) -> dict[str, Any]:
     """How S-PrediXcan and S-MultiXcan read the GWAS files and key the models' SNPs (their shared options)."""
     return dict(snp_column=params["gwas_snp_column"], effect_allele_column=params["gwas_effect_allele_column"],
@@ -300,7 +311,9 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
                 device=params["device"], precision=params["precision"],
                 allow_unphased=bool(params.get("allow_unphased")),
                 allow_precision_mismatch=bool(params.get("allow_precision_mismatch")),
-                save_features=bool(params.get("save_features")), progress=progress), [piece])
+                save_features=bool(params.get("save_features")),
+                panel_samples_file=Path(params["samples"]) if params.get("samples") else None,
+                **variant_options(params), progress=progress), [piece])
         store = layout.personalized_store(chunk.stem)
         pieces = tuple(layout.personalized_chunk(chunk.stem, s.stem) for s in sample_chunks)
         runner.step("personalize", f"merge/{chunk.stem}", MergeConfig(inputs=pieces, out=store), [store])

@@ -410,6 +410,15 @@ class PersonalizeConfig:
     allow_precision_mismatch: bool = False
     save_features: bool = False
     export_matrix: Path | None = _path("output", None)
+    # which variants the haplotypes carry: all, or those linearization will use (its filters, window and panel)
+    variants: str = "all"
+    panel_samples_file: Path | None = _path("input", None)   # the linearization panel (default: the VCF's samples)
+    lin_window_bp: int | None = None
+    maf: float = 0.01
+    keep_indels: bool = False
+    keep_ambiguous: bool = False
+    keep_multiallelic: bool = False
+    require_rsid: bool = False
     progress: bool = _unfingerprinted(True)
 
     def predictor_config(self, model) -> PredictorConfig:
@@ -449,10 +458,30 @@ def personalize(config: PersonalizeConfig, predictors: PredictorProvider | None 
                     "checkpoint", config.weights, spec.weights)
     applied = dict(zip(config.contexts, models)) if config.contexts else models[0]
     store = personalize_chunk(Genome(config.fasta), read_loci(config.loci), vcf, applied, predictor,
-                              config.save_features, config.progress, moved, config.allow_precision_mismatch)
+                              config.save_features, config.progress, moved, config.allow_precision_mismatch,
+                              _variant_selection(config, predictor.window_bp))
     write_personalized_store(config.out, store)
     if config.export_matrix:
         write_expression(individual_matrix(store), config.export_matrix)
+
+
+VARIANT_CHOICES = ("all", "linearizable")
+
+
+def _variant_selection(config: PersonalizeConfig, window_bp: int) -> Any:
+    """The variants the haplotypes carry: None for all, else those linearization will use (LinearizableVariants)."""
+    if config.variants not in VARIANT_CHOICES:
+        raise EnpactError(f"--variants must be one of {', '.join(VARIANT_CHOICES)}, not '{config.variants}'")
+    if config.variants == "all":
+        return None
+    from enpact.linearize import LinearizableVariants, VariantFilters
+    from enpact.variants import VcfReader, read_sample_list
+
+    panel = read_sample_list(config.panel_samples_file) if config.panel_samples_file else None
+    filters = VariantFilters(config.maf, config.keep_indels, config.keep_ambiguous, config.keep_multiallelic,
+                             require_rsid=config.require_rsid)
+    return LinearizableVariants(VcfReader(config.vcf, panel, allow_unphased=True), config.lin_window_bp or window_bp,
+                                filters)
 
 
 @dataclass(frozen=True)

@@ -228,8 +228,9 @@ def single_context(store: PersonalizedStore, source: str) -> PersonalizedStore:
 
 
 def _comparable_meta(meta: dict) -> str:
-    """The part of a store's metadata that must agree between chunks (models and predictor)."""
-    return json.dumps({k: v for k, v in meta.items() if k in ("model", "models", "predictor")}, sort_keys=True)
+    """The part of a store's metadata that must agree between chunks (models, predictor, variants applied)."""
+    return json.dumps({k: v for k, v in meta.items() if k in ("model", "models", "predictor", "variants")},
+                      sort_keys=True)
 
 
 def merge_personalized_stores(paths: list[str | Path], out: str | Path) -> PersonalizedStore:
@@ -243,7 +244,8 @@ def merge_personalized_stores(paths: list[str | Path], out: str | Path) -> Perso
     reference_meta = _comparable_meta(chunks[0][1].meta)
     for path, chunk in chunks[1:]:
         if _comparable_meta(chunk.meta) != reference_meta:
-            raise EnpactError(f"{path}: made with a different model or predictor than {chunks[0][0]}; cannot merge")
+            raise EnpactError(f"{path}: made with a different model, predictor or variant selection than "
+                              f"{chunks[0][0]}; cannot merge")
     chunks.sort(key=lambda item: (item[1].locus_ids[0], item[1].samples[0], item[1].locus_ids, item[1].samples))
     locus_ids = sorted({l for _, c in chunks for l in c.locus_ids})
     samples = sorted({s for _, c in chunks for s in c.samples})
