@@ -305,6 +305,18 @@ def check_goals(results: dict, size: str) -> list[dict]:
                           "with the tiny demo predictor the wall time is mostly fixed costs; with Enformer the "
                           "predictor pass dominates"))
 
+    variants = b.get("variants", {}).get("data")
+    if variants:
+        d, g = variants["demo"], variants["growth_panel"]
+        goals.append(goal("issue 16: personalize with the variants linearization uses", "report",
+                          f"demo: {d['linearizable']['windows_predicted']:,} vs {d['all']['windows_predicted']:,} "
+                          f"windows, median cv R2 {d['linearizable']['median_cv_R2']:.3f} vs "
+                          f"{d['all']['median_cv_R2']:.3f}, kept {d['linearizable']['kept']} vs {d['all']['kept']}; "
+                          f"growth panel: {g['linearizable']['windows_predicted']:,} vs "
+                          f"{g['all']['windows_predicted']:,} windows, median cv R2 "
+                          f"{g['linearizable']['median_cv_R2']:.3f} vs {g['all']['median_cv_R2']:.3f}, kept "
+                          f"{g['linearizable']['kept']} vs {g['all']['kept']}", "info"))
+
     windows = b.get("windows", {}).get("data")
     if windows:
         rate = min(p["haplotype_windows_per_s"] for p in windows["panels"])
@@ -402,6 +414,7 @@ SECTIONS = [
     ("twas", "4. TWAS vs SPrediXcan.py"),
     ("scaling", "5. End-to-end scaling of `enpact run`"),
     ("contexts", "Contexts: one predictor pass for many datasets (issue 15)"),
+    ("variants", "Personalizing with the variants linearization uses (issue 16)"),
     ("windows", "Haplotype window building (issue 2)"),
     ("personalize", "Personalize overhead beyond the predictor (issue 3)"),
     ("train", "EnPACT model training (issue 3)"),
@@ -543,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         ("scaling", ["benchmarks/bench_scaling.py", "--size", args.size, "--outdir", o,
                      "--json", f"{o}/scaling.json"]),
         ("contexts", ["benchmarks/bench_contexts.py", "--outdir", o, "--json", f"{o}/contexts.json"]),
+        ("variants", ["benchmarks/bench_variants.py", "--outdir", o, "--json", f"{o}/variants.json"]),
         # one full-size window on CPU (~45 s); on a GPU a sweep of batch sizes and precisions
         ("enformer", ["benchmarks/bench_enformer.py", "--device", args.device, "--outdir", o,
                       "--json", f"{o}/enformer.json",
