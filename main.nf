@@ -87,8 +87,12 @@ workflow {
     ch_samples     = channel.value([ [id: 'samples'], inputFile(params.samples) ])
     ch_weights     = channel.value(weightsInput(params.weights.toString()))
     ch_gwas        = channel.fromList(gwas_files.collect { path -> [ [id: file(path).name], file(path, checkIfExists: true) ] })
-    // loci near GWAS signals (lin_gwas_pvalue) are selected with the first GWAS file, as `enpact run` does
-    ch_gwas_filter = channel.value([ [id: 'gwas_filter'], params.lin_gwas_pvalue != null && gwas_files ? file(gwas_files[0], checkIfExists: true) : [] ])
+    // the loci to personalize: near signals of the first GWAS file (lin_gwas_pvalue), credible-set variants,
+    // regions (as `enpact run` selects them); all loci without any of them
+    def selecting  = params.lin_gwas_pvalue != null || params.select_variants || params.select_regions
+    ch_selection   = channel.value([ [id: 'selection'],
+                                     params.lin_gwas_pvalue != null && gwas_files ? file(gwas_files[0], checkIfExists: true) : [],
+                                     inputFile(params.select_variants), inputFile(params.select_regions) ])
 
     // the training data: one context per row of the sample sheet, or the single expression (meta.context null)
     def rows          = contextRows(params.contexts)
@@ -120,7 +124,8 @@ workflow {
         ch_covariance_panel,
         ch_weights,
         ch_gwas,
-        ch_gwas_filter,
+        ch_selection,
+        selecting,
         channel.value([ [id: 'truth'], inputFile(params.truth_causal_genes) ])
     )
 

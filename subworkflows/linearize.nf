@@ -14,7 +14,6 @@ workflow LINEARIZE {
     ch_personalized   // channel: [ val(meta), path(<loci chunk>.h5) ]
     ch_loci_chunks    // channel: [ val(meta), path(loci chunk) ]
     ch_vcf            // channel: [ val(meta), path(vcf), path(index) ] (value)
-    ch_gwas_filter    // channel: [ val(meta), path(gwas) or [] ] (value; loci near GWAS signals only)
     ch_context_names  // channel: val(context name), one per context ('' for a single expression)
     ch_panel          // channel: [ val(meta: reference), path(vcf), path(index), val(meta), path(sample ids) or [] ] (value)
 
@@ -26,7 +25,7 @@ workflow LINEARIZE {
         .combine(ch_context_names)
         .map { _id, meta, h5, loci, context -> [ meta + [context: context], h5, loci ] }
 
-    ENPACT_LINEARIZE(ch_inputs, ch_vcf, ch_gwas_filter)
+    ENPACT_LINEARIZE(ch_inputs, ch_vcf)
 
     // Gather each context's chunks (groupKey: as soon as its own are done), sorted by chunk name (the order is
     // part of the task hash and of the databases)

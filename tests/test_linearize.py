@@ -9,7 +9,8 @@ import pytest
 from conftest import random_sequence, write_fasta, write_vcf
 from enpact.cli import main
 from enpact.genome import Genome
-from enpact.linearize import VariantFilters, locus_dosages, loci_near_signal
+from enpact.linearize import VariantFilters, locus_dosages
+from enpact.selection import loci_near_signal
 from enpact.predictdb import read_linearized_chunk
 from enpact.store import PersonalizedStore, write_personalized_store
 from enpact.variants import VcfReader

@@ -123,11 +123,17 @@ SAMPLE_INPUTS: dict[str, list[dict]] = {
     ],
     "ENPACT_LINEARIZE": [
         {"meta": {"id": CHUNK, "n_loci_chunks": 5}, "personalized": F(f"{CHUNK}.h5"), "loci": F(f"{CHUNK}.tsv"),
-         **vcf("meta2"), "meta3": {"id": "gwas_filter"}, "gwas": []},
-        {"meta": {"id": CHUNK, "n_loci_chunks": 5}, "personalized": F(f"{CHUNK}.h5"), "loci": F(f"{CHUNK}.tsv"),
-         **vcf("meta2"), "meta3": {"id": "gwas_filter"}, "gwas": F("gwas.tsv.gz")},
+         **vcf("meta2")},
         {"meta": {"id": CHUNK, "n_loci_chunks": 5, "context": "liver"}, "personalized": F(f"{CHUNK}.h5"),
-         "loci": F(f"{CHUNK}.tsv"), **vcf("meta2"), "meta3": {"id": "gwas_filter"}, "gwas": []},
+         "loci": F(f"{CHUNK}.tsv"), **vcf("meta2")},
+    ],
+    "ENPACT_SELECT": [
+        {"meta": {"id": "selected"}, "loci": F("loci.tsv"), "features": F("reference.h5"),
+         "meta2": {"id": "gwas"}, "gwas": F("gwas.tsv.gz"), "meta3": {"id": "credible_sets"}, "credible_sets": [],
+         "meta4": {"id": "regions"}, "regions": []},
+        {"meta": {"id": "selected"}, "loci": F("loci.tsv"), "features": F("reference.h5"),
+         "meta2": {"id": "gwas"}, "gwas": [], "meta3": {"id": "credible_sets"}, "credible_sets": F("credible.tsv"),
+         "meta4": {"id": "regions"}, "regions": F("regions.bed")},
     ],
     "ENPACT_DATABASE": [
         {"meta": {"id": "databases"}, "linearized": FL(tuple(
@@ -259,7 +265,7 @@ MUTATIONS = {
     # a declared output the subcommand does not write
     "bad_output": ("modules/enpact_predict/main.nf", 'path("${prefix}.h5")', 'path("${prefix}.hdf5")'),
     # a renamed option in conf/modules.config (ext.args)
-    "bad_ext_args": ("conf/modules.config", '"--maf ${params.lin_maf}"', '"--min-maf ${params.lin_maf}"'),
+    "bad_ext_args": ("conf/modules.config", '"--folds ${params.lin_folds}"', '"--n-folds ${params.lin_folds}"'),
 }
 
 
@@ -361,6 +367,8 @@ def written_files(command: str, ns) -> set[str]:
             for prefix in plot_prefixes(ns.gwas_file, ns.plots_prefix):
                 files |= {_norm(f"{prefix}.qq.png"), _norm(f"{prefix}.manhattan.png")}
         return files
+    if command == "select":
+        return {_norm(ns.out), _norm(ns.chunks), _norm(f"{ns.chunks}/*.tsv")}
     if command == "loci-union":
         return {_norm(ns.out)}
     if command == "covariance":
@@ -486,7 +494,7 @@ def test_checker_catches_a_renamed_option_in_ext_args(rendered, tmp_path, monkey
     case = next(c for c in rendered if c.startswith("bad_ext_args|"))
     problems = contract_problems(rendered[case], ROOT / "modules/enpact_linearize/main.nf",
                                  SAMPLE_INPUTS["ENPACT_LINEARIZE"][0], False, tmp_path)
-    assert problems and "--min-maf" in problems[0], problems
+    assert problems and "--n-folds" in problems[0], problems
 
 
 def test_rendered_options_follow_parameters(rendered, tmp_path, monkeypatch):
@@ -498,8 +506,12 @@ def test_rendered_options_follow_parameters(rendered, tmp_path, monkeypatch):
     ns, error = parse_command(enpact_commands(script)[0])
     assert error is None, error
     assert ns.maf == params["lin_maf"] and ns.folds == params["lin_folds"] and ns.alpha == params["lin_alpha"]
-    assert ns.window_bp == params["lin_window_bp"] and ns.keep_indels and ns.gwas_pvalue_threshold == params["lin_gwas_pvalue"]
-    assert str(ns.gwas) == "gwas.tsv.gz"
+    assert ns.window_bp == params["lin_window_bp"] and ns.keep_indels and ns.context == "liver"
+    script = rendered["ENPACT_SELECT|all_options|gpu=False|inputs=0|script"]["script"]
+    stage_inputs(SAMPLE_INPUTS["ENPACT_SELECT"][0], tmp_path)
+    ns, error = parse_command(enpact_commands(script)[0])
+    assert error is None, error
+    assert ns.gwas_pvalue_threshold == params["lin_gwas_pvalue"] and str(ns.gwas) == "gwas.tsv.gz"
     script = rendered["ENPACT_DATABASE|all_options|gpu=False|inputs=0|script"]["script"]
     ns, error = parse_command(enpact_commands(script)[0])
     assert error is None, error

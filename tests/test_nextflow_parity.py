@@ -46,6 +46,7 @@ from enpact.steps import as_dict, roles, step_of  # noqa: E402
 
 F, FL = StagedFile, StagedFiles
 LOCI_CHUNKS = ["ENSGDEMO00001.1--ENSGDEMO00060.1", "ENSGDEMO00061.1--ENSGDEMO00120.1"]
+SELECTED_CHUNKS = ["ENSGDEMO00015.3--ENSGDEMO00203.3"]   # the loci chunks of a selection (runner.selects_loci)
 SAMPLE_CHUNKS = ["IND001--IND040", "IND041--IND080"]
 
 # Options whose value names a file or directory (parsed command lines): created before parsing
@@ -77,6 +78,8 @@ PARAM_FILES = {
     "contexts_reference_panel": ([], {**demo_params("contexts"), "covariance_vcf": "panel/eur.vcf.gz",
                                       "covariance_samples": "panel/eur_ids.txt", "gwas": "gwas/height.tsv.gz,gwas/ldl.txt"}),
     "reference_panel": ([], {**DEMO, "covariance_vcf": "panel/eur.vcf.gz", "samples": "samples.txt"}),
+    "selected_loci": ([], {**DEMO, "select_variants": "finemap/credible.tsv", "select_regions": "finemap/regions.bed",
+                           "lin_window_bp": 2048}),
     "linearizable_variants": ([], {**DEMO, "personalize_variants": "linearizable", "lin_maf": 0.05, "lin_window_bp": 2048,
                                    "lin_keep_indels": True, "samples": "samples.txt"}),
 }
@@ -104,6 +107,9 @@ def runner_steps(params: dict, outdir: Path, monkeypatch) -> list[tuple[str, obj
     for chunk in SAMPLE_CHUNKS:
         (outdir / "loci" / "chunks" / "samples").mkdir(parents=True, exist_ok=True)
         (outdir / "loci" / "chunks" / "samples" / f"{chunk}.txt").touch()
+    for chunk in SELECTED_CHUNKS:   # only read when the parameters select loci
+        (outdir / "loci" / "chunks" / "selected").mkdir(parents=True, exist_ok=True)
+        (outdir / "loci" / "chunks" / "selected" / f"{chunk}.tsv").touch()
     recorded = []
 
     def record(self, _group, key, config, _outputs):
@@ -148,7 +154,10 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
     vcf = {"vcf": staged(params["vcf"]), "tbi": F(Path(params["vcf"]).name + ".tbi")}
     weights = weights_input(str(params["weights"]))
     gwas_files = resolve_gwas_files(params.get("gwas"))
-    gwas_filter = staged(gwas_files[0]) if params.get("lin_gwas_pvalue") is not None and gwas_files else []
+    from enpact.runner import selects_loci
+
+    selection_gwas = staged(gwas_files[0]) if params.get("lin_gwas_pvalue") is not None and gwas_files else []
+    personal_chunks = SELECTED_CHUNKS if selects_loci(params) else LOCI_CHUNKS
     rows = read_context_sheet(params["contexts"]) if params.get("contexts") else []
     names = [row["context"] for row in rows]
     # (context or None, meta of its loci task, staged expression, staged annotation)
@@ -195,21 +204,23 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
         tasks.append(("ENPACT_TRAIN", key("train"), {"meta": meta, "features": F("reference.h5"),
                                                      "loci": F("loci.tsv" if name is None else f"{name}.tsv"),
                                                      "expression": expression}))
-        tasks.append(("ENPACT_ACCURACY", key("accuracy"), {"meta": {"id": "accuracy", "context": name}, "stores": FL(
-            tuple(f"personalized/{c}.h5" for c in LOCI_CHUNKS)), "expression": expression}))
+        stores = tuple(f"personalized/{c}.h5" for c in personal_chunks)
+        tasks.append(("ENPACT_ACCURACY", key("accuracy"), {"meta": {"id": "accuracy", "context": name},
+                                                           "stores": FL(stores) if len(stores) > 1 else F(stores[0]),
+                                                           "expression": expression}))
+        chunks = tuple(f"chunks/{c}.h5" for c in personal_chunks)
         tasks.append(("ENPACT_DATABASE", key("database"), {"meta": {"id": "databases", "context": name or ""},
-                                                           "linearized": FL(tuple(f"chunks/{c}.h5" for c in LOCI_CHUNKS))}))
+                                                           "linearized": FL(chunks) if len(chunks) > 1 else F(chunks[0])}))
         covariance = F(f"{db_name}.txt.gz")
         if params.get("covariance_vcf"):
             covariance = F(f"{db_name}.reference_panel.txt.gz")
             tasks.append(("ENPACT_PANEL_COVARIANCE", key("covariance"), {
                 "meta": {"id": db_name, "context": name or ""}, "databases": F(f"databases/{db_name}.db"),
                 "meta2": panel_meta, **panel}))
-        for chunk in LOCI_CHUNKS:
+        for chunk in personal_chunks:
             tasks.append(("ENPACT_LINEARIZE", key("linearize") + f"/{chunk}", {
-                "meta": {"id": chunk, "n_loci_chunks": len(LOCI_CHUNKS), "context": name or ""},
-                "personalized": F(f"{chunk}.h5"), "loci": F(f"{chunk}.tsv"), "meta2": {"id": "vcf"}, **vcf,
-                "meta3": {"id": "gwas_filter"}, "gwas": gwas_filter}))
+                "meta": {"id": chunk, "n_loci_chunks": len(personal_chunks), "context": name or ""},
+                "personalized": F(f"{chunk}.h5"), "loci": F(f"{chunk}.tsv"), "meta2": {"id": "vcf"}, **vcf}))
         db = {"meta2": {"id": "databases", "context": name or ""}, "db": F(f"{db_name}.db"), "covariance": covariance}
         if name is None:
             for gwas in gwas_files:
@@ -231,10 +242,18 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
                 "twas": FL(tuple(f"twas/{n}" for n in names)), "covariance": F("snp_covariance.txt.gz")}))
     models = {"meta4": {"id": "models", "contexts": names},
               "model": FL(tuple(f"enpact_model/{n}" for n in names)) if names else F("enpact_model/model")}
+    if selects_loci(params):
+        tasks.append(("ENPACT_SELECT", "select", {
+            "meta": {"id": "selected"}, "loci": F("loci.tsv"), "features": F("reference.h5"),
+            "meta2": {"id": "gwas"}, "gwas": selection_gwas,
+            "meta3": {"id": "credible_sets"}, "credible_sets": staged(params.get("select_variants")),
+            "meta4": {"id": "regions"}, "regions": staged(params.get("select_regions"))}))
     for chunk in LOCI_CHUNKS:
         meta = {"id": chunk, "n_loci_chunks": len(LOCI_CHUNKS)}
         tasks.append(("ENPACT_PREDICT", f"reference/{chunk}", {"meta": meta, "loci": F(f"{chunk}.tsv"), **fasta,
                                                               **weights}))
+    for chunk in personal_chunks:
+        meta = {"id": chunk, "n_loci_chunks": len(personal_chunks)}
         for samples in SAMPLE_CHUNKS:
             tasks.append(("ENPACT_PERSONALIZE", f"personalize/{chunk}/{samples}", {
                 "meta": {**meta, "samples": samples, "n_sample_chunks": len(SAMPLE_CHUNKS)}, "loci": F(f"{chunk}.tsv"),
@@ -417,7 +436,7 @@ def result_files(config: object) -> set[str]:
     return {f for f in written_files(step_of(config).name, config) if "*" not in f and Path(f).suffix}
 
 
-@pytest.mark.parametrize("name", ["demo", "delete_personalized", "several_gwas", "contexts",
+@pytest.mark.parametrize("name", ["demo", "delete_personalized", "several_gwas", "contexts", "selected_loci",
                                   "contexts_reference_panel"])
 def test_nextflow_publishes_the_results_layout_of_enpact_run(name, render_dir, tmp_path, monkeypatch):
     """Every file `enpact run` keeps under outdir, Nextflow publishes at the same path, and nothing else (the

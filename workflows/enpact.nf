@@ -17,6 +17,7 @@ include { ENPACT_CHECK          } from '../modules/enpact_check/main'
 include { ENPACT_LOCI           } from '../modules/enpact_loci/main'
 include { ENPACT_LOCI_UNION     } from '../modules/enpact_loci_union/main'
 include { ENPACT_CHUNK          } from '../modules/enpact_chunk/main'
+include { ENPACT_SELECT         } from '../modules/enpact_select/main'
 include { ENPACT_PREDICT        } from '../modules/enpact_predict/main'
 include { ENPACT_MERGE_FEATURES } from '../modules/enpact_merge_features/main'
 include { ENPACT_ACCURACY       } from '../modules/enpact_accuracy/main'
@@ -41,7 +42,8 @@ workflow ENPACT {
     ch_covariance_panel  // channel: [ val(meta), path(vcf) or [], path(index) or [], val(meta), path(sample ids) or [] ] (value; covariance_vcf)
     ch_weights           // channel: [ val(hugging face id), path(checkpoint dir) ], one of them empty (value)
     ch_gwas              // channel: [ val(meta: id = GWAS file name), path(gwas) ], one per GWAS file
-    ch_gwas_filter       // channel: [ val(meta), path(gwas) or [] ] (value; linearize loci near GWAS signals)
+    ch_selection         // channel: [ val(meta), path(gwas) or [], path(credible-set variants) or [], path(regions) or [] ] (value)
+    selecting            // val: whether only the loci the selection names are personalized
     ch_truth             // channel: [ val(meta), path(truth table) or [] ] (value; planted causal genes for the report)
 
     main:
@@ -113,6 +115,26 @@ workflow ENPACT {
     )
 
     //
+    // 3b. The loci to personalize: all of them, or those near the trait's signal (GWAS p-value, credible-set
+    //     variants, regions), in chunks of their own; the model below still trains on every locus
+    //
+    ENPACT_SELECT(
+        ch_loci
+            .combine(ENPACT_MERGE_FEATURES.out.h5)
+            .filter { _meta, _loci, _meta2, _features -> selecting }
+            .map { _meta, loci, _meta2, features -> [ [id: 'selected'], loci, features ] },
+        ch_selection.map { _meta, gwas, _credible, _regions -> [ [id: 'gwas'], gwas ] },
+        ch_selection.map { _meta, _gwas, credible, _regions -> [ [id: 'credible_sets'], credible ] },
+        ch_selection.map { _meta, _gwas, _credible, regions -> [ [id: 'regions'], regions ] }
+    )
+    ch_personal_chunks = selecting
+        ? ENPACT_SELECT.out.chunks
+            .flatMap { _meta, files -> [ files ].flatten() }
+            .toSortedList { a, b -> a.name <=> b.name }
+            .flatMap { files -> files.collect { f -> [ [id: f.baseName, n_loci_chunks: files.size()], f ] } }
+        : ch_loci_chunks
+
+    //
     // 4. One EnPACT model per context: fitted on the train chromosomes, evaluated on valid and test by
     //    `enpact train` itself
     //
@@ -134,7 +156,7 @@ workflow ENPACT {
     // 5. Personalized predictions: loci chunk x sample chunk (GPU label), one merged store per loci chunk; the
     //    predictor runs once per distinct window and every context's model is applied
     //
-    PERSONALIZE(ch_loci_chunks, ch_sample_chunks, ch_fasta, ch_vcf, ch_models, ch_weights, ch_samples)
+    PERSONALIZE(ch_personal_chunks, ch_sample_chunks, ch_fasta, ch_vcf, ch_models, ch_weights, ch_samples)
 
     //
     // 5b. Personalized accuracy per context: all merged stores against the context's observed matrix
@@ -152,7 +174,7 @@ workflow ENPACT {
     // 6. Linearization per context x loci chunk, then each context's PredictDB database (and, with
     //    covariance_vcf, its covariance from the reference panel)
     //
-    LINEARIZE(PERSONALIZE.out.h5, ch_loci_chunks, ch_vcf, ch_gwas_filter,
+    LINEARIZE(PERSONALIZE.out.h5, ch_personal_chunks, ch_vcf,
               ch_contexts.map { meta, _annotation, _expression -> meta.context ?: '' }, ch_covariance_panel)
 
     //

@@ -7,7 +7,6 @@ process ENPACT_LINEARIZE {
     input:
     tuple val(meta), path(personalized), path(loci)   // merged personalized store and loci of one chunk
     tuple val(meta2), path(vcf), path(tbi)
-    tuple val(meta3), path(gwas)                      // [] unless loci are selected near GWAS signals
 
     output:
     tuple val(meta), path("${prefix}.h5"), emit: linearized
@@ -17,14 +16,12 @@ process ENPACT_LINEARIZE {
     script:
     def args     = task.ext.args ?: ''
     prefix       = task.ext.prefix ?: "${meta.id}"
-    def gwas_opt = gwas ? "--gwas ${gwas}" : ''
     """
     export OMP_NUM_THREADS=${task.cpus}
     enpact linearize \\
         --personalized ${personalized} \\
         --vcf ${vcf} \\
         --loci ${loci} \\
-        ${gwas_opt} \\
         ${args} \\
         --no-progress \\
         --out ${prefix}.h5

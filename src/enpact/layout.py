@@ -94,6 +94,15 @@ class ResultsLayout:
         return self.loci if context is None else self.root / "loci" / "contexts" / f"{context}.tsv"
 
     @property
+    def selected_loci(self) -> Path:
+        """The loci personalized when a selection is given (GWAS signal, credible sets, regions)."""
+        return self.root / "loci" / "selected.tsv"
+
+    @property
+    def selected_chunks(self) -> Path:
+        return self.chunks / "selected"
+
+    @property
     def chunks(self) -> Path:
         return self.root / "loci" / "chunks"
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from enpact.glmnet import fit_elastic_net_cv
 from enpact.errors import EnpactError
-from enpact.genome import bare_chrom, gtex_chrom, window_start
+from enpact.genome import gtex_chrom, window_start
 from enpact.logsummary import progress_bar
 from enpact.predictdb import SUMMARY_COLUMNS, WEIGHTS_COLUMNS
 from enpact.store import PersonalizedStore
@@ -183,35 +182,6 @@ def fit_locus(gene: str, name: str, gene_type: str, y: np.ndarray, matrix: Dosag
     selected = matrix.dosages[:, nonzero]
     covariance = np.cov(selected, rowvar=False, ddof=1).reshape(len(nonzero), len(nonzero))
     return row, weights, covariance
-
-
-def read_gwas_signal(path: Path, snp_column: str, pvalue_column: str, threshold: float) -> pd.DataFrame:
-    """Positions (chrom, pos 0-based) of GWAS variants with p below the threshold; ids parsed as chrom_pos_..."""
-    from enpact.io import parse_float_column, read_text_columns
-
-    columns = read_text_columns(path, [snp_column, pvalue_column])
-    ids = columns[snp_column].to_numpy().astype(str)
-    p = parse_float_column(columns[pvalue_column], path, pvalue_column)
-    hits = ids[p < threshold]
-    parsed = pd.Series(hits, dtype=str).str.extract(r"^(?P<chrom>[^_:]+)[_:](?P<pos>\d+)")
-    if len(hits) and parsed["chrom"].isna().all():
-        raise EnpactError(f"{path}: column {snp_column} does not hold chrom_pos_ref_alt ids; cannot locate GWAS hits")
-    parsed = parsed.dropna()
-    return pd.DataFrame({"chrom": parsed["chrom"].to_numpy(), "pos": parsed["pos"].astype(np.int64).to_numpy() - 1})
-
-
-def loci_near_signal(loci: pd.DataFrame, hits: pd.DataFrame, window_bp: int) -> np.ndarray:
-    """Mask of loci whose window contains at least one GWAS hit (chromosome names matched by enpact.genome.bare_chrom)."""
-    by_chrom = {c: np.sort(g["pos"].to_numpy()) for c, g in hits.groupby(hits["chrom"].map(bare_chrom))}
-    mask = np.zeros(len(loci), dtype=bool)
-    for i, (chrom, center) in enumerate(zip(loci["chrom"], loci["center"])):
-        positions = by_chrom.get(bare_chrom(chrom))
-        if positions is None:
-            continue
-        start = window_start(int(center), window_bp)
-        lo, hi = np.searchsorted(positions, [start, start + window_bp])
-        mask[i] = hi > lo
-    return mask
 
 
 def linearize(

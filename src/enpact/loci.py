@@ -307,21 +307,32 @@ def chunk_name(first: str, last: str) -> str:
     return f"{safe(first)}--{safe(last)}"
 
 
+def write_loci_chunks(loci: pd.DataFrame, loci_per_chunk: int, directory: Path) -> list[Path]:
+    """Loci chunks (positional order) named from their first and last locus; chunks of an earlier chunking in the
+    folder are removed."""
+    if loci_per_chunk < 1:
+        raise EnpactError("chunk sizes must be at least 1")
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.tsv"):
+        stale.unlink()  # a changed chunk size must not leave chunks of the previous one behind
+    files = []
+    for start in range(0, len(loci), loci_per_chunk):
+        part = loci.iloc[start : start + loci_per_chunk]
+        path = directory / f"{chunk_name(part['locus_id'].iloc[0], part['locus_id'].iloc[-1])}.tsv"
+        write_loci(part, path)
+        files.append(path)
+    return files
+
+
 def write_chunks(
     loci: pd.DataFrame, loci_per_chunk: int, samples: list[str], samples_per_chunk: int, outdir: Path
 ) -> tuple[list[Path], list[Path]]:
     """Write loci chunks (positional order) and sample chunks, named from their content."""
     if loci_per_chunk < 1 or samples_per_chunk < 1:
         raise EnpactError("chunk sizes must be at least 1")
-    (outdir / "loci").mkdir(parents=True, exist_ok=True)
-    for stale in [*(outdir / "loci").glob("*.tsv"), *(outdir / "samples").glob("*.txt")]:
+    for stale in (outdir / "samples").glob("*.txt"):
         stale.unlink()  # a changed chunk size must not leave chunks of the previous one behind
-    loci_files, sample_files = [], []
-    for start in range(0, len(loci), loci_per_chunk):
-        part = loci.iloc[start : start + loci_per_chunk]
-        path = outdir / "loci" / f"{chunk_name(part['locus_id'].iloc[0], part['locus_id'].iloc[-1])}.tsv"
-        write_loci(part, path)
-        loci_files.append(path)
+    loci_files, sample_files = write_loci_chunks(loci, loci_per_chunk, outdir / "loci"), []
     if samples:
         (outdir / "samples").mkdir(parents=True, exist_ok=True)
         for start in range(0, len(samples), samples_per_chunk):

@@ -26,7 +26,7 @@ NEXTFLOW_ONLY = {"use_gpu", "gpu_queue", "cpu_queue", "publish_dir_mode", "help"
 INSTITUTIONAL_PARAMS = {"config_profile_name", "config_profile_description", "config_profile_contact",
                         "config_profile_url", "custom_config_version", "custom_config_base"}
 PATH_PARAMS = ("fasta", "annotation", "expression", "contexts", "vcf", "samples", "covariance_vcf", "covariance_samples",
-               "truth_causal_genes")
+               "select_variants", "select_regions", "truth_causal_genes")
 DEMO_DIR_NAME = "demo"
 
 

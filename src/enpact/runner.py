@@ -28,7 +28,7 @@ from enpact.layout import (ACCURACY_SUMMARY, ACCURACY_TABLE, ResultsLayout, data
                            keeps_personalized)
 from enpact.params import resolve_gwas_files, write_params
 from enpact.steps import (AccuracyConfig, ChunkConfig, CovarianceConfig, DatabaseConfig, LinearizeConfig, LociConfig,
-                          LociUnionConfig, MergeConfig, MultixcanConfig,
+                          LociUnionConfig, MergeConfig, MultixcanConfig, SelectConfig,
                           MergeFeaturesConfig, PersonalizeConfig, PredictConfig, PredictorConfig, ReportConfig,
                           TrainConfig, TwasConfig, fingerprinted, hyperparameter_pairs, report, roles, step_of)
 
@@ -222,6 +222,12 @@ def variant_options(params: dict) -> dict[str, Any]:
                 keep_multiallelic=bool(params.get("lin_keep_multiallelic")), require_rsid=params["snp_key"] == "rsid")
 
 
+def selects_loci(params: dict) -> bool:
+    """Whether only the loci near a trait's signal are personalized (lin_gwas_pvalue needs gwas: check_param_rules)."""
+    return (params.get("lin_gwas_pvalue") is not None or bool(params.get("select_variants"))
+            or bool(params.get("select_regions")))
+
+
 def gwas_options(params: dict) -> dict[str, Any]:
     """How S-PrediXcan and S-MultiXcan read the GWAS files and key the models' SNPs (their shared options)."""
     return dict(snp_column=params["gwas_snp_column"], effect_allele_column=params["gwas_effect_allele_column"],
@@ -287,6 +293,22 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     runner.step("reference", "reference/merge", MergeFeaturesConfig(inputs=parts, out=layout.reference),
                 [layout.reference])
 
+    # 2b. the loci to personalize: all, or those near the trait's signal (training keeps every locus)
+    gwas_files = resolve_gwas_files(params.get("gwas"))
+    personal_chunks = loci_chunks
+    if selects_loci(params):
+        runner.step("loci", "select", SelectConfig(
+            loci=layout.loci, out=layout.selected_loci, chunks=layout.selected_chunks,
+            loci_per_chunk=int(params["loci_per_chunk"]), features=layout.reference,
+            window_bp=int(params["lin_window_bp"]) if params.get("lin_window_bp") else None,
+            gwas=Path(gwas_files[0]) if params.get("lin_gwas_pvalue") is not None else None,
+            gwas_snp_column=params["gwas_snp_column"], gwas_pvalue_column=params["gwas_pvalue_column"],
+            gwas_pvalue_threshold=float(params["lin_gwas_pvalue"]) if params.get("lin_gwas_pvalue") is not None
+            else 5e-8, credible_sets=Path(params["select_variants"]) if params.get("select_variants") else None,
+            regions=Path(params["select_regions"]) if params.get("select_regions") else None),
+            [layout.selected_loci])
+        personal_chunks = _chunk_files(layout.selected_chunks, "*.tsv")
+
     # 3. one EnPACT model per context, evaluated on held-out chromosomes
     for context in contexts:
         model = layout.context_model(context.name)
@@ -299,10 +321,10 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
 
     # 4. personalized predictions (one predictor pass, every context's model): loci chunk x sample chunk, merged
     remove_stale(layout.personalized / "chunks", ["*.h5"], [layout.personalized_chunk(c.stem, s.stem)
-                                                           for c in loci_chunks for s in sample_chunks])
-    remove_stale(layout.personalized, ["*.h5"], [layout.personalized_store(c.stem) for c in loci_chunks])
+                                                           for c in personal_chunks for s in sample_chunks])
+    remove_stale(layout.personalized, ["*.h5"], [layout.personalized_store(c.stem) for c in personal_chunks])
     models = tuple(layout.context_model(c.name) for c in contexts)
-    for chunk in loci_chunks:
+    for chunk in personal_chunks:
         for samples in sample_chunks:
             piece = layout.personalized_chunk(chunk.stem, samples.stem)
             runner.step("personalize", f"personalize/{chunk.stem}/{samples.stem}", PersonalizeConfig(
@@ -321,21 +343,19 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
     for context in contexts:
         folder = layout.context_accuracy(context.name)
         runner.step("personalize", "accuracy" if context.name is None else f"accuracy/{context.name}",
-                    AccuracyConfig(personalized=tuple(layout.personalized_store(c.stem) for c in loci_chunks),
+                    AccuracyConfig(personalized=tuple(layout.personalized_store(c.stem) for c in personal_chunks),
                                    expression=context.expression, outdir=folder, context=context.name,
                                    seed=int(params["seed"])),
                     [folder / ACCURACY_TABLE, folder / ACCURACY_SUMMARY])
 
     # 5. linearization per context x loci chunk, then each context's databases
-    gwas_files = resolve_gwas_files(params.get("gwas"))
-    selecting = params.get("lin_gwas_pvalue") is not None   # needs gwas: check_param_rules
     name = params["name"]
-    linearized = {c.name: [layout.linearized_chunk(chunk.stem, c.name) for chunk in loci_chunks] for c in contexts}
+    linearized = {c.name: [layout.linearized_chunk(chunk.stem, c.name) for chunk in personal_chunks] for c in contexts}
     remove_stale(layout.linearized / "chunks", ["*.h5", "*/*.h5", "*.summary.tsv", "*.weights.tsv",
                                                 "*.covariance.tsv.gz"], [p for ps in linearized.values() for p in ps])
     outputs: list[Path] = []
     for context in contexts:
-        for chunk, out in zip(loci_chunks, linearized[context.name]):   # a chunk without the context's loci: empty
+        for chunk, out in zip(personal_chunks, linearized[context.name]):   # a chunk without the context's loci: empty
             runner.step("linearize", f"linearize/{chunk.stem}" if context.name is None else
                         f"linearize/{context.name}/{chunk.stem}", LinearizeConfig(
                 personalized=layout.personalized_store(chunk.stem), vcf=Path(params["vcf"]), loci=chunk,
@@ -346,10 +366,6 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
                 keep_multiallelic=bool(params.get("lin_keep_multiallelic")), require_rsid=params["snp_key"] == "rsid",
                 build=params["build"], folds=int(params["lin_folds"]), alpha=float(params["lin_alpha"]),
                 seed=int(params["seed"]), min_snps=int(params["lin_min_snps"]),
-                gwas=Path(gwas_files[0]) if selecting else None,
-                gwas_snp_column=params["gwas_snp_column"] if selecting else "variant_id",
-                gwas_pvalue_column=params["gwas_pvalue_column"] if selecting else "pvalue",
-                gwas_pvalue_threshold=float(params["lin_gwas_pvalue"]) if selecting else 5e-8,
                 progress=progress), [out])
         db_name = database_name(name, context.name)
         databases = [layout.database(db_name), layout.covariance(db_name), layout.linearization_summary(db_name)]

@@ -226,6 +226,57 @@ def chunk(config: ChunkConfig) -> tuple[list[Path], list[Path]]:
 
 
 @dataclass(frozen=True)
+class SelectConfig:
+    """`enpact select`: the loci to personalize (near a GWAS signal, holding a credible-set variant or overlapping a
+    region), in chunks; the reference pass and training keep every locus."""
+
+    loci: Path = _path("input")
+    out: Path = _path("output")
+    chunks: Path = _path("output")
+    loci_per_chunk: int = 50
+    features: Path | None = _path("input", None)   # the reference feature store: its predictor window
+    window_bp: int | None = None
+    gwas: Path | None = _path("input", None)
+    gwas_snp_column: str = "variant_id"
+    gwas_pvalue_column: str = "pvalue"
+    gwas_pvalue_threshold: float = 5e-8
+    credible_sets: Path | None = _path("input", None)
+    regions: Path | None = _path("input", None)
+
+
+def select(config: SelectConfig) -> pd.DataFrame:
+    """Write the selected loci (with the criteria that selected each) and their chunks."""
+    from enpact.loci import read_loci, write_loci, write_loci_chunks
+    from enpact.selection import read_credible_variants, read_gwas_signal, read_regions, select_loci
+    from enpact.store import read_feature_store
+
+    window = config.window_bp
+    if not window and config.features is not None:
+        window = int(read_feature_store(config.features).meta.get("predictor", {}).get("window_bp", 0))
+    if not window:
+        raise EnpactError("--window-bp is needed (or --features, the reference store whose predictor window is used)")
+    loci = read_loci(config.loci)
+    gwas = (read_gwas_signal(config.gwas, config.gwas_snp_column, config.gwas_pvalue_column,
+                             config.gwas_pvalue_threshold) if config.gwas else None)
+    credible = read_credible_variants(config.credible_sets) if config.credible_sets else None
+    regions = read_regions(config.regions) if config.regions else None
+    selected = select_loci(loci, window, gwas, credible, regions)
+    if selected.empty:
+        given = [f"{len(gwas)} GWAS variants with p < {config.gwas_pvalue_threshold:g}" if gwas is not None else "",
+                 f"{len(credible)} credible-set variants" if credible is not None else "",
+                 f"{len(regions)} regions" if regions is not None else ""]
+        raise EnpactError(f"no locus of {config.loci} has {' or '.join(g for g in given if g)} in its "
+                          f"{window:,} bp window: nothing to personalize; check the chromosome names and build, or "
+                          "widen the selection")
+    write_loci(selected, config.out)
+    files = write_loci_chunks(selected, config.loci_per_chunk, config.chunks)
+    log.info("selected %d of %d loci to personalize (%s); %d chunks under %s", len(selected), len(loci),
+             ", ".join(f"{k} {v}" for k, v in selected["selected_by"].value_counts().items()), len(files),
+             config.chunks)
+    return selected
+
+
+@dataclass(frozen=True)
 class SequenceConfig:
     """`enpact sequence`: the exact predictor input windows as FASTA, for auditing."""
 
@@ -647,7 +698,8 @@ class LinearizeConfig:
 def linearize(config: LinearizeConfig) -> None:
     """Linearize the loci of a personalized store and write the chunk."""
     # imported here: the numba engine is slow to import, and every other step would pay for it
-    from enpact.linearize import FitSettings, VariantFilters, loci_near_signal, read_gwas_signal
+    from enpact.linearize import FitSettings, VariantFilters
+    from enpact.selection import loci_near_signal, read_gwas_signal
     from enpact.linearize import linearize as linearize_loci
     from enpact.loci import read_loci
     from enpact.predictdb import write_linearized_chunk
@@ -863,6 +915,7 @@ STEPS: dict[str, Step] = {step.name: step for step in (
     Step("loci", LociConfig, loci),
     Step("loci-union", LociUnionConfig, loci_union),
     Step("chunk", ChunkConfig, chunk),
+    Step("select", SelectConfig, select),
     Step("sequence", SequenceConfig, sequence),
     Step("predict", PredictConfig, predict, uses_predictor=True),
     Step("merge-features", MergeFeaturesConfig, merge_features),
