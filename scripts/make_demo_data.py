@@ -1003,9 +1003,10 @@ class), and the GWAS trait is driven by the genetic expression of a few causal g
 
 ## What the pipeline recovers (this build)
 
-`enpact run` with no parameter file (`make demo`): 19 s wall time on an idle 2-core machine after set-up
-(`time .venv/bin/enpact run --outdir /tmp/x`: 18.9 s and 18.3 s, 2026-11; on a machine where other jobs
-compete for the two cores it took up to 4 minutes), and:
+`enpact run` with no parameter file (`make demo`): about 17 s wall time on an idle 2-core machine after set-up
+(`time .venv/bin/enpact -q run --outdir /tmp/x --no-progress`: 17.1 s, 2026-11-26: 4,081 predictor passes, each
+distinct window once over the 80 individuals; 24 s earlier that day with deduplication per sample chunk; on a
+machine where other jobs compete for the two cores it took up to 4 minutes), and:
 
 - EnPACT model (elastic net, train chr1-chr4): Pearson r 0.94 on the held-out chr5 and 0.965 on chr6; the best
   single track reaches 0.82 and 0.79.
@@ -1031,6 +1032,7 @@ compete for the two cores it took up to 4 minutes), and:
 | `genotypes.vcf.gz` (+ `.tbi`) | VCF 4.2, bgzip + tabix | 80 individuals `IND001`..`IND080`, phased GT only |
 | `broken/*.vcf.gz` (+ `.tbi`) | VCF 4.2, bgzip + tabix | small inputs for error handling (see below) |
 | `expression.tsv` | PredictDB expression layout, TSV | header `NAME IND001 .. IND080`, one row per gene id |
+| `contexts.csv`, `contexts/expression_liver.tsv` | CSV sample sheet; PredictDB expression layout | two contexts for `enpact run --demo contexts`: blood (`expression.tsv`) and a simulated liver dataset of the same 80 individuals (planted genetic values x 0.8, its own gene offsets and noise, 3 of every 4 genes) |
 | `gwas.tsv.gz` | gzip TSV | GWAS summary statistics of a simulated trait in 1,000 other individuals |
 | `enformer_tiny/` | enformer-pytorch checkpoint | `config.json`, `pytorch_model.bin`, `enpact_predictor.json`, `tracks.tsv` |
 | `truth/planted.json` | JSON | planted parameters of the expression and GWAS simulations |

@@ -1,8 +1,11 @@
 /*
-    PERSONALIZE: loci chunk x sample chunk through predictor + EnPACT model (GPU queue), then one merged
-    store per loci chunk
+    PERSONALIZE: per loci chunk, a plan of its distinct haplotype windows over every individual (ENPACT_PLAN);
+    its parts through predictor + every EnPACT model (GPU queue, one task per part: the predictor runs once per
+    distinct window, whatever the chunk sizes); then one store per loci chunk, each haplotype given its window's
+    value (ENPACT_MERGE)
 */
 
+include { ENPACT_PLAN        } from '../modules/enpact_plan/main'
 include { ENPACT_PERSONALIZE } from '../modules/enpact_personalize/main'
 include { ENPACT_MERGE       } from '../modules/enpact_merge/main'
 
@@ -10,33 +13,38 @@ workflow PERSONALIZE {
 
     take:
     ch_loci_chunks    // channel: [ val(meta: id, n_loci_chunks), path(loci chunk) ]
-    ch_sample_chunks  // channel: [ val(meta: id, n_sample_chunks), path(sample chunk) ]
     ch_fasta          // channel: [ val(meta), path(fasta), path(fai) ] (value)
     ch_vcf            // channel: [ val(meta), path(vcf), path(index) ] (value)
     ch_model          // channel: [ val(meta), path(model/) ] (value)
     ch_weights        // channel: [ val(hugging face id), path(checkpoint dir) ], one of them empty (value)
-    ch_panel_samples  // channel: [ val(meta), path(sample ids) or [] ] (value; the linearization panel, for variants linearizable)
+    ch_samples        // channel: [ val(meta), path(sample ids) or [] ] (value; the individuals, and the linearization panel)
+    ch_reference      // channel: [ val(meta), path(reference.h5) ] (value; its predictor window)
 
     main:
-    // Scatter: the cross product of loci chunks and sample chunks, one task each
-    ch_jobs = ch_loci_chunks
-        .combine(ch_sample_chunks)
-        .map { meta, loci, meta_samples, samples ->
-            [ meta + [samples: meta_samples.id, n_sample_chunks: meta_samples.n_sample_chunks], loci, samples ]
+    ENPACT_PLAN(ch_loci_chunks, ch_fasta, ch_vcf, ch_samples, ch_reference)
+
+    // Scatter: the parts of each loci chunk's plan, one task each (the plan says how many)
+    ch_jobs = ENPACT_PLAN.out.plan
+        .join(ch_loci_chunks)
+        .flatMap { meta, plan, parts, loci ->
+            def n = parts.text.trim().toInteger()
+            (0..<n).collect { part -> [ meta + [part: part, n_parts: n], loci, plan ] }
         }
 
-    ENPACT_PERSONALIZE(ch_jobs, ch_fasta, ch_vcf, ch_model, ch_weights, ch_panel_samples)
+    ENPACT_PERSONALIZE(ch_jobs, ch_fasta, ch_vcf, ch_model, ch_weights, ch_samples)
 
-    // Gather per loci chunk. groupKey carries the number of sample chunks, so a loci chunk is merged as
-    // soon as its own pieces are done instead of waiting for the whole scatter. Pieces sorted by name.
-    ch_pieces = ENPACT_PERSONALIZE.out.h5
-        .map { meta, h5 -> [ groupKey(meta.subMap('id', 'n_loci_chunks'), meta.n_sample_chunks), h5 ] }
+    // Gather per loci chunk. groupKey carries the number of parts, so a loci chunk is merged as soon as its own
+    // parts are done instead of waiting for the whole scatter. Parts sorted by name, with their plan.
+    ch_parts = ENPACT_PERSONALIZE.out.h5
+        .map { meta, h5 -> [ groupKey(meta.subMap('id', 'n_loci_chunks'), meta.n_parts), h5 ] }
         .groupTuple()
         .map { key, h5s -> [ key.getGroupTarget(), h5s.toSorted { h5 -> h5.name } ] }
+        .join(ENPACT_PLAN.out.plan.map { meta, plan, _parts -> [ meta, plan ] })
 
-    ENPACT_MERGE(ch_pieces)
+    ENPACT_MERGE(ch_parts)
 
     emit:
-    pieces = ENPACT_PERSONALIZE.out.h5   // channel: [ val(meta: id, n_loci_chunks, samples, n_sample_chunks), path(<loci chunk>.<sample chunk>.h5) ]
-    h5     = ENPACT_MERGE.out.h5         // channel: [ val(meta: id, n_loci_chunks), path(<loci chunk>.h5) ]
+    plans  = ENPACT_PLAN.out.plan          // channel: [ val(meta: id, n_loci_chunks), path(<loci chunk>.h5), path(<loci chunk>.parts) ]
+    pieces = ENPACT_PERSONALIZE.out.h5     // channel: [ val(meta: id, n_loci_chunks, part, n_parts), path(<loci chunk>.partNNNN.h5) ]
+    h5     = ENPACT_MERGE.out.h5           // channel: [ val(meta: id, n_loci_chunks), path(<loci chunk>.h5) ]
 }

@@ -105,21 +105,28 @@ SAMPLE_INPUTS: dict[str, list[dict]] = {
          "expression": F("expression_liver.tsv")},
     ],
     "ENPACT_PERSONALIZE": [
-        {"meta": {"id": CHUNK, "n_loci_chunks": 5, "samples": SAMPLES, "n_sample_chunks": 2},
-         "loci": F(f"{CHUNK}.tsv"), "samples": F(f"{SAMPLES}.txt"), **FASTA, **vcf("meta3"),
+        {"meta": {"id": CHUNK, "n_loci_chunks": 5, "part": 0, "n_parts": 2},
+         "loci": F(f"{CHUNK}.tsv"), "plan": F(f"{CHUNK}.plan.h5"), **FASTA, **vcf("meta3"),
          "meta4": {"id": "models", "contexts": []}, "model": F("enpact_model/model"), **WEIGHTS_DIR, **NO_PANEL},
-        {"meta": {"id": CHUNK, "n_loci_chunks": 5, "samples": SAMPLES, "n_sample_chunks": 2},
-         "loci": F(f"{CHUNK}.tsv"), "samples": F(f"{SAMPLES}.txt"), **FASTA, **vcf("meta3"),
+        {"meta": {"id": CHUNK, "n_loci_chunks": 5, "part": 1, "n_parts": 2},
+         "loci": F(f"{CHUNK}.tsv"), "plan": F(f"{CHUNK}.plan.h5"), **FASTA, **vcf("meta3"),
          "meta4": {"id": "models", "contexts": []}, "model": F("enpact_model/model"), **WEIGHTS_HUB,
          "meta5": {"id": "samples"}, "panel_samples": F("panel/ids.txt")},
-        {"meta": {"id": CHUNK, "n_loci_chunks": 5, "samples": SAMPLES, "n_sample_chunks": 2},
-         "loci": F(f"{CHUNK}.tsv"), "samples": F(f"{SAMPLES}.txt"), **FASTA, **vcf("meta3"),
+        {"meta": {"id": CHUNK, "n_loci_chunks": 5, "part": 0, "n_parts": 1},
+         "loci": F(f"{CHUNK}.tsv"), "plan": F(f"{CHUNK}.plan.h5"), **FASTA, **vcf("meta3"),
          "meta4": {"id": "models", "contexts": ["blood", "liver"]},
          "model": FL(("enpact_model/blood", "enpact_model/liver")), **WEIGHTS_DIR, **NO_PANEL},
     ],
+    "ENPACT_PLAN": [
+        {"meta": {"id": CHUNK, "n_loci_chunks": 5}, "loci": F(f"{CHUNK}.tsv"), **FASTA, **vcf("meta3"),
+         "meta4": {"id": "samples"}, "samples": [], "meta5": {"id": "reference"}, "features": F("reference.h5")},
+        {"meta": {"id": CHUNK, "n_loci_chunks": 5}, "loci": F(f"{CHUNK}.tsv"), **FASTA, **vcf("meta3"),
+         "meta4": {"id": "samples"}, "samples": F("ids.txt"), "meta5": {"id": "reference"},
+         "features": F("reference.h5")},
+    ],
     "ENPACT_MERGE": [
         {"meta": {"id": CHUNK, "n_loci_chunks": 5},
-         "stores": FL((f"chunks/{CHUNK}.{SAMPLES}.h5", f"chunks/{CHUNK}.IND041--IND080.h5"))},
+         "stores": FL((f"chunks/{CHUNK}.part0000.h5", f"chunks/{CHUNK}.part0001.h5")), "plan": F(f"{CHUNK}.h5")},
     ],
     "ENPACT_LINEARIZE": [
         {"meta": {"id": CHUNK, "n_loci_chunks": 5}, "personalized": F(f"{CHUNK}.h5"), "loci": F(f"{CHUNK}.tsv"),
@@ -344,6 +351,8 @@ def written_files(command: str, ns) -> set[str]:
         return {out, re.sub(r"\.tsv$", "", out) + ".dropped.tsv"}
     if command == "chunk":
         return under(ns.outdir, "loci", "samples", "loci/*.tsv", "samples/*.txt")
+    if command == "plan":
+        return {_norm(ns.out)} | ({_norm(ns.parts_file)} if ns.parts_file else set())
     if command in ("predict", "merge-features", "personalize", "merge"):
         files = {_norm(ns.out)}
         if getattr(ns, "export_matrix", None):
@@ -522,4 +531,4 @@ def test_rendered_options_follow_parameters(rendered, tmp_path, monkeypatch):
     ns, error = parse_command(enpact_commands(script)[0])
     assert error is None, error
     assert ns.weights == "EleutherAI/enformer-official-rough" and ns.device == "cuda"
-    assert str(ns.out) == f"{CHUNK}.{SAMPLES}.h5"
+    assert str(ns.out) == f"{CHUNK}.part0001.h5" and ns.part == 1 and str(ns.plan) == f"{CHUNK}.plan.h5"

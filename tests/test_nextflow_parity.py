@@ -118,6 +118,8 @@ def runner_steps(params: dict, outdir: Path, monkeypatch) -> list[tuple[str, obj
 
     monkeypatch.setattr(runner_module.Runner, "step", record)
     monkeypatch.setattr(runner_module, "check_study", lambda params: None)   # input files are not opened here
+    # no plan is written here: each loci chunk's distinct windows fit in one part (as the demo's do)
+    monkeypatch.setattr(runner_module, "read_plan", lambda path: type("Plan", (), {"n_parts": 1})())
     monkeypatch.setattr("enpact.report.write_report", lambda *args, **kwargs: None)
     runner_module.run_pipeline({**params, "outdir": str(outdir)}, progress=False)
     return recorded
@@ -252,16 +254,18 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
         meta = {"id": chunk, "n_loci_chunks": len(LOCI_CHUNKS)}
         tasks.append(("ENPACT_PREDICT", f"reference/{chunk}", {"meta": meta, "loci": F(f"{chunk}.tsv"), **fasta,
                                                               **weights}))
+    samples = {"meta4": {"id": "samples"}, "samples": staged(params.get("samples"))}
     for chunk in personal_chunks:
         meta = {"id": chunk, "n_loci_chunks": len(personal_chunks)}
-        for samples in SAMPLE_CHUNKS:
-            tasks.append(("ENPACT_PERSONALIZE", f"personalize/{chunk}/{samples}", {
-                "meta": {**meta, "samples": samples, "n_sample_chunks": len(SAMPLE_CHUNKS)}, "loci": F(f"{chunk}.tsv"),
-                "samples": F(f"{samples}.txt"), **fasta, "meta3": {"id": "vcf"}, **vcf, **models, **weights,
-                "meta5": {"id": "samples"},
-                "panel_samples": F(f"panel/{Path(params['samples']).name}") if params.get("samples") else []}))
-        tasks.append(("ENPACT_MERGE", f"merge/{chunk}", {"meta": meta, "stores": FL(tuple(
-            f"chunks/{chunk}.{s}.h5" for s in SAMPLE_CHUNKS))}))
+        tasks.append(("ENPACT_PLAN", f"plan/{chunk}", {"meta": meta, "loci": F(f"{chunk}.tsv"), **fasta,
+                                                      "meta3": {"id": "vcf"}, **vcf, **samples,
+                                                      "meta5": {"id": "reference"}, "features": F("reference.h5")}))
+        tasks.append(("ENPACT_PERSONALIZE", f"personalize/{chunk}/part0", {
+            "meta": {**meta, "part": 0, "n_parts": 1}, "loci": F(f"{chunk}.tsv"), "plan": F(f"{chunk}.h5"), **fasta,
+            "meta3": {"id": "vcf"}, **vcf, **models, **weights, "meta5": {"id": "samples"},
+            "panel_samples": F(f"panel/{Path(params['samples']).name}") if params.get("samples") else []}))
+        tasks.append(("ENPACT_MERGE", f"merge/{chunk}", {"meta": meta, "stores": F(f"chunks/{chunk}.part0000.h5"),
+                                                        "plan": F(f"{chunk}.h5")}))
     return tasks
 
 

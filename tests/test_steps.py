@@ -31,9 +31,9 @@ def test_configurations_name_their_files_and_serialise_to_plain_values(tmp_path)
     args = commands["merge"].parse_args(["--inputs", str(tmp_path / "in"), "--out", str(tmp_path / "out.h5")])
     config = args.config(args)
     assert step_of(config).name == "merge"
-    assert roles(config) == {"inputs": "input", "out": "output", "export_matrix": "output"}
+    assert roles(config) == {"inputs": "input", "out": "output", "export_matrix": "output", "plan": "input"}
     assert as_dict(config) == {"inputs": [str(tmp_path / "in")], "out": str(tmp_path / "out.h5"),
-                               "export_matrix": None}
+                               "export_matrix": None, "plan": None}
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -136,7 +136,7 @@ def test_planted_fresh_counter_is_seen(tmp_path, caplog, monkeypatch):
     fasta, vcf, loci = _overlapping_study(tmp_path)
     original = predict_module.locus_windows
     monkeypatch.setattr(predict_module, "locus_windows",
-                        lambda *args: original(*args[:-1], VariantCounts()))
+                        lambda *args: original(*args[:5], VariantCounts(), *args[6:]))   # the counts argument
     with caplog.at_level(logging.INFO):
         sequence(SequenceConfig(fasta=fasta, loci=loci, out=tmp_path / "w.fa", window_bp=1024, vcf=vcf))
     assert "overlapping skipped: 0" in caplog.text

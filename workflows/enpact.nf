@@ -4,7 +4,7 @@
 ========================================================================================
     CHECK -> LOCI (per context; LOCI_UNION of several) -> CHUNK -> PREDICT (reference, per loci chunk, GPU)
           -> MERGE_FEATURES -> TRAIN (per context; evaluated on the held-out chromosomes)
-          -> PERSONALIZE (loci chunk x sample chunk, GPU; every context's model) -> MERGE (per loci chunk)
+          -> PLAN (per loci chunk) -> PERSONALIZE (per part of a plan, GPU; every context's model) -> MERGE
           -> ACCURACY (per context) -> LINEARIZE (per context x loci chunk) -> DATABASE (per context)
           -> TWAS (per GWAS file; per context) -> MULTIXCAN (per GWAS file, several contexts) -> REPORT
     Every process runs one `enpact <subcommand>` (modules/<process>/main.nf) with the options
@@ -97,11 +97,6 @@ workflow ENPACT {
         .toSortedList { a, b -> a.name <=> b.name }
         .flatMap { files -> files.collect { f -> [ [id: f.baseName, n_loci_chunks: files.size()], f ] } }
 
-    ch_sample_chunks = ENPACT_CHUNK.out.samples
-        .flatMap { _meta, files -> [ files ].flatten() }
-        .toSortedList { a, b -> a.name <=> b.name }
-        .flatMap { files -> files.collect { f -> [ [id: f.baseName, n_sample_chunks: files.size()], f ] } }
-
     //
     // 3. Reference features: the predictor on each loci chunk (GPU label), merged into one store
     //
@@ -153,10 +148,10 @@ workflow ENPACT {
                                          : models[0][1] ] }
 
     //
-    // 5. Personalized predictions: loci chunk x sample chunk (GPU label), one merged store per loci chunk; the
-    //    predictor runs once per distinct window and every context's model is applied
+    // 5. Personalized predictions: per loci chunk, the distinct windows over every individual (plan), predicted in
+    //    parts (GPU label; once per distinct window, every context's model applied), one store per loci chunk
     //
-    PERSONALIZE(ch_personal_chunks, ch_sample_chunks, ch_fasta, ch_vcf, ch_models, ch_weights, ch_samples)
+    PERSONALIZE(ch_personal_chunks, ch_fasta, ch_vcf, ch_models, ch_weights, ch_samples, ENPACT_MERGE_FEATURES.out.h5.first())
 
     //
     // 5b. Personalized accuracy per context: all merged stores against the context's observed matrix

@@ -1,10 +1,11 @@
-// One personalized store per loci chunk: merge the stores of its sample chunks (inputs sorted by name).
+// One personalized store per loci chunk: its plan's parts, each haplotype given its distinct window's value
+// (inputs sorted by name).
 process ENPACT_MERGE {
     tag "${meta.id}"
     label 'process_low'
 
     input:
-    tuple val(meta), path(stores, stageAs: 'chunks/*')
+    tuple val(meta), path(stores, stageAs: 'chunks/*'), path(plan)   // the parts of the plan, and the plan
 
     output:
     tuple val(meta), path("${prefix}.h5"), emit: h5
@@ -17,6 +18,7 @@ process ENPACT_MERGE {
     def inputs = stores.toString().tokenize(' ').sort()   // staged names (blank-separated when several)
     """
     enpact merge \\
+        --plan ${plan} \\
         --inputs ${inputs.join(' ')} \\
         ${args} \\
         --out ${prefix}.h5

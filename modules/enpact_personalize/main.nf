@@ -2,11 +2,11 @@
 // individual through the sequence predictor (identical windows once) and the EnPACT model.
 // GPU step (label process_gpu): see ENPACT_PREDICT.
 process ENPACT_PERSONALIZE {
-    tag "${meta.id} x ${meta.samples}"
+    tag "${meta.id} part ${meta.part}"
     label 'process_gpu'
 
     input:
-    tuple val(meta), path(loci), path(samples)                    // loci chunk, sample chunk
+    tuple val(meta), path(loci), path(plan)                       // loci chunk and its plan (enpact plan); meta.part: the part to predict
     tuple val(meta2), path(fasta), path(fai)
     tuple val(meta3), path(vcf), path(tbi)                        // phased, indexed VCF/BCF
     tuple val(meta4), path(model, stageAs: 'enpact_model/*')      // EnPACT model directory; with contexts one per context (meta4.contexts, each named after its context)
@@ -21,7 +21,7 @@ process ENPACT_PERSONALIZE {
 
     script:
     def args    = task.ext.args ?: ''
-    prefix      = task.ext.prefix ?: "${meta.id}.${meta.samples}"
+    prefix      = task.ext.prefix ?: "${meta.id}.part${meta.part}"
     def weights = weights_dir ? "${weights_dir}" : "${weights_id}"
     // contexts: one predictor pass, every context's model applied to the loci the context uses
     def panel   = panel_samples ? "--panel-samples-file ${panel_samples}" : ''
@@ -32,7 +32,8 @@ process ENPACT_PERSONALIZE {
         --fasta ${fasta} \\
         --loci ${loci} \\
         --vcf ${vcf} \\
-        --samples-file ${samples} \\
+        --plan ${plan} \\
+        --part ${meta.part} \\
         --model ${models} \\
         --weights ${weights} \\
         ${panel} \\
@@ -42,7 +43,7 @@ process ENPACT_PERSONALIZE {
     """
 
     stub:
-    prefix = task.ext.prefix ?: "${meta.id}.${meta.samples}"
+    prefix = task.ext.prefix ?: "${meta.id}.part${meta.part}"
     """
     touch ${prefix}.h5
     """

@@ -25,19 +25,22 @@ MIN_SHARED_SAMPLES = 5
 ACCURACY_COLUMNS = ("gene", "r", "p_positive", "p_negative", "null_sd", "null_r", "predicted_sd", "observed_sd")
 
 
-def personalized_values(stores: Sequence[Path], context: str | None = None) -> tuple[pd.DataFrame, int, int]:
+def personalized_values(stores: Sequence[Path], context: str | None = None
+                        ) -> tuple[pd.DataFrame, int, int, bool]:
     """Individual values (loci x samples) of merged personalized stores (one context's, for stores of several),
-    and windows predicted / needed."""
+    windows predicted / needed, and whether every store was assembled from a plan."""
     from enpact.store import read_personalized_store, single_context
 
     frames, predicted, needed = [], 0, 0
+    planned = True
     for path in stores:
         store = single_context(read_personalized_store(path, False, context), str(path))
+        planned = planned and bool(store.meta.get("planned"))
         frames.append(pd.DataFrame(store.individual_values(), index=store.locus_ids, columns=store.samples))
         if store.n_unique_windows is not None:
             predicted += int(store.n_unique_windows.sum())
         needed += len(store.locus_ids) * (2 * len(store.samples) + 1)
-    return (pd.concat(frames) if frames else pd.DataFrame()), predicted, needed
+    return (pd.concat(frames) if frames else pd.DataFrame()), predicted, needed, planned
 
 
 def one_sided_empirical_p(r: np.ndarray, null: np.ndarray) -> np.ndarray:
@@ -84,12 +87,15 @@ def write_accuracy(stores: Sequence[Path], expression: Path, table_path: Path, s
     """Write the per-gene table (header only when nothing can be tested) and a JSON summary of what was compared."""
     from enpact.expression import read_expression
 
-    values, predicted, needed = personalized_values(stores, context)
+    values, predicted, needed, planned = personalized_values(stores, context)
     observed = read_expression(expression)
     accuracy = (personalized_accuracy(values, observed, seed=seed, n_permutations=n_permutations)
                 if not values.empty else pd.DataFrame(columns=list(ACCURACY_COLUMNS)))
     summary = {
+        # predictor passes; stores assembled from a plan (both engines) predicted each distinct window of a locus
+        # over every individual exactly once (enpact merge --plan checks it), so the two agree
         "loci": int(values.shape[0]), "samples": int(values.shape[1]), "windows_predicted": predicted,
+        "distinct_windows": predicted if planned and stores else None,
         "haplotype_windows": needed, "observed_samples": int(observed.shape[1]),
         "observed_features": int(observed.shape[0]),
         "shared_individuals": int(values.columns.isin(observed.columns).sum()) if not values.empty else 0,

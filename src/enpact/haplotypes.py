@@ -18,13 +18,19 @@ from enpact.variants import VariantCounts, VariantTable, applied_alleles
 class LocusWindows:
     """Distinct windows of one locus and which window each haplotype gets."""
 
-    windows: np.ndarray  # (n_unique, window_bp) uint8; row 0 = reference window
-    haplotype_window: np.ndarray  # (n_samples, 2) int32 row into `windows`
+    windows: np.ndarray  # (n_built, window_bp) uint8: every distinct window (row 0 = reference), or the `rows` asked
+    haplotype_window: np.ndarray  # (n_samples, 2) int32 distinct-window index of each haplotype
     n_variants: int  # variants that can change this locus's window
+    n_distinct: int = -1  # distinct windows of the locus (reference included), built or not
+    rows: np.ndarray | None = None  # the distinct-window indexes `windows` holds (None: all, in order)
+
+    def __post_init__(self) -> None:
+        if self.n_distinct < 0:
+            self.n_distinct = len(self.windows)
 
     @property
     def n_unique(self) -> int:
-        """Number of distinct windows (reference included)."""
+        """Number of windows built (every distinct window unless `rows` chose some)."""
         return len(self.windows)
 
 
@@ -154,14 +160,17 @@ def locus_windows(
     window_bp: int,
     table: VariantTable,
     counts: VariantCounts | None = None,
+    rows: np.ndarray | None = None,
 ) -> LocusWindows:
-    """All distinct haplotype windows of one locus for every sample of `table` (reference first)."""
+    """All distinct haplotype windows of one locus for every sample of `table` (reference first); with `rows`, only
+    those distinct windows are built (the identities of all are still decided: a plan builds none)."""
     n_samples = table.alleles.shape[1]
     relevant = relevant_variants(table, center, window_bp) if len(table) else np.zeros(0, np.int64)
     start = window_start(center, window_bp)
     reference_window = genome.fetch(chrom, start, start + window_bp)
     if len(relevant) == 0:
-        return LocusWindows(reference_window[None, :], np.zeros((n_samples, 2), np.int32), 0)
+        built = reference_window[None, :] if rows is None or 0 in rows else np.zeros((0, window_bp), np.uint8)
+        return LocusWindows(built, np.zeros((n_samples, 2), np.int32), 0, 1, rows)
     sub = table.subset(relevant)
     alleles = applied_alleles(sub)  # (n_var, 2 * n_samples)
     keys = np.concatenate([np.zeros((len(sub), 1), alleles.dtype), alleles], axis=1).T
@@ -173,18 +182,26 @@ def locus_windows(
     region_end = int(max((sub.pos + ref_len).max(), start + window_bp)) + window_bp
     region = genome.fetch(chrom, region_start, region_end)
     alt_codes = [[encode(a) for a in alts] for alts in sub.alts]
-    windows = np.full((len(unique_keys), window_bp), N_INDEX, dtype=np.uint8)
+    # the windows to build: all, or the rows asked (the reference key first: the SNV-only fill copies it)
+    chosen = np.arange(len(unique_keys)) if rows is None else np.asarray(rows, dtype=np.int64)
+    built_keys = np.concatenate([[0], chosen[chosen != 0]]) if rows is not None else chosen
+    keys_to_build = unique_keys[built_keys]
+    windows = np.full((len(keys_to_build), window_bp), N_INDEX, dtype=np.uint8)
     windows[0] = reference_window
     starts = sub.pos - region_start
     ends = starts + ref_len
-    snv_only = _fill_snv_only_windows(windows, unique_keys, sub, alt_codes, start, window_bp)
-    for u in np.flatnonzero(~snv_only):
+    snv_only = _fill_snv_only_windows(windows, keys_to_build, sub, alt_codes, start, window_bp)
+    for b in np.flatnonzero(~snv_only):
+        u = built_keys[b]
         key = unique_keys[u]
         applied = np.flatnonzero(key > 0)
         keep = _resolve_overlaps(starts[applied], ends[applied])
         if counts is not None:
             counts.overlapping_skipped += int((~keep).sum()) * int((inverse == u).sum())
         edits = [_Edit(int(starts[v]), int(ref_len[v]), alt_codes[v][key[v] - 1]) for v in applied[keep]]
-        windows[u] = build_haplotype_window(region, region_start, center, window_bp, edits)
+        windows[b] = build_haplotype_window(region, region_start, center, window_bp, edits)
     haplotype_window = inverse[1:].reshape(n_samples, 2).astype(np.int32)
-    return LocusWindows(windows, haplotype_window, len(relevant))
+    if rows is not None:   # back to the order asked (the reference dropped unless asked)
+        position = {int(u): i for i, u in enumerate(built_keys)}
+        windows = windows[[position[int(u)] for u in chosen]]
+    return LocusWindows(windows, haplotype_window, len(relevant), len(unique_keys), rows)

@@ -155,6 +155,18 @@ class ResultsLayout:
     def personalized_chunk(self, loci_chunk: str, sample_chunk: str) -> Path:
         return self.personalized / "chunks" / f"{loci_chunk}.{sample_chunk}.h5"
 
+    @property
+    def plans(self) -> Path:
+        return self.personalized / "plans"
+
+    def plan(self, loci_chunk: str) -> Path:
+        """The distinct windows of a loci chunk over every individual (enpact plan)."""
+        return self.plans / f"{loci_chunk}.h5"
+
+    def personalized_part(self, loci_chunk: str, part: int) -> Path:
+        """One predictor task's distinct windows of a loci chunk (enpact personalize --plan --part)."""
+        return self.personalized / "chunks" / f"{loci_chunk}.part{part:04d}.h5"
+
     def personalized_store(self, loci_chunk: str) -> Path:
         return self.personalized / f"{loci_chunk}.h5"
 

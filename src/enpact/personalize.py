@@ -24,6 +24,33 @@ if TYPE_CHECKING:   # the linearization module loads the numba engine: not at im
 log = logging.getLogger(__name__)
 
 
+def check_models(models: dict[str | None, EnpactModel], predictor: Predictor, weights_moved: bool,
+                 allow_precision_mismatch: bool) -> None:
+    """Every model reads features made like the predictor's (weights possibly moved: the same checkpoint)."""
+    description = predictor.describe()
+    for name, each in models.items():
+        if weights_moved:
+            description = {**description, "weights": each.feature_spec.weights}
+        spec = FeatureSpec.from_dict(description, "predictor")
+        each.feature_spec.check_compatible(spec, "personalize" if name is None else f"personalize (context {name})",
+                                           allow_precision_mismatch)
+
+
+def store_meta(models: dict[str | None, EnpactModel], contexts: list[str] | None, predictor: Predictor,
+               selection: LinearizableVariants | None) -> dict:
+    """A personalized store's metadata: the model (or each context's), the predictor, the variants applied."""
+    model_meta = {name: {"type": each.model_type, "feature_spec": each.feature_spec.to_dict()}
+                  for name, each in models.items()}
+    meta = {"predictor": predictor.describe()}
+    if contexts is None:
+        meta["model"] = model_meta[None]
+    else:
+        meta["models"] = model_meta
+    if selection is not None:   # stores of all variants keep their bytes
+        meta["variants"] = {"linearizable": {"window_bp": selection.window_bp, **asdict(selection.filters)}}
+    return meta
+
+
 def personalize(
     genome: Genome,
     loci: pd.DataFrame,
@@ -45,13 +72,7 @@ def personalize(
     """
     models = model if isinstance(model, dict) else {None: model}
     contexts = list(models) if isinstance(model, dict) else None
-    description = predictor.describe()
-    for name, each in models.items():
-        if weights_moved:
-            description = {**description, "weights": each.feature_spec.weights}
-        spec = FeatureSpec.from_dict(description, "predictor")
-        each.feature_spec.check_compatible(spec, "personalize" if name is None else f"personalize (context {name})",
-                                           allow_precision_mismatch)
+    check_models(models, predictor, weights_moved, allow_precision_mismatch)
     n_loci, n_samples = len(loci), len(vcf.samples)
     uses = context_mask(loci, contexts) if contexts is not None else np.ones((1, n_loci), dtype=bool)
     prediction = np.full((len(models), n_loci, n_samples, 2), np.nan, dtype=np.float32)
@@ -69,15 +90,7 @@ def personalize(
             kept.append(item)
     vcf.counts.log(str(vcf.path))
     features: FeatureStore | None = None
-    model_meta = {name: {"type": each.model_type, "feature_spec": each.feature_spec.to_dict()}
-                  for name, each in models.items()}
-    meta = {"predictor": predictor.describe()}
-    if selection is not None:   # stores of all variants keep their bytes
-        meta["variants"] = {"linearizable": {"window_bp": selection.window_bp, **asdict(selection.filters)}}
-    if contexts is None:
-        meta["model"] = model_meta[None]
-    else:
-        meta["models"] = model_meta
+    meta = store_meta(models, contexts, predictor, selection)
     if save_features:
         features = collect_feature_store(kept, loci["locus_id"].tolist(), list(vcf.samples), meta["predictor"])
     total = n_loci * (2 * n_samples + 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,10 +56,12 @@ def iter_locus_windows(
     window_bp: int,
     vcf: VcfReader | None = None,
     selection: LinearizableVariants | None = None,
+    rows_of: Callable[[int], np.ndarray | None] | None = None,
 ) -> Iterator[tuple[int, LocusWindows]]:
     """Distinct windows of every locus, in loci order within each merged VCF region (one VCF read per region);
     what is skipped is counted in the reader's counts (vcf.counts), the one counter the command logs. With a
-    `selection`, a haplotype carries only the variants it keeps for the locus (e.g. those linearization uses)."""
+    `selection`, a haplotype carries only the variants it keeps for the locus (e.g. those linearization uses). With
+    `rows_of`, only the distinct windows it names for a locus (by its position in `loci`) are built."""
     counts = vcf.counts if vcf is not None else None
     for chrom, group in loci.groupby("chrom", sort=False):
         fasta_chrom = genome.resolve(chrom)
@@ -75,8 +77,9 @@ def iter_locus_windows(
                 row = group.index[member]
                 center = int(group["center"].iloc[member])
                 applied = selection.restrict(table, panel, center) if panel is not None else table
-                yield int(loci.index.get_loc(row)), locus_windows(genome, fasta_chrom, center, window_bp, applied,
-                                                                  counts)
+                index = int(loci.index.get_loc(row))
+                rows = rows_of(index) if rows_of is not None else None
+                yield index, locus_windows(genome, fasta_chrom, center, window_bp, applied, counts, rows)
 
 
 def prefetch(items: Iterable, depth: int = 2) -> Iterator:
@@ -142,12 +145,14 @@ def predict_loci(
     block_windows: int | None = None,
     progress: bool = True,
     selection: LinearizableVariants | None = None,
+    rows_of: Callable[[int], np.ndarray | None] | None = None,
 ) -> Iterator[LocusPrediction]:
-    """Predict the distinct windows of every locus, batching windows of several loci into one call."""
+    """Predict the distinct windows of every locus (or those `rows_of` names), batching windows of several loci into
+    one call."""
     block_windows = block_windows or max(4 * getattr(predictor, "batch_size", 8), 32)
 
     def blocks() -> Iterator[tuple[list, np.ndarray]]:
-        source = iter_locus_windows(genome, loci, predictor.window_bp, vcf, selection)
+        source = iter_locus_windows(genome, loci, predictor.window_bp, vcf, selection, rows_of)
         for block in _blocks(source, block_windows):
             yield block, np.concatenate([w.windows for _, w in block])
 

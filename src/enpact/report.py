@@ -277,6 +277,7 @@ def personalized_section(outdir: Path, params: dict, summary: dict, context: str
         return f"<p>No personalized predictions: {html.escape(reason)}.</p>"
     predicted, needed = counts["windows_predicted"], counts["haplotype_windows"]
     summary["personalized"] = {"loci": counts["loci"], "samples": counts["samples"], "windows_predicted": predicted,
+                               "distinct_windows": counts.get("distinct_windows"),
                                "haplotype_windows": needed}
     parts = [f"<p>{_n(counts['loci'])} loci x {_n(counts['samples'])} individuals. The predictor ran on "
              f"{_n(predicted)} distinct windows for {_n(needed)} haplotype and reference windows "

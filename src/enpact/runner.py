@@ -27,8 +27,9 @@ from enpact.contexts import study_contexts
 from enpact.layout import (ACCURACY_SUMMARY, ACCURACY_TABLE, ResultsLayout, database_name, gwas_name, gwas_names,
                            keeps_personalized)
 from enpact.params import resolve_gwas_files, write_params
+from enpact.plan import read_plan
 from enpact.steps import (AccuracyConfig, ChunkConfig, CovarianceConfig, DatabaseConfig, LinearizeConfig, LociConfig,
-                          LociUnionConfig, MergeConfig, MultixcanConfig, SelectConfig,
+                          LociUnionConfig, MergeConfig, MultixcanConfig, PlanConfig, SelectConfig,
                           MergeFeaturesConfig, PersonalizeConfig, PredictConfig, PredictorConfig, ReportConfig,
                           TrainConfig, TwasConfig, fingerprinted, hyperparameter_pairs, report, roles, step_of)
 
@@ -280,7 +281,6 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
         vcf=None if params.get("samples") else Path(params["vcf"]),
         samples_file=Path(params["samples"]) if params.get("samples") else None), [layout.loci_chunks])
     loci_chunks = _chunk_files(layout.loci_chunks, "*.tsv")
-    sample_chunks = _chunk_files(layout.sample_chunks, "*.txt")
 
     # 2. reference features per loci chunk (the union of the contexts' loci), merged
     remove_stale(layout.reference_chunks, ["*.h5"], [layout.reference_chunk(c.stem) for c in loci_chunks])
@@ -319,26 +319,37 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
             hyperparameters=hyperparameter_pairs(params.get("model_hyperparameters"))),
             [model / "model.json", model / "metrics.json"])
 
-    # 4. personalized predictions (one predictor pass, every context's model): loci chunk x sample chunk, merged
-    remove_stale(layout.personalized / "chunks", ["*.h5"], [layout.personalized_chunk(c.stem, s.stem)
-                                                           for c in personal_chunks for s in sample_chunks])
+    # 4. personalized predictions: per loci chunk, a plan of its distinct windows over every individual, its parts
+    #    predicted (the predictor once per distinct window, every context's model applied), and assembled
+    samples_file = Path(params["samples"]) if params.get("samples") else None
+    plans = {chunk.stem: layout.plan(chunk.stem) for chunk in personal_chunks}
+    remove_stale(layout.plans, ["*.h5", "*.parts"], [p for plan in plans.values()
+                                                     for p in (plan, plan.with_suffix(".parts"))])
     remove_stale(layout.personalized, ["*.h5"], [layout.personalized_store(c.stem) for c in personal_chunks])
     models = tuple(layout.context_model(c.name) for c in contexts)
+    pieces_kept = []
     for chunk in personal_chunks:
-        for samples in sample_chunks:
-            piece = layout.personalized_chunk(chunk.stem, samples.stem)
-            runner.step("personalize", f"personalize/{chunk.stem}/{samples.stem}", PersonalizeConfig(
+        plan_file = plans[chunk.stem]
+        runner.step("personalize", f"plan/{chunk.stem}", PlanConfig(
+            fasta=Path(params["fasta"]), loci=chunk, vcf=Path(params["vcf"]), out=plan_file,
+            parts_file=plan_file.with_suffix(".parts"), features=layout.reference, samples_file=samples_file,
+            windows_per_part=int(params["windows_per_part"]), allow_unphased=bool(params.get("allow_unphased")),
+            panel_samples_file=samples_file, **variant_options(params)), [plan_file])
+        pieces = tuple(layout.personalized_part(chunk.stem, k) for k in range(read_plan(plan_file).n_parts))
+        pieces_kept += pieces
+        for k, piece in enumerate(pieces):
+            runner.step("personalize", f"personalize/{chunk.stem}/part{k}", PersonalizeConfig(
                 fasta=Path(params["fasta"]), loci=chunk, vcf=Path(params["vcf"]), model=models, contexts=names,
-                out=piece, samples_file=samples, weights=params["weights"], batch_size=int(params["batch_size"]),
+                out=piece, weights=params["weights"], batch_size=int(params["batch_size"]),
                 device=params["device"], precision=params["precision"],
                 allow_unphased=bool(params.get("allow_unphased")),
                 allow_precision_mismatch=bool(params.get("allow_precision_mismatch")),
-                save_features=bool(params.get("save_features")),
-                panel_samples_file=Path(params["samples"]) if params.get("samples") else None,
-                **variant_options(params), progress=progress), [piece])
+                save_features=bool(params.get("save_features")), panel_samples_file=samples_file,
+                **variant_options(params), plan=plan_file, part=k, progress=progress), [piece])
         store = layout.personalized_store(chunk.stem)
-        pieces = tuple(layout.personalized_chunk(chunk.stem, s.stem) for s in sample_chunks)
-        runner.step("personalize", f"merge/{chunk.stem}", MergeConfig(inputs=pieces, out=store), [store])
+        runner.step("personalize", f"merge/{chunk.stem}", MergeConfig(inputs=pieces, out=store, plan=plan_file),
+                    [store])
+    remove_stale(layout.personalized / "chunks", ["*.h5"], pieces_kept)
 
     for context in contexts:
         folder = layout.context_accuracy(context.name)

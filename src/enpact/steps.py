@@ -441,8 +441,23 @@ def evaluate(config: EvaluateConfig) -> None:
 # personalized predictions
 
 
+@dataclass(frozen=True, kw_only=True)
+class VariantOptions:
+    """Which variants the personalized haplotypes carry: all, or those linearization will use (its window, its
+    filters, allele frequencies over its panel)."""
+
+    variants: str = "all"
+    panel_samples_file: Path | None = _path("input", None)   # the linearization panel (default: the VCF's samples)
+    lin_window_bp: int | None = None
+    maf: float = 0.01
+    keep_indels: bool = False
+    keep_ambiguous: bool = False
+    keep_multiallelic: bool = False
+    require_rsid: bool = False
+
+
 @dataclass(frozen=True)
-class PersonalizeConfig:
+class PersonalizeConfig(VariantOptions):
     """`enpact personalize`: predictor + EnPACT model on both haplotypes of every individual, for one chunk."""
 
     fasta: Path = _path("input")
@@ -461,15 +476,8 @@ class PersonalizeConfig:
     allow_precision_mismatch: bool = False
     save_features: bool = False
     export_matrix: Path | None = _path("output", None)
-    # which variants the haplotypes carry: all, or those linearization will use (its filters, window and panel)
-    variants: str = "all"
-    panel_samples_file: Path | None = _path("input", None)   # the linearization panel (default: the VCF's samples)
-    lin_window_bp: int | None = None
-    maf: float = 0.01
-    keep_indels: bool = False
-    keep_ambiguous: bool = False
-    keep_multiallelic: bool = False
-    require_rsid: bool = False
+    plan: Path | None = _path("input", None)   # with a plan: predict the distinct windows of one of its parts
+    part: int | None = None
     progress: bool = _unfingerprinted(True)
 
     def predictor_config(self, model) -> PredictorConfig:
@@ -499,6 +507,10 @@ def personalize(config: PersonalizeConfig, predictors: PredictorProvider | None 
     if config.export_matrix and config.contexts:
         raise EnpactError("--export-matrix needs one context; export from `enpact rescore --context` or the merged "
                           "store")
+    if (config.plan is None) != (config.part is None):
+        raise EnpactError("--plan and --part go together: a plan's part is predicted")
+    if config.plan is not None:
+        return _personalize_part(config, predictors)
     vcf = VcfReader(config.vcf, _samples(config), config.allow_unphased)
     models = [load_model(path) for path in config.model]
     spec = models[0].feature_spec
@@ -516,10 +528,81 @@ def personalize(config: PersonalizeConfig, predictors: PredictorProvider | None 
         write_expression(individual_matrix(store), config.export_matrix)
 
 
+def _personalize_part(config: PersonalizeConfig, predictors: PredictorProvider | None) -> None:
+    """The distinct windows of one part of a plan, predicted and scored by every model (a part file)."""
+    from enpact.genome import Genome
+    from enpact.loci import context_mask, read_loci
+    from enpact.models import load_model
+    from enpact.personalize import check_models, store_meta
+    from enpact.plan import predict_part, read_plan, write_part
+    from enpact.variants import VcfReader
+
+    if config.samples or config.samples_file or config.export_matrix:
+        raise EnpactError("with --plan the individuals are the plan's: leave out --samples, --samples-file and "
+                          "--export-matrix (export from the merged store)")
+    plan = read_plan(config.plan)
+    loci = read_loci(config.loci)
+    vcf = VcfReader(config.vcf, plan.samples, config.allow_unphased)
+    models = [load_model(path) for path in config.model]
+    spec = models[0].feature_spec
+    predictor = (predictors or PredictorConfig.load)(config.predictor_config(models[0]))
+    moved = bool(config.weights) and config.weights != spec.weights
+    named = dict(zip(config.contexts, models)) if config.contexts else {None: models[0]}
+    check_models(named, predictor, moved, config.allow_precision_mismatch)
+    uses = context_mask(loci, list(config.contexts)) if config.contexts else np.ones((1, len(loci)), dtype=bool)
+    selection = _variant_selection(config, predictor.window_bp)
+    part = predict_part(Genome(config.fasta), loci, vcf, plan, config.part, models, uses, predictor, selection,
+                        config.save_features, config.progress)
+    part.meta.update(store=store_meta(named, list(config.contexts) or None, predictor, selection),
+                     contexts=list(config.contexts) or None, uses=uses.astype(int).tolist())
+    write_part(config.out, part)
+
+
+@dataclass(frozen=True)
+class PlanConfig(VariantOptions):
+    """`enpact plan`: the distinct windows of a loci chunk over every individual (identities only, no sequence),
+    split into parts for the predictor tasks."""
+
+    fasta: Path = _path("input")
+    loci: Path = _path("input")
+    vcf: Path = _path("input")
+    out: Path = _path("output")
+    features: Path | None = _path("input", None)   # the reference feature store: its predictor window
+    parts_file: Path | None = _path("output", None)   # the number of parts, for a workflow to scatter on
+    window_bp: int | None = None
+    samples: tuple[str, ...] | None = None
+    samples_file: Path | None = _path("input", None)
+    windows_per_part: int = 10000
+    allow_unphased: bool = False
+
+
+def plan(config: PlanConfig) -> None:
+    """Plan the chunk and write the plan (and the number of its parts)."""
+    from enpact.genome import Genome
+    from enpact.io import atomic_path
+    from enpact.loci import read_loci
+    from enpact.plan import plan_windows, write_plan
+    from enpact.store import read_feature_store
+    from enpact.variants import VcfReader
+
+    window = config.window_bp
+    if not window and config.features is not None:
+        window = int(read_feature_store(config.features).meta.get("predictor", {}).get("window_bp", 0))
+    if not window:
+        raise EnpactError("--window-bp is needed (or --features, the reference store whose predictor window is used)")
+    vcf = VcfReader(config.vcf, _samples(config), config.allow_unphased)
+    planned = plan_windows(Genome(config.fasta), read_loci(config.loci), vcf, window, config.windows_per_part,
+                           _variant_selection(config, window))
+    write_plan(config.out, planned)
+    if config.parts_file:
+        with atomic_path(config.parts_file) as tmp:
+            tmp.write_text(f"{planned.n_parts}\n")
+
+
 VARIANT_CHOICES = ("all", "linearizable")
 
 
-def _variant_selection(config: PersonalizeConfig, window_bp: int) -> Any:
+def _variant_selection(config: VariantOptions, window_bp: int) -> Any:
     """The variants the haplotypes carry: None for all, else those linearization will use (LinearizableVariants)."""
     if config.variants not in VARIANT_CHOICES:
         raise EnpactError(f"--variants must be one of {', '.join(VARIANT_CHOICES)}, not '{config.variants}'")
@@ -574,6 +657,7 @@ class MergeConfig:
     inputs: tuple[Path, ...] = _path("input")
     out: Path = _path("output")
     export_matrix: Path | None = _path("output", None)
+    plan: Path | None = _path("input", None)   # with a plan: the inputs are its parts
 
 
 def merge(config: MergeConfig) -> None:
@@ -582,11 +666,30 @@ def merge(config: MergeConfig) -> None:
     from enpact.personalize import individual_matrix
     from enpact.store import merge_personalized_stores
 
-    merged = merge_personalized_stores(list(config.inputs), config.out)
+    merged = _assemble(config) if config.plan is not None else merge_personalized_stores(list(config.inputs),
+                                                                                        config.out)
     if config.export_matrix:
         write_expression(individual_matrix(merged), config.export_matrix)
     log.info("merged %d stores into %s: %d loci x %d samples", len(config.inputs), config.out,
              len(merged.locus_ids), len(merged.samples))
+
+
+def _assemble(config: MergeConfig) -> Any:
+    """The personalized store of a plan's chunk from its parts (any order)."""
+    from enpact.plan import assemble, read_part, read_plan
+    from enpact.store import write_personalized_store
+
+    plan = read_plan(config.plan)
+    parts = [(Path(p), read_part(p)) for p in sorted(config.inputs)]
+    first = parts[0][1].meta if parts else {}
+    for path, part in parts[1:]:
+        if {k: v for k, v in part.meta.items() if k != "part"} != {k: v for k, v in first.items() if k != "part"}:
+            raise EnpactError(f"{path}: made with other models, predictor or variants than {parts[0][0]}; cannot merge")
+    contexts = first.get("contexts")
+    uses = np.array(first["uses"], dtype=bool) if contexts else None
+    store = assemble(plan, parts, first.get("store", {}), contexts, uses)
+    write_personalized_store(config.out, store)
+    return store
 
 
 @dataclass(frozen=True)
@@ -922,6 +1025,7 @@ STEPS: dict[str, Step] = {step.name: step for step in (
     Step("train", TrainConfig, train),
     Step("evaluate", EvaluateConfig, evaluate),
     Step("personalize", PersonalizeConfig, personalize, uses_predictor=True),
+    Step("plan", PlanConfig, plan),
     Step("merge", MergeConfig, merge),
     Step("rescore", RescoreConfig, rescore),
     Step("accuracy", AccuracyConfig, accuracy),

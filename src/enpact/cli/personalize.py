@@ -8,9 +8,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from enpact.cli._common import add_sample_arguments, existing_file, samples_or_none, set_step
-from enpact.steps import (VARIANT_CHOICES, AccuracyConfig, MergeConfig, PersonalizeConfig, RescoreConfig, accuracy,
-                          merge, personalize, rescore)
+from enpact.cli._common import (add_sample_arguments, add_variant_arguments, existing_file, samples_or_none, set_step,
+                                variant_options)
+from enpact.steps import (AccuracyConfig, MergeConfig, PersonalizeConfig, RescoreConfig, accuracy, merge, personalize,
+                          rescore)
 
 ORDER = 50
 log = logging.getLogger(__name__)
@@ -42,18 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="accept a precision other than the one the model's training features were made at")
     p.add_argument("--save-features", action="store_true", help="also keep predictor features of distinct windows")
     p.add_argument("--export-matrix", type=Path, help="also write individual values as a PredictDB-layout matrix")
-    v = p.add_argument_group("variants the haplotypes carry")
-    v.add_argument("--variants", choices=VARIANT_CHOICES, default="all",
-                   help="all (default), or linearizable: only the variants `enpact linearize` with the options below "
-                   "will use (inside its window, passing its filters, frequencies over the panel's individuals)")
-    v.add_argument("--panel-samples-file", type=existing_file,
-                   help="the linearization panel's individuals, for the allele frequencies (default: all VCF samples)")
-    v.add_argument("--lin-window-bp", type=int, help="the linearization window (default: the predictor's)")
-    v.add_argument("--maf", type=float, default=0.01)
-    v.add_argument("--keep-indels", action="store_true")
-    v.add_argument("--keep-ambiguous", action="store_true")
-    v.add_argument("--keep-multiallelic", action="store_true")
-    v.add_argument("--require-rsid", action="store_true")
+    add_variant_arguments(p)
+    p.add_argument("--plan", type=existing_file, help="a plan of the chunk (enpact plan): predict the distinct "
+                   "windows of its part --part over every individual of the plan; OUT is then a part for "
+                   "`enpact merge --plan`")
+    p.add_argument("--part", type=int, help="the part of the plan to predict (0-based)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", required=True, type=Path, help="output HDF5 personalized store")
     set_step(p, personalize_config, personalize)
@@ -63,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "order does not matter.")
     m.add_argument("--inputs", required=True, nargs="+", type=existing_file)
     m.add_argument("--export-matrix", type=Path, help="also write individual values as a PredictDB-layout matrix")
+    m.add_argument("--plan", type=existing_file, help="the inputs are the parts of this plan (enpact personalize "
+                   "--plan): each haplotype gets its distinct window's value")
     m.add_argument("--out", required=True, type=Path)
     set_step(m, merge_config, merge)
 
@@ -119,16 +115,13 @@ def personalize_config(args: argparse.Namespace) -> PersonalizeConfig:
         samples=samples_or_none(args.samples), samples_file=args.samples_file, weights=args.weights,
         batch_size=args.batch_size, device=args.device, precision=args.precision, allow_unphased=args.allow_unphased,
         allow_precision_mismatch=args.allow_precision_mismatch, save_features=args.save_features,
-        export_matrix=args.export_matrix, variants=args.variants, panel_samples_file=args.panel_samples_file,
-        lin_window_bp=args.lin_window_bp, maf=args.maf, keep_indels=args.keep_indels,
-        keep_ambiguous=args.keep_ambiguous, keep_multiallelic=args.keep_multiallelic, require_rsid=args.require_rsid,
-        progress=not args.no_progress,
+        export_matrix=args.export_matrix, **variant_options(args), plan=args.plan, part=args.part, progress=not args.no_progress,
     )
 
 
 def merge_config(args: argparse.Namespace) -> MergeConfig:
     """The merge step's configuration from the arguments."""
-    return MergeConfig(inputs=tuple(args.inputs), out=args.out, export_matrix=args.export_matrix)
+    return MergeConfig(inputs=tuple(args.inputs), out=args.out, export_matrix=args.export_matrix, plan=args.plan)
 
 
 def accuracy_config(args: argparse.Namespace) -> AccuracyConfig:
