@@ -397,7 +397,7 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
                         panel_covariance(params, (layout.database(db_name),), panel), [panel])
     remove_stale(layout.linearized, ["*.db", "*.txt.gz", "*.summary.tsv"], outputs)
     if not keeps_personalized(params):
-        for path in sorted(layout.personalized.rglob("*.h5")):
+        for path in sorted([*layout.personalized.rglob("*.h5"), *layout.plans.glob("*.parts")]):
             path.unlink()
         log.info("deleted the personalized prediction stores (delete_personalized)")
 
