@@ -69,3 +69,25 @@ def bcftools() -> str:
     if not found:
         pytest.fail("bcftools is required for these tests (apt-get install bcftools)")
     return found
+
+
+def demo_model(out: Path, n_train: int = 40):
+    """The demo's loci (train chr1-chr3), the tiny Enformer on CPU and an elastic net fitted on the reference windows
+    of the first `n_train` loci to the demo matrix's means, saved to `out`: (genome, loci, predictor)."""
+    from enpact.expression import feature_means, read_expression
+    from enpact.genome import Genome
+    from enpact.loci import build_loci
+    from enpact.models import create_model
+    from enpact.models.base import FeatureSpec
+    from enpact.predictors import load_predictor
+
+    genome = Genome(DEMO / "genome.fa")
+    matrix = read_expression(DEMO / "expression.tsv")
+    loci, _ = build_loci(DEMO / "genes.tsv", "tsv", matrix.index.tolist(), genome.chroms, train="chr1,chr2,chr3")
+    predictor = load_predictor("enformer", weights=str(DEMO / "enformer_tiny"), device="cpu", batch_size=16)
+    train = loci.head(n_train)
+    X = predictor.predict(genome.windows(train["chrom"].tolist(), train["center"].to_numpy(), predictor.window_bp))
+    model = create_model("elastic_net", FeatureSpec.from_dict(predictor.describe()), folds=3, seed=0)
+    model.fit(X, feature_means(matrix).reindex(train["locus_id"]).to_numpy())
+    model.save(out)
+    return genome, loci, predictor

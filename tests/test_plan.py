@@ -10,15 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DEMO
+from conftest import DEMO, demo_model
 from enpact.cli import main
-from enpact.expression import feature_means, read_expression
-from enpact.genome import Genome
-from enpact.loci import build_loci, write_loci
-from enpact.models import create_model
-from enpact.models.base import FeatureSpec
+from enpact.loci import write_loci
 from enpact.plan import read_part, read_plan
-from enpact.predictors import load_predictor
 from enpact.store import read_personalized_store
 
 SAMPLES = [f"IND{i:03d}" for i in range(1, 31)]
@@ -29,15 +24,7 @@ COMMON = ["--fasta", str(DEMO / "genome.fa"), "--vcf", str(DEMO / "genotypes.vcf
 def setup(tmp_path_factory):
     """Eight demo loci, a model, every individual in one store, and the same individuals in three sample chunks."""
     tmp = tmp_path_factory.mktemp("plan")
-    genome = Genome(DEMO / "genome.fa")
-    matrix = read_expression(DEMO / "expression.tsv")
-    loci, _ = build_loci(DEMO / "genes.tsv", "tsv", matrix.index.tolist(), genome.chroms, train="chr1,chr2,chr3")
-    predictor = load_predictor("enformer", weights=str(DEMO / "enformer_tiny"), device="cpu", batch_size=16)
-    train = loci.head(40)
-    X = predictor.predict(genome.windows(train["chrom"].tolist(), train["center"].to_numpy(), predictor.window_bp))
-    model = create_model("elastic_net", FeatureSpec.from_dict(predictor.describe()), folds=3, seed=0)
-    model.fit(X, feature_means(matrix).reindex(train["locus_id"]).to_numpy())
-    model.save(tmp / "model")
+    _genome, loci, _predictor = demo_model(tmp / "model")
     write_loci(pd.concat([loci[loci["chrom"] == "chr1"].iloc[:4], loci[loci["chrom"] == "chr2"].iloc[:4]]),
                tmp / "loci.tsv")
     (tmp / "all.txt").write_text("\n".join(SAMPLES) + "\n")

@@ -9,14 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DEMO
+from conftest import DEMO, demo_model
 from enpact.cli import main
-from enpact.expression import feature_means, read_expression
-from enpact.genome import Genome
-from enpact.loci import build_loci, write_loci
-from enpact.models import create_model
-from enpact.models.base import FeatureSpec
-from enpact.predictors import load_predictor
+from enpact.loci import write_loci
 from enpact.store import read_personalized_store
 
 VCF = DEMO / "genotypes.vcf.gz"
@@ -29,15 +24,7 @@ MAF = 0.05
 def setup(tmp_path_factory):
     """Six demo loci, a model trained on 40 reference windows, a sample chunk and the panel's sample file."""
     tmp = tmp_path_factory.mktemp("variants")
-    genome = Genome(DEMO / "genome.fa")
-    matrix = read_expression(DEMO / "expression.tsv")
-    loci, _ = build_loci(DEMO / "genes.tsv", "tsv", matrix.index.tolist(), genome.chroms, train="chr1,chr2,chr3")
-    predictor = load_predictor("enformer", weights=str(DEMO / "enformer_tiny"), device="cpu", batch_size=16)
-    train = loci.head(40)
-    X = predictor.predict(genome.windows(train["chrom"].tolist(), train["center"].to_numpy(), predictor.window_bp))
-    model = create_model("elastic_net", FeatureSpec.from_dict(predictor.describe()), folds=3, seed=0)
-    model.fit(X, feature_means(matrix).reindex(train["locus_id"]).to_numpy())
-    model.save(tmp / "model")
+    _genome, loci, predictor = demo_model(tmp / "model")
     subset = pd.concat([loci[loci["chrom"] == "chr1"].iloc[:3], loci[loci["chrom"] == "chr4"].iloc[:3]])
     write_loci(subset, tmp / "loci.tsv")
     (tmp / "chunk.txt").write_text("\n".join(CHUNK) + "\n")

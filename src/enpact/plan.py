@@ -16,18 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import h5py
 import numpy as np
 import pandas as pd
 
-from enpact import __version__
 from enpact.errors import EnpactError
 from enpact.genome import Genome
-from enpact.io import atomic_path
 from enpact.models.base import EnpactModel
 from enpact.predict import iter_locus_windows, predict_loci
 from enpact.predictors import Predictor
-from enpact.store import (FORMAT_VERSION, FeatureStore, PersonalizedStore, open_hdf5, read_strings, write_array,
+from enpact.store import (FeatureStore, PersonalizedStore, create_hdf5, open_hdf5, read_strings, write_array,
                           write_strings)
 from enpact.variants import VcfReader
 
@@ -94,17 +91,12 @@ def plan_windows(genome: Genome, loci: pd.DataFrame, vcf: VcfReader, window_bp: 
 
 def write_plan(path: str | Path, plan: WindowPlan) -> None:
     """Write a plan atomically (HDF5, byte-stable)."""
-    with atomic_path(path, ".h5") as tmp:
-        with h5py.File(tmp, "w", track_order=False) as handle:
-            handle.attrs["kind"] = "plan"
-            handle.attrs["format_version"] = FORMAT_VERSION
-            handle.attrs["enpact_version"] = __version__
-            handle.attrs["meta"] = json.dumps(plan.meta, sort_keys=True)
-            write_strings(handle, "locus_id", plan.locus_ids)
-            write_strings(handle, "sample", plan.samples)
-            write_array(handle, "n_distinct", plan.n_distinct.astype(np.int32))
-            write_array(handle, "haplotype_window", plan.haplotype_window.astype(np.int32))
-            write_array(handle, "parts", plan.parts.astype(np.int64))
+    with create_hdf5(path, "plan", plan.meta) as handle:
+        write_strings(handle, "locus_id", plan.locus_ids)
+        write_strings(handle, "sample", plan.samples)
+        write_array(handle, "n_distinct", plan.n_distinct.astype(np.int32))
+        write_array(handle, "haplotype_window", plan.haplotype_window.astype(np.int32))
+        write_array(handle, "parts", plan.parts.astype(np.int64))
 
 
 def read_plan(path: str | Path) -> WindowPlan:
@@ -169,17 +161,12 @@ def predict_part(genome: Genome, loci: pd.DataFrame, vcf: VcfReader, plan: Windo
 
 def write_part(path: str | Path, part: PartValues) -> None:
     """Write a part's values atomically."""
-    with atomic_path(path, ".h5") as tmp:
-        with h5py.File(tmp, "w", track_order=False) as handle:
-            handle.attrs["kind"] = "windows"
-            handle.attrs["format_version"] = FORMAT_VERSION
-            handle.attrs["enpact_version"] = __version__
-            handle.attrs["meta"] = json.dumps(part.meta, sort_keys=True)
-            write_array(handle, "locus", part.locus)
-            write_array(handle, "window", part.window)
-            write_array(handle, "values", np.ascontiguousarray(part.values, dtype=np.float32))
-            if part.features is not None:
-                write_array(handle, "features", np.ascontiguousarray(part.features, dtype=np.float32))
+    with create_hdf5(path, "windows", part.meta) as handle:
+        write_array(handle, "locus", part.locus)
+        write_array(handle, "window", part.window)
+        write_array(handle, "values", np.ascontiguousarray(part.values, dtype=np.float32))
+        if part.features is not None:
+            write_array(handle, "features", np.ascontiguousarray(part.features, dtype=np.float32))
 
 
 def read_part(path: str | Path) -> PartValues:

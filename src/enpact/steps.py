@@ -865,14 +865,10 @@ def database(config: DatabaseConfig) -> None:
                  outputs.unfiltered_covariance)
 
 
-@dataclass(frozen=True)
-class TwasConfig:
-    """`enpact twas`: S-PrediXcan of GWAS files against a database (MetaXcan SPrediXcan.py's method and columns)."""
+@dataclass(frozen=True, kw_only=True)
+class GwasOptions:
+    """How S-PrediXcan and S-MultiXcan read GWAS files and key the models' SNPs (SPrediXcan.py's options)."""
 
-    model_db_path: Path = _path("input")
-    covariance: Path = _path("input")
-    gwas_file: tuple[Path, ...] = _path("input")
-    output_file: str = field(default="", metadata={"role": "output"})
     snp_column: str = "SNP"
     effect_allele_column: str = "A1"
     non_effect_allele_column: str = "A2"
@@ -885,9 +881,30 @@ class TwasConfig:
     separator: str | None = None
     model_db_snp_key: str = "rsid"
     keep_non_rsid: bool = False
+    input_pvalue_fix: float = 1e-50
+
+    def columns(self) -> Any:
+        """The GWAS columns to read (enpact.twas.GwasColumns)."""
+        from enpact.twas import GwasColumns
+
+        return GwasColumns(
+            snp=self.snp_column, effect_allele=self.effect_allele_column,
+            non_effect_allele=self.non_effect_allele_column, beta=self.beta_column, se=self.se_column,
+            zscore=self.zscore_column, pvalue=self.pvalue_column, odds_ratio=self.or_column,
+            beta_sign=self.beta_sign_column,
+        )
+
+
+@dataclass(frozen=True)
+class TwasConfig(GwasOptions):
+    """`enpact twas`: S-PrediXcan of GWAS files against a database (MetaXcan SPrediXcan.py's method and columns)."""
+
+    model_db_path: Path = _path("input")
+    covariance: Path = _path("input")
+    gwas_file: tuple[Path, ...] = _path("input")
+    output_file: str = field(default="", metadata={"role": "output"})
     gwas_h2: float | None = None
     gwas_n: float | None = None
-    input_pvalue_fix: float = 1e-50
     plots_prefix: str | None = field(default=None, metadata={"role": "prefix-output"})
     gene_positions: Path | None = _path("input", None)
     allow_empty: bool = False
@@ -895,16 +912,11 @@ class TwasConfig:
 
 def twas(config: TwasConfig) -> list[Path]:
     """Run S-PrediXcan for each GWAS file."""
-    from enpact.twas import GwasColumns, run_twas
+    from enpact.twas import run_twas
 
     if config.input_pvalue_fix < 0:
         raise EnpactError("--input-pvalue-fix must be 0 or a positive p-value")
-    columns = GwasColumns(
-        snp=config.snp_column, effect_allele=config.effect_allele_column,
-        non_effect_allele=config.non_effect_allele_column, beta=config.beta_column, se=config.se_column,
-        zscore=config.zscore_column, pvalue=config.pvalue_column, odds_ratio=config.or_column,
-        beta_sign=config.beta_sign_column,
-    )
+    columns = config.columns()
     return run_twas(
         config.model_db_path, config.covariance, list(config.gwas_file), columns, config.output_file,
         snp_key=config.model_db_snp_key, keep_non_rsid=config.keep_non_rsid, separator=config.separator,
@@ -1071,7 +1083,7 @@ def covariance(config: CovarianceConfig) -> Path:
 
 
 @dataclass(frozen=True)
-class MultixcanConfig:
+class MultixcanConfig(GwasOptions):
     """`enpact multixcan`: S-MultiXcan of the contexts' S-PrediXcan results (MetaXcan SMulTiXcan.py's method and
     columns); contexts given explicitly (`context_*`, one entry each) or found in a models and a results folder."""
 
@@ -1086,23 +1098,10 @@ class MultixcanConfig:
     metaxcan_folder: Path | None = _path("input", None)
     metaxcan_filter: tuple[str, ...] = (".*csv",)
     metaxcan_file_name_parse_pattern: str | None = None
-    model_db_snp_key: str = "rsid"
     gwas_file: Path | None = _path("input", None)
     gwas_folder: Path | None = _path("input", None)
     gwas_file_pattern: str | None = None
     cleared_snps: Path | None = _path("input", None)
-    snp_column: str = "SNP"
-    effect_allele_column: str = "A1"
-    non_effect_allele_column: str = "A2"
-    beta_column: str | None = None
-    se_column: str | None = None
-    zscore_column: str | None = None
-    pvalue_column: str | None = None
-    or_column: str | None = None
-    beta_sign_column: str | None = None
-    separator: str | None = None
-    keep_non_rsid: bool = False
-    input_pvalue_fix: float = 1e-50
     cutoff_condition_number: float | None = None
     cutoff_eigen_ratio: float | None = None
     cutoff_threshold: float | None = None
@@ -1136,7 +1135,6 @@ def multixcan(config: MultixcanConfig) -> pd.DataFrame:
     from enpact.multixcan import (
         Cutoff, MultixcanInputs, explicit_contexts, folder_contexts, gwas_folder_files, run_multixcan,
     )
-    from enpact.twas import GwasColumns
 
     if not (len(config.context_names) == len(config.context_dbs) == len(config.context_results)):
         raise EnpactError("each --context needs a name, a model database and a results file")
@@ -1160,12 +1158,7 @@ def multixcan(config: MultixcanConfig) -> pd.DataFrame:
     gwas_files = ([config.gwas_file] if config.gwas_file is not None
                   else gwas_folder_files(config.gwas_folder, config.gwas_file_pattern) if config.gwas_folder is not None
                   else [])
-    columns = GwasColumns(
-        snp=config.snp_column, effect_allele=config.effect_allele_column,
-        non_effect_allele=config.non_effect_allele_column, beta=config.beta_column, se=config.se_column,
-        zscore=config.zscore_column, pvalue=config.pvalue_column, odds_ratio=config.or_column,
-        beta_sign=config.beta_sign_column,
-    )
+    columns = config.columns()
     cutoff = Cutoff.from_options(config.cutoff_condition_number, config.cutoff_eigen_ratio, config.cutoff_threshold,
                                  config.cutoff_trace_ratio)
     inputs = MultixcanInputs(contexts, config.snp_covariance, config.model_db_snp_key, config.trimmed_ensemble_id,

@@ -9,6 +9,8 @@ Files are written atomically and without timestamps, so identical content gives 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,17 +138,24 @@ def _write_feature_groups(handle: h5py.File, store: FeatureStore, prefix: str = 
     write_array(group, "haplotype_row", store.haplotype_row.astype(np.int32))
 
 
-def write_feature_store(path: str | Path, store: FeatureStore) -> None:
-    """Write a feature store atomically."""
+@contextmanager
+def create_hdf5(path: str | Path, kind: str, meta: dict) -> Iterator[h5py.File]:
+    """An HDF5 file of one kind (open_hdf5 checks it), written atomically and without timestamps."""
     with atomic_path(path, ".h5") as tmp:
         with h5py.File(tmp, "w", track_order=False) as handle:
-            handle.attrs["kind"] = "features"
+            handle.attrs["kind"] = kind
             handle.attrs["format_version"] = FORMAT_VERSION
             handle.attrs["enpact_version"] = __version__
-            handle.attrs["meta"] = json.dumps(store.meta, sort_keys=True)
-            write_strings(handle, "locus_id", store.locus_ids)
-            write_strings(handle, "sample", store.samples)
-            _write_feature_groups(handle, store)
+            handle.attrs["meta"] = json.dumps(meta, sort_keys=True)
+            yield handle
+
+
+def write_feature_store(path: str | Path, store: FeatureStore) -> None:
+    """Write a feature store atomically."""
+    with create_hdf5(path, "features", store.meta) as handle:
+        write_strings(handle, "locus_id", store.locus_ids)
+        write_strings(handle, "sample", store.samples)
+        _write_feature_groups(handle, store)
 
 
 def _read_feature_groups(group: h5py.Group, locus_ids: list[str], samples: list[str], meta: dict) -> FeatureStore:
@@ -171,23 +180,18 @@ def read_feature_store(path: str | Path) -> FeatureStore:
 
 def write_personalized_store(path: str | Path, store: PersonalizedStore) -> None:
     """Write a personalized prediction store atomically."""
-    with atomic_path(path, ".h5") as tmp:
-        with h5py.File(tmp, "w", track_order=False) as handle:
-            handle.attrs["kind"] = "personalized"
-            handle.attrs["format_version"] = FORMAT_VERSION
-            handle.attrs["enpact_version"] = __version__
-            handle.attrs["meta"] = json.dumps(store.meta, sort_keys=True)
-            write_strings(handle, "locus_id", store.locus_ids)
-            write_strings(handle, "sample", store.samples)
-            write_array(handle, "prediction", np.ascontiguousarray(store.prediction, dtype=np.float32))
-            write_array(handle, "reference", np.ascontiguousarray(store.reference, dtype=np.float32))
-            if store.contexts is not None:
-                write_strings(handle, "context", store.contexts)
-                write_array(handle, "context_loci", store.context_loci.astype(np.uint8))
-            if store.n_unique_windows is not None:
-                write_array(handle, "n_unique_windows", store.n_unique_windows.astype(np.int32))
-            if store.features is not None:
-                _write_feature_groups(handle, store.features, "features")
+    with create_hdf5(path, "personalized", store.meta) as handle:
+        write_strings(handle, "locus_id", store.locus_ids)
+        write_strings(handle, "sample", store.samples)
+        write_array(handle, "prediction", np.ascontiguousarray(store.prediction, dtype=np.float32))
+        write_array(handle, "reference", np.ascontiguousarray(store.reference, dtype=np.float32))
+        if store.contexts is not None:
+            write_strings(handle, "context", store.contexts)
+            write_array(handle, "context_loci", store.context_loci.astype(np.uint8))
+        if store.n_unique_windows is not None:
+            write_array(handle, "n_unique_windows", store.n_unique_windows.astype(np.int32))
+        if store.features is not None:
+            _write_feature_groups(handle, store.features, "features")
 
 
 def read_personalized_store(path: str | Path, with_features: bool = True,
