@@ -55,8 +55,12 @@ def fastaIndex(fasta) {
 }
 
 // Predictor weights: a local (or object-storage) checkpoint directory is staged into the tasks;
-// anything else is a Hugging Face model id, downloaded by each task (see docs/nextflow.md, offline use)
+// anything else is a Hugging Face model id, downloaded by each task (see docs/nextflow.md, offline use);
+// none: the predictor's default weights
 def weightsInput(weights) {
+    if (!weights) {
+        return [ '', [] ]
+    }
     def is_path = weights.contains('://') || weights.startsWith('/') || weights.startsWith('.') || file(weights).exists()
     return is_path ? [ '', file(weights, checkIfExists: true) ] : [ weights, [] ]
 }
@@ -85,7 +89,7 @@ workflow {
     ch_expression  = channel.value([ [id: expression ? expression.baseName : 'expression'], expression ])
     ch_vcf         = channel.value([ [id: vcf ? vcf.simpleName : 'vcf'], vcf, vcfIndex(params.vcf) ])
     ch_samples     = channel.value([ [id: 'samples'], inputFile(params.samples) ])
-    ch_weights     = channel.value(weightsInput(params.weights.toString()))
+    ch_weights     = channel.value(weightsInput(params.weights ? params.weights.toString() : ''))
     ch_gwas        = channel.fromList(gwas_files.collect { path -> [ [id: file(path).name], file(path, checkIfExists: true) ] })
     // the loci to personalize: near signals of the first GWAS file (lin_gwas_pvalue), credible-set variants,
     // regions (as `enpact run` selects them); all loci without any of them

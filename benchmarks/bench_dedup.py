@@ -35,12 +35,14 @@ REFERENCE = {100: 0.65, 500: 0.33, 2000: 0.14}  # DESIGN.md section 5, constant 
 SPACING = 200_000
 
 
-def locus_centers(length: int, spacing: int = SPACING) -> np.ndarray:
-    """Centres every `spacing` bp, at least one window from both ends (windows do not overlap)."""
-    return np.arange(WINDOW, length - WINDOW + 1, spacing)
+def locus_centers(length: int, spacing: int = SPACING, window_bp: int = WINDOW) -> np.ndarray:
+    """Centres every `spacing` bp, at least one window from both ends (196,608 bp windows do not overlap; longer
+    ones do, which leaves each locus's count unchanged)."""
+    return np.arange(window_bp, length - window_bp + 1, spacing)
 
 
-def count_panel(outdir: Path, n_individuals: int, length: int, seed: int, growth: bool) -> dict:
+def count_panel(outdir: Path, n_individuals: int, length: int, seed: int, growth: bool,
+                window_bp: int = WINDOW) -> dict:
     """Simulate (or reuse) one panel and count distinct windows per locus with iter_locus_windows."""
     from enpact.genome import Genome
     from enpact.predict import iter_locus_windows
@@ -49,16 +51,16 @@ def count_panel(outdir: Path, n_individuals: int, length: int, seed: int, growth
     started = time.perf_counter()
     fasta, vcf = simulate_panel(outdir, n_individuals, length, seed=seed, growth=growth)
     simulated = time.perf_counter() - started
-    centers = locus_centers(length)
+    centers = locus_centers(length, window_bp=window_bp)
     loci = pd.DataFrame({"locus_id": [f"L{i}" for i in range(len(centers))], "chrom": "chr1", "center": centers})
     started = time.perf_counter()
     unique, variants = [], []
-    for _, windows in iter_locus_windows(Genome(fasta), loci, WINDOW, VcfReader(vcf)):
+    for _, windows in iter_locus_windows(Genome(fasta), loci, window_bp, VcfReader(vcf)):
         unique.append(windows.n_unique)
         variants.append(windows.n_variants)
     counted = time.perf_counter() - started
     return {"individuals": n_individuals, "demography": "growth" if growth else "constant", "seed": seed,
-            "length": length, "loci": len(centers), "unique_per_locus": unique, "variants_per_locus": variants,
+            "length": length, "window_bp": window_bp, "loci": len(centers), "unique_per_locus": unique, "variants_per_locus": variants,
             "simulate_seconds": simulated, "count_seconds": counted}
 
 
@@ -72,14 +74,15 @@ def summarise(panels: list[dict]) -> list[dict]:
         variants = np.concatenate([p["variants_per_locus"] for p in group]).astype(float)
         per_locus = unique / (2 * n + 1)
         rows.append({
-            "individuals": n, "demography": demography, "loci": int(len(unique)),
+            "individuals": n, "demography": demography, "loci": int(len(unique)), "window_bp": group[0]["window_bp"],
             "variants_per_window": float(variants.mean()),
             "haplotype_windows_per_locus": 2 * n,
             "unique_windows_per_locus": float(unique.mean()),
             "unique_fraction": float(per_locus.mean()),
             "unique_fraction_min": float(per_locus.min()), "unique_fraction_max": float(per_locus.max()),
             "passes_saved_factor": float((2 * n) / unique.mean()),
-            "reference_fraction": REFERENCE.get(n) if demography == "constant" else None,
+            "reference_fraction": REFERENCE.get(n) if demography == "constant" and group[0]["window_bp"] == WINDOW
+            else None,
             "count_seconds": float(sum(p["count_seconds"] for p in group)),
         })
     return rows
@@ -114,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="same as --size quick")
     parser.add_argument("--outdir", type=Path, default=Path("benchmarks/out"), help="panels are cached here")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--window-bp", type=int, default=WINDOW,
+                        help=f"window length (default {WINDOW:,}, Enformer's; Borzoi reads 524,288)")
     args = parser.parse_args(argv)
     size = "quick" if args.quick else args.size
     args.outdir.mkdir(parents=True, exist_ok=True)
@@ -122,15 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("msprime").setLevel(logging.WARNING)
     panels = []
     for n, length, seed, growth in plan(size):
-        panel = count_panel(args.outdir, n, length, seed, growth)
+        panel = count_panel(args.outdir, n, length, seed, growth, args.window_bp)
         print(f"  {panel['demography']:8s} {n:5d} individuals, {panel['loci']} loci: distinct windows "
               f"{panel['unique_per_locus']} (simulated in {panel['simulate_seconds']:.0f} s, counted in "
               f"{panel['count_seconds']:.0f} s)", file=sys.stderr, flush=True)
         panels.append(panel)
     rows = summarise(panels)
-    print(f"Distinct / total haplotype windows per locus ({WINDOW:,} bp windows, size {size}):\n")
+    print(f"Distinct / total haplotype windows per locus ({args.window_bp:,} bp windows, size {size}):\n")
     print(markdown(rows))
-    write_json(args.json, {"size": size, "window_bp": WINDOW, "rows": rows, "panels": panels})
+    write_json(args.json, {"size": size, "window_bp": args.window_bp, "rows": rows, "panels": panels})
     return 0
 
 

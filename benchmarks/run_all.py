@@ -239,6 +239,13 @@ def check_goals(results: dict, size: str) -> list[dict]:
                           "; ".join(parts) + f"; growth panel: {growth}", "met" if ok else "not met"))
     else:
         goals.append(goal("2. deduplication", "-", "-", "not run", b.get("dedup", {}).get("error", "")))
+    wide = b.get("dedup_borzoi", {}).get("data")
+    if wide:
+        fractions = "; ".join(f"{r['demography']}: " + ", ".join(
+            f"{x['unique_fraction']:.2f} at {x['individuals']:,}" for x in wide["rows"]
+            if x["demography"] == r["demography"]) for r in wide["rows"] if r["individuals"] == 100)
+        goals.append(goal("issue 17: distinct / total haplotype windows at Borzoi's 524,288 bp", "report",
+                          fractions, "info"))
 
     lin = b.get("linearize", {})
     rows = lin.get("data") or []
@@ -364,6 +371,13 @@ def check_goals(results: dict, size: str) -> list[dict]:
                                                      else "not met"),
                           "CPU: compute bound on 2 cores (3.3 TFLOP per window); the bound is for a GPU" if not on_gpu
                           else ""))
+    borzoi = b.get("borzoi", {}).get("data")
+    if borzoi:
+        first, best = borzoi[0], min(borzoi, key=lambda r: r["ms_per_window"])
+        flops = f", {first['tflop_per_window']:.1f} TFLOP per window" if "tflop_per_window" in first else ""
+        goals.append(goal("issue 17: full-size Borzoi, one 524,288 bp window (and per precision on a GPU)",
+                          "report", f"{best['ms_per_window'] / 1000:.1f} s/window ({best['device']}, "
+                          f"{best['precision']}, batch {best['batch_size']}){flops}", "info"))
     return goals
 
 
@@ -424,6 +438,7 @@ SECTIONS = [
     ("naive", "1. Personalized predictions: EnPACT vs the naive pipeline (CPU, reduced Enformer)"),
     ("naive_gpu", "1b. Personalized predictions on a GPU: full-size Enformer"),
     ("dedup", "2. Deduplication vs sample size"),
+    ("dedup_borzoi", "2b. Deduplication vs sample size, Borzoi's 524,288 bp windows (issue 17)"),
     ("linearize", "3. Linearization vs R glmnet"),
     ("twas", "4. TWAS vs SPrediXcan.py"),
     ("scaling", "5. End-to-end scaling of `enpact run`"),
@@ -434,6 +449,7 @@ SECTIONS = [
     ("personalize", "Personalize overhead beyond the predictor (issue 3)"),
     ("train", "EnPACT model training (issue 3)"),
     ("enformer", "Full-size Enformer throughput through the predictor layer (issue 2)"),
+    ("borzoi", "Full-size Borzoi throughput through the predictor layer (issue 17)"),
     ("precision", "Precision audit: lower precisions against fp32 (issue 13)"),
 ]
 
@@ -551,6 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = [
         ("windows", ["benchmarks/bench_windows.py", *size_flag, "--outdir", o, "--json", f"{o}/windows.json"]),
         ("dedup", ["benchmarks/bench_dedup.py", "--size", args.size, "--outdir", o, "--json", f"{o}/dedup.json"]),
+        ("dedup_borzoi", ["benchmarks/bench_dedup.py", "--size", args.size, "--window-bp", "524288", "--outdir", o,
+                          "--json", f"{o}/dedup_borzoi.json"]),
         ("naive", ["benchmarks/bench_naive.py", "--size", args.size, "--device", "cpu", "--outdir", o,
                    "--json", f"{o}/naive.json"]),
     ]
@@ -575,10 +593,15 @@ def main(argv: list[str] | None = None) -> int:
         ("plan", ["benchmarks/bench_plan.py", "--outdir", o, "--json", f"{o}/plan.json",
                   *(["--sizes", "100,500"] if quick else [])]),
         # one full-size window on CPU (~45 s); on a GPU a sweep of batch sizes and precisions
-        ("enformer", ["benchmarks/bench_enformer.py", "--device", args.device, "--outdir", o,
-                      "--json", f"{o}/enformer.json",
+        ("enformer", ["benchmarks/bench_predictor.py", "--predictor", "enformer", "--device", args.device,
+                      "--outdir", o, "--json", f"{o}/enformer.json",
                       *(["--batch-sizes", "1", "--precisions", "fp32", "--windows", "1"] if args.device == "cpu"
                         else ["--batch-sizes", "1,4,8,16,32", "--precisions", "bf16,fp16,fp32", "--windows", "64"])]),
+        # one full-size 524,288 bp window on CPU, with its FLOP count; on a GPU a sweep (Flashzoi needs flash-attn)
+        ("borzoi", ["benchmarks/bench_predictor.py", "--predictor", "borzoi", "--device", args.device, "--flops",
+                    "--outdir", o, "--json", f"{o}/borzoi.json",
+                    *(["--batch-sizes", "1", "--precisions", "fp32", "--windows", "1"] if args.device == "cpu"
+                      else ["--batch-sizes", "1,2,4,8", "--precisions", "bf16,fp16,fp32", "--windows", "32"])]),
     ]
     # the demo's tiny Enformer on CPU; a GPU run audits tf32 too (the real model: bench_precision.py --model ...)
     plan.append(("precision", ["benchmarks/bench_precision.py", "--outdir", o, "--device", args.device,

@@ -94,6 +94,12 @@ TRANSITION = {"A": "G", "G": "A", "C": "T", "T": "C"}
 # independent random streams per component, so that changing one piece does not reshuffle the others
 STREAM_GENES, STREAM_GENOME, STREAM_VARIANTS, STREAM_EXPRESSION, STREAM_GWAS, STREAM_BROKEN = range(1, 7)
 STREAM_SECOND_CONTEXT = 7
+STREAM_BORZOI = 8
+# The Borzoi demo (`enpact run --demo borzoi`): expression planted on the tiny random Borzoi's features, as the
+# blood expression is on the tiny Enformer's, so that the model, linearization and TWAS have something to find.
+# Two stranded tracks (CAGE, RNA: a minus-strand gene reads their minus-strand mates) and two unstranded ones.
+BORZOI_TRACKS: list[str] = ["CNhs10608+", "ENCFF833POA", "ENCFF281BWX+", "GSM2543089"]
+BORZOI_TRACK_WEIGHTS: list[float] = [1.0, -0.8, 0.6, 0.5]
 SECOND_CONTEXT = "liver"         # the second simulated context over the same individuals (the first: "blood")
 SECOND_CONTEXT_GENETIC_SCALE = 0.8   # its genetic values are the first context's, scaled (a correlated tissue)
 SECOND_CONTEXT_SKIP_EVERY = 4    # it measures 3 of every 4 genes, so the contexts' loci differ
@@ -826,6 +832,59 @@ def write_second_context(outdir: Path, seed: int) -> None:
         f"context,expression\nblood,expression.tsv\n{SECOND_CONTEXT},contexts/expression_{SECOND_CONTEXT}.tsv\n")
 
 
+def write_borzoi_demo(outdir: Path, seed: int) -> None:
+    """borzoi/expression.tsv and borzoi/planted.json: the 80 individuals' expression planted on the tiny random
+    Borzoi (`enpact demo-weights borzoi`, written to outdir/borzoi_tiny if absent) as expression.tsv is on the
+    tiny Enformer: value_gj = G_gj + gene offset + noise, G_gj the mean over j's two haplotype windows (genotypes.vcf.gz,
+    missing calls as reference) of sum_k w_k (x_k - m_k) / s_k over BORZOI_TRACKS, x the elastic net's inputs.
+    Built with enpact's own windows, Borzoi predictor (strand from genes.tsv) and feature transform; one torch
+    thread, so that the bytes are stable on one machine."""
+    import torch
+
+    from enpact.genome import Genome
+    from enpact.models.elastic_net import elastic_net_inputs
+    from enpact.predict import predict_loci
+    from enpact.predictors.borzoi import BorzoiPredictor, write_tiny_checkpoint
+    from enpact.variants import VcfReader
+
+    genes = pd.read_csv(outdir / "genes.tsv", sep="\t")
+    loci = pd.DataFrame(dict(locus_id=genes["gene_id"], chrom=genes["chrom"], center=genes["tss"].astype(np.int64),
+                             strand=genes["strand"]))
+    weights = write_tiny_checkpoint(outdir / "borzoi_tiny")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        predictor = BorzoiPredictor(weights=str(weights), device="cpu", batch_size=16, tracks=",".join(BORZOI_TRACKS))
+        vcf = VcfReader(outdir / "genotypes.vcf.gz")
+        items = sorted(predict_loci(predictor, Genome(outdir / "genome.fa"), loci, vcf, progress=False),
+                       key=lambda item: item.locus_index)
+    finally:
+        torch.set_num_threads(before)
+    inputs = [elastic_net_inputs(item.features) for item in items]          # (distinct windows, tracks) per gene
+    reference = np.stack([x[0] for x in inputs])                            # row 0: the reference window
+    mean, sd = reference.mean(axis=0), reference.std(axis=0)
+    w = np.asarray(BORZOI_TRACK_WEIGHTS)
+    genetic = np.stack([(((x - mean) / sd) @ w)[item.windows.haplotype_window].mean(axis=1)
+                        for x, item in zip(inputs, items)])                 # (genes, 80)
+    rng = rng_for(seed, STREAM_BORZOI)
+    offset = rng.normal(0.0, GENE_NOISE_SD, len(genes))
+    values = genetic + offset[:, None] + rng.normal(0.0, INDIVIDUAL_NOISE_SD, genetic.shape)
+    (outdir / "borzoi").mkdir(exist_ok=True)
+    names = sample_names(N_VCF_INDIVIDUALS)
+    table = pd.concat([pd.DataFrame({"NAME": genes["gene_id"]}), pd.DataFrame(values, columns=names)], axis=1)
+    (outdir / "borzoi" / "expression.tsv").write_text(tsv_text(table))
+    planted = dict(seed=seed, weights=json.loads((weights / "enpact_predictor.json").read_text()),
+                   model="value_gj = G_gj + gene_offset_g + N(0, individual_noise_sd^2); G_gj = mean over the two "
+                   "haplotypes h of individual j of sum_k track_weights_k * (x_ghk - input_mean_k) / input_sd_k; "
+                   "x_gh = log1p(max(mean of the 4 central 32 bp bins of the tiny Borzoi on haplotype h's window of "
+                   "gene g, 0)), a stranded track read on the gene's strand",
+                   track_names=BORZOI_TRACKS, track_weights=BORZOI_TRACK_WEIGHTS, input_mean=mean.tolist(),
+                   input_sd=sd.tolist(), gene_noise_sd=GENE_NOISE_SD, individual_noise_sd=INDIVIDUAL_NOISE_SD,
+                   genetic_sd_median=float(np.median(genetic.std(axis=1))),
+                   distinct_windows=int(sum(len(x) for x in inputs)))
+    (outdir / "borzoi" / "planted.json").write_text(json.dumps(planted, indent=1) + "\n")
+
+
 def planted_truth(
     seed: int, genes: pd.DataFrame, motif_copies: np.ndarray, mean: np.ndarray, sd: np.ndarray,
     reference: np.ndarray, offset: np.ndarray, causal: np.ndarray, gammas: np.ndarray, h2: float,
@@ -939,6 +998,7 @@ def build(outdir: Path, seed: int) -> dict:
                           float(g.var() / y.var()), genetic_gwas)
     (truth_dir / "planted.json").write_text(json.dumps(truth, indent=1) + "\n")
     write_second_context(outdir, seed)
+    write_borzoi_demo(outdir, seed)
 
     stats = summary_counts(genes, table, missing, gwas, n_runs, signal, causal) | dict(
         seed=seed, weights=TRACK_WEIGHTS, h2_realised=f"{truth['gwas']['h2_realised']:.3f}")
@@ -1033,6 +1093,7 @@ machine where other jobs compete for the two cores it took up to 4 minutes), and
 | `broken/*.vcf.gz` (+ `.tbi`) | VCF 4.2, bgzip + tabix | small inputs for error handling (see below) |
 | `expression.tsv` | PredictDB expression layout, TSV | header `NAME IND001 .. IND080`, one row per gene id |
 | `contexts.csv`, `contexts/expression_liver.tsv` | CSV sample sheet; PredictDB expression layout | two contexts for `enpact run --demo contexts`: blood (`expression.tsv`) and a simulated liver dataset of the same 80 individuals (planted genetic values x 0.8, its own gene offsets and noise, 3 of every 4 genes) |
+| `borzoi/expression.tsv`, `borzoi/planted.json` | PredictDB expression layout; JSON | for `enpact run --demo borzoi`: the 80 individuals' expression planted on the tiny random Borzoi's features (4 tracks, two of them stranded, read on each gene's strand), like `expression.tsv` on the tiny Enformer's; the Borzoi itself (`borzoi_tiny/`, ~130 MB, not in git) is written by `enpact demo-weights borzoi` |
 | `gwas.tsv.gz` | gzip TSV | GWAS summary statistics of a simulated trait in 1,000 other individuals |
 | `enformer_tiny/` | enformer-pytorch checkpoint | `config.json`, `pytorch_model.bin`, `enpact_predictor.json`, `tracks.tsv` |
 | `truth/planted.json` | JSON | planted parameters of the expression and GWAS simulations |
@@ -1169,11 +1230,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="master seed (default: %(default)s)")
     parser.add_argument("--second-context-only", action="store_true",
                         help="only (re)write contexts/ and contexts.csv from the truth files already in --outdir")
+    parser.add_argument("--borzoi-only", action="store_true",
+                        help="only (re)write borzoi/ (expression planted on the tiny random Borzoi) from the files "
+                        "already in --outdir")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.second_context_only:
         write_second_context(args.outdir, args.seed)
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.borzoi_only:
+        write_borzoi_demo(args.outdir, args.seed)
+        return 0
     logging.getLogger("msprime").setLevel(logging.WARNING)
     started = time.perf_counter()
     stats = build(args.outdir, args.seed)

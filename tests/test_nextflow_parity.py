@@ -75,6 +75,7 @@ PARAM_FILES = {
                            "model_type": "cnn", "aggregate": "none", "snp_key": "rsid", "gwas_keep_non_rsid": False,
                            "model_hyperparameters": "channels=16,dropout=0.2", "predictor_options": "head=human"}),
     "contexts": (["test_contexts"], demo_params("contexts")),
+    "borzoi": (["test_borzoi"], demo_params("borzoi")),
     "contexts_reference_panel": ([], {**demo_params("contexts"), "covariance_vcf": "panel/eur.vcf.gz",
                                       "covariance_samples": "panel/eur_ids.txt", "gwas": "gwas/height.tsv.gz,gwas/ldl.txt"}),
     "reference_panel": ([], {**DEMO, "covariance_vcf": "panel/eur.vcf.gz", "samples": "samples.txt"}),
@@ -441,7 +442,7 @@ def result_files(config: object) -> set[str]:
 
 
 @pytest.mark.parametrize("name", ["demo", "delete_personalized", "several_gwas", "contexts", "selected_loci",
-                                  "contexts_reference_panel"])
+                                  "contexts_reference_panel", "borzoi"])
 def test_nextflow_publishes_the_results_layout_of_enpact_run(name, render_dir, tmp_path, monkeypatch):
     """Every file `enpact run` keeps under outdir, Nextflow publishes at the same path, and nothing else (the
     personalized stores only when enpact.layout.keeps_personalized says so)."""

@@ -22,7 +22,7 @@ process ENPACT_PERSONALIZE {
     script:
     def args    = task.ext.args ?: ''
     prefix      = task.ext.prefix ?: "${meta.id}.part${meta.part}"
-    def weights = weights_dir ? "${weights_dir}" : "${weights_id}"
+    def weights = weights_dir ? "--weights ${weights_dir}" : weights_id ? "--weights ${weights_id}" : ''   // none: the predictor's default
     // contexts: one predictor pass, every context's model applied to the loci the context uses
     def panel   = panel_samples ? "--panel-samples-file ${panel_samples}" : ''
     def models  = meta4.contexts ? meta4.contexts.collect { name -> "${name}=enpact_model/${name}" }.join(' ') : "${model}"
@@ -35,7 +35,7 @@ process ENPACT_PERSONALIZE {
         --plan ${plan} \\
         --part ${meta.part} \\
         --model ${models} \\
-        --weights ${weights} \\
+        ${weights} \\
         ${panel} \\
         ${args} \\
         --no-progress \\

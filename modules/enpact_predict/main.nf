@@ -19,13 +19,13 @@ process ENPACT_PREDICT {
     script:
     def args    = task.ext.args ?: ''
     prefix      = task.ext.prefix ?: "${meta.id}"
-    def weights = weights_dir ? "${weights_dir}" : "${weights_id}"
+    def weights = weights_dir ? "--weights ${weights_dir}" : weights_id ? "--weights ${weights_id}" : ''   // none: the predictor's default
     """
     export OMP_NUM_THREADS=${task.cpus}
     enpact predict \\
         --fasta ${fasta} \\
         --loci ${loci} \\
-        --weights ${weights} \\
+        ${weights} \\
         ${args} \\
         --no-progress \\
         --out ${prefix}.h5

@@ -66,15 +66,16 @@ class StudyFiles:
 
 
 def predictor_window_bp(params: dict) -> int:
-    """The predictor's input length: the window_bp parameter, else the checkpoint's sidecar, else Enformer's."""
-    from enpact.predictors.base import read_sidecar
-    from enpact.predictors.enformer import OFFICIAL_WINDOW_BP
+    """The predictor's input length, as the predictor decides it: the window_bp parameter, else the checkpoint's
+    sidecar, else the input length of the predictor's default weights."""
+    from enpact.registry import PREDICTORS
 
-    if params.get("window_bp"):
-        return int(params["window_bp"])
-    weights = str(params.get("weights") or "")
-    return int(read_sidecar(weights).get("window_bp", OFFICIAL_WINDOW_BP)) if Path(weights).is_dir() \
-        else OFFICIAL_WINDOW_BP
+    predictor = PREDICTORS.load(params.get("predictor") or "enformer")
+    weights = params.get("weights")
+    if hasattr(predictor, "choose_weights"):
+        weights = predictor.choose_weights(weights, params.get("device", "auto"), params.get("precision", "fp32"))
+        return predictor.input_length(weights, params.get("window_bp"))
+    return int(params.get("window_bp") or 0)
 
 
 def check_study(params: dict, files: StudyFiles | None = None) -> pd.DataFrame:
@@ -134,7 +135,10 @@ def check_splits(loci: pd.DataFrame, params: dict) -> None:
 
 
 def check_window_lengths(loci: pd.DataFrame, genome, window_bp: int, params: dict) -> None:
-    """No chromosome with loci is shorter than the predictor window (its windows would be mostly padding)."""
+    """No chromosome with loci is shorter than the predictor window (its windows would be mostly padding); 0: a
+    predictor that knows its window only once loaded (nothing to check)."""
+    if not window_bp:
+        return
     for chrom in loci["chrom"].unique():
         length = genome.lengths[genome.resolve(chrom)]
         if length < window_bp:

@@ -23,3 +23,18 @@ def resolve_device(device: str) -> "torch.device":
         raise EnpactError(f"--device {device} was requested but no CUDA GPU is visible: use --device cpu or auto, "
                           "or check the container's GPU flags")
     return torch.device(device)
+
+
+def autocast_dtype(precision: str) -> "torch.dtype | None":
+    """The autocast dtype of a precision name: None for fp32 and tf32 (full-width tensors), bf16 or fp16."""
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+
+def use_tf32(enabled: bool) -> None:
+    """TF32 matmuls and convolutions on CUDA (a lower precision: off unless asked for)."""
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled

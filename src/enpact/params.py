@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -220,17 +221,32 @@ def demo_dir() -> Path:
     return Path(str(resources.files("enpact") / "data" / DEMO_DIR_NAME))
 
 
-DEMOS = ("single", "contexts")
+DEMOS = ("single", "contexts", "borzoi")
+
+
+def demo_weights_dir(predictor: str) -> Path:
+    """Where the demo's tiny random checkpoint of a predictor that cannot be bundled (borzoi, ~130 MB) is written:
+    `<predictor>_tiny` in the demo folder where that is writable (a checkout), else in ~/.cache/enpact."""
+    demo = demo_dir()
+    if os.access(demo, os.W_OK):
+        return demo / f"{predictor}_tiny"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "enpact" / f"{predictor}_tiny"
 
 
 def demo_params(demo_kind: str = "single") -> dict[str, Any]:
     """Parameters of the bundled demo: tiny Enformer, demo genome, VCF and GWAS; with "contexts", two training
-    datasets over the same individuals (contexts.csv: blood = expression.tsv, and liver) in place of one."""
+    datasets over the same individuals (contexts.csv: blood = expression.tsv, and liver) in place of one; with
+    "borzoi", the tiny random Borzoi (demo_weights_dir) in place of the tiny Enformer and the expression planted
+    on its features (borzoi/expression.tsv)."""
     demo = demo_dir()
     if demo_kind == "contexts":
         params = {**demo_params(), "contexts": str(demo / "contexts.csv"), "name": "enpact_demo"}
         del params["expression"]
         return params
+    if demo_kind == "borzoi":
+        return {**demo_params(), "predictor": "borzoi", "weights": str(demo_weights_dir("borzoi")), "batch_size": 16,
+                "expression": str(demo / "borzoi" / "expression.tsv"), "name": "enpact_demo_borzoi"}
     return {
         "fasta": str(demo / "genome.fa"),
         "annotation": str(demo / "genes.gtf"),

@@ -124,6 +124,14 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
         raise failure[0]
 
 
+def locus_strands(loci: pd.DataFrame) -> np.ndarray:
+    """Each locus's strand ('+', '-', or '.' for peaks and tables without a strand column): a stranded predictor
+    reads the tracks of the locus's strand."""
+    if "strand" not in loci.columns:
+        return np.full(len(loci), ".", dtype="<U1")
+    return loci["strand"].fillna(".").astype(str).to_numpy(dtype="<U1")
+
+
 def _blocks(locus_windows_iter: Iterable[tuple[int, LocusWindows]], block_windows: int) -> Iterator[list]:
     """Group loci so that each block holds at least `block_windows` windows (one predictor call per block)."""
     block, size = [], 0
@@ -151,15 +159,18 @@ def predict_loci(
     one call."""
     block_windows = block_windows or max(4 * getattr(predictor, "batch_size", 8), 32)
 
-    def blocks() -> Iterator[tuple[list, np.ndarray]]:
+    strands = locus_strands(loci)
+
+    def blocks() -> Iterator[tuple[list, np.ndarray, np.ndarray]]:
         source = iter_locus_windows(genome, loci, predictor.window_bp, vcf, selection, rows_of)
         for block in _blocks(source, block_windows):
-            yield block, np.concatenate([w.windows for _, w in block])
+            yield (block, np.concatenate([w.windows for _, w in block]),
+                   np.concatenate([np.repeat(strands[i : i + 1], w.n_unique) for i, w in block]))
 
     bar = progress_bar(total=len(loci), unit="locus", desc="predict", disable=not progress, leave=False)
     try:
-        for block, stacked in prefetch(blocks()):
-            features = predictor.predict(stacked)
+        for block, stacked, block_strands in prefetch(blocks()):
+            features = predictor.predict(stacked, block_strands)
             offset = 0
             for locus_index, windows in block:
                 n = windows.n_unique

@@ -7,7 +7,7 @@ torch). Other installed packages add entries through a Python entry point group,
     ridge = "my_package.ridge:RidgeModel"
 
     [project.entry-points."enpact.predictors"]
-    borzoi = "my_package.borzoi:BorzoiPredictor"
+    my_model = "my_package.my_model:MyPredictor"
 
 (see docs/extending.md). A built-in name cannot be replaced by a plug-in.
 """

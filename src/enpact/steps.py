@@ -23,7 +23,6 @@ from enpact.errors import EnpactError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS = "EleutherAI/enformer-official-rough"
 
 
 def _path(role: str, default: Any = dataclasses.MISSING) -> Any:
@@ -73,7 +72,7 @@ class PredictorConfig:
     """Which predictor, with which weights and options, makes the features."""
 
     predictor: str = "enformer"
-    weights: str = DEFAULT_WEIGHTS
+    weights: str | None = None   # None: the predictor's default weights
     bins: int = 4
     aggregate: str = "mean"
     tracks: str = "all"

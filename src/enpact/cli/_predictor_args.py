@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from enpact.steps import DEFAULT_WEIGHTS, PredictorConfig, hyperparameter_pairs
+from enpact.steps import PredictorConfig, hyperparameter_pairs
 
 
 def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,8 +12,9 @@ def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
     --predictor-options."""
     group = parser.add_argument_group("predictor")
     group.add_argument("--predictor", default="enformer", help="registered predictor name (default: enformer)")
-    group.add_argument("--weights", default=DEFAULT_WEIGHTS,
-                       help="Hugging Face model id or local checkpoint directory")
+    group.add_argument("--weights",
+                       help="Hugging Face model id or local checkpoint directory (default: the predictor's own, "
+                       "EleutherAI/enformer-official-rough for enformer, johahi/borzoi-replicate-0 for borzoi)")
     group.add_argument("--bins", type=int, default=4, help="central output bins kept per window (default: 4)")
     group.add_argument("--aggregate", choices=["mean", "none"], default="mean",
                        help="average the central bins on the device (mean) or keep each bin (none, for the cnn model)")
@@ -24,7 +25,8 @@ def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
                        help="numeric precision of the forward pass: fp32 (default; auto is the same), or tf32, bf16, "
                        "fp16 on request (see enpact precision-audit)")
     group.add_argument("--window-bp", type=int, default=None,
-                       help="input length (default: from the checkpoint's enpact_predictor.json, else 196608)")
+                       help="input length (default: from the checkpoint's enpact_predictor.json, else the predictor's: "
+                       "196608 for enformer, 524288 for borzoi)")
     group.add_argument("--predictor-options", metavar="NAME=VALUE,...",
                        help="the predictor's own options, e.g. head=mouse for enformer (recorded with the features, so "
                        "personalize rebuilds the same predictor)")

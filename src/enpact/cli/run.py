@@ -27,11 +27,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--params", type=Path, help="parameter file (YAML or JSON); default: the bundled demo")
     p.add_argument("--outdir", type=Path, help="output directory (overrides the parameter file's outdir)")
     p.add_argument("--demo", choices=DEMOS, default="single",
-                   help="without --params: the bundled demo with one context (default) or with two contexts "
+                   help="without --params: the bundled demo with one context (default), with two contexts "
                    "(blood and liver over the same individuals: per-context databases and S-PrediXcan, and "
-                   "S-MultiXcan)")
+                   "S-MultiXcan), or with a tiny random Borzoi as the predictor (borzoi: written on first use, "
+                   "~130 MB, see `enpact demo-weights`)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
+
+    w = subparsers.add_parser(
+        "demo-weights",
+        help="write the tiny random checkpoint a demo predictor needs (borzoi) and print its folder",
+        description="Write a tiny randomly initialised checkpoint in the predictor's real format (Borzoi: the real "
+        "network with a one-layer transformer, ~130 MB, 4,096 bp windows), deterministically; an existing one is "
+        "kept. `enpact run --demo borzoi` does this itself; run it before `nextflow run . -profile test_borzoi`.",
+    )
+    w.add_argument("predictor", choices=["borzoi"], help="the predictor")
+    w.add_argument("--out", type=Path, help="folder to write (default: borzoi_tiny in the demo folder, or in "
+                   "~/.cache/enpact where that is read-only)")
+    w.set_defaults(func=demo_weights)
 
     r = subparsers.add_parser("report", help="(re)write report/index.html of a finished run")
     r.add_argument("--outdir", required=True, type=Path, help="the run's output directory")
@@ -47,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"outdir": str(args.outdir)} if args.outdir else {}
     if args.params is not None and args.demo != "single":
         raise EnpactError("--demo chooses the bundled demo's parameters; leave it out with --params")
+    if args.params is None and args.demo == "borzoi":
+        write_demo_weights("borzoi")
     params = resolve_params(args.params, overrides, args.demo)
     if args.params is None:
         log.info("no --params given: running the bundled demo (%s)", args.demo)
@@ -58,6 +73,20 @@ def run(args: argparse.Namespace) -> int:
           + "".join(f"  covariance:  {c}\n" for c in outputs["covariances"])
           + f"  TWAS:        {outputs['twas']}/\n"
           f"  model:       {outdir / 'model'}/ (metrics.json, plots)")
+    return 0
+
+
+def write_demo_weights(predictor: str, out: Path | None = None) -> Path:
+    """The demo's tiny random checkpoint of a predictor, written unless it is there already."""
+    from enpact.params import demo_weights_dir
+    from enpact.registry import PREDICTORS
+
+    return PREDICTORS.load(predictor).write_demo_checkpoint(out or demo_weights_dir(predictor))
+
+
+def demo_weights(args: argparse.Namespace) -> int:
+    """`enpact demo-weights`: write the checkpoint and print where it is."""
+    print(write_demo_weights(args.predictor, args.out))
     return 0
 
 

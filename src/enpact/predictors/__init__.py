@@ -1,18 +1,19 @@
 """The sequence-predictor protocol and the registry of predictors (enpact.registry.PREDICTORS: the built-in
-Enformer plus the Python entry point group `enpact.predictors`).
+Enformer plus the Python entry point group `enpact.predictors`, where enpact registers Borzoi itself).
 
 A predictor turns a batch of uint8 windows (A,C,G,T,N = 0..4) into float32 features of shape
 (batch, n_bins, n_tracks): the central `n_bins` output bins of the selected tracks. Third-party packages
 register more predictors with
 
     [project.entry-points."enpact.predictors"]
-    borzoi = "my_package.borzoi:BorzoiPredictor"
+    my_model = "my_package.my_model:MyPredictor"
 
 where the class subclasses `enpact.predictors.base.SequencePredictor` (docs/extending.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -36,8 +37,9 @@ class Predictor(Protocol):
     seconds: float
     windows_predicted: int
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Features of a batch of uint8 windows: float32 (batch, n_bins, n_tracks)."""
+    def predict(self, windows: np.ndarray, strands: Sequence[str] | np.ndarray | None = None) -> np.ndarray:
+        """Features of a batch of uint8 windows: float32 (batch, n_bins, n_tracks); `strands` (one per window,
+        '+', '-' or '.') let a predictor with stranded tracks read them on each locus's strand."""
         ...
 
     def describe(self) -> dict:

@@ -3,8 +3,10 @@ features (central bins, tracks, bin aggregation), batching with out-of-memory ha
 stored with every output.
 
 A new predictor subclasses `SequencePredictor`, loads its model in `__init__` (then calls `setup()` with its window,
-bin size and track names) and implements `forward(batch)`: the central `self.bins` output bins of the selected
-tracks for a batch of uint8 windows (A,C,G,T,N = 0..4). docs/extending.md has a worked example.
+bin size, track names and, for stranded tracks, each track's strand mate) and implements `forward(batch)`: the
+central `self.bins` output bins of the tracks `self.track_index` names, for a batch of uint8 windows
+(A,C,G,T,N = 0..4). Window length, bin size, output bins and the default weights come from the predictor, never
+from another predictor's constants. docs/extending.md has a worked example.
 """
 
 from __future__ import annotations
@@ -65,6 +67,34 @@ def parse_track_selection(spec: str | None, track_names: Sequence[str]) -> np.nd
     if len(set(selected)) != len(selected):
         raise EnpactError("--tracks: a track is selected twice")
     return np.array(selected, dtype=np.int64)
+
+
+def strand_track_index(selected: np.ndarray, strand_mates: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """The tracks a forward pass computes for selected tracks of a stranded predictor, and for each selected track
+    the column of that output a minus-strand locus reads: its strand mate (itself for an unstranded track).
+
+    The selected tracks come first, in order, then the mates not selected; without mates (an unstranded
+    predictor) both are the selection itself."""
+    if strand_mates is None:
+        return selected, np.arange(len(selected))
+    mates = np.asarray(strand_mates, dtype=np.int64)[selected]
+    computed = list(selected.tolist())
+    column = {track: i for i, track in enumerate(computed)}
+    for mate in mates.tolist():
+        if mate not in column:
+            column[mate] = len(computed)
+            computed.append(mate)
+    return np.array(computed, dtype=np.int64), np.array([column[m] for m in mates.tolist()], dtype=np.int64)
+
+
+def minus_strand_mask(strands: Sequence[str] | np.ndarray | None, n: int) -> np.ndarray | None:
+    """True for windows of minus-strand loci ('-'); None when no strand is known ('+', '.', or not given)."""
+    if strands is None:
+        return None
+    minus = np.asarray(strands).astype(str) == "-"
+    if len(minus) != n:
+        raise EnpactError(f"{len(minus)} strands given for {n} windows")
+    return minus if minus.any() else None
 
 
 def aggregate_bins(output: Any, aggregate: str) -> Any:
@@ -129,6 +159,34 @@ class SequencePredictor(abc.ABC):
     """A predictor: uint8 windows (batch, window_bp) -> float32 features (batch, n_bins, n_tracks)."""
 
     name: ClassVar[str]
+    default_weights: ClassVar[str | None] = None    # weights used when none are given (a Hugging Face id)
+    default_window_bp: ClassVar[int | None] = None  # input length of the default weights
+
+    @classmethod
+    def choose_weights(cls, weights: str | None, device: str = "auto", precision: str = "fp32") -> str:
+        """The weights to load: those given, else the predictor's default (which may depend on the device)."""
+        if weights:
+            return str(weights)
+        if cls.default_weights is None:
+            raise EnpactError(f"predictor '{cls.name}' has no default weights: set weights")
+        return cls.default_weights
+
+    @classmethod
+    def input_length(cls, weights: str | None, window_bp: int | None = None) -> int:
+        """The input length without loading the model: `window_bp` if given, else the `enpact_predictor.json`
+        next to local weights, else the predictor's default."""
+        if window_bp:
+            return int(window_bp)
+        window = read_sidecar(weights).get("window_bp") if weights and Path(weights).is_dir() else None
+        window = window or cls.default_window_bp
+        if not window:
+            raise EnpactError(f"predictor '{cls.name}' has no default input length: set window_bp")
+        return int(window)
+
+    @classmethod
+    def write_demo_checkpoint(cls, out: Path) -> Path:
+        """Write a tiny random checkpoint in the predictor's real format to `out` (for the demo and tests)."""
+        raise EnpactError(f"predictor '{cls.name}' has no demo checkpoint to write")
 
     def __init__(self, weights: str, batch_size: int = 4, bins: int = 4, tracks: str | None = None,
                  aggregate: str = "mean", precision: str = "fp32") -> None:
@@ -140,11 +198,18 @@ class SequencePredictor(abc.ABC):
         self.aggregate = aggregate
         self.precision = resolve_precision(precision)
         self._tracks_spec = tracks
+        self.stranded = False
         self.seconds = 0.0            # time spent in predict(), for the runner's timings
         self.windows_predicted = 0
 
-    def setup(self, window_bp: int, bin_bp: int, output_bins: int, track_names: Sequence[str]) -> None:
-        """Called by a subclass once its model is loaded: window, bin size, output bins and all track names."""
+    def setup(self, window_bp: int, bin_bp: int, output_bins: int, track_names: Sequence[str],
+              strand_mates: Sequence[int] | None = None) -> None:
+        """Called by a subclass once its model is loaded: window, bin size, output bins, all track names and, for
+        a predictor with stranded tracks, each track's strand mate (its own index for an unstranded track).
+
+        `forward` then computes the tracks `self.track_index` names: the selected ones and their strand mates; a
+        minus-strand locus reads each selected track's mate, so a feature means the same strand relative to the
+        locus (the transcribed strand of a gene) whichever genomic strand it lies on."""
         self.window_bp, self.bin_bp = int(window_bp), int(bin_bp)
         if self.window_bp % self.bin_bp:
             raise EnpactError(f"window of {self.window_bp} bp is not a multiple of the {self.bin_bp} bp bins")
@@ -153,8 +218,12 @@ class SequencePredictor(abc.ABC):
             raise EnpactError(f"--bins must be between 1 and {limit} (got {self.bins})")
         self.n_bins = 1 if self.aggregate == "mean" else self.bins
         self.bin_start = central_bin_start(self.window_bp, self.bin_bp, self.bins)
-        self.track_index = parse_track_selection(self._tracks_spec, list(track_names))
-        self.track_names = [list(track_names)[i] for i in self.track_index]
+        selected = parse_track_selection(self._tracks_spec, list(track_names))
+        if strand_mates is not None and len(strand_mates) != len(track_names):
+            raise EnpactError(f"{len(strand_mates)} strand mates for {len(track_names)} tracks")
+        self.track_index, self.minus_columns = strand_track_index(selected, strand_mates)
+        self.stranded = bool((self.minus_columns != np.arange(len(selected))).any())
+        self.track_names = [list(track_names)[i] for i in selected]
 
     def options(self) -> dict[str, Any]:
         """The predictor's own options (beyond the shared ones), recorded so that it can be rebuilt exactly."""
@@ -176,7 +245,8 @@ class SequencePredictor(abc.ABC):
 
     @abc.abstractmethod
     def forward(self, windows: np.ndarray) -> np.ndarray:
-        """Features of one batch: float32 (batch, n_bins, n_tracks) of the central bins and selected tracks."""
+        """Features of one batch: float32 (batch, n_bins, len(track_index)) of the central bins, for the tracks
+        `self.track_index` names (the selected tracks, then their strand mates)."""
 
     def out_of_memory_errors(self) -> tuple[type[BaseException], ...]:
         """Errors meaning the batch did not fit on the device (the batch is then halved and retried)."""
@@ -188,13 +258,15 @@ class SequencePredictor(abc.ABC):
     def synchronize(self) -> None:
         """Wait for the device (so that the timings are right)."""
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Features of uint8 windows (batch, window_bp): float32 (batch, n_bins, n_tracks)."""
+    def predict(self, windows: np.ndarray, strands: Sequence[str] | np.ndarray | None = None) -> np.ndarray:
+        """Features of uint8 windows (batch, window_bp): float32 (batch, n_bins, n_tracks); `strands` are the
+        loci's strands ('+', '-', '.'), one per window: minus-strand windows read the stranded tracks' mates."""
         started = time.perf_counter()
         windows = np.ascontiguousarray(windows, dtype=np.uint8)
         if windows.ndim != 2 or windows.shape[1] != self.window_bp:
             raise EnpactError(f"windows must have shape (n, {self.window_bp}); got {windows.shape}")
-        out = np.empty((len(windows), self.n_bins, len(self.track_names)), dtype=np.float32)
+        minus = minus_strand_mask(strands, len(windows)) if self.stranded else None
+        out = np.empty((len(windows), self.n_bins, len(self.track_index)), dtype=np.float32)
         start = 0
         while start < len(windows):
             stop = min(start + self.batch_size, len(windows))
@@ -211,4 +283,9 @@ class SequencePredictor(abc.ABC):
         self.synchronize()
         self.seconds += time.perf_counter() - started
         self.windows_predicted += len(windows)
-        return out
+        if not self.stranded:
+            return out
+        features = out[:, :, : len(self.track_names)]
+        if minus is not None:
+            features[minus] = out[minus][:, :, self.minus_columns]
+        return np.ascontiguousarray(features)

@@ -6,26 +6,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from enpact.devices import resolve_device
 from enpact.errors import EnpactError
-from enpact.predictors.base import SequencePredictor, aggregate_bins, read_sidecar, read_track_names
+from enpact.predictors.base import aggregate_bins, read_sidecar, read_track_names
+from enpact.predictors.torch_model import TorchPredictor
 
 log = logging.getLogger(__name__)
 
 OFFICIAL_WINDOW_BP = 196_608
 OFFICIAL_WEIGHTS = "EleutherAI/enformer-official-rough"
-AUTOCAST = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def use_tf32(enabled: bool) -> None:
-    """TF32 matmuls and convolutions on CUDA (a lower precision: off unless asked for)."""
-    torch.backends.cuda.matmul.allow_tf32 = enabled
-    torch.backends.cudnn.allow_tf32 = enabled
-
 
 def load_enformer(weights: str, use_tf_gamma: bool):
     """Load Enformer from a Hugging Face id or a local `save_pretrained` directory."""
@@ -45,14 +36,16 @@ def load_enformer(weights: str, use_tf_gamma: bool):
     return model.eval()
 
 
-class EnformerPredictor(SequencePredictor):
+class EnformerPredictor(TorchPredictor):
     """Enformer that returns the mean (or each) of the central `bins` output bins for selected tracks."""
 
     name = "enformer"
+    default_weights = OFFICIAL_WEIGHTS
+    default_window_bp = OFFICIAL_WINDOW_BP
 
     def __init__(
         self,
-        weights: str = OFFICIAL_WEIGHTS,
+        weights: str | None = None,
         device: str = "auto",
         precision: str = "fp32",
         batch_size: int = 4,
@@ -63,14 +56,11 @@ class EnformerPredictor(SequencePredictor):
         window_bp: int | None = None,
         use_tf_gamma: bool | None = None,
     ):
-        super().__init__(weights, batch_size, bins, tracks, aggregate, precision)
-        sidecar = read_sidecar(self.weights)
-        window = int(window_bp or sidecar.get("window_bp", OFFICIAL_WINDOW_BP))
+        super().__init__(self.choose_weights(weights), batch_size, bins, tracks, aggregate, precision)
+        window = self.input_length(self.weights, window_bp)
         if use_tf_gamma is None:
-            use_tf_gamma = bool(sidecar.get("use_tf_gamma", window == OFFICIAL_WINDOW_BP))
-        self.device = resolve_device(device)
-        self.autocast_dtype = AUTOCAST[self.precision]
-        use_tf32(self.precision == "tf32")
+            use_tf_gamma = bool(read_sidecar(self.weights).get("use_tf_gamma", window == OFFICIAL_WINDOW_BP))
+        self.use_device(device)
         self.model = load_enformer(self.weights, use_tf_gamma).to(self.device)
         heads = self.model.output_heads
         if head not in heads:
@@ -79,9 +69,7 @@ class EnformerPredictor(SequencePredictor):
         self.setup(window, 2 ** int(self.model.config.num_downsamples), int(self.model.config.target_length),
                    read_track_names(self.weights, head, int(heads[head])))
         linear = self.model.heads[head][0]
-        index = torch.as_tensor(self.track_index, device=self.device)
-        self._head_weight = linear.weight.detach()[index].contiguous()
-        self._head_bias = linear.bias.detach()[index].contiguous()
+        self.select_head(linear.weight, linear.bias)
         log.info(
             "enformer: weights %s, window %d bp, %d central bins (%s), %d tracks, %s on %s, batch %d",
             self.weights, self.window_bp, self.bins, aggregate, len(self.track_names), self.precision,
@@ -98,27 +86,9 @@ class EnformerPredictor(SequencePredictor):
         x = windows.to(self.device, non_blocking=True).long()
         one_hot = F.one_hot(x, num_classes=5)[..., :4].float()
         trunk = self.model.trunk
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
-                            enabled=self.autocast_dtype is not None):
+        with self.autocast():
             h = trunk[4](trunk[3](trunk[2](trunk[1](trunk[0](one_hot)))))
             h = h[:, self.bin_start : self.bin_start + self.bins]
             h = trunk[6](h)
             out = F.softplus(F.linear(h.float(), self._head_weight, self._head_bias))
         return aggregate_bins(out, self.aggregate).float()
-
-    def forward(self, windows: np.ndarray) -> np.ndarray:
-        """One batch through Enformer, on the device."""
-        return self._forward(torch.from_numpy(windows)).cpu().numpy()
-
-    def out_of_memory_errors(self) -> tuple[type[BaseException], ...]:
-        """CUDA out of memory."""
-        return (torch.cuda.OutOfMemoryError,)
-
-    def after_out_of_memory(self) -> None:
-        """Release the failed batch's memory."""
-        torch.cuda.empty_cache()
-
-    def synchronize(self) -> None:
-        """Wait for the GPU."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
