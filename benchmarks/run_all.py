@@ -593,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         ("plan", ["benchmarks/bench_plan.py", "--outdir", o, "--json", f"{o}/plan.json",
                   *(["--sizes", "100,500"] if quick else [])]),
         # one full-size window on CPU (~45 s); on a GPU a sweep of batch sizes and precisions
-        ("enformer", ["benchmarks/bench_predictor.py", "--predictor", "enformer", "--device", args.device,
+        ("enformer", ["benchmarks/bench_predictor.py", "--predictor", "enformer", "--device", args.device, "--flops",
                       "--outdir", o, "--json", f"{o}/enformer.json",
                       *(["--batch-sizes", "1", "--precisions", "fp32", "--windows", "1"] if args.device == "cpu"
                         else ["--batch-sizes", "1,4,8,16,32", "--precisions", "bf16,fp16,fp32", "--windows", "64"])]),
@@ -623,6 +623,9 @@ def main(argv: list[str] | None = None) -> int:
                 bench["data"] = parse_twas(bench["markdown"])
             elif name == "train":
                 bench["data"] = parse_train(bench["markdown"])
+        if name == "borzoi" and args.device == "cpu":
+            bench["remark"] = ("CPU only: Borzoi's GPU throughput per precision (and Flashzoi's, which needs flash-attn "
+                               "on the GPU) is measured by `run_all.py --device cuda --only borzoi` on a GPU machine.")
         if name == "twas" and not spx:
             bench["remark"] = f"SPrediXcan.py was not run: {spx_info}."
         if name == "twas" and quick:

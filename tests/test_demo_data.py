@@ -97,7 +97,9 @@ def gtf_genes(path: Path) -> pd.DataFrame:
 
 
 def test_demo_directory_is_below_8_mb():
-    total = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file())
+    """What is bundled; not the tiny random Borzoi `enpact demo-weights` writes there (git-ignored, excluded from
+    the package data)."""
+    total = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file() and "borzoi_tiny" not in p.parts)
     assert total < 8 * 1024 * 1024, f"demo data is {total / 1e6:.1f} MB"
 
 

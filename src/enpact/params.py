@@ -234,6 +234,14 @@ def demo_weights_dir(predictor: str) -> Path:
     return cache / "enpact" / f"{predictor}_tiny"
 
 
+def write_demo_weights(predictor: str, out: Path | None = None) -> Path:
+    """The demo's tiny random checkpoint of a predictor (demo_weights_dir unless `out`), written unless it is
+    there already."""
+    from enpact.registry import PREDICTORS
+
+    return PREDICTORS.load(predictor).write_demo_checkpoint(out or demo_weights_dir(predictor))
+
+
 def demo_params(demo_kind: str = "single") -> dict[str, Any]:
     """Parameters of the bundled demo: tiny Enformer, demo genome, VCF and GWAS; with "contexts", two training
     datasets over the same individuals (contexts.csv: blood = expression.tsv, and liver) in place of one; with

@@ -237,11 +237,13 @@ def training_section(outdir: Path, params: dict, summary: dict, context: str | N
 
 def _demo_note(params: dict) -> str:
     """What to expect of the demo, when its tiny predictor was used."""
-    if Path(str(params.get("weights", ""))).name != "enformer_tiny":
+    predictor = {"enformer_tiny": ("Enformer", "truth/gene_signal.tsv"),
+                 "borzoi_tiny": ("Borzoi", "borzoi/planted.json")}.get(Path(str(params.get("weights", ""))).name)
+    if predictor is None:
         return ""
-    return ("<p><i>The demo predictor is a tiny randomly initialised Enformer, and the demo's expression was "
+    return (f"<p><i>The demo predictor is a tiny randomly initialised {predictor[0]}, and the demo's expression was "
             "simulated from its features of each individual's haplotypes, so positive correlations are expected "
-            "here for genes with a planted signal (truth/gene_signal.tsv). With real weights this section measures "
+            f"here for genes with a planted signal ({predictor[1]}). With real weights this section measures "
             "how well sequence-based predictions explain variation between individuals.</i></p>")
 
 

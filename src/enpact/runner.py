@@ -156,7 +156,7 @@ class Runner:
         return path
 
 
-KEY_PACKAGES = ("torch", "enformer-pytorch", "numpy", "pandas", "scipy", "scikit-learn", "h5py", "pysam", "pyfaidx",
+KEY_PACKAGES = ("torch", "enformer-pytorch", "borzoi-pytorch", "transformers", "numpy", "pandas", "scipy", "scikit-learn", "h5py", "pysam", "pyfaidx",
                 "numba", "polars")
 
 

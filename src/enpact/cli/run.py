@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from enpact.errors import EnpactError
-from enpact.params import DEMOS, resolve_params
+from enpact.params import DEMOS, resolve_params, write_demo_weights
 from enpact.cli._common import set_step
 from enpact.steps import ReportConfig, report
 
@@ -74,14 +74,6 @@ def run(args: argparse.Namespace) -> int:
           + f"  TWAS:        {outputs['twas']}/\n"
           f"  model:       {outdir / 'model'}/ (metrics.json, plots)")
     return 0
-
-
-def write_demo_weights(predictor: str, out: Path | None = None) -> Path:
-    """The demo's tiny random checkpoint of a predictor, written unless it is there already."""
-    from enpact.params import demo_weights_dir
-    from enpact.registry import PREDICTORS
-
-    return PREDICTORS.load(predictor).write_demo_checkpoint(out or demo_weights_dir(predictor))
 
 
 def demo_weights(args: argparse.Namespace) -> int:
