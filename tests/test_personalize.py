@@ -143,13 +143,14 @@ def test_precision_names_and_tf32(setup):
 
 
 def test_precision_audit_against_fp32(setup, tmp_path, capsys):
-    """fp32 against itself agrees exactly; bf16 is compared locus by locus (an independent recomputation here)."""
+    """fp32 against itself agrees exactly; bf16 is compared locus by locus (an independent recomputation here).
+    Without --samples-file, as the README runs it: individuals are sampled from the VCF's."""
     from enpact.precision_audit import compare_with_fp32
 
     tmp = setup[0]
     out = tmp_path / "audit.tsv"
     assert main(["-q", "precision-audit", "--fasta", str(DEMO / "genome.fa"), "--loci", str(tmp / "loci.tsv"),
-                 "--vcf", str(DEMO / "genotypes.vcf.gz"), "--samples-file", str(tmp / "s_all.txt"),
+                 "--vcf", str(DEMO / "genotypes.vcf.gz"),
                  "--model", str(tmp / "model"), "--precisions", "bf16", "--n-loci", "8", "--n-samples", "12",
                  "--device", "cpu", "--out", str(out)]) == 0
     summary = pd.read_csv(out, sep="\t").set_index("precision")

@@ -312,7 +312,8 @@ def _samples(config: Any) -> list[str] | None:
 
     if config.samples_file:
         return read_sample_list(config.samples_file)
-    return list(config.samples) if config.samples else None
+    samples = getattr(config, "samples", None)   # steps with a --samples-file only (precision-audit) have none
+    return list(samples) if samples else None
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--weights",
                        help="Hugging Face model id or local checkpoint directory (default: the predictor's own, "
                        "EleutherAI/enformer-official-rough for enformer, johahi/borzoi-replicate-0 for borzoi)")
-    group.add_argument("--bins", type=int, default=4, help="central output bins kept per window (default: 4)")
+    group.add_argument("--bins", type=int, default=4, help="central output bins kept per window, in the predictor's bins "
+                       "(128 bp for enformer, 32 bp for borzoi; default: 4)")
     group.add_argument("--aggregate", choices=["mean", "none"], default="mean",
                        help="average the central bins on the device (mean) or keep each bin (none, for the cnn model)")
     group.add_argument("--tracks", default="all", help="tracks to keep: 'all', indexes, ranges a-b or names, comma-separated")
