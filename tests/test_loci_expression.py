@@ -59,6 +59,24 @@ def test_unmatchable_chromosome_names_are_a_clear_error(tmp_path):
         build_loci(tsv, "tsv", ["G1"], FASTA_CHROMS)
 
 
+def test_strands_other_than_plus_minus_dot_are_a_clear_error(tmp_path):
+    """A stranded predictor (Borzoi) reads a minus-strand locus's tracks on the minus strand: a 1/-1 strand
+    column would silently read every gene on the plus strand."""
+    from enpact.loci import read_loci
+
+    tsv = tmp_path / "g.tsv"
+    tsv.write_text("gene_id\tgene_name\tgene_type\tchrom\tstrand\ttss\nG1\tA\tx\tchr1\t1\t5\nG2\tB\tx\tchr1\t-1\t9\n")
+    with pytest.raises(EnpactError, match=r"g.tsv: line 2: strand '1' is not \+, - or \."):
+        build_loci(tsv, "tsv", ["G1", "G2"], FASTA_CHROMS)
+    loci = tmp_path / "loci.tsv"
+    loci.write_text("locus_id\tchrom\tcenter\tstrand\nL1\tchr1\t5\t+\nL2\tchr1\t9\t-\nL3\tchr1\t12\t.\nL4\tchr1\t15\tx\n")
+    with pytest.raises(EnpactError, match="loci.tsv: line 5: strand 'x'"):
+        read_loci(loci)
+    gtf = tmp_path / "g.gtf"
+    gtf.write_text('chr1\tt\tgene\t11\t20\t.\t?\t.\tgene_id "G1";\n')
+    assert build_loci(gtf, "gtf", ["G1"], FASTA_CHROMS)[0]["strand"].tolist() == ["."]
+
+
 def test_default_splits_hold_out_whole_chromosomes_and_exclude_sex_and_mito():
     chroms = pd.Series(["chr1", "chr2", "chr3", "chr4", "chrX", "chrM"])
     assert assign_splits(chroms, FASTA_CHROMS).tolist() == ["train", "train", "valid", "test", "none", "none"]

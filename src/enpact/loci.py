@@ -14,8 +14,18 @@ from enpact.genome import bare_chrom, natural_chromosome_key
 from enpact.io import atomic_path, open_text, read_table
 
 LOCI_COLUMNS = ["locus_id", "chrom", "center", "name", "split"]
+STRANDS = ("+", "-", ".")   # '.': no strand (peaks); a stranded predictor reads a '-' locus's tracks on the minus strand
 
 log = logging.getLogger(__name__)
+
+
+def check_strands(strands: pd.Series, path: str | Path) -> None:
+    """Every strand is +, - or . (a stranded predictor reads the tracks of the locus's strand)."""
+    bad = ~strands.fillna(".").astype(str).isin(STRANDS)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise EnpactError(f"{path}: line {row + 2}: strand '{strands.iloc[row]}' is not +, - or . (write 1/-1 "
+                          "strands as +/-)")
 
 
 def read_loci(path: str | Path) -> pd.DataFrame:
@@ -36,6 +46,8 @@ def read_loci(path: str | Path) -> pd.DataFrame:
         loci["name"] = loci["locus_id"]
     if "split" not in loci.columns:
         loci["split"] = "none"
+    if "strand" in loci.columns:
+        check_strands(loci["strand"], path)
     loci["name"] = loci["name"].fillna(loci["locus_id"]).astype(str)
     loci["split"] = loci["split"].fillna("none").astype(str)
     extra = [c for c in loci.columns if c not in LOCI_COLUMNS]
@@ -100,6 +112,7 @@ def read_gene_annotation(path: Path, fmt: str) -> pd.DataFrame:
         if tss.isna().any():
             row = int(np.flatnonzero(tss.isna().to_numpy())[0])
             raise EnpactError(f"{path}: line {row + 2}: tss '{table['tss'].iloc[row]}' is not an integer")
+        check_strands(table["strand"], path)
         return pd.DataFrame({
             "feature_id": table["gene_id"], "name": table.get("gene_name", table["gene_id"]),
             "gene_type": table.get("gene_type", pd.Series(["NA"] * len(table))), "chrom": table["chrom"],
@@ -119,7 +132,7 @@ def read_gene_annotation(path: Path, fmt: str) -> pd.DataFrame:
             gene_id = attrs.get("gene_id") or attrs.get("ID", "").removeprefix("gene:")
             if not gene_id:
                 raise EnpactError(f"{path}: line {line_number}: gene record without gene_id/ID")
-            start, end, strand = int(fields[3]), int(fields[4]), fields[6]
+            start, end, strand = int(fields[3]), int(fields[4]), fields[6] if fields[6] in ("+", "-") else "."
             rows.append((gene_id, attrs.get("gene_name") or attrs.get("Name") or gene_id,
                          attrs.get("gene_type") or attrs.get("gene_biotype") or attrs.get("biotype") or "NA",
                          fields[0], strand, end - 1 if strand == "-" else start - 1))
