@@ -118,6 +118,22 @@ def test_minus_strand_loci_read_the_strand_mate_of_each_track(tiny_borzoi, targe
     assert not np.allclose(reference[:, plus], reference[:, minus])      # the swap is visible
 
 
+def test_predict_loci_reads_each_locus_strand_from_the_loci_table(tiny_borzoi):
+    """Two loci at the same centre, one per strand (and one without): the minus-strand locus's RNA+ feature is the
+    plus-strand locus's RNA- feature (the pipeline passes the loci table's strand down to the predictor)."""
+    from enpact.genome import Genome
+    from enpact.params import demo_dir
+    from enpact.predict import predict_loci
+
+    loci = pd.DataFrame({"locus_id": ["P", "M", "N"], "chrom": "chr1", "center": 150_000, "strand": ["+", "-", "."]})
+    predictor = load_predictor("borzoi", weights=str(tiny_borzoi), device="cpu", tracks=f"{RNA_PLUS},{RNA_MINUS}")
+    features = {loci["locus_id"][p.locus_index]: p.features[0, 0]
+                for p in predict_loci(predictor, Genome(demo_dir() / "genome.fa"), loci, progress=False)}
+    np.testing.assert_allclose(features["M"], features["P"][::-1], rtol=1e-6)   # same window, batch rounding
+    np.testing.assert_allclose(features["N"], features["P"], rtol=1e-6)
+    assert abs(features["P"][0] - features["P"][1]) > 1e-3
+
+
 class _ColumnPredictor(SequencePredictor):
     """Each track's value is its index plus 1000 x the window's first base: shows which track a row read."""
 
