@@ -15,14 +15,12 @@ from `pipeline_info/timings.tsv`.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 
-from measure import run_child, write_json
+from measure import run_enpact, write_json
 
 
 def write_study(workdir: Path, contexts: list[str]) -> Path:
@@ -52,13 +50,7 @@ def measure(params_file: Path, threads: int) -> dict:
     from enpact.store import read_personalized_store
 
     outdir = Path(json.loads(params_file.read_text())["outdir"])
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    run = run_child([sys.executable, "-m", "enpact", "run", "--params", str(params_file), "--no-progress"],
-                    params_file.with_name("run.log"), f"enpact run for {params_file}", env=env)
-    seconds: dict[str, float] = {}
-    with open(outdir / "pipeline_info" / "timings.tsv") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            seconds[row["group"]] = seconds.get(row["group"], 0.0) + float(row["seconds"])
+    run, seconds = run_enpact(params_file, threads)
     stores = sorted((outdir / "personalized").glob("*.h5"))
     personalized = sum(int(read_personalized_store(p, False).n_unique_windows.sum()) for p in stores)
     loci = sum(len(read_personalized_store(p, False).locus_ids) for p in stores)

@@ -23,15 +23,13 @@ imports, loading the predictor, plots).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
-from measure import run_child, write_json
+from measure import run_enpact, write_json
 
 SIZES = {
     "quick": {"loci": [30, 60, 120], "loci_at_individuals": 20, "individuals": [20, 40, 80], "individuals_at_loci": 60},
@@ -79,13 +77,7 @@ def write_config(workdir: Path, params: dict, gene_rows: list[str], samples: lis
 def run_config(params_file: Path, threads: int) -> dict:
     """`enpact run` in a child process: wall seconds, peak RSS, timings and windows predicted."""
     outdir = Path(json.loads(params_file.read_text())["outdir"])
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    run = run_child([sys.executable, "-m", "enpact", "run", "--params", str(params_file), "--no-progress"],
-                    params_file.with_name("run.log"), f"enpact run for {params_file}", env=env)
-    groups: dict[str, float] = {}
-    with open(outdir / "pipeline_info" / "timings.tsv") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            groups[row["group"]] = groups.get(row["group"], 0.0) + float(row["seconds"])
+    run, groups = run_enpact(params_file, threads)
     summary = json.loads((outdir / "report" / "summary.json").read_text())
     personalized = summary["personalized"]
     return {"wall_seconds": run.wall_seconds, "peak_rss_mb": run.peak_rss_mb, "cpu_seconds": run.cpu_seconds,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,20 @@ def run_child(command: list[str], log_path: Path, what: str, env: dict[str, str]
     if status:
         raise SystemExit(f"{what} failed:\n{log_path.read_text()[-2000:]}")
     return ChildRun(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def run_enpact(params_file: Path, threads: int) -> tuple[ChildRun, dict[str, float]]:
+    """`enpact run --params FILE` in a child process with `threads` BLAS/OpenMP threads: what it cost, and the
+    seconds of each step group in its pipeline_info/timings.tsv."""
+    outdir = Path(json.loads(params_file.read_text())["outdir"])
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    run = run_child([sys.executable, "-m", "enpact", "run", "--params", str(params_file), "--no-progress"],
+                    params_file.with_name("run.log"), f"enpact run for {params_file}", env=env)
+    groups: dict[str, float] = {}
+    with open(outdir / "pipeline_info" / "timings.tsv") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            groups[row["group"]] = groups.get(row["group"], 0.0) + float(row["seconds"])
+    return run, groups
 
 
 def write_json(path: Path | None, data: object) -> None:

@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DEMO, write_vcf
+from conftest import DEMO, demo_model, write_vcf
 from enpact.cli import main
 from enpact.expression import feature_means, read_expression
-from enpact.genome import Genome
 from enpact.loci import build_loci, write_loci
-from enpact.models import create_model
+from enpact.models import create_model, load_model
 from enpact.models.base import FeatureSpec
 from enpact.personalize import personalize
 from enpact.predictors import load_predictor
@@ -28,15 +27,8 @@ SAMPLES = [f"IND{i:03d}" for i in range(1, 13)]
 def setup(tmp_path_factory):
     """Demo loci (first 8 genes of chr1 and chr2), a model trained on 60 reference windows, files on disk."""
     tmp = tmp_path_factory.mktemp("personalize")
-    genome = Genome(DEMO / "genome.fa")
-    matrix = read_expression(DEMO / "expression.tsv")
-    loci, _ = build_loci(DEMO / "genes.tsv", "tsv", matrix.index.tolist(), genome.chroms, train="chr1,chr2,chr3")
-    predictor = load_predictor("enformer", weights=WEIGHTS, device="cpu", batch_size=16)
-    train = loci.head(60)
-    X = predictor.predict(genome.windows(train["chrom"].tolist(), train["center"].to_numpy(), predictor.window_bp))
-    model = create_model("elastic_net", FeatureSpec.from_dict(predictor.describe()), folds=3, seed=0)
-    model.fit(X, feature_means(matrix).reindex(train["locus_id"]).to_numpy())
-    model.save(tmp / "model")
+    genome, loci, predictor = demo_model(tmp / "model", n_train=60)
+    model = load_model(tmp / "model")
     subset = pd.concat([loci[loci["chrom"] == "chr1"].iloc[:4], loci[loci["chrom"] == "chr2"].iloc[:4]])
     write_loci(subset, tmp / "loci.tsv")
     write_loci(subset.iloc[:3], tmp / "loci_a.tsv")
@@ -201,7 +193,6 @@ def test_rescoring_stored_features_equals_personalizing_with_the_new_model(setup
 
 
 def test_rescoring_a_merged_store_follows_its_maps(setup):
-    from enpact.models import load_model
     from enpact.personalize import rescore
 
     tmp, _, _, model, _ = setup

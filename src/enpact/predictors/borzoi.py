@@ -31,7 +31,7 @@ BORZOI_WEIGHTS = "johahi/borzoi-replicate-0"
 FLASHZOI_WEIGHTS = "johahi/flashzoi-replicate-0"
 FLASH_PRECISIONS = ("bf16", "fp16")   # FlashAttention-2 kernels take half-width tensors only
 TARGETS_FILE = "targets.txt"           # Borzoi's track table (identifier, strand_pair, description, ...)
-HEADS = {"human": ("human_head", True), "mouse": ("mouse_head", False)}   # head -> (module, is_human)
+HEADS = {"human": "human_head", "mouse": "mouse_head"}   # head -> its module in the network
 
 
 def flash_attention_available(device: str) -> bool:
@@ -152,10 +152,11 @@ class BorzoiPredictor(TorchPredictor):
             raise EnpactError(f"Borzoi weights '{self.weights}' are Flashzoi weights, whose attention kernel runs in "
                               f"bf16 or fp16 on a CUDA GPU (here: {self.precision} on {self.device}); use Borzoi weights "
                               f"({BORZOI_WEIGHTS}) for fp32 or the CPU")
-        module_name, _ = HEADS[head]
+        module_name = HEADS[head]
         if not hasattr(model, module_name):
             raise EnpactError(f"Borzoi weights '{self.weights}' have no {head} head")
-        token_bp = 4 * output_bin_bp(model)   # two more poolings before the transformer
+        bin_bp = output_bin_bp(model)
+        token_bp = 4 * bin_bp   # two more poolings before the transformer
         if window % token_bp:
             raise EnpactError(f"borzoi: the window ({window:,} bp) must be a multiple of {token_bp} bp")
         # every output bin: the central ones are taken here, so windows of any length (a multiple of 128 bp) work
@@ -164,7 +165,6 @@ class BorzoiPredictor(TorchPredictor):
         self.head = head
         linear = getattr(self.model, module_name)
         names, mates = head_tracks(self.weights, head, int(linear.out_channels))
-        bin_bp = output_bin_bp(self.model)
         self.setup(window, bin_bp, window // bin_bp, names, mates)
         self.select_head(linear.weight, linear.bias)
         log.info(
