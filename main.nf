@@ -20,6 +20,12 @@ include { ENPACT                                                  } from './work
     Helpers: input files as channel values ([] when a parameter is not set: ENPACT_CHECK reports it)
 */
 
+// A boolean parameter: command-line values arrive as strings under the strict parser (`--validate_params false` is
+// the string "false", which Groovy would take for true)
+def isTrue(value) {
+    return value != null && value.toString().toLowerCase() == 'true'
+}
+
 // An input file, checked to exist; [] when the parameter is not set
 def inputFile(value) {
     return value ? file(value, checkIfExists: true) : []
@@ -68,7 +74,11 @@ def weightsInput(weights) {
 workflow {
 
     main:
-    if (params.validate_params) {
+    // nf-schema has printed the help (validation.help) and cancelled the run: start nothing
+    if (params.help && params.help.toString() != 'false') {   // --help, or --help NAME for one parameter
+        return
+    }
+    if (isTrue(params.validate_params)) {
         validateParameters()
     }
     log.info(paramsSummaryLog(workflow))
@@ -139,5 +149,23 @@ workflow {
         .unique()
         .groupTuple(sort: true)
         .map { process, tools -> "${process}:\n" + tools.collect { line -> "    ${line}" }.join('\n') }
-        .collectFile(name: 'enpact_software_versions.yml', storeDir: "${params.outdir}/pipeline_info", sort: true, newLine: true)
+        .collectFile(name: 'enpact_software_versions.yml', sort: true, newLine: true)
+        .set { ch_versions_yml }
+    SOFTWARE_VERSIONS(ch_versions_yml)
+}
+
+// pipeline_info/enpact_software_versions.yml, published by publishDir like every other result (so Seqera Platform
+// lists it as a report); a native task: it runs inside Nextflow, no container, no interpreter start-up
+process SOFTWARE_VERSIONS {
+    tag 'versions'
+    label 'process_single'
+
+    input:
+    path(collected)
+
+    output:
+    path('enpact_software_versions.yml'), emit: yml
+
+    exec:
+    task.workDir.resolve('enpact_software_versions.yml').text = collected.text
 }

@@ -71,7 +71,7 @@ def machine_summary(info: dict) -> str:
 
 def versions() -> dict:
     """enpact and library versions (as the pipeline records them), R glmnet and MetaXcan when present."""
-    from enpact.runner import software_versions
+    from enpact.versions import software_versions
 
     result = software_versions()
     from importlib.metadata import PackageNotFoundError, version

@@ -15,7 +15,7 @@ workflow TRAIN {
     ENPACT_TRAIN(ch_inputs)
 
     emit:
-    model   = ENPACT_TRAIN.out.model     // channel: [ val(meta), path(model/ or model/<context>/) ]
+    model   = ENPACT_TRAIN.out.files.map { meta, files -> [ meta, [ files ].flatten()[0].parent ] }   // channel: [ val(meta), path(model/ or model/<context>/) ] (the task's folder of those files)
     files   = ENPACT_TRAIN.out.files     // channel: [ val(meta), [ path(model/*) ] ]
     metrics = ENPACT_TRAIN.out.metrics   // channel: [ val(meta), path(metrics.json) ]
 }

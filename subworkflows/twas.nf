@@ -26,13 +26,15 @@ workflow TWAS {
     ch_jobs = (context_names
             ? ch_db.combine(ch_all_gwas.map { files -> [ files ] })
                 .map { meta, db, covariance, files -> [ [id: meta.context], files, meta, db, covariance ] }
-            : ch_gwas.combine(ch_db.first()))
+            : ch_gwas.combine(ch_db))
         .multiMap { meta, gwas, meta2, db, covariance ->
             gwas: [ meta, gwas ]
             db:   [ meta2, db, covariance ]
         }
 
     ENPACT_TWAS(ch_jobs.gwas, ch_jobs.db)
+    // the task's folder of the tables (the module emits files only: the publisher keeps the outermost of nested outputs)
+    ch_twas_folder = ENPACT_TWAS.out.csv.map { meta, tables -> [ meta, [ tables ].flatten()[0].parent ] }
 
     // S-MultiXcan: the contexts' databases and S-PrediXcan folders in the order of the sample sheet
     ch_databases = ch_db
@@ -52,19 +54,18 @@ workflow TWAS {
     ENPACT_MULTIXCAN(
         ch_gwas.filter { _gwas -> context_names },
         ch_databases
-            .combine(ENPACT_TWAS.out.folder.toList().map { folders -> [ folders ] })
+            .combine(ch_twas_folder.toList().map { folders -> [ folders ] })
             .combine(ENPACT_JOINT_COVARIANCE.out.covariance)
             .map { _meta, dbs, folders, _meta2, covariance ->
                 [ [id: 'contexts', contexts: context_names], dbs,
                   context_names.collect { name -> folders.find { folder -> folder[0].id == name }[1] }, covariance ] }
-            .first()
     )
 
     emit:
     csv       = ENPACT_TWAS.out.csv               // channel: [ val(meta), path(twas/<gwas>.csv) or [ twas/<context>/<gwas>.csv ] ]
     qq        = ENPACT_TWAS.out.qq                // channel: [ val(meta), path(*.qq.png) ]
     manhattan = ENPACT_TWAS.out.manhattan         // channel: [ val(meta), path(*.manhattan.png) ]
-    folder    = ENPACT_TWAS.out.folder            // channel: [ val(meta), path(twas/ or twas/<context>/) ]
+    folder    = ch_twas_folder                    // channel: [ val(meta), path(twas/ or twas/<context>/) ]
     multixcan = ENPACT_MULTIXCAN.out.tsv.mix(ENPACT_MULTIXCAN.out.qq)   // channel: [ val(meta), path(multixcan/<gwas>.tsv or .qq.png) ]
     snp_covariance = ENPACT_JOINT_COVARIANCE.out.covariance           // channel: [ val(meta), path(multixcan/snp_covariance.txt.gz) ]
 }

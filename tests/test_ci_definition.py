@@ -462,13 +462,6 @@ def _nf_test_problems(workflow: dict, job: dict, root: Path) -> list[str]:
         if "download.pytorch.org/whl/cpu" not in spec:
             out.append("job nf-test: `make setup` must install torch from the CPU index (TORCH_SPEC)")
 
-    # the pipeline test compares Nextflow's results with tests/nextflow/test_profile.md5, which holds enpact run's
-    # bytes for one class of CPU: the job writes it for the runner's CPU after `make setup`, before nf-test
-    checksums = first_index(steps, lambda s: "tests/nextflow/checksums.py --write" in run_of(s))
-    if checksums is None or setup is None or not setup < checksums < runs[0]:
-        out.append("job nf-test must write tests/nextflow/checksums.py --write after `make setup` and before "
-                   "nf-test (enpact run's bytes on the runner's CPU)")
-
     # with --tag, every *.nf.test must carry one of the tags, or CI never runs it
     commands = [line for i in runs for line in command_lines(run_of(steps[i])) if "nf-test test" in line]
     if commands and all(tag_options(c) for c in commands):
@@ -724,7 +717,6 @@ MUTATIONS = {
                                         "condaa is not defined"),
     "nf-test without make setup": (_drop_step("nf-test", _runs("make setup")), "`make setup` before"),
     "nf-test make setup after": (_move_make_setup_last, "`make setup` before"),
-    "nf-test without runner checksums": (_drop_step("nf-test", _runs("checksums.py --write")), "checksums.py --write"),
     "nf-test misses the module tests": (_set("jobs/nf-test/strategy/matrix/tag", ["pipeline"]),
                                         "CI would never run it"),
     "nf-test unpinned": (_with("nf-test", "nf-core/setup-nf-test", "version", DELETE), "pinned version"),

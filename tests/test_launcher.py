@@ -107,6 +107,17 @@ def test_require_venv_is_satisfied_by_the_venv_and_ignored_in_a_container(checko
     assert ran(result) == "system -m enpact --version"
 
 
+def test_require_venv_wins_over_marker_files_of_a_host_that_is_a_container(checkout):
+    marker = checkout / "dockerenv"
+    marker.touch()
+    result = launch(checkout, ENPACT_REQUIRE_VENV="true", ENPACT_CONTAINER_MARKERS=str(marker))
+    assert ran(result) == "venv -m enpact --version"
+    # a venv whose interpreter cannot run here (a host's venv seen from inside a container) is passed over
+    (checkout / ".venv" / "bin" / "python").write_text("#!/no/such/interpreter\n")
+    assert ran(launch(checkout, ENPACT_REQUIRE_VENV="true", ENPACT_CONTAINER_MARKERS=str(marker))) \
+        == "system -m enpact --version"
+
+
 def test_an_interpreter_without_enpact_runs_it_from_the_checkout_src(checkout):
     shutil.rmtree(checkout / ".venv")
     fake_python(checkout / "fakebin" / "python3", "system", probe_ok=False)

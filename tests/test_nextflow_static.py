@@ -454,6 +454,7 @@ def test_modules_config_selectors_name_real_processes():
                for process, alias in re.findall(r"include\s*\{\s*(\w+)\s+as\s+(\w+)\s*\}", path.read_text())
                if process in names}
     names |= aliases   # `include { ENPACT_COVARIANCE as ENPACT_JOINT_COVARIANCE }`: selected by its alias
+    names |= set(re.findall(r"^process\s+(\w+)", (ROOT / "main.nf").read_text(), re.M))   # SOFTWARE_VERSIONS
     text = (ROOT / "conf" / "modules.config").read_text()
     selectors = re.findall(r"withName:\s*'([^']+)'", text)
     assert selectors

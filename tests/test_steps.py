@@ -65,7 +65,7 @@ def test_planted_cli_import_is_found(tmp_path):
 CLI_ALLOWED = {("enpact.loci", "ANNOTATION_FORMATS"), ("enpact.models", "available_model_types"),
                ("enpact.predictdb", "SNP_KEYS"), ("enpact.params", "resolve_params"), ("enpact.params", "DEMOS"),
                ("enpact.params", "write_demo_weights"),
-               ("enpact.runner", "run_pipeline"), ("enpact.runner", "software_versions"),
+               ("enpact.runner", "run_pipeline"), ("enpact.versions", "software_versions"),
                ("enpact.errors", "EnpactError"), ("enpact.errors", "path_error"), ("enpact", "__version__"),
                ("enpact", "logsummary"), ("enpact.logsummary", "install")}
 

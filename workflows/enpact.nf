@@ -62,7 +62,7 @@ workflow ENPACT {
         ch_gwas.map { _meta, gwas -> gwas }.toList(),
         ch_context_sheet
     )
-    ch_checked = ENPACT_CHECK.out.params_json.first()   // value channel: [ meta, pipeline_info/params.json ]
+    ch_checked = ENPACT_CHECK.out.params_json   // value channel: [ meta, pipeline_info/params.json ]
 
     //
     // 1. Loci: one per feature of each context's training matrix, with its chromosome split; with several
@@ -143,6 +143,7 @@ workflow ENPACT {
     // value channel: every context's model, in the order of the sample sheet, for every personalize task
     ch_models = TRAIN.out.model
         .toList()
+        .filter { models -> models && models.size() >= context_names.size() }   // not when a training task failed (the run is being cancelled)
         .map { models -> [ [id: 'models', contexts: context_names],
                            context_names ? context_names.collect { name -> models.find { model -> model[0].context == name }[1] }
                                          : models[0][1] ] }
@@ -151,7 +152,7 @@ workflow ENPACT {
     // 5. Personalized predictions: per loci chunk, the distinct windows over every individual (plan), predicted in
     //    parts (GPU label; once per distinct window, every context's model applied), one store per loci chunk
     //
-    PERSONALIZE(ch_personal_chunks, ch_fasta, ch_vcf, ch_models, ch_weights, ch_samples, ENPACT_MERGE_FEATURES.out.h5.first())
+    PERSONALIZE(ch_personal_chunks, ch_fasta, ch_vcf, ch_models, ch_weights, ch_samples, ENPACT_MERGE_FEATURES.out.h5)
 
     //
     // 5b. Personalized accuracy per context: all merged stores against the context's observed matrix
@@ -189,7 +190,7 @@ workflow ENPACT {
             ? TRAIN.out.model.map { _meta, model -> model }.toSortedList { a, b -> a.name <=> b.name }
             : TRAIN.out.files.flatMap { _meta, files -> [ files ].flatten() }.toSortedList { a, b -> a.name <=> b.name },
         context_names
-            ? ENPACT_ACCURACY.out.folder.map { _meta, folder -> folder }.toSortedList { a, b -> a.name <=> b.name }
+            ? ENPACT_ACCURACY.out.accuracy.map { _meta, table, _summary -> table.parent }.toSortedList { a, b -> a.name <=> b.name }
             : ENPACT_ACCURACY.out.accuracy.map { _meta, table, summary -> [ table, summary ] },
         LINEARIZE.out.db.map { _meta, db, covariance -> [ db, covariance ] }
             .mix(LINEARIZE.out.summary.map { _meta, summary -> [ summary ] })

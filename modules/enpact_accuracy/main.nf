@@ -8,8 +8,9 @@ process ENPACT_ACCURACY {
     tuple val(meta), path(stores, stageAs: 'personalized/*'), path(expression)
 
     output:
+    // files, not their folder: the publisher keeps only the outermost of nested outputs (the workflow takes the
+    // folder as the files' parent)
     tuple val(meta), path("${prefix}/personalized_accuracy.tsv"), path("${prefix}/personalized.json"), emit: accuracy
-    tuple val(meta), path("${prefix}", type: 'dir')                                               , emit: folder
     tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
     tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 

@@ -14,7 +14,7 @@ process ENPACT_REPORT {
     path(multixcan, stageAs: 'multixcan/*')          // S-MultiXcan tables and QQ plots ([] without contexts or GWAS)
 
     output:
-    tuple val(meta), path("report", type: 'dir')  , emit: report
+    tuple val(meta), path("report/*")             , emit: report   // the files, each published on its own
     tuple val(meta), path("report/index.html")    , emit: html
     tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
     tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python

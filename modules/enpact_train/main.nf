@@ -8,7 +8,8 @@ process ENPACT_TRAIN {
     tuple val(meta), path(features), path(loci), path(expression)   // merged reference feature store, the context's loci table and training matrix
 
     output:
-    tuple val(meta), path("${prefix}", type: 'dir')   , emit: model
+    // the files of the model directory, not the directory: the publisher keeps only the outermost of nested outputs,
+    // and each file is published (and listed to Seqera Platform) on its own; TRAIN emits the directory itself
     tuple val(meta), path("${prefix}/*")              , emit: files
     tuple val(meta), path("${prefix}/metrics.json")   , emit: metrics
     tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact

@@ -13,7 +13,6 @@ process ENPACT_TWAS {
     tuple val(meta), path("${folder}/*.csv")          , emit: csv
     tuple val(meta), path("${folder}/*.qq.png")       , emit: qq       , optional: true
     tuple val(meta), path("${folder}/*.manhattan.png"), emit: manhattan, optional: true
-    tuple val(meta), path("${folder}", type: 'dir')   , emit: folder
     tuple val("${task.process}"), val('enpact'), eval('enpact --version-of enpact'), topic: versions, emit: versions_enpact
     tuple val("${task.process}"), val('python'), eval('enpact --version-of python'), topic: versions, emit: versions_python
 

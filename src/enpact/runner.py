@@ -12,14 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from enpact import __version__
 from enpact.checks import check_study, param_names
 from enpact.errors import EnpactError
 from enpact.io import atomic_path
@@ -27,6 +25,7 @@ from enpact.contexts import study_contexts
 from enpact.layout import (ACCURACY_SUMMARY, ACCURACY_TABLE, ResultsLayout, database_name, gwas_name, gwas_names,
                            keeps_personalized)
 from enpact.params import resolve_gwas_files, write_params
+from enpact.versions import software_versions
 from enpact.plan import read_plan
 from enpact.steps import (AccuracyConfig, ChunkConfig, CovarianceConfig, DatabaseConfig, LinearizeConfig, LociConfig,
                           LociUnionConfig, MergeConfig, MultixcanConfig, PlanConfig, SelectConfig,
@@ -154,25 +153,6 @@ class Runner:
             lines += [f"{g}\t{k}\t{s:.3f}\t{st}" for g, k, s, st in self.timings]
             tmp.write_text("\n".join(lines) + "\n")
         return path
-
-
-KEY_PACKAGES = ("torch", "enformer-pytorch", "borzoi-pytorch", "transformers", "numpy", "pandas", "scipy", "scikit-learn", "h5py", "pysam", "pyfaidx",
-                "numba", "polars")
-
-
-def software_versions(*packages: str) -> dict[str, str]:
-    """Versions of enpact, Python and the key libraries (or of the named installed packages)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"enpact": __version__, "python": platform.python_version()}
-    for package in packages or KEY_PACKAGES:
-        if package in versions:
-            continue
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return versions
 
 
 def _write_text(path: Path, text: str) -> None:

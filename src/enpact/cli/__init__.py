@@ -36,13 +36,18 @@ class _VersionOf(argparse.Action):
     """`--version-of NAME`: print one software version (enpact, python, torch, ...) and exit."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from enpact.runner import software_versions
+        parser.exit(*_version_of(str(values)))
 
-        versions = software_versions(str(values))
-        if str(values) not in versions:
-            parser.exit(1, f"enpact: {values} is not installed\n")
-        print(versions[str(values)])
-        parser.exit(0)
+
+def _version_of(name: str) -> tuple[int, str]:
+    """(exit status, message) of `enpact --version-of NAME`."""
+    from enpact.versions import software_versions
+
+    versions = software_versions(name)
+    if name not in versions:
+        return 1, f"enpact: {name} is not installed\n"
+    print(versions[name])
+    return 0, None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +88,14 @@ def _one_line(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `enpact` console script; user errors become one line and exit status 1."""
+    given = sys.argv[1:] if argv is None else argv
+    if len(given) == 2 and given[0] == "--version-of":
+        # every Nextflow task asks this two or three times: answered before the subcommands (and the libraries
+        # they import) are loaded
+        status, message = _version_of(given[1])
+        if message:
+            print(message, end="", file=sys.stderr)
+        return status
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
