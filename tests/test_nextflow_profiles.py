@@ -212,3 +212,4 @@ def test_test_profile_fits_two_cpus(tmp_path):
     for directives in resolved.values():
         limits = directives["resourceLimits"]
         assert limits["cpus"] == 2 and gigabytes(limits["memory"]) <= 6
+        assert directives["cpus"] == 1   # two independent tasks at once on 2 cores

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "nextflow"))
 
@@ -537,6 +538,32 @@ def nf_test_problems(text: str, process_name: str) -> list[str]:
     return problems
 
 
+def nf_test_input_problems(test_text: str, module: Path) -> list[str]:
+    """Tests whose `input[i] = ...` lines do not give the process exactly its inputs (nf-test then fails at run
+    time: too few or too many input channels)."""
+    declared = [line for line in parse_process(module).sections["input"].splitlines()
+                if re.match(r"\s*(tuple|path|val)\b", line)]
+    problems = []
+    for test in re.split(r"\n\s*test\(", test_text)[1:]:
+        given = sorted({int(i) for i in re.findall(r"\binput\[(\d+)\]\s*=", test)})
+        if given != list(range(len(declared))):
+            problems.append(f"test '{test.split(chr(34))[1]}' sets input{given}, the process has {len(declared)} inputs")
+    return problems
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.parent.name for m in MODULES])
+def test_module_nf_tests_give_every_input(module):
+    test = module.parent / "tests" / "main.nf.test"
+    assert not nf_test_input_problems(test.read_text(), module)
+
+
+def test_nf_test_input_check_sees_an_extra_input():
+    module = ROOT / "modules" / "enpact_linearize" / "main.nf"
+    text = (module.parent / "tests" / "main.nf.test").read_text()
+    extra = text.replace("input[1] = ", "input[2] = [ [id: 'x'], [] ]\n                input[1] = ", 1)
+    assert nf_test_input_problems(extra, module)
+
+
 @pytest.mark.parametrize("module", MODULES, ids=[m.parent.name for m in MODULES])
 def test_module_nf_test(module):
     process = parse_process(module)
@@ -544,6 +571,32 @@ def test_module_nf_test(module):
     assert test.exists(), f"{test.relative_to(ROOT)} missing"
     assert not nf_test_problems(test.read_text(), process.name), nf_test_problems(test.read_text(), process.name)
     assert (module.parent / "meta.yml").exists(), "meta.yml missing"
+
+
+def meta_yml_problems(module: Path, meta_text: str) -> list[str]:
+    """Where a module's meta.yml names other inputs (in order) or emits than its process declares."""
+    process = parse_process(module)
+    meta = yaml.safe_load(meta_text)
+    inputs = re.findall(r"(?:val|path)\((\w+)", process.sections["input"])
+    emits = [o.emit for o in process.outputs if not o.emit.startswith("versions")]
+    listed = [next(iter(entry)) for entry in meta.get("output", []) if next(iter(entry)) != "versions"]
+    problems = []
+    if meta.get("input") != inputs:
+        problems.append(f"{module.parent.name}/meta.yml: input {meta.get('input')}, the process takes {inputs}")
+    if listed != emits:
+        problems.append(f"{module.parent.name}/meta.yml: output {listed}, the process emits {emits}")
+    return problems
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.parent.name for m in MODULES])
+def test_meta_yml_lists_the_process_inputs_and_outputs(module):
+    assert not meta_yml_problems(module, (module.parent / "meta.yml").read_text())
+
+
+def test_meta_yml_check_sees_a_stale_input():
+    module = ROOT / "modules" / "enpact_merge" / "main.nf"
+    stale = (module.parent / "meta.yml").read_text().replace("input: [meta, stores, plan]", "input: [meta, stores]")
+    assert meta_yml_problems(module, stale)
 
 
 def test_nf_test_check_sees_a_test_that_cannot_fail():
@@ -556,10 +609,10 @@ def test_nf_test_check_sees_a_test_that_cannot_fail():
 
 
 def test_pipeline_nf_test():
-    """The pipeline test compares Nextflow's published results with the bytes `enpact run` writes."""
+    """The pipeline test compares Nextflow's published results with the values `enpact run` writes."""
     text = (ROOT / "tests" / "nextflow" / "default.nf.test").read_text()
     assert "nextflow_pipeline" in text and 'script "../../main.nf"' in text and "workflow.success" in text
-    assert "tests/nextflow/test_profile.md5" in text and ".md5" in text and "snapshot(" not in text
+    assert "tests/nextflow/demo_values.py" in text and "'compare'" in text and "snapshot(" not in text
     config = (ROOT / "nf-test.config").read_text()
     assert 'configFile "tests/nextflow/nextflow.config"' in config
 
