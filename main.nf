@@ -161,11 +161,12 @@ process SOFTWARE_VERSIONS {
     label 'process_single'
 
     input:
-    path(collected)
+    val(collected)   // the file collectFile wrote (a native task stages nothing: a path input would name a copy that is never made)
 
     output:
     path('enpact_software_versions.yml'), emit: yml
 
     exec:
+    task.workDir.mkdirs()
     task.workDir.resolve('enpact_software_versions.yml').text = collected.text
 }
