@@ -13,7 +13,7 @@
 ----------------------------------------------------------------------------------------
 */
 
-include { validateParameters; paramsSummaryLog; samplesheetToList } from 'plugin/nf-schema'
+include { paramsHelp; validateParameters; paramsSummaryLog; samplesheetToList } from 'plugin/nf-schema'
 include { ENPACT                                                  } from './workflows/enpact'
 
 /*
@@ -74,8 +74,10 @@ def weightsInput(weights) {
 workflow {
 
     main:
-    // nf-schema has printed the help (validation.help) and cancelled the run: start nothing
-    if (params.help && params.help.toString() != 'false') {   // --help, or --help NAME for one parameter
+    // --help, or --help NAME for one parameter: the help, and nothing started (exit status 0)
+    if (params.help && params.help.toString() != 'false') {
+        def topic = params.help.toString() == 'true' ? '' : params.help.toString()
+        log.info(paramsHelp([command: 'nextflow run . -profile test,venv --outdir results'], topic))
         return
     }
     if (isTrue(params.validate_params)) {

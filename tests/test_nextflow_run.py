@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -31,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "nextflow"))
 from test_nextflow_contract import enpact_commands  # noqa: E402
 from test_nextflow_parity import ENGINE_DIFFERENCES, comparable, step_config  # noqa: E402
 
-from enpact.params import demo_params  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NEXTFLOW = os.environ.get("ENPACT_NEXTFLOW") or shutil.which("nextflow")
@@ -45,8 +45,9 @@ ENPACT_RUN_ONLY = {"pipeline_info/steps.json", "pipeline_info/timings.tsv", "pip
 NEXTFLOW_ONLY = {"pipeline_info/execution_report.html", "pipeline_info/execution_timeline.html",
                  "pipeline_info/execution_trace.txt", "pipeline_info/pipeline_dag.html",
                  "pipeline_info/enpact_software_versions.yml"}
-# published files whose bytes hold a time or a path: compared by name only
-NOT_BYTE_COMPARED = ("report/", "pipeline_info/", ".png")
+# published files whose bytes hold a time or a path (model.json: the staged weights path, fit seconds; the HDF5
+# stores: their inputs' paths; the report: timings): compared by name, and the results themselves byte for byte
+BYTE_COMPARED = ("loci/loci.tsv", "linearized/enpact_demo", "accuracy/", "twas/")
 TRACE_CONFIG = """trace {
     enabled = true
     overwrite = true
@@ -65,12 +66,13 @@ class NextflowRun:
     trace: list[dict[str, str]]
 
 
-def nextflow(launch: Path, *args: str, outdir: Path, timeout: int = 1800) -> NextflowRun:
+def nextflow(launch: Path, *args: str, outdir: Path, timeout: int = 1800,
+             env: dict[str, str] | None = None) -> NextflowRun:
     """Run the pipeline from a launch folder (work/ and .nextflow/ stay there), the trace with work directories."""
     launch.mkdir(parents=True, exist_ok=True)
     config = launch / "trace.config"
     config.write_text(TRACE_CONFIG)
-    env = {**os.environ, "NXF_ANSI_LOG": "false"}
+    env = {**os.environ, "NXF_ANSI_LOG": "false", **(env or {})}
     command = [NEXTFLOW, "run", str(ROOT), "-ansi-log", "false", "-c", str(config), "--outdir", str(outdir), *args]
     proc = subprocess.run(command, cwd=launch, capture_output=True, text=True, timeout=timeout, env=env)
     trace_file = outdir / "pipeline_info" / "execution_trace.txt"
@@ -82,9 +84,10 @@ def nextflow(launch: Path, *args: str, outdir: Path, timeout: int = 1800) -> Nex
     return NextflowRun(proc.returncode, proc.stdout + proc.stderr, outdir, trace)
 
 
-def enpact_run(params: dict, outdir: Path, monkeypatch) -> list[tuple[str, object]]:
-    """`enpact run` in process; (step key, configuration) of every step it ran."""
+def enpact_run(demo: str, outdir: Path, monkeypatch) -> list[tuple[str, object]]:
+    """`enpact run --demo DEMO` in process; (step key, configuration) of every step it ran."""
     from enpact import runner as runner_module
+    from enpact.params import resolve_params
 
     recorded = []
     original = runner_module.Runner.step
@@ -94,7 +97,7 @@ def enpact_run(params: dict, outdir: Path, monkeypatch) -> list[tuple[str, objec
         return original(self, group, key, config, outputs)
 
     monkeypatch.setattr(runner_module.Runner, "step", record)
-    runner_module.run_pipeline({**params, "outdir": str(outdir)}, progress=False)
+    runner_module.run_pipeline(resolve_params(None, {"outdir": str(outdir)}, demo), progress=False)
     return recorded
 
 
@@ -107,9 +110,11 @@ def task_configs(run: NextflowRun) -> list[tuple[str, object]]:
     """(process, configuration) of every task: its `enpact` command line (.command.sh) as the CLI reads it."""
     configs = []
     for task in run.trace:
+        if task["process"] == "SOFTWARE_VERSIONS":   # a native task: no script, no enpact
+            continue
         commands = enpact_commands((Path(task["workdir"]) / ".command.sh").read_text())
         assert len(commands) == 1, f"{task['name']}: {commands}"
-        configs.append((task["process"], step_config(shlex.split(commands[0])[1:])))
+        configs.append((task["process"].split(":")[-1], step_config(shlex.split(commands[0])[1:])))
     return configs
 
 
@@ -120,7 +125,9 @@ def unmatched(runner: list[tuple[str, object]], tasks: list[tuple[str, object]])
         return repr((step, sorted((k, repr(v)) for k, v in values.items() if (step, k) not in ENGINE_DIFFERENCES)))
 
     ours = Counter(key(config) for _key, config in runner)
-    theirs = Counter(key(config) for process, config in tasks if process != "ENPACT_CHECK")
+    # `enpact run` checks the study and renders the report outside its resumable steps: those two tasks are held to
+    # it by test_nextflow_parity.py (the recorded parameters; the report task's staging) and test_checks.py
+    theirs = Counter(key(config) for process, config in tasks if process not in ("ENPACT_CHECK", "ENPACT_REPORT"))
     return ([f"only enpact run: {k}" for k in (ours - theirs)] +
             [f"only Nextflow: {k}" for k in (theirs - ours)])
 
@@ -135,10 +142,10 @@ def runs(tmp_path_factory):
     return {}
 
 
-def both(runs: dict, name: str, profile: str, params: dict, tmp_path_factory, monkeypatch_module) -> dict:
+def both(runs: dict, name: str, profile: str, demo: str, tmp_path_factory, monkeypatch_module) -> dict:
     if name not in runs:
         base = tmp_path_factory.mktemp(name)
-        steps = enpact_run(params, base / "enpact", monkeypatch_module)
+        steps = enpact_run(demo, base / "enpact", monkeypatch_module)
         run = nextflow(base / "launch", "-profile", f"{profile},venv", outdir=base / "nextflow")
         runs[name] = {"base": base, "profile": profile, "steps": steps, "enpact": base / "enpact", "nextflow": run}
     return runs[name]
@@ -150,7 +157,7 @@ def monkeypatch_module():
         yield patch
 
 
-DEMOS = {"test": demo_params(), "test_contexts": demo_params("contexts")}
+DEMOS = {"test": "single", "test_contexts": "contexts"}   # profile: `enpact run --demo` kind
 
 
 @pytest.fixture(scope="module", params=list(DEMOS))
@@ -168,8 +175,10 @@ def test_nextflow_publishes_exactly_what_enpact_run_writes(demo):
     ours = published(demo["enpact"]) - ENPACT_RUN_ONLY
     theirs = published(demo["nextflow"].outdir) - NEXTFLOW_ONLY
     assert theirs == ours, f"only Nextflow: {sorted(theirs - ours)}; only enpact run: {sorted(ours - theirs)}"
-    different = [name for name in sorted(ours) if not any(part in name for part in NOT_BYTE_COMPARED)
-                 and (demo["enpact"] / name).read_bytes() != (demo["nextflow"].outdir / name).read_bytes()]
+    compared = [name for name in sorted(ours) if name.startswith(BYTE_COMPARED) and not name.endswith(".png")]
+    assert any(name.endswith(".db") for name in compared) and any(name.startswith("twas/") for name in compared)
+    different = [name for name in compared
+                 if (demo["enpact"] / name).read_bytes() != (demo["nextflow"].outdir / name).read_bytes()]
     assert not different, f"bytes differ between the engines: {different}"
 
 
@@ -204,11 +213,17 @@ def stub(tmp_path_factory):
     return nextflow(base / "launch", "-profile", "test,venv", "-stub-run", outdir=base / "results")
 
 
+CHUNK_NAME = re.compile(r"ENSGDEMO\d+\.\d+--ENSGDEMO\d+\.\d+|IND\d+--IND\d+|L\d+--L\d+|S\d+--S\d+")
+
+
 def test_stub_run_publishes_the_whole_layout(stub, runs, tmp_path_factory, monkeypatch_module):
+    """Every file `enpact run` writes, with stand-in chunk names (the stubs name two loci chunks L001--L050 and
+    L051--L090, the demo has four)."""
     assert stub.returncode == 0, stub.output[-3000:]
     assert not warnings(stub), "\n".join(warnings(stub))
     real = both(runs, "test", "test", DEMOS["test"], tmp_path_factory, monkeypatch_module)
-    assert published(stub.outdir) - NEXTFLOW_ONLY == published(real["enpact"]) - ENPACT_RUN_ONLY
+    layout = {CHUNK_NAME.sub("<chunk>", name) for name in published(stub.outdir) - NEXTFLOW_ONLY}
+    assert layout == {CHUNK_NAME.sub("<chunk>", name) for name in published(real["enpact"]) - ENPACT_RUN_ONLY}
 
 
 def test_an_unknown_parameter_stops_the_run_before_any_task(tmp_path):
@@ -238,3 +253,43 @@ def test_help_prints_the_parameters_and_exits(tmp_path):
     assert run.returncode == 0, run.output[-3000:]
     assert "--fasta" in run.output and "--lin_maf" in run.output
     assert not run.trace
+
+
+TOWER_STANDIN = os.environ.get("ENPACT_TOWER_STANDIN") or shutil.which("turret")
+
+
+@pytest.mark.skipif(not TOWER_STANDIN, reason="no Seqera Platform API stand-in: set ENPACT_TOWER_STANDIN to the `turret` "
+                                              "command of the PyPI package nextflow-turret")
+def test_seqera_platform_lists_every_report_tower_yml_names(tmp_path):
+    """-with-tower against a Tower API stand-in on 127.0.0.1: every pattern of tower.yml names a published file
+    (the plugin lists a report when a publish event matches; a whole published folder is one event and matches
+    nothing inside it)."""
+    import socket
+    import time
+
+    import yaml
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([TOWER_STANDIN, "--host", "127.0.0.1", "--port", str(port), "--db",
+                               str(tmp_path / "turret.db")], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        run = nextflow(tmp_path / "launch", "-profile", "test,venv", "-stub-run", "-with-tower",
+                       f"http://127.0.0.1:{port}", outdir=tmp_path / "results",
+                       env={"TOWER_ACCESS_TOKEN": "enpact-test-token"})
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert run.returncode == 0, run.output[-3000:]
+    reports = list((tmp_path / "launch").glob("nf-*-reports.tsv"))
+    assert len(reports) == 1, run.output[-3000:]
+    listed = {line.split("\t")[0] for line in reports[0].read_text().splitlines()[1:]}
+    wanted = set(yaml.safe_load((ROOT / "tower.yml").read_text())["reports"])
+    assert listed == wanted, f"never listed: {sorted(wanted - listed)}"

@@ -415,12 +415,50 @@ def test_gpu_label_settings():
     base = (ROOT / "conf" / "base.config").read_text()
     block = base[base.index("withLabel: process_gpu"):]
     block = block[: block.index("withLabel: error_ignore")]
-    for needle in ("accelerator", "params.use_gpu ? 1", "'--nv'", "'--gpus all'", "params.gpu_container",
+    for needle in ("accelerator", "params.use_gpu.toString() == 'true' ? 1", "'--nv'", "'--gpus all'", "params.gpu_container",
                    "params.gpu_queue"):
         assert needle in block, f"process_gpu label: {needle} missing"
     assert "(130..145) + 104 + 175" in base and "resourceLimits" in base
     for label in ("process_single", "process_low", "process_medium", "process_high", "process_gpu"):
         assert label in base_labels(), label
+
+
+def boolean_param_problems(name: str, text: str, booleans: set[str]) -> list[str]:
+    """Boolean parameters read as conditions: a command-line `--x false` is the text "false" under the strict
+    parser, which Groovy takes for true; compare the text (`params.x.toString() == 'true'`)."""
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        code = line.split("//")[0]
+        for match in re.finditer(r"params\.(\w+)\b(?!\.toString\(\))(?!\s*=[^=])", code):
+            if match.group(1) in booleans:
+                problems.append(f"{name}:{number}: params.{match.group(1)} read as a boolean: compare "
+                                f"params.{match.group(1)}.toString() == 'true'")
+    return problems
+
+
+def schema_booleans() -> set[str]:
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(value, dict) and value.get("type") == "boolean":
+                    found.add(key)
+                walk(value)
+
+    walk(json.loads((ROOT / "nextflow_schema.json").read_text()))
+    return found - {"help"}   # --help NAME is text; main.nf reads it as such
+
+
+def test_boolean_parameters_are_read_as_text_in_configs():
+    booleans = schema_booleans()
+    problems = []
+    for path in [ROOT / "nextflow.config", *sorted((ROOT / "conf").glob("*.config"))]:
+        problems += boolean_param_problems(path.name, path.read_text(), booleans)
+    assert not problems, "\n".join(problems)
+    planted = "ext.args = { params.allow_unphased ? '--allow-unphased' : '' }"
+    assert boolean_param_problems("planted", planted, booleans)
+    assert not boolean_param_problems("fine", "params.use_gpu = true\nx = params.use_gpu.toString() == 'true'", booleans)
 
 
 def includes(path: Path) -> list[tuple[list[str], Path]]:

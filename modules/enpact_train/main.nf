@@ -34,6 +34,6 @@ process ENPACT_TRAIN {
     mkdir -p ${prefix}
     echo '{}' > ${prefix}/model.json
     echo '{}' > ${prefix}/metrics.json
-    touch ${prefix}/weights.npz ${prefix}/predictions.tsv
+    touch ${prefix}/weights.npz ${prefix}/predictions.tsv ${prefix}/observed_vs_predicted.png ${prefix}/baseline_comparison.png
     """
 }
