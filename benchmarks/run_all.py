@@ -10,7 +10,8 @@ results.json): windows (haplotype window building, bench_windows.py), dedup (ben
 the naive personalized-prediction pipeline, bench_naive.py), personalize (overhead beyond the predictor,
 bench_personalize.py), train (EnPACT model training, bench_train.py), linearize (vs R glmnet,
 bench_linearize.py), twas (vs MetaXcan's SPrediXcan.py when a scratch copy is found, bench_twas.py), scaling
-(`enpact run` end to end, bench_scaling.py). Every goal of the benchmark issue is then checked and RESULTS.md
+(`enpact run` end to end, bench_scaling.py), ..., engines (`enpact run` and `nextflow run . -profile test,venv` side by
+side, bench_engines.py, where a nextflow is found). Every goal of the benchmark issue is then checked and RESULTS.md
 says whether it is met, or why not.
 """
 
@@ -451,6 +452,7 @@ SECTIONS = [
     ("enformer", "Full-size Enformer throughput through the predictor layer (issue 2)"),
     ("borzoi", "Full-size Borzoi throughput through the predictor layer (issue 17)"),
     ("precision", "Precision audit: lower precisions against fp32 (issue 13)"),
+    ("engines", "Both engines side by side on the demo, and the start-up each Nextflow task pays (issue 22)"),
 ]
 
 
@@ -607,6 +609,8 @@ def main(argv: list[str] | None = None) -> int:
     plan.append(("precision", ["benchmarks/bench_precision.py", "--outdir", o, "--device", args.device,
                                "--precisions", "tf32,bf16,fp16" if args.device == "cuda" else "bf16,fp16",
                                "--json", f"{o}/precision.json"]))
+    # `enpact run` and `nextflow run . -profile test,venv` on the demo (says why not where no nextflow is found)
+    plan.append(("engines", ["benchmarks/bench_engines.py", "--outdir", f"{o}/engines"]))
     for name, argv_ in plan:
         if args.only and name not in args.only:
             continue
