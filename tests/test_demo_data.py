@@ -458,8 +458,10 @@ def test_haplotype_features_are_deterministic_and_reproduce_the_planted_values(g
         assert np.array_equal(a.inputs, b.inputs) and np.array_equal(a.haplotype_window, b.haplotype_window)
         assert a.haplotype_window.shape == (generator.N_VCF_INDIVIDUALS + generator.N_GWAS_INDIVIDUALS, 2)
         _, values = generator.planted_values([a], np.array(plant["input_mean"]), np.array(plant["input_sd"]))
-        np.testing.assert_allclose(values[0, : generator.N_VCF_INDIVIDUALS], genetic.loc[gene_id], rtol=1e-5,
-                                   atol=1e-6)
+        # the stored values have 6 significant digits, and the predictor's float32 kernels differ by instruction
+        # set: on an AVX2 CPU they deviate from the AMX-made file by up to 4e-6 (2.8e-5 relative)
+        np.testing.assert_allclose(values[0, : generator.N_VCF_INDIVIDUALS], genetic.loc[gene_id], rtol=1e-4,
+                                   atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------- checkpoint

@@ -108,11 +108,15 @@ def test_version_of_reports_what_the_modules_record(capsys):
     from enpact import __version__
 
     for name, want in (("enpact", __version__), ("python", platform.python_version()), ("torch", torch.__version__)):
+        # `enpact --version-of NAME` (what the modules run) is answered before the subcommands load
+        assert main(["--version-of", name]) == 0 and capsys.readouterr().out.strip() == want
+        # with other options it goes through the argument parser: the same answer
         with pytest.raises(SystemExit) as exit_info:
-            main(["--version-of", name])
+            main(["-q", "--version-of", name])
         assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == want
+    assert main(["--version-of", "not-a-package"]) == 1
     with pytest.raises(SystemExit) as exit_info:
-        main(["--version-of", "not-a-package"])
+        main(["-q", "--version-of", "not-a-package"])
     assert exit_info.value.code == 1
 
 
