@@ -39,7 +39,7 @@ class _VersionOf(argparse.Action):
         parser.exit(*_version_of(str(values)))
 
 
-def _version_of(name: str) -> tuple[int, str]:
+def _version_of(name: str) -> tuple[int, str | None]:
     """(exit status, message) of `enpact --version-of NAME`."""
     from enpact.versions import software_versions
 
