@@ -3,8 +3,7 @@
 Subsets of the bundled demo (src/enpact/data/demo: tiny Enformer, 240 autosomal genes, 80 phased individuals):
 a smaller annotation (every k-th row of genes.tsv, so the subsets are nested and spread over all six
 chromosomes, chrX left out) and a `samples` file with the first N individuals; every other parameter is the
-demo's (`enpact.params.demo_params()`) except samples_per_chunk, which is the schema default of 100 (see
---samples-per-chunk). Each configuration runs `enpact run --params FILE` in a fresh child
+demo's (`enpact.params.demo_params()`). Each configuration runs `enpact run --params FILE` in a fresh child
 process with an empty output directory and one OMP/torch thread by default (--threads); wall time is measured
 around the child, peak memory is the child's ru_maxrss (from os.wait4, i.e. RUSAGE_CHILDREN of that one child).
 The predictor's share comes from `pipeline_info/timings.tsv` (its `predictor` row: seconds spent inside the
@@ -51,7 +50,7 @@ def demo_inputs() -> tuple[dict, list[str], list[str]]:
 
 
 def write_config(workdir: Path, params: dict, gene_rows: list[str], samples: list[str], n_loci: int,
-                 n_individuals: int, samples_per_chunk: int = 100) -> Path:
+                 n_individuals: int) -> Path:
     """Annotation subset, samples file and parameter file of one configuration; returns the parameter file."""
     header, genes = gene_rows[0], gene_rows[1:]
     if n_loci > len(genes) or n_individuals > len(samples):
@@ -66,7 +65,6 @@ def write_config(workdir: Path, params: dict, gene_rows: list[str], samples: lis
     (directory / "samples.txt").write_text("\n".join(samples[:n_individuals]) + "\n")
     config = dict(params, annotation=str(directory / "genes.tsv"), annotation_format="tsv",
                   samples=str(directory / "samples.txt"), outdir=str(directory / "results"),
-                  samples_per_chunk=samples_per_chunk,
                   # the benchmark measures cost: small panels may leave no model past the filters
                   allow_empty_results=True)
     path = directory / "params.json"
@@ -168,10 +166,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="OMP/torch threads of each run (default 1: on a shared machine, many short "
                              "multi-threaded passes of the tiny model mostly wait on thread barriers when another "
                              "process holds a core)")
-    parser.add_argument("--samples-per-chunk", type=int, default=100,
-                        help="individuals per personalize chunk (default 100, the schema default; the demo's 40 "
-                             "splits 80 individuals in two chunks, whose merge currently compares reference "
-                             "predictions bit for bit and can fail on float differences between batches)")
     parser.add_argument("--repeats", type=int, help="runs per configuration, fastest kept (default 1 quick, 2 full)")
     parser.add_argument("--keep", action="store_true", help="keep every run's results directory")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
@@ -186,13 +180,13 @@ def main(argv: list[str] | None = None) -> int:
                 if (plan["individuals_at_loci"], n) not in {(c[1], c[2]) for c in configs}]
     # warm-up: a first run pays one-off costs (numba compiling into its on-disk cache, cold file caches)
     warm = run_config(write_config(workdir, params, gene_rows, samples, min(plan["loci"]),
-                                   min(plan["individuals"]), args.samples_per_chunk), args.threads)
+                                   min(plan["individuals"])), args.threads)
     print(f"  warm-up run (not counted): {warm['wall_seconds']:.1f} s", file=sys.stderr, flush=True)
     runs = []
     repeats = args.repeats or (1 if size == "quick" else 2)
     for series, n_loci, n_individuals in configs:
-        tries = [run_config(write_config(workdir, params, gene_rows, samples, n_loci, n_individuals,
-                                         args.samples_per_chunk), args.threads) for _ in range(repeats)]
+        tries = [run_config(write_config(workdir, params, gene_rows, samples, n_loci, n_individuals), args.threads)
+                 for _ in range(repeats)]
         result = min(tries, key=lambda r: r["wall_seconds"])
         result["all_wall_seconds"] = [t["wall_seconds"] for t in tries]
         result["series"] = series
@@ -205,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         for series, n_loci, n_individuals in configs:
             shutil.rmtree(workdir / f"L{n_loci}_N{n_individuals}" / "results", ignore_errors=True)
     fits = analyse(runs)
-    result = {"size": size, "threads": args.threads, "samples_per_chunk": args.samples_per_chunk, "repeats": repeats, "runs": runs, "fits": fits,
+    result = {"size": size, "threads": args.threads, "repeats": repeats, "runs": runs, "fits": fits,
               "verdict": verdict(fits),
               "peak_memory_method": "ru_maxrss of each `enpact run` child process (os.wait4)"}
     print(f"`enpact run` on demo subsets (size {size}, tiny Enformer on CPU, {args.threads} thread(s)):\n")

@@ -8,8 +8,9 @@ only the loci near a trait's signal (lin_gwas_pvalue); linearization fit, genes 
    (linearized/<name>.summary.tsv), S-PrediXcan's Bonferroni hits and the planted causal genes among them.
 2. An msprime panel with recent growth (`bench_windows.simulate_panel`: 500 individuals, rare variants as common as
    in human samples) on a random 400 kb reference: loci every 12 kb; the demo run's EnPACT model (tiny Enformer,
-   4,096 bp windows) personalized with both settings (`enpact personalize`), linearized (`enpact linearize`) and
-   filtered (`enpact database --allow-empty`): the same three numbers.
+   4,096 bp windows) personalized with both settings as both engines do it (`enpact plan`, `enpact personalize --plan
+   --part` per part, `enpact merge --plan`), linearized (`enpact linearize`) and filtered (`enpact database
+   --allow-empty`): the same three numbers.
 
     python benchmarks/bench_variants.py --outdir benchmarks/out --json benchmarks/out/variants.json
 """
@@ -48,6 +49,25 @@ def enpact(argv: list[str], log: Path) -> float:
     """One enpact command in a child process (one thread); its wall seconds."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return run_child([sys.executable, "-m", "enpact", *argv], log, f"enpact {argv[0]}", env=env).wall_seconds
+
+
+def personalize_planned(fasta: Path, vcf: Path, loci: Path, model: Path, options: list[str], out: Path) -> float:
+    """Personalize as both engines do: `enpact plan` (distinct windows over every individual), `enpact personalize
+    --plan --part` per part, `enpact merge --plan` into OUT; the wall seconds of all of them (logs next to OUT)."""
+    from enpact.plan import read_plan
+
+    window_bp = json.loads((model / "model.json").read_text())["feature_spec"]["window_bp"]
+    common = ["--fasta", str(fasta), "--loci", str(loci), "--vcf", str(vcf), *options]
+    plan = out.with_name(f"{out.stem}.plan.h5")
+    wall = enpact(["plan", *common, "--window-bp", str(window_bp), "--out", str(plan)],
+                  out.with_name(f"{out.stem}.plan.log"))
+    parts = [out.with_name(f"{out.stem}.part{k}.h5") for k in range(read_plan(plan).n_parts)]
+    for k, part in enumerate(parts):
+        wall += enpact(["personalize", *common, "--plan", str(plan), "--part", str(k), "--model", str(model),
+                        "--device", "cpu", "--batch-size", "32", "--no-progress", "--out", str(part)],
+                       out.with_name(f"{out.stem}.personalize{k}.log"))
+    return wall + enpact(["merge", "--plan", str(plan), "--inputs", *map(str, parts), "--out", str(out)],
+                         out.with_name(f"{out.stem}.merge.log"))
 
 
 DEMO_RUNS = {"all": {}, "linearizable": {"personalize_variants": "linearizable"},
@@ -91,9 +111,7 @@ def panel_runs(workdir: Path, model: Path) -> dict:
     results = {}
     for setting in SETTINGS:
         store, chunk = folder / f"{setting}.h5", folder / f"{setting}.lin.h5"
-        wall = enpact(["personalize", "--fasta", str(fasta), "--loci", str(folder / "loci.tsv"), "--vcf", str(vcf),
-                       "--model", str(model), "--device", "cpu", "--batch-size", "32", "--variants", setting,
-                       "--no-progress", "--out", str(store)], folder / f"{setting}.personalize.log")
+        wall = personalize_planned(fasta, vcf, folder / "loci.tsv", model, ["--variants", setting], store)
         enpact(["linearize", "--personalized", str(store), "--vcf", str(vcf), "--loci", str(folder / "loci.tsv"),
                 "--no-progress", "--out", str(chunk)], folder / f"{setting}.linearize.log")
         enpact(["database", "--linearized", str(chunk), "--name", setting, "--outdir", str(folder), "--allow-empty"],

@@ -330,15 +330,6 @@ def check_goals(results: dict, size: str) -> list[dict]:
                           "default all: the linear fit is better with linearizable, the recovery of the planted "
                           "truth worse (docs: README, Personalized predictions)"))
 
-    planned = b.get("plan", {}).get("data")
-    if planned:
-        rows = planned["rows"]
-        exact = all(r["planned_passes"] == r["distinct_windows"] for r in rows)
-        goals.append(goal("issue 16: predictor passes equal the distinct windows over every individual",
-                          "exactly, every size", "; ".join(f"{r['individuals']:,}: {r['planned_passes']:,} vs "
-                                                           f"{r['chunked_passes']:,} per chunk" for r in rows),
-                          "met" if exact else "not met"))
-
     windows = b.get("windows", {}).get("data")
     if windows:
         rate = min(p["haplotype_windows_per_s"] for p in windows["panels"])
@@ -445,7 +436,6 @@ SECTIONS = [
     ("scaling", "5. End-to-end scaling of `enpact run`"),
     ("contexts", "Contexts: one predictor pass for many datasets (issue 15)"),
     ("variants", "Passes saved: the variants linearization uses, loci near a trait's signal (issue 16)"),
-    ("plan", "Distinct windows over every individual vs per sample chunk (issue 16)"),
     ("windows", "Haplotype window building (issue 2)"),
     ("personalize", "Personalize overhead beyond the predictor (issue 3)"),
     ("train", "EnPACT model training (issue 3)"),
@@ -592,8 +582,6 @@ def main(argv: list[str] | None = None) -> int:
                      "--json", f"{o}/scaling.json"]),
         ("contexts", ["benchmarks/bench_contexts.py", "--outdir", o, "--json", f"{o}/contexts.json"]),
         ("variants", ["benchmarks/bench_variants.py", "--outdir", o, "--json", f"{o}/variants.json"]),
-        ("plan", ["benchmarks/bench_plan.py", "--outdir", o, "--json", f"{o}/plan.json",
-                  *(["--sizes", "100,500"] if quick else [])]),
         # one full-size window on CPU (~45 s); on a GPU a sweep of batch sizes and precisions
         ("enformer", ["benchmarks/bench_predictor.py", "--predictor", "enformer", "--device", args.device, "--flops",
                       "--outdir", o, "--json", f"{o}/enformer.json",

@@ -91,3 +91,38 @@ def demo_model(out: Path, n_train: int = 40):
     model.fit(X, feature_means(matrix).reindex(train["locus_id"]).to_numpy())
     model.save(out)
     return genome, loci, predictor
+
+
+def personalize_planned(out: Path, loci: Path, models: list[str], *, samples_file: Path | None = None,
+                        variants: list[str] | tuple[str, ...] = (), options: list[str] | tuple[str, ...] = (),
+                        windows_per_part: int = 10000, export_matrix: Path | None = None,
+                        vcf: Path = DEMO / "genotypes.vcf.gz") -> int:
+    """Personalize a loci chunk as both engines do: `enpact plan` (its distinct windows over the individuals of
+    `samples_file`, or every individual of the VCF), `enpact personalize --plan --part` per part, `enpact merge
+    --plan` into `out` (plan and parts next to it: OUT-stem.plan.h5, OUT-stem.partK.h5). `models`: the --model
+    values (DIR, or CONTEXT=DIR each); `variants`: --variants and its filter options, given to plan and personalize
+    alike; `options`: more personalize options (CPU, batch size 16 and no progress bars are set here). Returns the
+    exit status of the first command that failed, 0 when `out` was written."""
+    from enpact.cli import main
+
+    window_bp = json.loads((Path(models[0].partition("=")[2] or models[0]) / "model.json").read_text())[
+        "feature_spec"]["window_bp"]
+    common = ["--fasta", str(DEMO / "genome.fa"), "--loci", str(loci), "--vcf", str(vcf)]
+    plan = out.with_name(f"{out.stem}.plan.h5")
+    status = main(["plan", *common, *(["--samples-file", str(samples_file)] if samples_file else []),
+                   "--window-bp", str(window_bp), "--windows-per-part", str(windows_per_part), *variants,
+                   "--out", str(plan)])
+    if status:
+        return status
+    from enpact.plan import read_plan
+
+    parts = []
+    for k in range(read_plan(plan).n_parts):
+        parts.append(out.with_name(f"{out.stem}.part{k}.h5"))
+        status = main(["personalize", *common, "--plan", str(plan), "--part", str(k), "--model", *models,
+                       "--device", "cpu", "--batch-size", "16", "--no-progress", *variants, *options,
+                       "--out", str(parts[-1])])
+        if status:
+            return status
+    return main(["merge", "--plan", str(plan), "--inputs", *map(str, parts), "--out", str(out),
+                 *(["--export-matrix", str(export_matrix)] if export_matrix else [])])

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DEMO
+from conftest import DEMO, personalize_planned
 from enpact.cli import main
 from enpact.contexts import read_context_sheet, study_contexts
 from enpact.errors import EnpactError
@@ -91,10 +91,8 @@ def test_one_predictor_pass_applies_every_contexts_model(setup):
 
 
 def _personalize(tmp, loci, samples, out):
-    assert main(["personalize", "--fasta", str(DEMO / "genome.fa"), "--loci", str(tmp / loci), "--vcf",
-                 str(DEMO / "genotypes.vcf.gz"), "--samples-file", str(tmp / samples), "--model",
-                 f"blood={tmp / 'blood'}", f"liver={tmp / 'liver'}", "--device", "cpu", "--batch-size", "16",
-                 "--save-features", "--no-progress", "--out", str(tmp / out)]) == 0
+    assert personalize_planned(tmp / out, tmp / loci, [f"blood={tmp / 'blood'}", f"liver={tmp / 'liver'}"],
+                               samples_file=tmp / samples, options=["--save-features"]) == 0
 
 
 def test_context_stores_merge_in_any_order_and_each_context_reads_its_own(setup, capsys):

@@ -17,7 +17,7 @@ import pytest
 from conftest import write_vcf
 from enpact.cli import main
 from enpact.errors import EnpactError
-from enpact.predictdb import write_panel_covariance
+from enpact.panel_covariance import write_panel_covariance
 from enpact.store import PersonalizedStore, write_personalized_store
 
 N_SAMPLES = 150

@@ -9,7 +9,8 @@ import pytest
 from conftest import random_sequence, write_fasta, write_vcf
 from enpact.cli import main
 from enpact.genome import Genome
-from enpact.linearize import VariantFilters, locus_dosages
+from enpact.linearize import locus_dosages
+from enpact.variants import VariantFilters
 from enpact.selection import loci_near_signal
 from enpact.predictdb import read_linearized_chunk
 from enpact.store import PersonalizedStore, write_personalized_store
@@ -114,15 +115,8 @@ def test_constant_target_and_too_few_snps_are_recorded_not_crashed(planted, tmp_
     assert set(read_linearized_chunk(tmp_path / "b.h5").summary["reason"]) == {"too_few_snps"}
 
 
-def test_gwas_selection_keeps_loci_with_signal_in_their_window(planted, tmp_path):
-    tmp, _, vcf, _ = planted
+def test_loci_near_signal_are_those_with_a_hit_in_their_window(planted):
+    tmp = planted[0]
     loci = pd.read_csv(tmp / "loci.tsv", sep="\t")
     hits = pd.DataFrame({"chrom": ["7", "chr7"], "pos": [4_200, 30_000]})
     assert loci_near_signal(loci, hits, WINDOW).tolist() == [True, False]
-    gwas = tmp_path / "gwas.tsv"
-    gwas.write_text("variant_id\tpvalue\nchr7_4201_A_C_b38\t1e-9\nchr7_14001_A_C_b38\t0.3\n")
-    assert main(["linearize", "--personalized", str(tmp / "p.h5"), "--vcf", str(vcf), "--loci", str(tmp / "loci.tsv"),
-                 "--gwas", str(gwas), "--gwas-pvalue-threshold", "5e-8", "--no-progress",
-                 "--out", str(tmp_path / "g.h5")]) == 0
-    summary = read_linearized_chunk(tmp_path / "g.h5").summary.set_index("gene")
-    assert summary.loc["G1", "status"] == "ok" and summary.loc["G2", "reason"] == "no_gwas_signal"

@@ -11,7 +11,7 @@ from conftest import DEMO
 from enpact.cli import main
 from enpact.errors import EnpactError
 from enpact.expression import feature_means, read_expression
-from enpact.loci import assign_splits, build_loci, read_loci, write_chunks
+from enpact.loci import assign_splits, build_loci, read_loci
 
 FASTA_CHROMS = ["chr1", "chr2", "chr3", "chr4", "chrX", "chrM"]
 
@@ -111,10 +111,12 @@ def test_loci_and_chunk_commands_on_the_demo(tmp_path, capsys):
     loci = read_loci(out)
     assert len(loci) == 246 and (loci.loc[loci["chrom"] == "chrX", "split"] == "test").all()
     assert (tmp_path / "loci.dropped.tsv").exists()
-    loci_files, sample_files = write_chunks(loci, 100, [f"S{i}" for i in range(5)], 2, tmp_path / "chunks")
+    assert main(["chunk", "--loci", str(out), "--loci-per-chunk", "100", "--outdir", str(tmp_path / "chunks")]) == 0
+    loci_files = sorted((tmp_path / "chunks").glob("*.tsv"), key=lambda p: p.name)
     assert [p.name for p in loci_files][0] == f"{loci['locus_id'].iloc[0]}--{loci['locus_id'].iloc[99]}.tsv"
-    assert [p.read_text().split() for p in sample_files] == [["S0", "S1"], ["S2", "S3"], ["S4"]]
+    assert [len(read_loci(p)) for p in loci_files] == [100, 100, 46]
     assert pd.concat(read_loci(p) for p in loci_files)["locus_id"].tolist() == loci["locus_id"].tolist()
+    assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == [p.name for p in loci_files]   # chunks only
 
 
 def test_missing_expression_file_is_one_line(tmp_path, capsys):

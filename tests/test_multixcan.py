@@ -17,6 +17,7 @@ import pytest
 from scipy import stats
 
 from enpact.cli import build_parser, main
+from enpact.options import from_arguments
 from enpact.errors import EnpactError
 from enpact.multixcan import Cutoff, joint_test, model_name, results_name
 from test_covariance import CENTERS, build_study
@@ -434,7 +435,7 @@ def test_underscore_spellings_parse_like_hyphenated_ones():
     underscore = parser.parse_args(["multixcan", "--models_folder", "m", "--metaxcan_folder", "r", "--snp_covariance",
                                     "c", "--gwas_file", "g", "--cutoff_condition_number", "10",
                                     "--trimmed_ensemble_id", "--MAX_M", "3", "--output", "o"])
-    assert hyphen.config(hyphen) == underscore.config(underscore)
+    assert from_arguments(hyphen.step.config, hyphen) == from_arguments(underscore.step.config, underscore)
 
 
 def test_context_names_from_file_names(tmp_path):

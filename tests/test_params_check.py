@@ -75,6 +75,10 @@ def test_enpact_check_writes_what_enpact_run_records(tmp_path, capsys):
     ({"vcf": None}, "parameter 'vcf' is required"),
     ({"bins": "four"}, "parameter 'bins': 'four' is not of type 'integer'"),
     ({"keep_unfiltered": "yes"}, "parameter 'keep_unfiltered': 'yes' is not of type 'boolean'"),
+    # a parameter an earlier version took: refused with the reason, not ignored (an old parameter file)
+    ({"samples_per_chunk": "40"}, "parameter 'samples_per_chunk' was removed: personalization now plans the distinct "
+                                  "haplotype windows over every individual at once (enpact plan), so individuals are "
+                                  "no longer split in chunks; windows_per_part sizes the predictor tasks; delete it"),
 ])
 def test_both_engines_refuse_the_same_parameters(changes, message, tmp_path, capsys):
     """The rule lives once (enpact.params): `enpact check` and `enpact run --params` give the same one line."""

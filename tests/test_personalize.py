@@ -1,4 +1,4 @@
-"""Personalized predictions: chunking, merging, reference equivalence, exports."""
+"""Personalized predictions: merging, reference equivalence, exports, precision, rescoring."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DEMO, demo_model, write_vcf
+from conftest import DEMO, demo_model, personalize_planned, write_vcf
 from enpact.cli import main
 from enpact.expression import feature_means, read_expression
 from enpact.loci import build_loci, write_loci
@@ -39,16 +39,15 @@ def setup(tmp_path_factory):
     return tmp, genome, subset, model, predictor
 
 
-def _run(tmp, loci, samples, out, *extra):
-    argv = ["personalize", "--fasta", str(DEMO / "genome.fa"), "--loci", str(tmp / loci), "--vcf",
-            str(DEMO / "genotypes.vcf.gz"), "--samples-file", str(tmp / samples), "--model", str(tmp / "model"),
-            "--device", "cpu", "--batch-size", "16", "--no-progress", "--out", str(tmp / out), *extra]
-    assert main(argv) == 0
+def _run(tmp, loci, samples, out, *options, model=None, export_matrix=None):
+    """Personalize a loci chunk for the individuals of a sample file: plan, its parts, merged."""
+    assert personalize_planned(tmp / out, tmp / loci, [str(model or tmp / "model")], samples_file=tmp / samples,
+                               options=options, export_matrix=export_matrix) == 0
 
 
-def test_chunks_merged_equal_the_whole(setup):
+def test_stores_of_other_loci_and_individuals_merged_equal_the_whole(setup):
     tmp = setup[0]
-    _run(tmp, "loci.tsv", "s_all.txt", "whole.h5", "--export-matrix", str(tmp / "whole.tsv"))
+    _run(tmp, "loci.tsv", "s_all.txt", "whole.h5", export_matrix=tmp / "whole.tsv")
     for loci in ("loci_a", "loci_b"):
         for samples in ("s_a", "s_b"):
             _run(tmp, f"{loci}.tsv", f"{samples}.txt", f"{loci}.{samples}.h5")
@@ -110,14 +109,13 @@ def test_a_model_refuses_features_made_at_another_precision(setup, capsys):
     tmp, genome, subset, model, predictor = setup
     assert model.feature_spec.precision == "fp32" and predictor.describe()["precision"] == "fp32"
     capsys.readouterr()
-    argv = ["-q", "personalize", "--fasta", str(DEMO / "genome.fa"), "--loci", str(tmp / "loci_a.tsv"), "--vcf",
-            str(DEMO / "genotypes.vcf.gz"), "--samples-file", str(tmp / "s_a.txt"), "--model", str(tmp / "model"),
-            "--device", "cpu", "--precision", "bf16", "--no-progress", "--out", str(tmp / "bf16.h5")]
-    assert main(argv) == 1
+    run = lambda *options: personalize_planned(tmp / "bf16.h5", tmp / "loci_a.tsv", [str(tmp / "model")],  # noqa: E731
+                                               samples_file=tmp / "s_a.txt", options=["--precision", "bf16", *options])
+    assert run() == 1
     error = capsys.readouterr().err
     assert "features were made at precision bf16, the model was trained on fp32 features" in error
-    assert not (tmp / "bf16.h5").exists()
-    assert main([*argv, "--allow-precision-mismatch"]) == 0
+    assert not (tmp / "bf16.part0.h5").exists() and not (tmp / "bf16.h5").exists()
+    assert run("--allow-precision-mismatch") == 0
     assert read_personalized_store(tmp / "bf16.h5").meta["predictor"]["precision"] == "bf16"
 
 
@@ -179,7 +177,7 @@ def test_rescoring_stored_features_equals_personalizing_with_the_new_model(setup
     tmp = setup[0]
     second = _second_model(setup, tmp / "model2")
     _run(tmp, "loci_a.tsv", "s_a.txt", "with_features.h5", "--save-features")
-    _run(tmp, "loci_a.tsv", "s_a.txt", "model2.h5", "--model", str(second))   # the predictor, the new model
+    _run(tmp, "loci_a.tsv", "s_a.txt", "model2.h5", model=second)   # the predictor, the new model
     assert main(["rescore", "--personalized", str(tmp / "with_features.h5"), "--model", str(second),
                  "--out", str(tmp / "rescored.h5"), "--export-matrix", str(tmp / "rescored.tsv")]) == 0
     rescored, direct = read_personalized_store(tmp / "rescored.h5"), read_personalized_store(tmp / "model2.h5")

@@ -141,7 +141,7 @@ def test_reading_a_wrong_kind_of_store_is_an_error(tmp_path):
     assert isinstance(read_personalized_store(path), PersonalizedStore)
 
 
-def test_merge_tolerates_rounding_between_sample_chunks_but_not_different_models(tmp_path):
+def test_merge_tolerates_rounding_between_stores_but_not_different_models(tmp_path):
     a, b = _chunk(["L1"], ["S1"], 1), _chunk(["L1"], ["S2"], 2)
     a.reference = np.array([1.2345678], np.float32)
     b.reference = np.array([np.nextafter(np.float32(1.2345678), np.float32(2))], np.float32)  # batch rounding

@@ -24,7 +24,8 @@ from matplotlib.text import Text
 from enpact import __version__
 from enpact.predictdb import EXTRA_SCHEMA, write_predictdb
 from enpact.accuracy import one_sided_empirical_p, personalized_accuracy
-from enpact.report import benjamini_hochberg, git_commit, write_report
+from enpact.findings import benjamini_hochberg
+from enpact.report import git_commit, write_report
 from enpact.steps import AccuracyConfig, accuracy
 from enpact.store import PersonalizedStore, write_personalized_store
 
@@ -524,7 +525,7 @@ def test_demo_gwas_overlap_matches_twas_alignment(tmp_path):
     import polars as pl
 
     from enpact.params import resolve_params
-    from enpact.report import gwas_overlap
+    from enpact.findings import gwas_overlap
     from enpact.predictdb import load_model_database
     from enpact.twas import GwasColumns, align_gwas, read_gwas
 

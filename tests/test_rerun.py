@@ -57,7 +57,7 @@ def study(tmp_path_factory) -> dict:
     (base / "samples.txt").write_text("\n".join(f"IND{i:03d}" for i in range(1, 17)) + "\n")
     params = {**demo, "expression": str(base / "expression.tsv"), "samples": str(base / "samples.txt"),
               "train_chroms": "chr1,chr2", "valid_chroms": "chr3", "test_chroms": "chr4", "loci_per_chunk": 25,
-              "samples_per_chunk": 16, "lin_folds": 4, "name": "study"}
+              "lin_folds": 4, "name": "study"}
     return {"dir": base, "params": params}
 
 

@@ -36,7 +36,7 @@ def test_fingerprint_follows_nested_options_and_every_input_not_progress_bars(tm
     chunks[0].parent.mkdir()
     for chunk in chunks:
         chunk.write_text("x")
-    database = DatabaseConfig(linearized=tuple(chunks), outdir=tmp_path / "db")
+    database = DatabaseConfig(linearized=tuple(chunks), name="enpact", outdir=tmp_path / "db")
     before = fingerprint(database)
     chunks[1].write_text("y")   # the second of several inputs of one field
     assert fingerprint(database) != before
@@ -46,7 +46,7 @@ def test_completed_steps_are_skipped_until_an_input_changes(tmp_path):
     loci = tmp_path / "loci.tsv"
     loci.write_text("locus_id\tchrom\tcenter\nL1\tchr1\t100\nL2\tchr1\t200\n")
     runner = Runner(tmp_path / "out", progress=False)
-    config = ChunkConfig(loci=loci, loci_per_chunk=1, outdir=tmp_path / "out" / "chunks")
+    config = ChunkConfig(loci=loci, loci_per_chunk=1, outdir=tmp_path / "out" / "chunks" / "loci")
     outputs = [tmp_path / "out" / "chunks" / "loci"]
     assert runner.step("loci", "chunk", config, outputs) is True
     again = Runner(tmp_path / "out", progress=False)
@@ -62,7 +62,7 @@ def test_completed_steps_are_skipped_until_an_input_changes(tmp_path):
 def test_cached_steps_keep_the_seconds_of_the_run_that_computed_them(tmp_path):
     loci = tmp_path / "loci.tsv"
     loci.write_text("locus_id\tchrom\tcenter\nL1\tchr1\t100\n")
-    config = ChunkConfig(loci=loci, loci_per_chunk=1, outdir=tmp_path / "out" / "chunks")
+    config = ChunkConfig(loci=loci, loci_per_chunk=1, outdir=tmp_path / "out" / "chunks" / "loci")
     outputs = [tmp_path / "out" / "chunks" / "loci"]
     first = Runner(tmp_path / "out", progress=False)
     first.step("loci", "chunk", config, outputs)
@@ -76,7 +76,7 @@ def test_cached_steps_keep_the_seconds_of_the_run_that_computed_them(tmp_path):
 def test_a_cache_of_an_earlier_version_still_resumes(tmp_path):
     loci = tmp_path / "loci.tsv"
     loci.write_text("locus_id\tchrom\tcenter\nL1\tchr1\t100\n")
-    config = ChunkConfig(loci=loci, loci_per_chunk=1, outdir=tmp_path / "out" / "chunks")
+    config = ChunkConfig(loci=loci, loci_per_chunk=1, outdir=tmp_path / "out" / "chunks" / "loci")
     outputs = [tmp_path / "out" / "chunks" / "loci"]
     Runner(tmp_path / "out", progress=False).step("loci", "chunk", config, outputs)
     steps = tmp_path / "out" / "pipeline_info" / "steps.json"

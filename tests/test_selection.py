@@ -42,7 +42,7 @@ def demo_loci(tmp_path_factory) -> pd.DataFrame:
 def test_select_keeps_the_loci_with_a_gwas_signal_in_their_window(demo_loci, tmp_path):
     loci_file = tmp_path / "loci.tsv"
     demo_loci.to_csv(loci_file, sep="\t", index=False)
-    assert main(["select", "--loci", str(loci_file), "--window-bp", str(WINDOW), "--gwas", str(DEMO / "gwas.tsv.gz"),
+    assert main(["select", "--loci", str(loci_file), "--lin-window-bp", str(WINDOW), "--gwas", str(DEMO / "gwas.tsv.gz"),
                  "--gwas-pvalue-threshold", "5e-8", "--loci-per-chunk", "5", "--chunks", str(tmp_path / "chunks"),
                  "--out", str(tmp_path / "selected.tsv")]) == 0
     gwas = pd.read_csv(DEMO / "gwas.tsv.gz", sep="\t")
@@ -81,7 +81,7 @@ def test_a_selection_that_selects_nothing_stops_with_the_reason(demo_loci, tmp_p
     loci_file = tmp_path / "loci.tsv"
     demo_loci.to_csv(loci_file, sep="\t", index=False)
     (tmp_path / "regions.bed").write_text("chr9\t0\t1000\n")
-    assert main(["select", "--loci", str(loci_file), "--window-bp", str(WINDOW), "--regions",
+    assert main(["select", "--loci", str(loci_file), "--lin-window-bp", str(WINDOW), "--regions",
                  str(tmp_path / "regions.bed"), "--chunks", str(tmp_path / "c"), "--out", str(tmp_path / "s.tsv")]) == 1
     assert "has 1 regions in its 4,096 bp window: nothing to personalize" in capsys.readouterr().err
     assert not (tmp_path / "s.tsv").exists()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 from enpact.cli import build_parser
+from enpact.options import from_arguments
 from enpact.steps import STEPS, as_dict, roles, step_of
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "enpact"
@@ -21,15 +23,22 @@ def test_every_step_has_a_command_line_that_builds_its_configuration():
     commands = _subparsers()
     for name, step in STEPS.items():
         assert name in commands, f"no `enpact {name}` command for step {name}"
-        builder = commands[name].get_default("config")
-        assert builder is not None, f"`enpact {name}` does not build a {step.config.__name__}"
+        assert commands[name].get_default("step") is step, f"`enpact {name}` does not run step {name}"
+        fields = {f.name for f in dataclasses.fields(step.config)}
+        dests = {a.dest for a in commands[name]._actions if a.dest != "help"}
+        nested = {f.name for f in dataclasses.fields(step.config) if dataclasses.is_dataclass(f.type)
+                  or f.type in ("PredictorConfig",)}
+        derived = {f.name for f in dataclasses.fields(step.config) if not f.metadata.get("option", None)
+                   or not f.metadata["option"].cli}
+        # the flags are the configuration's fields: none more, none missing (a nested configuration's are its own)
+        assert fields - nested - derived <= dests, f"`enpact {name}` lacks flags for {fields - nested - derived - dests}"
 
 
 def test_configurations_name_their_files_and_serialise_to_plain_values(tmp_path):
     commands = _subparsers()
     (tmp_path / "in").write_text("x")
     args = commands["merge"].parse_args(["--inputs", str(tmp_path / "in"), "--out", str(tmp_path / "out.h5")])
-    config = args.config(args)
+    config = from_arguments(args.step.config, args)
     assert step_of(config).name == "merge"
     assert roles(config) == {"inputs": "input", "out": "output", "export_matrix": "output", "plan": "input"}
     assert as_dict(config) == {"inputs": [str(tmp_path / "in")], "out": str(tmp_path / "out.h5"),
@@ -67,7 +76,8 @@ CLI_ALLOWED = {("enpact.loci", "ANNOTATION_FORMATS"), ("enpact.models", "availab
                ("enpact.params", "write_demo_weights"),
                ("enpact.runner", "run_pipeline"), ("enpact.versions", "software_versions"),
                ("enpact.errors", "EnpactError"), ("enpact.errors", "path_error"), ("enpact", "__version__"),
-               ("enpact", "logsummary"), ("enpact.logsummary", "install")}
+               ("enpact", "logsummary"), ("enpact.logsummary", "install"),
+               ("enpact.options", "add_arguments"), ("enpact.options", "from_arguments")}
 
 
 def _library_imports_of_cli_module(path: Path) -> list[tuple[str, str]]:

@@ -80,11 +80,12 @@ def plain_gzip_vcf(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", ["sequence", "chunk"])
+@pytest.mark.parametrize("command", ["sequence", "plan"])
 def test_plain_gzip_vcf_is_refused_with_bgzip_and_tabix_advice(command, tmp_path, loci, plain_gzip_vcf, capsys):
     out = tmp_path / "out"
     argv = (sequence_argv(loci, out / "windows.fa", vcf=plain_gzip_vcf) if command == "sequence"
-            else ["chunk", "--loci", str(loci), "--vcf", str(plain_gzip_vcf), "--outdir", str(out)])
+            else ["plan", "--fasta", str(DEMO / "genome.fa"), "--loci", str(loci), "--vcf", str(plain_gzip_vcf),
+                  "--window-bp", "4096", "--out", str(out / "plan.h5")])
     before = listing(tmp_path)
     line = one_line_error(argv, capsys)
     assert f"{plain_gzip_vcf}: compressed with plain gzip, not bgzip" in line

@@ -62,7 +62,7 @@ def two_namings(tmp_path_factory) -> tuple[Path, Path]:
     expression.loc[expression.index.isin(chosen)].to_csv(base / "expression.tsv", sep="\t")
     (base / "samples.txt").write_text("\n".join(f"IND{i:03d}" for i in range(1, 25)) + "\n")
     study = {**demo_params(), "expression": str(base / "expression.tsv"), "samples": str(base / "samples.txt"),
-             "train_chroms": "chr1", "valid_chroms": "chr2", "test_chroms": "chr3", "samples_per_chunk": 24,
+             "train_chroms": "chr1", "valid_chroms": "chr2", "test_chroms": "chr3",
              "lin_folds": 5, "name": "study"}
     outdirs = []
     for name, changes in (("chr", {}), ("ensembl", {**ensembl_named_inputs(base / "ensembl"), "train_chroms": "1",

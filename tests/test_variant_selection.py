@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DEMO, demo_model
+from conftest import DEMO, demo_model, personalize_planned
 from enpact.cli import main
 from enpact.loci import write_loci
 from enpact.store import read_personalized_store
@@ -22,7 +22,7 @@ MAF = 0.05
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    """Six demo loci, a model trained on 40 reference windows, a sample chunk and the panel's sample file."""
+    """Six demo loci, a model trained on 40 reference windows, 24 of the panel's individuals and its sample file."""
     tmp = tmp_path_factory.mktemp("variants")
     _genome, loci, predictor = demo_model(tmp / "model")
     subset = pd.concat([loci[loci["chrom"] == "chr1"].iloc[:3], loci[loci["chrom"] == "chr4"].iloc[:3]])
@@ -32,10 +32,10 @@ def setup(tmp_path_factory):
     return tmp, subset, predictor.window_bp
 
 
-def _personalize(tmp, out, *options):
-    assert main(["personalize", "--fasta", str(DEMO / "genome.fa"), "--loci", str(tmp / "loci.tsv"), "--vcf", str(VCF),
-                 "--samples-file", str(tmp / "chunk.txt"), "--model", str(tmp / "model"), "--device", "cpu",
-                 "--batch-size", "16", "--no-progress", "--out", str(tmp / out), *options]) == 0
+def _personalize(tmp, out, *variants):
+    """The chunk's individuals personalized (plan, parts, merged) with these variant options."""
+    assert personalize_planned(tmp / out, tmp / "loci.tsv", [str(tmp / "model")], samples_file=tmp / "chunk.txt",
+                               variants=variants, vcf=VCF) == 0
     return read_personalized_store(tmp / out)
 
 

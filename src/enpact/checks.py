@@ -219,13 +219,11 @@ def check_variants_in_windows(loci: pd.DataFrame, vcf_path: Path, samples: Seque
 
 def check_gwas(path: Path, loci: pd.DataFrame, params: dict) -> None:
     """The GWAS gives a z-score in the configured columns, is complete, and its ids can match the SNP key."""
-    from enpact.twas import GwasColumns, check_gwas_readable
+    from enpact.options import from_params
+    from enpact.steps.association import GwasOptions
+    from enpact.twas import check_gwas_readable
 
-    columns = GwasColumns(
-        snp=params["gwas_snp_column"], effect_allele=params["gwas_effect_allele_column"],
-        non_effect_allele=params["gwas_non_effect_allele_column"], beta=params.get("gwas_beta_column") or None,
-        se=params.get("gwas_se_column") or None, zscore=params.get("gwas_zscore_column") or None,
-        pvalue=params.get("gwas_pvalue_column") or None, odds_ratio=params.get("gwas_or_column") or None)
+    columns = from_params(GwasOptions, params).columns()
     try:
         columns.z_source()
     except EnpactError as err:
@@ -275,55 +273,9 @@ def check_gwas_ids(ids: Sequence[str], path: Path, loci: pd.DataFrame, params: d
 # ----------------------------------------------------------------------------------------------------------
 # parameter names in messages
 
-# option of a step -> the parameter of `enpact run` / the pipeline that sets it
-STEP_OPTION_PARAMS: dict[str, dict[str, str]] = {
-    "loci": {"--annotation": "annotation", "--annotation-format": "annotation_format", "--expression": "expression",
-             "--fasta": "fasta", "--train-chroms": "train_chroms", "--valid-chroms": "valid_chroms",
-             "--test-chroms": "test_chroms", "--gene-types": "gene_types"},
-    "chunk": {"--loci-per-chunk": "loci_per_chunk", "--samples-per-chunk": "samples_per_chunk",
-              "--samples-file": "samples", "--vcf": "vcf"},
-    "predict": {"--predictor": "predictor", "--weights": "weights", "--bins": "bins", "--aggregate": "aggregate",
-                "--tracks": "tracks", "--batch-size": "batch_size", "--device": "device", "--precision": "precision",
-                "--window-bp": "window_bp", "--fasta": "fasta"},
-    "train": {"--model-type": "model_type", "--folds": "model_folds", "--seed": "seed", "--device": "device",
-              "--baseline-track": "baseline_track", "--expression": "expression"},
-    "personalize": {"--weights": "weights", "--batch-size": "batch_size", "--device": "device",
-                    "--precision": "precision", "--allow-unphased": "allow_unphased", "--vcf": "vcf",
-                    "--allow-precision-mismatch": "allow_precision_mismatch",
-                    "--fasta": "fasta"},
-    "select": {"--gwas-snp-column": "gwas_snp_column", "--gwas-pvalue-column": "gwas_pvalue_column",
-               "--gwas-pvalue-threshold": "lin_gwas_pvalue", "--credible-sets": "select_variants",
-               "--regions": "select_regions", "--window-bp": "lin_window_bp", "--loci-per-chunk": "loci_per_chunk"},
-    "linearize": {"--require-rsid": "snp_key", "--maf": "lin_maf", "--build": "build", "--folds": "lin_folds", "--alpha": "lin_alpha",
-                  "--seed": "seed", "--min-snps": "lin_min_snps", "--window-bp": "lin_window_bp",
-                  "--keep-indels": "lin_keep_indels", "--keep-ambiguous": "lin_keep_ambiguous",
-                  "--keep-multiallelic": "lin_keep_multiallelic", "--gwas-snp-column": "gwas_snp_column",
-                  "--gwas-pvalue-column": "gwas_pvalue_column", "--gwas-pvalue-threshold": "lin_gwas_pvalue",
-                  "--vcf": "vcf"},
-    "database": {"--name": "name", "--snp-key": "snp_key", "--pval-threshold": "db_pval_threshold",
-                 "--rho-threshold": "db_rho_threshold", "--keep-unfiltered": "keep_unfiltered",
-                 "--population": "population", "--cv-seed": "seed", "--allow-empty": "allow_empty_results"},
-    "twas": {"--snp-column": "gwas_snp_column", "--effect-allele-column": "gwas_effect_allele_column",
-             "--non-effect-allele-column": "gwas_non_effect_allele_column", "--beta-column": "gwas_beta_column",
-             "--se-column": "gwas_se_column", "--zscore-column": "gwas_zscore_column",
-             "--pvalue-column": "gwas_pvalue_column", "--or-column": "gwas_or_column",
-             "--model-db-snp-key": "snp_key", "--keep-non-rsid": "gwas_keep_non_rsid",
-             "--allow-empty": "allow_empty_results"},
-}
-STEP_OPTION_PARAMS["predict"]["--allow-unphased"] = "allow_unphased"
-
-
 def param_names(message: str, step: str) -> str:
     """A step's error message with its command-line options named as the parameters that set them."""
-    options = STEP_OPTION_PARAMS.get(step, {})
+    from enpact.steps import parameter_name_map
 
-    def name(match: re.Match) -> str:
-        param = options.get(match.group(0))
-        if param is None:
-            return match.group(0)
-        flag = match.group(0) in ("--allow-unphased", "--keep-indels", "--keep-ambiguous", "--keep-multiallelic",
-                                  "--keep-unfiltered", "--keep-non-rsid", "--allow-empty",
-                                  "--allow-precision-mismatch")
-        return f"{param}: true" if flag else param
-
-    return re.sub(r"--[a-z][a-z0-9-]*", name, message)
+    options = parameter_name_map(step)
+    return re.sub(r"--[a-z][a-z0-9-]*", lambda match: options.get(match.group(0), match.group(0)), message)

@@ -57,18 +57,6 @@ def ensure_dir(path: str | Path) -> Path:
     return path
 
 
-def check_writable_dir(path: str | Path) -> Path:
-    """Create an output folder if needed and check that a file can be created in it (for checks up front)."""
-    path = ensure_dir(path)
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".enpact-write-check.", dir=path)
-    except OSError as err:
-        _raise_path_error(err, path, always=True)
-    os.close(fd)
-    os.unlink(probe)
-    return path
-
-
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto `path` only if the block succeeds.

@@ -110,10 +110,6 @@ class ResultsLayout:
     def loci_chunks(self) -> Path:
         return self.chunks / "loci"
 
-    @property
-    def sample_chunks(self) -> Path:
-        return self.chunks / "samples"
-
     # reference/
     @property
     def reference_chunks(self) -> Path:
@@ -151,9 +147,6 @@ class ResultsLayout:
     @property
     def personalized(self) -> Path:
         return self.root / "personalized"
-
-    def personalized_chunk(self, loci_chunk: str, sample_chunk: str) -> Path:
-        return self.personalized / "chunks" / f"{loci_chunk}.{sample_chunk}.h5"
 
     @property
     def plans(self) -> Path:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,25 +14,12 @@ from enpact.genome import gtex_chrom, window_start
 from enpact.logsummary import progress_bar
 from enpact.predictdb import SUMMARY_COLUMNS, WEIGHTS_COLUMNS
 from enpact.store import PersonalizedStore
-from enpact.variants import MISSING, VariantTable, VcfReader, is_symbolic
+from enpact.variants import VariantFilters, VariantTable, VcfReader, is_symbolic, passing_alleles
 
 log = logging.getLogger(__name__)
 
-AMBIGUOUS = {frozenset("AT"), frozenset("CG")}
 SUMMARY_NUMERIC = ["alpha", "lambda_min", "cv_mse", "cv_R2_avg", "cv_R2_sd", "rho_avg", "rho_se", "rho_zscore",
                    "rho_avg_squared", "zscore_pval", "cv_fisher_pval", "in_sample_R2"]
-
-
-@dataclass(frozen=True)
-class VariantFilters:
-    """Which variants enter a locus's model (PredictDB defaults: biallelic SNVs, MAF >= 0.01, no A/T or C/G)."""
-
-    maf: float = 0.01
-    keep_indels: bool = False
-    keep_ambiguous: bool = False
-    keep_multiallelic: bool = False
-    build: str = "b38"
-    require_rsid: bool = False   # databases keyed by rsid: a variant without one could not be used, so not fitted
 
 
 @dataclass(frozen=True)
@@ -55,33 +41,6 @@ class DosageMatrix:
     rsid: list[str]
     ref: list[str]
     alt: list[str]
-
-
-def passing_alleles(table: VariantTable, variants: np.ndarray, filters: VariantFilters
-                    ) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(variant, ALT index, dosage over the table's samples) of every allele of `variants` that the filters let into
-    a linear model; missing calls count as reference. The one definition of a usable variant: linearization fits
-    these, and personalization with `variants linearizable` applies only these."""
-    for v in variants.tolist():
-        ref, site_alts = table.ref[v], table.alts[v]
-        if len(site_alts) > 1 and not filters.keep_multiallelic:
-            continue
-        if filters.require_rsid and not table.ids[v].startswith("rs"):
-            continue
-        alleles = table.alleles[v]  # (n_samples, 2)
-        for k, alt in enumerate(site_alts, start=1):
-            if is_symbolic(alt):
-                continue
-            snv = len(ref) == 1 and len(alt) == 1
-            if not snv and not filters.keep_indels:
-                continue
-            if snv and frozenset((ref, alt)) in AMBIGUOUS and not filters.keep_ambiguous:
-                continue
-            dosage = ((alleles == k) & (alleles != MISSING)).sum(axis=1).astype(np.float64)
-            frequency = dosage.mean() / 2
-            if min(frequency, 1 - frequency) < filters.maf or dosage.std() == 0:
-                continue
-            yield v, k, dosage
 
 
 def locus_dosages(table: VariantTable, center: int, window_bp: int, filters: VariantFilters) -> tuple[DosageMatrix, int]:
@@ -108,34 +67,6 @@ def locus_dosages(table: VariantTable, center: int, window_bp: int, filters: Var
     n_samples = table.alleles.shape[1]
     matrix = np.column_stack(columns) if columns else np.zeros((n_samples, 0))
     return DosageMatrix(matrix, var_ids, rsids, refs, alts), len(inside)
-
-
-@dataclass(frozen=True)
-class LinearizableVariants:
-    """Personalize with the variants linearization will use: inside the linearization window of the locus, passing
-    the filters, with allele frequencies over the linearization panel (`panel`: the VCF read for its individuals).
-    Every other allele of a haplotype is taken as the reference's."""
-
-    panel: VcfReader
-    window_bp: int
-    filters: VariantFilters
-
-    def restrict(self, table: VariantTable, panel_table: VariantTable, center: int) -> VariantTable:
-        """The haplotypes of `table` (same region and records as `panel_table`) with only the usable alleles."""
-        if len(table) != len(panel_table) or not np.array_equal(table.pos, panel_table.pos):
-            raise EnpactError(f"{self.panel.path}: the panel's records differ from the personalized samples' records "
-                              f"on {table.chrom}; read both from the same VCF")
-        start = window_start(center, self.window_bp)
-        inside = panel_table.overlapping(start, start + self.window_bp)
-        usable = np.zeros((len(table), 1 + max((len(a) for a in table.alts), default=0)), dtype=bool)
-        for v, k, _dosage in passing_alleles(panel_table, inside, self.filters):
-            usable[v, k] = True
-        alleles = table.alleles
-        if not len(alleles):
-            return table
-        rows = np.broadcast_to(np.arange(len(table))[:, None, None], alleles.shape)
-        kept = usable[rows, np.maximum(alleles, 0)] | (alleles <= 0)
-        return replace(table, alleles=np.where(kept, alleles, 0).astype(alleles.dtype))
 
 
 def _skipped(gene: str, name: str, gene_type: str, n_samples: int, n_window: int, n_passing: int,
@@ -191,7 +122,6 @@ def linearize(
     window_bp: int,
     filters: VariantFilters,
     settings: FitSettings,
-    selected: np.ndarray | None = None,
     progress: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
     """Fit every locus of the store; returns (summary, weights, covariances by gene)."""
@@ -203,14 +133,10 @@ def linearize(
     summaries, weights, covariances = [], [], {}
     names = loci["name"] if "name" in loci else loci["locus_id"]
     types = loci["gene_type"] if "gene_type" in loci else pd.Series(["NA"] * len(loci), index=loci.index)
-    iterator = zip(loci["locus_id"], loci["chrom"], loci["center"], names, types,
-                   selected if selected is not None else np.ones(len(loci), bool))
-    for gene, chrom, center, name, gene_type, wanted in progress_bar(iterator, total=len(loci), desc="linearize",
-                                                            disable=not progress, leave=False):
+    iterator = zip(loci["locus_id"], loci["chrom"], loci["center"], names, types)
+    for gene, chrom, center, name, gene_type in progress_bar(iterator, total=len(loci), desc="linearize",
+                                                    disable=not progress, leave=False):
         y = values[row_of[gene]]
-        if not wanted:
-            summaries.append(_skipped(gene, name, gene_type, len(y), 0, 0, "no_gwas_signal"))
-            continue
         start = window_start(int(center), window_bp)
         table = vcf.read(chrom, start, start + window_bp)
         matrix, n_in_window = locus_dosages(table, int(center), window_bp, filters)

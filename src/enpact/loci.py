@@ -337,25 +337,6 @@ def write_loci_chunks(loci: pd.DataFrame, loci_per_chunk: int, directory: Path) 
     return files
 
 
-def write_chunks(
-    loci: pd.DataFrame, loci_per_chunk: int, samples: list[str], samples_per_chunk: int, outdir: Path
-) -> tuple[list[Path], list[Path]]:
-    """Write loci chunks (positional order) and sample chunks, named from their content."""
-    if loci_per_chunk < 1 or samples_per_chunk < 1:
-        raise EnpactError("chunk sizes must be at least 1")
-    for stale in (outdir / "samples").glob("*.txt"):
-        stale.unlink()  # a changed chunk size must not leave chunks of the previous one behind
-    loci_files, sample_files = write_loci_chunks(loci, loci_per_chunk, outdir / "loci"), []
-    if samples:
-        (outdir / "samples").mkdir(parents=True, exist_ok=True)
-        for start in range(0, len(samples), samples_per_chunk):
-            part = samples[start : start + samples_per_chunk]
-            path = outdir / "samples" / f"{chunk_name(part[0], part[-1])}.txt"
-            path.write_text("\n".join(part) + "\n")
-            sample_files.append(path)
-    return loci_files, sample_files
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Contexts: several datasets (tissues, cell types, marks) over one union of loci
 

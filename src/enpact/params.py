@@ -26,6 +26,13 @@ NEXTFLOW_ONLY = {"use_gpu", "gpu_queue", "cpu_queue", "publish_dir_mode", "help"
 # them to ENPACT_CHECK with the rest, which accepts and ignores them.
 INSTITUTIONAL_PARAMS = {"config_profile_name", "config_profile_description", "config_profile_contact",
                         "config_profile_url", "custom_config_version", "custom_config_base"}
+# Parameters that earlier versions took and this one no longer does: why, and what to use instead. A parameter file
+# that still sets one is refused with the reason (by both engines), not silently ignored.
+REMOVED_PARAMS = {
+    "samples_per_chunk": "personalization now plans the distinct haplotype windows over every individual at once "
+                         "(enpact plan), so individuals are no longer split in chunks; windows_per_part sizes the "
+                         "predictor tasks",
+}
 PATH_PARAMS = ("fasta", "annotation", "expression", "contexts", "vcf", "samples", "covariance_vcf", "covariance_samples",
                "select_variants", "select_regions", "truth_causal_genes")
 DEMO_DIR_NAME = "demo"
@@ -89,6 +96,8 @@ def validate_params(params: dict[str, Any], schema: dict, source: str) -> None:
 
     known = schema_properties(schema)
     for name in params:
+        if name in REMOVED_PARAMS and name not in known:
+            raise EnpactError(f"{source}: parameter '{name}' was removed: {REMOVED_PARAMS[name]}; delete it")
         if name not in known and name not in NEXTFLOW_ONLY | INSTITUTIONAL_PARAMS:
             close = difflib.get_close_matches(name, list(known), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -276,7 +285,6 @@ def demo_params(demo_kind: str = "single") -> dict[str, Any]:
         "valid_chroms": "chr5",
         "test_chroms": "chr6",
         "loci_per_chunk": 60,
-        "samples_per_chunk": 40,
         "name": "enpact_demo",
         "population": "simulated",
         "truth_causal_genes": str(demo / "truth" / "causal_genes.tsv"),
@@ -339,13 +347,15 @@ def check_nextflow_params(path: Path) -> dict[str, Any]:
     """The parameters of a Nextflow run (its params as JSON), checked like `enpact run --params` checks a file.
 
     Parameters the schema does not define (institutional configs add their own) are dropped with a warning:
-    nf-schema has already reported them. Input files are not opened: they may be in object storage.
+    nf-schema has already reported them; a parameter this version removed is refused, as `enpact run` refuses it.
+    Input files are not opened: they may be in object storage.
     """
     schema = load_schema()
     given = cast_to_schema_types(read_params_file(path), schema)
     known = schema_properties(schema)
-    unknown = sorted(name for name in given if name not in known and name not in NEXTFLOW_ONLY | INSTITUTIONAL_PARAMS)
+    kept = known.keys() | NEXTFLOW_ONLY | INSTITUTIONAL_PARAMS | REMOVED_PARAMS.keys()   # removed ones: refused
+    unknown = sorted(name for name in given if name not in kept)
     if unknown:
         log.warning("%s: ignoring parameters the schema does not define: %s", path, ", ".join(unknown))
-    given = {k: v for k, v in given.items() if k in known or k in NEXTFLOW_ONLY | INSTITUTIONAL_PARAMS}
+    given = {k: v for k, v in given.items() if k in kept}
     return complete_params(given, schema, "pipeline parameters")

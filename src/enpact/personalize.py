@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,10 +15,7 @@ from enpact.models.base import EnpactModel, FeatureSpec
 from enpact.predict import collect_feature_store, predict_loci
 from enpact.predictors import Predictor
 from enpact.store import FeatureStore, PersonalizedStore
-from enpact.variants import VcfReader
-
-if TYPE_CHECKING:   # the linearization module loads the numba engine: not at import
-    from enpact.linearize import LinearizableVariants
+from enpact.variants import LinearizableVariants, VcfReader
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,10 +25,7 @@ from enpact.predict import iter_locus_windows, predict_loci
 from enpact.predictors import Predictor
 from enpact.store import (FeatureStore, PersonalizedStore, create_hdf5, open_hdf5, read_strings, write_array,
                           write_strings)
-from enpact.variants import VcfReader
-
-if TYPE_CHECKING:   # the linearization module loads the numba engine: not at import
-    from enpact.linearize import LinearizableVariants
+from enpact.variants import LinearizableVariants, VcfReader
 
 log = logging.getLogger(__name__)
 

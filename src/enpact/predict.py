@@ -10,7 +10,6 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,10 +19,7 @@ from enpact.haplotypes import LocusWindows, locus_windows
 from enpact.logsummary import progress_bar
 from enpact.predictors import Predictor
 from enpact.store import FeatureStore
-from enpact.variants import VariantTable, VcfReader
-
-if TYPE_CHECKING:   # the linearization module loads the numba engine: not at import
-    from enpact.linearize import LinearizableVariants
+from enpact.variants import LinearizableVariants, VariantTable, VcfReader
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """The run report: report/index.html (static, images embedded) and report/summary.json.
 
-Every section says what it measured and, where it is empty or degenerate, why, with the numbers that show it.
+Every section says what it measured and, where it is empty or degenerate, why, with the numbers that show it; the
+numbers of the TWAS, S-MultiXcan, database-filter and planted-truth sections come from `enpact.findings`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import polars as pl
 
 from enpact import __version__
 from enpact.errors import EnpactError
+from enpact.findings import (
+    ALPHA,
+    database_filter_counts,
+    multixcan_findings,
+    read_truth_table,
+    truth_recovery,
+    twas_findings,
+)
 from enpact.io import atomic_path
 from enpact.layout import ACCURACY_SUMMARY, ACCURACY_TABLE, ResultsLayout, database_name, gwas_name
 from enpact.params import resolve_gwas_files
@@ -32,7 +40,6 @@ from enpact.plots_training import NULL_COLOUR, PRIMARY_COLOUR, new_figure, plot_
 
 log = logging.getLogger(__name__)
 
-ALPHA = 0.05  # significance level of the report's counts (permutation p, FDR q)
 MAX_STEP_ROWS = 500  # per-step timing rows shown in the page (all of them are in timings.tsv)
 TOP_GENES = 10
 
@@ -355,16 +362,6 @@ def _linearization_plot(ok: pd.DataFrame, rho_threshold: float, path: Path) -> P
     return save_figure(figure, path)
 
 
-def _filter_counts(ok: pd.DataFrame, params: dict) -> dict[str, int]:
-    """How many fitted loci pass each database filter (as enpact.predictdb.select_models applies them)."""
-    with np.errstate(invalid="ignore"):
-        pval = ok["zscore_pval"].to_numpy(np.float64) < float(params.get("db_pval_threshold", 0.05))
-        rho = ok["rho_avg"].to_numpy(np.float64) > float(params.get("db_rho_threshold", 0.1))
-    snps = pd.to_numeric(ok["n_snps_in_model"], errors="coerce").fillna(0).to_numpy() >= 1
-    return {"fitted": int(len(ok)), "zscore_pval": int(pval.sum()), "rho_avg": int(rho.sum()),
-            "at_least_one_snp": int(snps.sum()), "all": int((pval & rho & snps).sum())}
-
-
 def linearization_section(outdir: Path, params: dict, summary: dict, context: str | None = None) -> str:
     """Distribution of cross-validated fit of the linear models, and what the filters kept."""
     name = database_name(params.get("name", "enpact"), context)
@@ -381,7 +378,7 @@ def linearization_section(outdir: Path, params: dict, summary: dict, context: st
     n_snps = 0
     if db.exists():
         n_snps = count_weights(db)
-    filters = _filter_counts(ok, params) if len(ok) else None
+    filters = database_filter_counts(ok, params) if len(ok) else None
     summary["linearization"] = {"loci": int(len(table)), "fitted": int(len(ok)), "kept": int(len(kept)),
                                 "median_cv_R2": median, "weights": int(n_snps),
                                 "skipped": {str(k): int(v) for k, v in reasons.items()}, "filters": filters}
@@ -409,73 +406,6 @@ def linearization_section(outdir: Path, params: dict, summary: dict, context: st
 
 # ---------------------------------------------------------------------------------------------------------
 # TWAS
-
-
-def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg FDR q-values over the finite p-values (NaN stays NaN)."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    q = np.full(p.shape, np.nan)
-    finite = np.isfinite(p)
-    n = int(finite.sum())
-    if not n:
-        return q
-    values = p[finite]
-    order = np.argsort(values, kind="stable")
-    scaled = values[order] * n / np.arange(1, n + 1)
-    monotone = np.minimum.accumulate(scaled[::-1])[::-1]
-    result = np.empty(n)
-    result[order] = np.minimum(monotone, 1.0)
-    q[finite] = result
-    return q
-
-
-def _first_data_line(path: str | Path, column: str) -> str | None:
-    """The `column` value of a table's first data row (for showing what its ids look like), best effort."""
-    from enpact.io import open_text, sniff_separator
-
-    try:
-        separator = sniff_separator(path)
-        with open_text(path) as handle:
-            header = handle.readline().rstrip("\n").split(separator)
-            first = handle.readline().rstrip("\n").split(separator)
-        return first[header.index(column)] if column in header and len(first) == len(header) else None
-    except (OSError, ValueError, EnpactError):
-        return None
-
-
-def gwas_overlap(db: Path, gwas: str | Path, params: dict) -> dict[str, Any]:
-    """Model SNPs (distinct keys of the database's genes), how many the GWAS has, how many of those the TWAS
-    step reads (ids with 'rs' unless gwas_keep_non_rsid), how many match the model's alleles, of which flipped
-    (GWAS effect allele = model ref allele), and how many match neither way."""
-    from enpact.io import read_text_columns
-    from enpact.predictdb import load_model_database
-
-    snp_key = str(params.get("snp_key", "rsid"))
-    model = load_model_database(db, snp_key)
-    entries = pl.DataFrame({"snp": model.entry_key, "ref": model.entry_ref, "eff": model.entry_eff},
-                           schema={"snp": pl.Utf8, "ref": pl.Utf8, "eff": pl.Utf8}).unique("snp", keep="first",
-                                                                                   maintain_order=True)
-    counts: dict[str, Any] = {"genes_in_database": int(model.n_genes), "model_snps": int(entries.height),
-                              "example_model_snp": entries["snp"][0] if entries.height else None}
-    snp, effect, other = (params.get("gwas_snp_column", "SNP"), params.get("gwas_effect_allele_column", "A1"),
-                          params.get("gwas_non_effect_allele_column", "A2"))
-    table = read_text_columns(gwas, [snp, effect, other], None, keep=(snp, entries["snp"].to_list()))
-    rows = (table.rename({snp: "snp", effect: "a1", other: "a2"}).with_row_index("row")
-            .with_columns(pl.col("a1").str.to_uppercase(), pl.col("a2").str.to_uppercase())
-            .join(entries, on="snp", how="inner"))
-    found = rows["snp"].unique()
-    keep_non_rsid = bool(params.get("gwas_keep_non_rsid"))
-    read = found if keep_non_rsid else found.filter(found.str.contains("rs", literal=True))
-    same = (pl.col("a1") == pl.col("eff")) & (pl.col("a2") == pl.col("ref"))
-    swapped = (pl.col("a1") == pl.col("ref")) & (pl.col("a2") == pl.col("eff"))
-    matched = (rows.filter(pl.col("snp").is_in(read.implode()) & (same | swapped).fill_null(False))
-               .sort("row").unique("snp", keep="last"))  # the last matching row of a SNP is the one used
-    flipped = int(matched.filter(swapped)["snp"].len())
-    counts.update({"snp_column": snp, "found_in_gwas": int(found.len()), "read_by_twas": int(read.len()),
-                   "allele_matched": int(matched.height), "flipped": flipped,
-                   "allele_mismatch": int(read.len()) - int(matched.height),
-                   "example_gwas_snp": _first_data_line(gwas, snp)})
-    return counts
 
 
 def _why_no_genes(counts: dict[str, Any], params: dict) -> str:
@@ -529,19 +459,11 @@ def twas_section(outdir: Path, params: dict, summary: dict, context: str | None 
     overview, parts = [], []
     for gwas in gwas_files:
         stem = gwas_name(gwas)
-        try:
-            counts = gwas_overlap(db, gwas, params) if db.exists() else {}
-        except (EnpactError, OSError, sqlite3.DatabaseError, ValueError, pl.exceptions.PolarsError) as err:
-            log.warning("report: SNP overlap of %s not computed (%s)", gwas, err)
-            counts = {"error": str(err)}
         csv = ResultsLayout(outdir).twas_table(stem, context)
-        results = pd.read_csv(csv, na_values=["NA"]) if csv.exists() else None
-        n_tests = int(results["pvalue"].notna().sum()) if results is not None else 0
-        threshold = ALPHA / max(n_tests, 1)
-        if results is not None:
-            results["qvalue"] = benjamini_hochberg(results["pvalue"].to_numpy(np.float64))
-        n_hits = int((results["pvalue"] < threshold).sum()) if results is not None else 0
-        n_fdr = int((results["qvalue"] < ALPHA).sum()) if results is not None else 0
+        findings = twas_findings(db, gwas, csv, params)
+        counts, results = findings["overlap"], findings["results"]
+        n_tests, threshold = findings["genes"], findings["bonferroni_threshold"]
+        n_hits, n_fdr = findings["bonferroni_hits"], findings["fdr_hits"]
         summary["twas"][stem] = {"genes": n_tests, "bonferroni_hits": n_hits, "fdr_hits": n_fdr, **counts}
         overview.append({"GWAS": stem, "genes in database": counts.get("genes_in_database", np.nan),
                          "model SNPs": counts.get("model_snps", np.nan),
@@ -582,101 +504,6 @@ def twas_section(outdir: Path, params: dict, summary: dict, context: str | None 
 
 # ---------------------------------------------------------------------------------------------------------
 # planted truth (simulated data such as the demo: parameter truth_causal_genes)
-
-
-def read_truth_table(path: str | Path) -> pd.Series:
-    """The planted effect per gene id of a truth table (tab-separated, header `gene_id effect`; 0 = not causal)."""
-    try:
-        table = pd.read_csv(path, sep="\t", dtype={"gene_id": str}, keep_default_na=False)
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise EnpactError(f"{path}: cannot read the truth table ({err})")
-    missing = [c for c in ("gene_id", "effect") if c not in table.columns]
-    if missing:
-        raise EnpactError(f"{path}: the truth table needs the tab-separated columns gene_id and effect; it has "
-                          f"{', '.join(map(str, table.columns)) or 'none'}")
-    effect = pd.to_numeric(table["effect"], errors="coerce")
-    bad = np.flatnonzero(~np.isfinite(effect.to_numpy(np.float64)))
-    if len(bad):
-        raise EnpactError(f"{path}: line {bad[0] + 2}: effect '{table['effect'].iloc[bad[0]]}' is not a number "
-                          f"(0 for a gene that is not causal)")
-    ids = table["gene_id"].astype(str)
-    duplicated = ids[ids.duplicated()]
-    if len(duplicated):
-        raise EnpactError(f"{path}: gene '{duplicated.iloc[0]}' is listed twice")
-    return pd.Series(effect.to_numpy(np.float64), index=pd.Index(ids, name="gene_id"), name="effect")
-
-
-def _without_version(ids: pd.Index | pd.Series) -> pd.Index:
-    """Gene ids without a trailing version (ENSG00000123.4 -> ENSG00000123)."""
-    return pd.Index(pd.Series(ids, dtype=str).str.replace(r"\.\d+$", "", regex=True))
-
-
-def _fraction(numerator: int, denominator: int) -> float | None:
-    """numerator / denominator, None when the denominator is 0."""
-    return numerator / denominator if denominator else None
-
-
-def truth_recovery(results: pd.DataFrame, truth: pd.Series, alpha: float = ALPHA) -> dict[str, Any]:
-    """Recall and precision of the causal genes (effect != 0) among TWAS hits (Bonferroni, BH FDR), and whether
-    the TWAS z-score signs agree with the planted effects of the causal genes that are hits.
-
-    `results`: the TWAS table (gene, zscore, pvalue; gene_name optional). Genes match on their id, or on the id
-    without version when no id matches as it is. Tested genes the table does not list count as not causal (and
-    are counted). Recall is over all causal genes of the table: a causal gene that was not tested is missed.
-    """
-    tested = results[results["pvalue"].notna()].reset_index(drop=True)
-    genes = pd.Index(tested["gene"].astype(str))
-    keys, table, matched_by = genes, truth, "gene id"
-    stripped = _without_version(truth.index)
-    if not genes.isin(truth.index).any() and stripped.is_unique and _without_version(genes).isin(stripped).any():
-        keys, matched_by = _without_version(genes), "gene id without version"
-        table = pd.Series(truth.to_numpy(), index=stripped)
-    in_table = keys.isin(table.index)
-    effect = np.where(in_table, table.reindex(keys).to_numpy(np.float64), 0.0)
-    causal_total = int((table != 0).sum())
-    n_tests = len(tested)
-    pvalues = tested["pvalue"].to_numpy(np.float64)
-    zscores = tested["zscore"].to_numpy(np.float64)
-    qvalues = benjamini_hochberg(pvalues)
-    is_causal = effect != 0
-    sign_agrees = np.sign(zscores) == np.sign(effect)
-    rules = {"bonferroni": pvalues < alpha / max(n_tests, 1), "fdr": qvalues < alpha}
-    summary: dict[str, Any] = {
-        "matched_by": matched_by, "genes_tested": n_tests, "tested_in_table": int(in_table.sum()),
-        "tested_not_in_table": int((~in_table).sum()), "causal_genes": causal_total,
-        "causal_tested": int(is_causal.sum()), "bonferroni_threshold": alpha / max(n_tests, 1), "fdr_level": alpha,
-    }
-    for rule, hits in rules.items():
-        causal_hits = hits & is_causal
-        agree = int((causal_hits & sign_agrees).sum())
-        summary[rule] = {
-            "hits": int(hits.sum()), "causal_hits": int(causal_hits.sum()),
-            "recall": _fraction(int(causal_hits.sum()), causal_total),
-            "precision": _fraction(int(causal_hits.sum()), int(hits.sum())),
-            "signs_agree": agree, "signs_disagree": int(causal_hits.sum()) - agree,
-            "all_signs_agree": bool(agree == causal_hits.sum()) if causal_hits.any() else None,
-        }
-    rows = []
-    tested_at = {key: i for i, key in enumerate(keys)}
-    listed = pd.Index(results["gene"].astype(str))  # genes of the TWAS table, tested or not: their names
-    listed_keys = _without_version(listed) if matched_by != "gene id" else listed
-    names = results["gene_name"] if "gene_name" in results else pd.Series([None] * len(results))
-    name_of = {k: (str(n) if pd.notna(n) else None) for k, n in zip(listed_keys, names)}
-    id_of = dict(zip(listed_keys, listed))
-    for gene, planted in table[table != 0].items():
-        i = tested_at.get(gene)
-        rows.append({
-            "gene": id_of.get(gene, str(gene)), "gene_name": name_of.get(gene),
-            "effect": float(planted), "tested": i is not None,
-            "zscore": float(zscores[i]) if i is not None else None,
-            "pvalue": float(pvalues[i]) if i is not None else None,
-            "qvalue": float(qvalues[i]) if i is not None else None,
-            "bonferroni_hit": bool(rules["bonferroni"][i]) if i is not None else False,
-            "fdr_hit": bool(rules["fdr"][i]) if i is not None else False,
-            "sign_agrees": bool(sign_agrees[i]) if i is not None else None,
-        })
-    summary["causal"] = sorted(rows, key=lambda r: (r["pvalue"] is None, r["pvalue"] or 0.0))
-    return summary
 
 
 def _recovery_sentence(rule: str, stats: dict[str, Any], total: int) -> str:
@@ -897,12 +724,10 @@ def multixcan_section(outdir: Path, params: dict, summary: dict, names: list[str
         if not csv.exists():
             parts.append(f"{head}<p>No S-MultiXcan table <code>{_relative(csv, outdir)}</code>.</p>")
             continue
-        results = pd.read_csv(csv, sep="\t", na_values=["NA"], dtype={"gene": str})
-        n_tests = int(results["pvalue"].notna().sum())
-        threshold = ALPHA / max(n_tests, 1)
-        q = benjamini_hochberg(results["pvalue"].to_numpy(np.float64))
-        n_hits, n_fdr = int((results["pvalue"] < threshold).sum()), int((q < ALPHA).sum())
-        several = int((pd.to_numeric(results.get("n"), errors="coerce") > 1).sum()) if "n" in results else 0
+        findings = multixcan_findings(csv)
+        results, n_tests, threshold = findings["results"], findings["genes"], findings["bonferroni_threshold"]
+        n_hits, n_fdr = findings["bonferroni_hits"], findings["fdr_hits"]
+        several = findings["genes_in_several_contexts"]
         summary["multixcan"][stem] = {"genes": n_tests, "bonferroni_hits": n_hits, "fdr_hits": n_fdr,
                                       "genes_in_several_contexts": several}
         columns = [c for c in ("gene", "gene_name", "pvalue", "n", "n_indep", "p_i_best", "t_i_best", "eigen_max",

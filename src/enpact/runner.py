@@ -19,18 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from enpact.checks import check_study, param_names
+from enpact.contexts import Context, study_contexts
 from enpact.errors import EnpactError
 from enpact.io import atomic_path
-from enpact.contexts import study_contexts
 from enpact.layout import (ACCURACY_SUMMARY, ACCURACY_TABLE, ResultsLayout, database_name, gwas_name, gwas_names,
                            keeps_personalized)
+from enpact.options import from_params
 from enpact.params import resolve_gwas_files, write_params
-from enpact.versions import software_versions
 from enpact.plan import read_plan
 from enpact.steps import (AccuracyConfig, ChunkConfig, CovarianceConfig, DatabaseConfig, LinearizeConfig, LociConfig,
-                          LociUnionConfig, MergeConfig, MultixcanConfig, PlanConfig, SelectConfig,
-                          MergeFeaturesConfig, PersonalizeConfig, PredictConfig, PredictorConfig, ReportConfig,
-                          TrainConfig, TwasConfig, fingerprinted, hyperparameter_pairs, report, roles, step_of)
+                          LociUnionConfig, MergeConfig, MergeFeaturesConfig, MultixcanConfig, PersonalizeConfig,
+                          PlanConfig, PredictConfig, PredictorConfig, ReportConfig, SelectConfig, TrainConfig,
+                          TwasConfig, fingerprinted, report, roles, step_of)
+from enpact.versions import software_versions
 
 log = logging.getLogger(__name__)
 
@@ -178,250 +179,219 @@ def _chunk_files(directory: Path, pattern: str) -> list[Path]:
     return sorted(directory.glob(pattern))
 
 
-def predictor_config(params: dict) -> PredictorConfig:
-    """The predictor the parameters describe."""
-    return PredictorConfig(predictor=params["predictor"], weights=params["weights"], bins=int(params["bins"]),
-                           aggregate=params["aggregate"], tracks=str(params["tracks"]),
-                           batch_size=int(params["batch_size"]), device=params["device"],
-                           precision=params["precision"], window_bp=int(params["window_bp"]) if params.get("window_bp")
-                           else None, options=hyperparameter_pairs(params.get("predictor_options")))
-
-
-def _optional(value: Any) -> Any:
-    """An optional parameter: unset ('' or None) is None."""
-    return None if value in (None, "") else value
-
-
-def variant_options(params: dict) -> dict[str, Any]:
-    """The variants personalization applies: all, or those linearization will use (its window and filters)."""
-    if params.get("personalize_variants", "all") == "all":
-        return {"variants": "all"}
-    return dict(variants=params["personalize_variants"],
-                lin_window_bp=int(params["lin_window_bp"]) if params.get("lin_window_bp") else None,
-                maf=float(params["lin_maf"]), keep_indels=bool(params.get("lin_keep_indels")),
-                keep_ambiguous=bool(params.get("lin_keep_ambiguous")),
-                keep_multiallelic=bool(params.get("lin_keep_multiallelic")), require_rsid=params["snp_key"] == "rsid")
-
-
 def selects_loci(params: dict) -> bool:
     """Whether only the loci near a trait's signal are personalized (lin_gwas_pvalue needs gwas: check_param_rules)."""
     return (params.get("lin_gwas_pvalue") is not None or bool(params.get("select_variants"))
             or bool(params.get("select_regions")))
 
 
-def gwas_options(params: dict) -> dict[str, Any]:
-    """How S-PrediXcan and S-MultiXcan read the GWAS files and key the models' SNPs (their shared options)."""
-    return dict(snp_column=params["gwas_snp_column"], effect_allele_column=params["gwas_effect_allele_column"],
-                non_effect_allele_column=params["gwas_non_effect_allele_column"],
-                beta_column=_optional(params.get("gwas_beta_column")), se_column=_optional(params.get("gwas_se_column")),
-                zscore_column=_optional(params.get("gwas_zscore_column")),
-                pvalue_column=_optional(params.get("gwas_pvalue_column")),
-                or_column=_optional(params.get("gwas_or_column")), model_db_snp_key=params["snp_key"],
-                keep_non_rsid=bool(params.get("gwas_keep_non_rsid")))
-
-
 def panel_covariance(params: dict, databases: tuple[Path, ...], out: Path) -> CovarianceConfig:
     """The SNP covariance of the databases' model SNPs: from the reference panel (covariance_vcf) when one is
     given, else from the linearization panel and its individuals."""
-    if params.get("covariance_vcf"):
-        return CovarianceConfig(model_db_path=databases, vcf=Path(params["covariance_vcf"]), out=out,
-                                snp_key=params["snp_key"], samples_file=Path(params["covariance_samples"])
-                                if params.get("covariance_samples") else None)
-    return CovarianceConfig(model_db_path=databases, vcf=Path(params["vcf"]), out=out, snp_key=params["snp_key"],
-                            samples_file=Path(params["samples"]) if params.get("samples") else None)
+    vcf, samples = (("covariance_vcf", "covariance_samples") if params.get("covariance_vcf") else ("vcf", "samples"))
+    return from_params(CovarianceConfig, params, model_db_path=databases, vcf=Path(params[vcf]), out=out,
+                       samples_file=Path(params[samples]) if params.get(samples) else None)
 
 
-def run_pipeline(params: dict, progress: bool = True) -> dict[str, Path]:
+class Pipeline:
+    """One run of every step on this machine: the phases of `run_pipeline`, in order, over one results layout.
+    Each phase builds its steps' configurations from the parameters (enpact.options.from_params), naming only the
+    files and chunks of this layout."""
+
+    def __init__(self, params: dict, progress: bool):
+        self.params = params
+        self.progress = progress
+        self.outdir = Path(params["outdir"])
+        self.runner = Runner(self.outdir, progress)
+        self.layout = self.runner.layout
+        self.contexts: list[Context] = study_contexts(params)
+        self.names = tuple(c.name for c in self.contexts if c.name is not None)
+        self.gwas_files = [Path(g) for g in resolve_gwas_files(params.get("gwas"))]
+        self.gwas_stems = gwas_names(self.gwas_files)
+        self.started = time.perf_counter()
+
+    def step(self, group: str, key: str, config_type: type, outputs: Sequence[Path], **given: Any) -> bool:
+        """Run one step, its configuration from the parameters and the `given` files."""
+        return self.runner.step(group, key, from_params(config_type, self.params, **given), outputs)
+
+    @staticmethod
+    def key(step: str, context: str | None, *rest: str) -> str:
+        """A step's key in the cache and timings: step[/context][/chunk...]."""
+        return "/".join([step, *([context] if context else []), *rest])
+
+    def start(self) -> None:
+        """pipeline_info/: the parameters and software versions of the run."""
+        write_params(self.layout.params_json, self.params)
+        _write_text(self.layout.software_versions, json.dumps(software_versions(), indent=2) + "\n")
+
+    def loci(self) -> list[Path]:
+        """Loci per context (then their union), in chunks."""
+        for context in self.contexts:
+            out = self.layout.context_loci(context.name)
+            self.step("loci", self.key("loci", context.name), LociConfig, [out], expression=context.expression,
+                      out=out, annotation=context.annotation, annotation_format=context.annotation_format)
+        if self.names:
+            self.step("loci", "loci/union", LociUnionConfig, [self.layout.loci], contexts=self.names,
+                      loci=tuple(self.layout.context_loci(n) for n in self.names), out=self.layout.loci)
+        self.step("loci", "chunk", ChunkConfig, [self.layout.loci_chunks], loci=self.layout.loci,
+                  outdir=self.layout.loci_chunks)
+        return _chunk_files(self.layout.loci_chunks, "*.tsv")
+
+    def reference(self, chunks: list[Path]) -> None:
+        """Reference features per loci chunk (the union of the contexts' loci), merged."""
+        parts = tuple(self.layout.reference_chunk(c.stem) for c in chunks)
+        remove_stale(self.layout.reference_chunks, ["*.h5"], parts)
+        for chunk, part in zip(chunks, parts):
+            self.step("reference", f"reference/{chunk.stem}", PredictConfig, [part], loci=chunk, out=part,
+                      progress=self.progress)
+        self.step("reference", "reference/merge", MergeFeaturesConfig, [self.layout.reference], inputs=parts,
+                  out=self.layout.reference)
+
+    def selection(self, chunks: list[Path]) -> list[Path]:
+        """The chunks of loci to personalize: all, or those near the trait's signal (training keeps every locus)."""
+        if not selects_loci(self.params):
+            return chunks
+        gwas = self.gwas_files[0] if self.params.get("lin_gwas_pvalue") is not None else None
+        self.step("loci", "select", SelectConfig, [self.layout.selected_loci], loci=self.layout.loci,
+                  out=self.layout.selected_loci, chunks=self.layout.selected_chunks, features=self.layout.reference,
+                  gwas=gwas)
+        return _chunk_files(self.layout.selected_chunks, "*.tsv")
+
+    def models(self) -> None:
+        """One EnPACT model per context, evaluated on held-out chromosomes."""
+        for context in self.contexts:
+            model = self.layout.context_model(context.name)
+            self.step("model", self.key("train", context.name), TrainConfig, [model / "model.json",
+                      model / "metrics.json"], features=self.layout.reference,
+                      loci=self.layout.context_loci(context.name), expression=context.expression, outdir=model)
+
+    def personalize(self, chunks: list[Path]) -> None:
+        """Per loci chunk: a plan of its distinct windows over every individual, its parts predicted (the predictor
+        once per distinct window, every context's model applied), assembled into the chunk's store."""
+        layout = self.layout
+        plans = {chunk.stem: layout.plan(chunk.stem) for chunk in chunks}
+        remove_stale(layout.plans, ["*.h5", "*.parts"], [p for plan in plans.values()
+                                                         for p in (plan, plan.with_suffix(".parts"))])
+        remove_stale(layout.personalized, ["*.h5"], [layout.personalized_store(c.stem) for c in chunks])
+        models = tuple(layout.context_model(c.name) for c in self.contexts)
+        pieces_kept: list[Path] = []
+        for chunk in chunks:
+            plan = plans[chunk.stem]
+            self.step("personalize", f"plan/{chunk.stem}", PlanConfig, [plan], loci=chunk, out=plan,
+                      parts_file=plan.with_suffix(".parts"), features=layout.reference)
+            pieces = tuple(layout.personalized_part(chunk.stem, k) for k in range(read_plan(plan).n_parts))
+            pieces_kept += pieces
+            for k, piece in enumerate(pieces):
+                self.step("personalize", f"personalize/{chunk.stem}/part{k}", PersonalizeConfig, [piece], loci=chunk,
+                          plan=plan, part=k, model=models, contexts=self.names, out=piece, progress=self.progress)
+            store = layout.personalized_store(chunk.stem)
+            self.step("personalize", f"merge/{chunk.stem}", MergeConfig, [store], inputs=pieces, plan=plan, out=store)
+        remove_stale(layout.personalized / "chunks", ["*.h5"], pieces_kept)
+
+    def accuracy(self, chunks: list[Path]) -> None:
+        """Personalized predictions against each context's observed values."""
+        stores = tuple(self.layout.personalized_store(c.stem) for c in chunks)
+        for context in self.contexts:
+            folder = self.layout.context_accuracy(context.name)
+            self.step("personalize", self.key("accuracy", context.name), AccuracyConfig,
+                      [folder / ACCURACY_TABLE, folder / ACCURACY_SUMMARY], personalized=stores,
+                      expression=context.expression, outdir=folder, context=context.name)
+
+    def linearize(self, chunks: list[Path]) -> None:
+        """Linearization per context x loci chunk, then each context's databases (and reference-panel covariance);
+        the personalized stores deleted afterwards unless kept."""
+        layout, params = self.layout, self.params
+        linearized = {c.name: [layout.linearized_chunk(chunk.stem, c.name) for chunk in chunks]
+                      for c in self.contexts}
+        remove_stale(layout.linearized / "chunks", ["*.h5", "*/*.h5", "*.summary.tsv", "*.weights.tsv",
+                                                    "*.covariance.tsv.gz"], [p for ps in linearized.values() for p in ps])
+        outputs: list[Path] = []
+        for context in self.contexts:
+            for chunk, out in zip(chunks, linearized[context.name]):   # a chunk without the context's loci: empty
+                self.step("linearize", self.key("linearize", context.name, chunk.stem), LinearizeConfig, [out],
+                          personalized=layout.personalized_store(chunk.stem), loci=chunk, out=out,
+                          context=context.name, progress=self.progress)
+            name = database_name(params["name"], context.name)
+            databases = [layout.database(name), layout.covariance(name), layout.linearization_summary(name)]
+            if params.get("keep_unfiltered"):
+                databases += [layout.unfiltered_database(name), layout.unfiltered_covariance(name)]
+            outputs += databases
+            self.step("databases", self.key("database", context.name), DatabaseConfig, databases,
+                      linearized=tuple(linearized[context.name]), name=name, outdir=layout.linearized)
+            if params.get("covariance_vcf"):   # the SNP covariance S-PrediXcan reads, from a reference panel
+                panel = layout.panel_covariance(name)
+                outputs.append(panel)
+                self.runner.step("databases", self.key("covariance", context.name),
+                                 panel_covariance(params, (layout.database(name),), panel), [panel])
+        remove_stale(layout.linearized, ["*.db", "*.txt.gz", "*.summary.tsv"], outputs)
+        if not keeps_personalized(params):
+            for path in sorted([*layout.personalized.rglob("*.h5"), *layout.plans.glob("*.parts")]):
+                path.unlink()
+            log.info("deleted the personalized prediction stores (delete_personalized)")
+
+    def twas(self) -> None:
+        """S-PrediXcan per context x GWAS file (a context of several takes every GWAS file in one step)."""
+        layout = self.layout
+        tables = [p for c in self.contexts for stem in self.gwas_stems
+                  for p in (layout.twas_table(stem, c.name), *layout.twas_plots(stem, c.name))]
+        remove_stale(layout.twas, ["*.csv", "*.qq.png", "*.manhattan.png", "*/*.csv", "*/*.png"], tables)
+        for context in self.contexts:
+            name = database_name(self.params["name"], context.name)
+            covariance = (layout.panel_covariance(name) if self.params.get("covariance_vcf")
+                          else layout.covariance(name))
+            batches = ([((g,), stem) for g, stem in zip(self.gwas_files, self.gwas_stems)] if context.name is None
+                       else [(tuple(self.gwas_files), "{gwas}")] if self.gwas_files else [])
+            for batch, stem in batches:
+                self.step("twas", f"twas/{stem}" if context.name is None else f"twas/{context.name}", TwasConfig,
+                          [layout.twas_table(gwas_name(g), context.name) for g in batch],
+                          model_db_path=layout.database(name), covariance=covariance, gwas_files=batch,
+                          out=str(layout.twas_table(stem, context.name)),
+                          plots_prefix=str(layout.twas_plots_prefix(stem, context.name)))
+
+    def multixcan(self) -> None:
+        """S-MultiXcan per GWAS across the contexts, on the joint SNP covariance of their models."""
+        layout, runs = self.layout, bool(self.names and self.gwas_files)
+        remove_stale(layout.multixcan, ["*.tsv", "*.png", "*.txt.gz"],
+                     [layout.multixcan_covariance] + [p for stem in self.gwas_stems
+                                                      for p in (layout.multixcan_table(stem), layout.multixcan_qq(stem))]
+                     if runs else [])
+        if not runs:
+            return
+        dbs = tuple(layout.database(database_name(self.params["name"], n)) for n in self.names)
+        self.runner.step("multixcan", "multixcan/covariance",
+                         panel_covariance(self.params, dbs, layout.multixcan_covariance), [layout.multixcan_covariance])
+        for gwas, stem in zip(self.gwas_files, self.gwas_stems):
+            out = layout.multixcan_table(stem)
+            self.step("multixcan", f"multixcan/{stem}", MultixcanConfig, [out],
+                      snp_covariance=layout.multixcan_covariance, out=out, context_names=self.names, context_dbs=dbs,
+                      context_results=tuple(layout.twas_table(stem, n) for n in self.names), gwas_file=gwas,
+                      qq_plot=layout.multixcan_qq(stem))
+
+    def report(self) -> dict[str, Any]:
+        """Timings and the report; the paths `enpact run` prints."""
+        runner, layout = self.runner, self.layout
+        runner.timings.append(("predictor", "predictor (inside reference and personalize)",
+                               runner.predictor_seconds(), "ran"))
+        runner.timings.append(("total", "total", time.perf_counter() - self.started, "ran"))
+        runner.write_timings()
+        report(ReportConfig(outdir=self.outdir), self.params)
+        databases = [layout.database(database_name(self.params["name"], c.name)) for c in self.contexts]
+        return {"outdir": self.outdir, "report": layout.report_html, "databases": databases,
+                "covariances": [db.with_suffix(".txt.gz") for db in databases], "twas": layout.twas}
+
+
+def run_pipeline(params: dict, progress: bool = True) -> dict[str, Any]:
     """Run loci -> reference -> train -> personalize -> linearize -> databases -> TWAS -> report."""
     check_study(params)   # what would otherwise be found hours of predictor time later; nothing written yet
-    outdir = Path(params["outdir"])
-    runner = Runner(outdir, progress)
-    layout = runner.layout
-    started = time.perf_counter()
-    write_params(layout.params_json, params)
-    _write_text(layout.software_versions, json.dumps(software_versions(), indent=2) + "\n")
-
-    contexts = study_contexts(params)
-    names = tuple(c.name for c in contexts if c.name is not None)
-
-    # 1. loci (per context, then their union), and chunks of loci and samples
-    for context in contexts:
-        out = layout.context_loci(context.name)
-        runner.step("loci", "loci" if context.name is None else f"loci/{context.name}", LociConfig(
-            expression=context.expression, fasta=Path(params["fasta"]), out=out, annotation=context.annotation,
-            annotation_format=context.annotation_format, train_chroms=_optional(params.get("train_chroms")),
-            valid_chroms=_optional(params.get("valid_chroms")), test_chroms=_optional(params.get("test_chroms")),
-            gene_types=_optional(params.get("gene_types"))), [out])
-    if names:
-        runner.step("loci", "loci/union", LociUnionConfig(
-            loci=tuple(layout.context_loci(n) for n in names), contexts=names, out=layout.loci), [layout.loci])
-    runner.step("loci", "chunk", ChunkConfig(
-        loci=layout.loci, outdir=layout.chunks, loci_per_chunk=int(params["loci_per_chunk"]),
-        samples_per_chunk=int(params["samples_per_chunk"]),
-        vcf=None if params.get("samples") else Path(params["vcf"]),
-        samples_file=Path(params["samples"]) if params.get("samples") else None), [layout.loci_chunks])
-    loci_chunks = _chunk_files(layout.loci_chunks, "*.tsv")
-
-    # 2. reference features per loci chunk (the union of the contexts' loci), merged
-    remove_stale(layout.reference_chunks, ["*.h5"], [layout.reference_chunk(c.stem) for c in loci_chunks])
-    predictor = predictor_config(params)
-    for chunk in loci_chunks:
-        part = layout.reference_chunk(chunk.stem)
-        runner.step("reference", f"reference/{chunk.stem}", PredictConfig(
-            fasta=Path(params["fasta"]), loci=chunk, out=part, predictor=predictor, progress=progress), [part])
-    parts = tuple(layout.reference_chunk(c.stem) for c in loci_chunks)
-    runner.step("reference", "reference/merge", MergeFeaturesConfig(inputs=parts, out=layout.reference),
-                [layout.reference])
-
-    # 2b. the loci to personalize: all, or those near the trait's signal (training keeps every locus)
-    gwas_files = resolve_gwas_files(params.get("gwas"))
-    personal_chunks = loci_chunks
-    if selects_loci(params):
-        runner.step("loci", "select", SelectConfig(
-            loci=layout.loci, out=layout.selected_loci, chunks=layout.selected_chunks,
-            loci_per_chunk=int(params["loci_per_chunk"]), features=layout.reference,
-            window_bp=int(params["lin_window_bp"]) if params.get("lin_window_bp") else None,
-            gwas=Path(gwas_files[0]) if params.get("lin_gwas_pvalue") is not None else None,
-            gwas_snp_column=params["gwas_snp_column"], gwas_pvalue_column=params["gwas_pvalue_column"],
-            gwas_pvalue_threshold=float(params["lin_gwas_pvalue"]) if params.get("lin_gwas_pvalue") is not None
-            else 5e-8, credible_sets=Path(params["select_variants"]) if params.get("select_variants") else None,
-            regions=Path(params["select_regions"]) if params.get("select_regions") else None),
-            [layout.selected_loci])
-        personal_chunks = _chunk_files(layout.selected_chunks, "*.tsv")
-
-    # 3. one EnPACT model per context, evaluated on held-out chromosomes
-    for context in contexts:
-        model = layout.context_model(context.name)
-        runner.step("model", "train" if context.name is None else f"train/{context.name}", TrainConfig(
-            features=layout.reference, loci=layout.context_loci(context.name), expression=context.expression,
-            outdir=model, model_type=params["model_type"], folds=int(params["model_folds"]), seed=int(params["seed"]),
-            device=params["device"], baseline_track=_optional(params.get("baseline_track")),
-            hyperparameters=hyperparameter_pairs(params.get("model_hyperparameters"))),
-            [model / "model.json", model / "metrics.json"])
-
-    # 4. personalized predictions: per loci chunk, a plan of its distinct windows over every individual, its parts
-    #    predicted (the predictor once per distinct window, every context's model applied), and assembled
-    samples_file = Path(params["samples"]) if params.get("samples") else None
-    plans = {chunk.stem: layout.plan(chunk.stem) for chunk in personal_chunks}
-    remove_stale(layout.plans, ["*.h5", "*.parts"], [p for plan in plans.values()
-                                                     for p in (plan, plan.with_suffix(".parts"))])
-    remove_stale(layout.personalized, ["*.h5"], [layout.personalized_store(c.stem) for c in personal_chunks])
-    models = tuple(layout.context_model(c.name) for c in contexts)
-    pieces_kept = []
-    for chunk in personal_chunks:
-        plan_file = plans[chunk.stem]
-        runner.step("personalize", f"plan/{chunk.stem}", PlanConfig(
-            fasta=Path(params["fasta"]), loci=chunk, vcf=Path(params["vcf"]), out=plan_file,
-            parts_file=plan_file.with_suffix(".parts"), features=layout.reference, samples_file=samples_file,
-            windows_per_part=int(params["windows_per_part"]), allow_unphased=bool(params.get("allow_unphased")),
-            panel_samples_file=samples_file, **variant_options(params)), [plan_file])
-        pieces = tuple(layout.personalized_part(chunk.stem, k) for k in range(read_plan(plan_file).n_parts))
-        pieces_kept += pieces
-        for k, piece in enumerate(pieces):
-            runner.step("personalize", f"personalize/{chunk.stem}/part{k}", PersonalizeConfig(
-                fasta=Path(params["fasta"]), loci=chunk, vcf=Path(params["vcf"]), model=models, contexts=names,
-                out=piece, weights=params["weights"], batch_size=int(params["batch_size"]),
-                device=params["device"], precision=params["precision"],
-                allow_unphased=bool(params.get("allow_unphased")),
-                allow_precision_mismatch=bool(params.get("allow_precision_mismatch")),
-                save_features=bool(params.get("save_features")), panel_samples_file=samples_file,
-                **variant_options(params), plan=plan_file, part=k, progress=progress), [piece])
-        store = layout.personalized_store(chunk.stem)
-        runner.step("personalize", f"merge/{chunk.stem}", MergeConfig(inputs=pieces, out=store, plan=plan_file),
-                    [store])
-    remove_stale(layout.personalized / "chunks", ["*.h5"], pieces_kept)
-
-    for context in contexts:
-        folder = layout.context_accuracy(context.name)
-        runner.step("personalize", "accuracy" if context.name is None else f"accuracy/{context.name}",
-                    AccuracyConfig(personalized=tuple(layout.personalized_store(c.stem) for c in personal_chunks),
-                                   expression=context.expression, outdir=folder, context=context.name,
-                                   seed=int(params["seed"])),
-                    [folder / ACCURACY_TABLE, folder / ACCURACY_SUMMARY])
-
-    # 5. linearization per context x loci chunk, then each context's databases
-    name = params["name"]
-    linearized = {c.name: [layout.linearized_chunk(chunk.stem, c.name) for chunk in personal_chunks] for c in contexts}
-    remove_stale(layout.linearized / "chunks", ["*.h5", "*/*.h5", "*.summary.tsv", "*.weights.tsv",
-                                                "*.covariance.tsv.gz"], [p for ps in linearized.values() for p in ps])
-    outputs: list[Path] = []
-    for context in contexts:
-        for chunk, out in zip(personal_chunks, linearized[context.name]):   # a chunk without the context's loci: empty
-            runner.step("linearize", f"linearize/{chunk.stem}" if context.name is None else
-                        f"linearize/{context.name}/{chunk.stem}", LinearizeConfig(
-                personalized=layout.personalized_store(chunk.stem), vcf=Path(params["vcf"]), loci=chunk,
-                out=out, context=context.name,
-                window_bp=int(params["lin_window_bp"]) if params.get("lin_window_bp") else None,
-                maf=float(params["lin_maf"]), keep_indels=bool(params.get("lin_keep_indels")),
-                keep_ambiguous=bool(params.get("lin_keep_ambiguous")),
-                keep_multiallelic=bool(params.get("lin_keep_multiallelic")), require_rsid=params["snp_key"] == "rsid",
-                build=params["build"], folds=int(params["lin_folds"]), alpha=float(params["lin_alpha"]),
-                seed=int(params["seed"]), min_snps=int(params["lin_min_snps"]),
-                progress=progress), [out])
-        db_name = database_name(name, context.name)
-        databases = [layout.database(db_name), layout.covariance(db_name), layout.linearization_summary(db_name)]
-        if params.get("keep_unfiltered"):
-            databases += [layout.unfiltered_database(db_name), layout.unfiltered_covariance(db_name)]
-        outputs += databases
-        runner.step("databases", "database" if context.name is None else f"database/{context.name}",
-                    DatabaseConfig(
-            linearized=tuple(linearized[context.name]), name=db_name, outdir=layout.linearized,
-            snp_key=params["snp_key"], pval_threshold=float(params["db_pval_threshold"]),
-            rho_threshold=float(params["db_rho_threshold"]), keep_unfiltered=bool(params.get("keep_unfiltered")),
-            population=_optional(params.get("population")), cv_seed=int(params["seed"]),
-            allow_empty=bool(params.get("allow_empty_results"))), databases)
-        if params.get("covariance_vcf"):   # the SNP covariance S-PrediXcan reads, from a reference panel
-            panel = layout.panel_covariance(db_name)
-            outputs.append(panel)
-            runner.step("databases", "covariance" if context.name is None else f"covariance/{context.name}",
-                        panel_covariance(params, (layout.database(db_name),), panel), [panel])
-    remove_stale(layout.linearized, ["*.db", "*.txt.gz", "*.summary.tsv"], outputs)
-    if not keeps_personalized(params):
-        for path in sorted([*layout.personalized.rglob("*.h5"), *layout.plans.glob("*.parts")]):
-            path.unlink()
-        log.info("deleted the personalized prediction stores (delete_personalized)")
-
-    # 6. S-PrediXcan per context x GWAS file
-    stems = gwas_names(gwas_files)
-    tables = [p for c in contexts for stem in stems
-              for p in (layout.twas_table(stem, c.name), *layout.twas_plots(stem, c.name))]
-    remove_stale(layout.twas, ["*.csv", "*.qq.png", "*.manhattan.png", "*/*.csv", "*/*.png"], tables)
-    for context in contexts:
-        db_name = database_name(name, context.name)
-        covariance = layout.panel_covariance(db_name) if params.get("covariance_vcf") else layout.covariance(db_name)
-        # one GWAS file per step; the contexts of a run of several take them all in one step (a folder each)
-        batches = ([((Path(g),), stem) for g, stem in zip(gwas_files, stems)] if context.name is None
-                   else [(tuple(Path(g) for g in gwas_files), "{gwas}")] if gwas_files else [])
-        for batch, stem in batches:
-            runner.step("twas", f"twas/{stem}" if context.name is None else f"twas/{context.name}", TwasConfig(
-                model_db_path=layout.database(db_name), covariance=covariance, gwas_file=batch,
-                output_file=str(layout.twas_table(stem, context.name)), **gwas_options(params),
-                plots_prefix=str(layout.twas_plots_prefix(stem, context.name)),
-                allow_empty=bool(params.get("allow_empty_results"))),
-                [layout.twas_table(gwas_name(g), context.name) for g in batch])
-
-    # 7. S-MultiXcan per GWAS across the contexts, on the joint SNP covariance of their models
-    remove_stale(layout.multixcan, ["*.tsv", "*.png", "*.txt.gz"],
-                 [layout.multixcan_covariance] + [p for stem in stems for p in (layout.multixcan_table(stem),
-                                                                                layout.multixcan_qq(stem))]
-                 if names and gwas_files else [])
-    if names and gwas_files:
-        dbs = tuple(layout.database(database_name(name, n)) for n in names)
-        runner.step("multixcan", "multixcan/covariance", panel_covariance(params, dbs, layout.multixcan_covariance),
-                    [layout.multixcan_covariance])
-        for gwas, stem in zip(gwas_files, stems):
-            out = layout.multixcan_table(stem)
-            runner.step("multixcan", f"multixcan/{stem}", MultixcanConfig(
-                snp_covariance=layout.multixcan_covariance, output=out, context_names=names, context_dbs=dbs,
-                context_results=tuple(layout.twas_table(stem, n) for n in names),
-                gwas_file=Path(gwas), **gwas_options(params), qq_plot=layout.multixcan_qq(stem)), [out])
-
-    # 8. report
-    runner.timings.append(("predictor", "predictor (inside reference and personalize)", runner.predictor_seconds(),
-                           "ran"))
-    runner.timings.append(("total", "total", time.perf_counter() - started, "ran"))
-    runner.write_timings()
-    report(ReportConfig(outdir=outdir), params)
-    databases = [layout.database(database_name(name, c.name)) for c in contexts]
-    return {"outdir": outdir, "report": layout.report_html, "databases": databases,
-            "covariances": [db.with_suffix(".txt.gz") for db in databases], "twas": layout.twas}
+    run = Pipeline(params, progress)
+    run.start()
+    loci_chunks = run.loci()
+    run.reference(loci_chunks)
+    chunks = run.selection(loci_chunks)
+    run.models()
+    run.personalize(chunks)
+    run.accuracy(chunks)
+    run.linearize(chunks)
+    run.twas()
+    run.multixcan()
+    return run.report()

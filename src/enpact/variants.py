@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pysam
 
 from enpact.errors import EnpactError
-from enpact.genome import Genome, resolve_chrom
+from enpact.genome import Genome, resolve_chrom, window_start
 from enpact.io import file_compression
 
 log = logging.getLogger(__name__)
@@ -332,3 +333,75 @@ def applied_alleles(table: VariantTable) -> np.ndarray:
                 alleles[v][alleles[v] == k] = 0
     return alleles
 
+
+# ---------------------------------------------------------------------------------------------------------
+# the variants a linear model can use (linearization fits them; personalization may apply only them)
+
+AMBIGUOUS = {frozenset("AT"), frozenset("CG")}
+
+
+@dataclass(frozen=True)
+class VariantFilters:
+    """Which variants enter a locus's model (PredictDB defaults: biallelic SNVs, MAF >= 0.01, no A/T or C/G)."""
+
+    maf: float = 0.01
+    keep_indels: bool = False
+    keep_ambiguous: bool = False
+    keep_multiallelic: bool = False
+    build: str = "b38"
+    require_rsid: bool = False   # databases keyed by rsid: a variant without one could not be used, so not fitted
+
+
+def passing_alleles(table: VariantTable, variants: np.ndarray, filters: VariantFilters
+                    ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(variant, ALT index, dosage over the table's samples) of every allele of `variants` that the filters let into
+    a linear model; missing calls count as reference. The one definition of a usable variant: linearization fits
+    these, and personalization with `variants linearizable` applies only these."""
+    for v in variants.tolist():
+        ref, site_alts = table.ref[v], table.alts[v]
+        if len(site_alts) > 1 and not filters.keep_multiallelic:
+            continue
+        if filters.require_rsid and not table.ids[v].startswith("rs"):
+            continue
+        alleles = table.alleles[v]  # (n_samples, 2)
+        for k, alt in enumerate(site_alts, start=1):
+            if is_symbolic(alt):
+                continue
+            snv = len(ref) == 1 and len(alt) == 1
+            if not snv and not filters.keep_indels:
+                continue
+            if snv and frozenset((ref, alt)) in AMBIGUOUS and not filters.keep_ambiguous:
+                continue
+            dosage = ((alleles == k) & (alleles != MISSING)).sum(axis=1).astype(np.float64)
+            frequency = dosage.mean() / 2
+            if min(frequency, 1 - frequency) < filters.maf or dosage.std() == 0:
+                continue
+            yield v, k, dosage
+
+
+@dataclass(frozen=True)
+class LinearizableVariants:
+    """Personalize with the variants linearization will use: inside the linearization window of the locus, passing
+    the filters, with allele frequencies over the linearization panel (`panel`: the VCF read for its individuals).
+    Every other allele of a haplotype is taken as the reference's."""
+
+    panel: VcfReader
+    window_bp: int
+    filters: VariantFilters
+
+    def restrict(self, table: VariantTable, panel_table: VariantTable, center: int) -> VariantTable:
+        """The haplotypes of `table` (same region and records as `panel_table`) with only the usable alleles."""
+        if len(table) != len(panel_table) or not np.array_equal(table.pos, panel_table.pos):
+            raise EnpactError(f"{self.panel.path}: the panel's records differ from the personalized samples' records "
+                              f"on {table.chrom}; read both from the same VCF")
+        start = window_start(center, self.window_bp)
+        inside = panel_table.overlapping(start, start + self.window_bp)
+        usable = np.zeros((len(table), 1 + max((len(a) for a in table.alts), default=0)), dtype=bool)
+        for v, k, _dosage in passing_alleles(panel_table, inside, self.filters):
+            usable[v, k] = True
+        alleles = table.alleles
+        if not len(alleles):
+            return table
+        rows = np.broadcast_to(np.arange(len(table))[:, None, None], alleles.shape)
+        kept = usable[rows, np.maximum(alleles, 0)] | (alleles <= 0)
+        return replace(table, alleles=np.where(kept, alleles, 0).astype(alleles.dtype))

@@ -1,4 +1,4 @@
-"""`enpact run` (the whole pipeline on one machine) and `enpact report`."""
+"""`enpact run` (the whole pipeline on one machine) and `enpact demo-weights`."""
 
 from __future__ import annotations
 
@@ -8,15 +8,13 @@ from pathlib import Path
 
 from enpact.errors import EnpactError
 from enpact.params import DEMOS, resolve_params, write_demo_weights
-from enpact.cli._common import set_step
-from enpact.steps import ReportConfig, report
 
 ORDER = 1
 log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `run` and `report` subcommands."""
+    """Add the `run` and `demo-weights` subcommands."""
     p = subparsers.add_parser(
         "run",
         help="run the whole pipeline on this machine (the bundled demo when no --params is given)",
@@ -46,11 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "~/.cache/enpact where that is read-only)")
     w.set_defaults(func=demo_weights)
 
-    r = subparsers.add_parser("report", help="(re)write report/index.html of a finished run")
-    r.add_argument("--outdir", required=True, type=Path, help="the run's output directory")
-    r.add_argument("--truth-causal-genes", type=Path, help="the truth table (truth_causal_genes), when the run's "
-                   "params.json names a copy that is not readable here (Nextflow stages one into the report task)")
-    set_step(r, report_config, report)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,8 +73,3 @@ def demo_weights(args: argparse.Namespace) -> int:
     """`enpact demo-weights`: write the checkpoint and print where it is."""
     print(write_demo_weights(args.predictor, args.out))
     return 0
-
-
-def report_config(args: argparse.Namespace) -> ReportConfig:
-    """The report step's configuration from the arguments."""
-    return ReportConfig(outdir=args.outdir, truth_causal_genes=args.truth_causal_genes)
