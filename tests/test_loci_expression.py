@@ -93,6 +93,10 @@ def test_expression_checks(tmp_path):
         read_expression(_matrix(tmp_path, "NAME\tA\tB\nG1\t1\t2\nG2\t3\tx1\n"))
     with pytest.raises(EnpactError, match="feature 'G1' appears twice"):
         read_expression(_matrix(tmp_path, "NAME\tA\nG1\t1\nG1\t2\n"))
+    for infinite in ("inf", "-Inf", "1e999"):   # issue 24: accepted before, and read as r = 0 by the accuracy step
+        with pytest.raises(EnpactError, match=rf"line 3, feature G2, sample B: value '{infinite}' is infinite "
+                                              r"\(1 infinite values\)"):
+            read_expression(_matrix(tmp_path, f"NAME\tA\tB\nG1\t1\t2\nG2\t3\t{infinite}\n"))
     with pytest.raises(EnpactError, match="sample 'A' appears twice"):
         read_expression(_matrix(tmp_path, "NAME\tA\tA\nG1\t1\t2\n"))
     dropped = read_expression(_matrix(tmp_path, "NAME\tA\tB\nG1\t1\tNA\nG2\t2\tNA\n"))

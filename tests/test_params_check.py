@@ -146,3 +146,28 @@ def test_nextflow_only_parameters_are_parameters_of_the_pipeline():
     declared = _schema_names(json.loads(schema_path().read_text()))
     assert not NEXTFLOW_ONLY - declared, sorted(NEXTFLOW_ONLY - declared)
     assert "multiqc_title" not in declared   # planted: a name of another pipeline would be caught
+
+
+def test_numbers_as_users_write_them_load_from_yaml(tmp_path):
+    """`lin_gwas_pvalue: 5e-8` (the README's own example) is a number, not the text YAML 1.1 makes of it."""
+    from enpact.params import read_params_file, resolve_params
+
+    path = tmp_path / "p.yaml"
+    path.write_text("lin_gwas_pvalue: 5e-8\ndb_pval_threshold: 1e-300\nlin_maf: 5E-2\nseed: 10\n"
+                    "train_chroms: chr1,chr2\n")
+    assert read_params_file(path) == {"lin_gwas_pvalue": 5e-8, "db_pval_threshold": 1e-300, "lin_maf": 0.05,
+                                      "seed": 10, "train_chroms": "chr1,chr2"}
+    demo = {k: v for k, v in demo_params().items() if k != "lin_gwas_pvalue"}
+    path.write_text(yaml.safe_dump(demo) + "lin_gwas_pvalue: 5e-8\n")
+    assert resolve_params(path, {"outdir": str(tmp_path / "out")})["lin_gwas_pvalue"] == 5e-8
+
+
+def test_the_example_parameter_files_of_the_docs_load():
+    from enpact.params import read_params_file, schema_properties, load_schema
+
+    known = schema_properties(load_schema())
+    examples = sorted((Path(__file__).resolve().parents[1] / "docs").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        params = read_params_file(path)
+        assert params and set(params) <= set(known), path

@@ -575,6 +575,20 @@ def test_pvalue_fix_zero_drops_zero_pvalues_and_sign_column_works(fx, tmp_path):
     assert b["effect_size"].isna().all()
 
 
+@pytest.mark.parametrize("bad", ["1.5", "-0.2"])
+def test_pvalues_outside_zero_one_are_refused_with_count_and_example(fx, tmp_path, bad):
+    """A p-value of 1.5 would give a small z of the wrong sign (issue 24): refused, naming a row."""
+    rows = [dict(r) for r in fx.gwas_rows]
+    changed = [i for i, r in enumerate(rows) if r["P"] not in ("NA", "0")][:2]
+    for i in changed:
+        rows[i]["P"] = bad
+    gwas = tmp_path / "bad.txt"
+    write_gwas(gwas, rows)
+    with pytest.raises(EnpactError, match=rf"2 rows have a p-value outside \[0, 1\] in column 'P' "
+                                          rf"\(e\.g\. {rows[changed[0]]['SNP']}: {bad}\)"):
+        run_twas(fx.db, fx.covariance, [gwas], GwasColumns(pvalue="P", beta="BETA"), tmp_path / "out.csv")
+
+
 def test_plots_show_every_gene_and_the_bonferroni_line(tmp_path):
     from enpact.plots_twas import manhattan_plot, qq_plot
 

@@ -18,7 +18,7 @@ def read_expression(path: str | Path) -> pd.DataFrame:
     """Read a features x samples matrix (tab or whitespace separated, optionally gzipped), validated.
 
     NaN (empty, NA, NaN) values are allowed and ignored by the per-feature mean; samples with no value at all are
-    dropped with a warning; duplicate feature ids or sample names and non-numeric values are errors.
+    dropped with a warning; duplicate feature ids or sample names, non-numeric and infinite values are errors.
     """
     path = Path(path)
     if not path.exists():
@@ -50,7 +50,14 @@ def read_expression(path: str | Path) -> pd.DataFrame:
         raise EnpactError(
             f"{path}: line {row + 2}, sample {samples[col]}: value '{raw.iat[row, col]}' is not a number"
         )
-    matrix = pd.DataFrame(values.to_numpy(dtype=np.float64), index=ids.astype(str).to_numpy(), columns=samples)
+    numbers = values.to_numpy(dtype=np.float64)
+    infinite = np.isinf(numbers)
+    if infinite.any():   # a mean, a correlation and a model would all take it silently
+        row, col = np.argwhere(infinite)[0]
+        raise EnpactError(f"{path}: line {row + 2}, feature {ids.iloc[row]}, sample {samples[col]}: value "
+                          f"'{raw.iat[row, col]}' is infinite ({int(infinite.sum())} infinite values); give finite "
+                          "values, or NA for a missing one")
+    matrix = pd.DataFrame(numbers, index=ids.astype(str).to_numpy(), columns=samples)
     matrix.index.name = "NAME"
     empty_samples = matrix.columns[matrix.isna().all(axis=0)]
     if len(empty_samples):

@@ -67,13 +67,27 @@ def schema_defaults(schema: dict) -> dict[str, Any]:
     return {name: spec["default"] for name, spec in schema_properties(schema).items() if "default" in spec}
 
 
+class ParamsLoader(yaml.SafeLoader):
+    """YAML as users write numbers: `5e-8` and `1e-300` are floats (YAML 1.1, and so PyYAML, needs `5.0e-8`)."""
+
+
+ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                  |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
 def read_params_file(path: Path) -> dict[str, Any]:
     """A YAML or JSON parameter file as a dict (one-line errors)."""
     if not path.exists():
         raise EnpactError(f"parameter file not found: {path}")
     text = path.read_text()
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=ParamsLoader)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         first = str(err).splitlines()[0]
         where = ""

@@ -251,7 +251,7 @@ def gwas_zscores(
     if source == "zscore":
         z = numeric[columns.zscore]
     elif source == "pvalue":
-        z = _z_from_pvalue(numeric[columns.pvalue], beta, table, columns, input_pvalue_fix)
+        z = _z_from_pvalue(numeric[columns.pvalue], beta, table, columns, input_pvalue_fix, path)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             z = beta / numeric[columns.se]
@@ -259,9 +259,17 @@ def gwas_zscores(
 
 
 def _z_from_pvalue(
-    pvalue: np.ndarray, beta: np.ndarray | None, table: pl.DataFrame, columns: GwasColumns, pvalue_fix: float
+    pvalue: np.ndarray, beta: np.ndarray | None, table: pl.DataFrame, columns: GwasColumns, pvalue_fix: float,
+    path: str | Path,
 ) -> np.ndarray:
-    """|z| = -Φ⁻¹(p/2) with the sign of beta (or the sign column); p = 0 gets the z of min(smallest p, fix)."""
+    """|z| = -Φ⁻¹(p/2) with the sign of beta (or the sign column); p = 0 gets the z of min(smallest p, fix). A
+    p-value outside [0, 1] is refused: its z would be small and of the wrong sign, silently."""
+    outside = (pvalue < 0) | (pvalue > 1)   # NaN (missing) compares False: those rows are dropped later, counted
+    if outside.any():
+        first = int(np.argmax(outside))
+        raise EnpactError(f"{path}: {int(outside.sum())} rows have a p-value outside [0, 1] in column "
+                          f"'{columns.pvalue}' (e.g. {table[columns.snp][first]}: {pvalue[first]:g}); the column must "
+                          "hold p-values, not -log10(p) or z-scores (use gwas_zscore_column for z-scores)")
     sign = np.sign(beta) if beta is not None else _beta_sign(table[columns.beta_sign])
     with np.errstate(invalid="ignore"):
         abs_z = -ndtri(pvalue / 2)
