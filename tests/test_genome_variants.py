@@ -62,6 +62,16 @@ def test_ref_mismatch_is_an_error_naming_the_first_site(genome, tmp_path):
         VcfReader(vcf).read("chr1", 0, 100, genome)
 
 
+def test_a_variant_past_the_end_of_the_fasta_asks_whether_the_fasta_is_complete(tmp_path):
+    """A cut-short FASTA is not blamed on the genome build (issue 24)."""
+    short = Genome(write_fasta(tmp_path / "short.fa", {"chr1": "ACGTACGTAC", "chr2": "GGGG"}))
+    vcf = _vcf(tmp_path, [_rec(50, "A", "G", "0|1", "0|0")])
+    with pytest.raises(EnpactError, match=r"chr1:50 lies past the end of chr1 in the FASTA \(10 bp\): is the FASTA "
+                                          r"complete") as err:
+        VcfReader(vcf).read("chr1", 0, 100, short)
+    assert "genome builds" not in str(err.value)
+
+
 def test_symbolic_and_missing_alleles_are_applied_as_reference_and_counted(genome, tmp_path):
     base = genome.fetch_string("chr1", 19, 20)
     alt = "A" if base != "A" else "C"

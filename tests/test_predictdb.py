@@ -301,8 +301,13 @@ def test_no_model_passing_the_filters_is_an_error_with_the_numbers(chunks, tmp_p
     prefixes, _ = chunks
     out = tmp_path / "db"
     with pytest.raises(EnpactError, match=r"no model passed the filters: of \d+ fitted loci, \d+ have zscore_pval < "
-                                          r"0.05 \(smallest [0-9.e-]+\), 0 rho_avg > 1\.5.*--allow-empty"):
+                                          r"0.05 \(smallest [0-9.e-]+\), 0 rho_avg > 1\.5.*relax the filters \(raise "
+                                          r"--pval-threshold, lower --rho-threshold\).*--allow-empty"):
         build_database(prefixes, "t", out, rho_threshold=1.5)
+    from enpact.checks import param_names   # what `enpact run` says: the parameters to change
+
+    assert param_names("raise --pval-threshold, lower --rho-threshold", "database") == \
+        "raise db_pval_threshold, lower db_rho_threshold"
     assert not out.exists() or list(out.iterdir()) == []
     outputs = build_database(prefixes, "t", out, rho_threshold=1.5, allow_empty=True)
     assert outputs.n_genes == 0 and db_rows(outputs.db, "SELECT COUNT(*) FROM extra") == [(0,)]

@@ -524,7 +524,8 @@ def _empty_database_reason(summary: pd.DataFrame, n_snps: pd.Series, ok: np.ndar
     return (f"no model passed the filters: of {len(fitted)} fitted loci, {int((pvals < pval_threshold).sum())} have "
             f"zscore_pval < {pval_threshold:g} (smallest {_smallest(pvals)}), {int((rhos > rho_threshold).sum())} "
             f"rho_avg > {rho_threshold:g}, {int((n_snps[ok] > 0).sum())} at least one SNP; with {n_samples} "
-            "individuals the cross-validated statistics are weak: add individuals, or lower the thresholds")
+            "individuals the cross-validated statistics are weak: add individuals, or relax the filters (raise "
+            "--pval-threshold, lower --rho-threshold)")
 
 
 # ---------------------------------------------------------------------------------------------------------

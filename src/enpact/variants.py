@@ -306,9 +306,14 @@ def check_reference(table: VariantTable, genome: Genome, source: Path | str) -> 
     region = genome.fetch_string(table.chrom, lo, hi)
     for p, ref in zip(table.pos.tolist(), table.ref):
         observed = region[p - lo : p - lo + len(ref)]
+        if not observed:
+            raise EnpactError(
+                f"{source}: the variant at {table.chrom}:{p + 1} lies past the end of {table.chrom} in the FASTA "
+                f"({genome.lengths[genome.resolve(table.chrom)]:,} bp): is the FASTA complete (a cut-short download "
+                "or copy), and of the VCF's genome build?")
         if observed != ref and not _matches_with_n(observed, ref):
             raise EnpactError(
-                f"{source}: REF allele {ref} at {table.chrom}:{p + 1} does not match the FASTA ({observed or 'past the end'}); "
+                f"{source}: REF allele {ref} at {table.chrom}:{p + 1} does not match the FASTA ({observed}); "
                 "the VCF and FASTA are probably from different genome builds"
             )
 
