@@ -175,6 +175,20 @@ def test_too_few_train_loci_is_an_error_and_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_model_without_any_track_stops_training_with_the_reason(tmp_path):
+    """Issue 24: a constant model used to pass training, personalize every individual identically, and fail at
+    linearization with "zero_variance" for every locus."""
+    from enpact.checks import param_names
+
+    X, y, splits, ids = planted_dataset(n=300)
+    flat = np.ones_like(X)   # no track varies: nothing predicts the targets
+    with pytest.raises(EnpactError, match=r"the elastic_net model keeps no track \(every coefficient is 0.*over the "
+                                          r"\d+ train loci\).*--hyperparameters eps=1e-4\) or use --model-type cnn") as err:
+        train_and_evaluate(flat, y, splits, ids, make_spec(30), "elastic_net", tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+    assert "model_hyperparameters eps=1e-4" in param_names(str(err.value), "train")
+
+
 def test_non_finite_target_names_the_locus(tmp_path):
     X, y, splits, ids = planted_dataset(n=300)
     y[42] = np.nan

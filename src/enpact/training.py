@@ -310,6 +310,15 @@ def train_and_evaluate(
     train, valid = masks["train"], masks["valid"]
     model.fit(features[train], targets[train], features[valid] if valid.any() else None,
               targets[valid] if valid.any() else None)
+    if model.training_info.get("n_nonzero") == 0:
+        # a constant model gives every haplotype the same value: personalization would run for hours and
+        # linearization would then find nothing to fit ("zero_variance" for every locus)
+        raise EnpactError(
+            f"the {model_type} model keeps no track (every coefficient is 0: cross-validation found no track that "
+            f"predicts the targets over the {n_train} train loci), so it would give every individual the same "
+            "value; check that the expression matrix's feature ids and the annotation match (and the genome "
+            "build), add train loci, or let the penalty go lower (--hyperparameters eps=1e-4) or use "
+            "--model-type cnn")
     baseline = fit_baseline(features[train], targets[train], feature_spec, baseline_track)
     model.training_info["baseline"] = baseline.to_dict()
     predicted, baseline_predicted, metrics = _evaluation(model, features, targets, labels, baseline)
