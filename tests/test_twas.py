@@ -575,6 +575,31 @@ def test_pvalue_fix_zero_drops_zero_pvalues_and_sign_column_works(fx, tmp_path):
     assert b["effect_size"].isna().all()
 
 
+def test_infinite_z_is_capped_at_the_largest_finite_and_missing_z_is_a_warning(fx, tmp_path, caplog):
+    """Issue 24: an infinite z was dropped at INFO level and its gene's z changed silently."""
+    rows = [dict(r) for r in fx.gwas_rows]
+    finite = [float(r["Z"]) for r in rows if r["Z"] not in ("NA", "inf", "-inf")]
+    strongest = max(range(len(rows)), key=lambda i: abs(float(rows[i]["Z"])) if rows[i]["Z"] != "NA" else -1)
+    capped = [dict(r) for r in rows]
+    rows[strongest]["Z"] = "-inf" if float(rows[strongest]["Z"]) < 0 else "inf"
+    infinite, reference = tmp_path / "inf.txt", tmp_path / "ref.txt"
+    write_gwas(infinite, rows)
+    write_gwas(reference, capped)   # the strongest z is the largest finite |z|: capping gives it back
+    assert abs(float(capped[strongest]["Z"])) == max(abs(v) for v in finite)
+    columns = GwasColumns(zscore="Z", beta="BETA")
+    with caplog.at_level("WARNING"):
+        run_twas(fx.db, fx.covariance, [infinite], columns, tmp_path / "a.csv")
+    run_twas(fx.db, fx.covariance, [reference], columns, tmp_path / "b.csv")
+    pd.testing.assert_frame_equal(read_results(tmp_path / "a.csv"), read_results(tmp_path / "b.csv"))
+    assert "1 GWAS z-scores of model SNPs are infinite" in caplog.text
+    rows[strongest]["Z"] = "NA"
+    write_gwas(infinite, rows)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        run_twas(fx.db, fx.covariance, [infinite], columns, tmp_path / "c.csv")
+    assert "rows of model SNPs have no usable z-score" in caplog.text
+
+
 @pytest.mark.parametrize("bad", ["1.5", "-0.2"])
 def test_pvalues_outside_zero_one_are_refused_with_count_and_example(fx, tmp_path, bad):
     """A p-value of 1.5 would give a small z of the wrong sign (issue 24): refused, naming a row."""

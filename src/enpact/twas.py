@@ -249,13 +249,27 @@ def gwas_zscores(
             beta = np.log(odds)
     source = columns.z_source()
     if source == "zscore":
-        z = numeric[columns.zscore]
+        z = _capped(numeric[columns.zscore], path)
     elif source == "pvalue":
         z = _z_from_pvalue(numeric[columns.pvalue], beta, table, columns, input_pvalue_fix, path)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = beta / numeric[columns.se]
+            z = _capped(beta / numeric[columns.se], path)
     return z.astype(np.float32).astype(np.float64), beta
+
+
+def _capped(z: np.ndarray, path: str | Path) -> np.ndarray:
+    """Infinite z-scores set to the largest finite |z| of the rows read, with their sign: an infinite z is usually
+    among the strongest signals, and dropping it (SPrediXcan.py's way) would change its genes' z silently; this is
+    the rule p = 0 already follows (--input-pvalue-fix)."""
+    infinite = np.isinf(z)
+    if not infinite.any():
+        return z
+    finite = np.abs(z[np.isfinite(z)])
+    cap = float(finite.max()) if finite.size else float(-ndtri(1e-50 / 2))
+    log.warning("%s: %d GWAS z-scores of model SNPs are infinite; they are set to +/-%.4g, the largest finite |z| "
+                "read (the rule for p = 0)", path, int(infinite.sum()), cap)
+    return np.where(infinite, np.sign(z) * cap, z)
 
 
 def _z_from_pvalue(
@@ -361,6 +375,10 @@ def align_gwas(gwas: pl.DataFrame, model: ModelDatabase, has_beta: bool) -> Gwas
     flip = pl.when(pl.col("effect_allele") != pl.col("eff")).then(-1.0).otherwise(1.0)
     matched = matched.with_columns(zscore=pl.col("zscore") * flip, beta=pl.col("beta") * flip)
     usable = matched.filter(pl.col("zscore").is_finite()).sort("row").unique("entry", keep="last")
+    missing = matched.filter(~pl.col("zscore").is_finite())["snp"]
+    if missing.len():
+        log.warning("GWAS: %d rows of model SNPs have no usable z-score (missing, not a number, or p = 0 with "
+                    "--input-pvalue-fix 0; e.g. %s) and are left out of their genes' tests", missing.len(), missing[0])
     n_entries = len(model.entry_key)
     present = np.zeros(n_entries, dtype=bool)
     z = np.full(n_entries, np.nan)
