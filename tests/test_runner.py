@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
 
-import dataclasses
+import pytest
 
 from enpact.runner import Runner, StepCache, fingerprint
 from enpact.steps import ChunkConfig, DatabaseConfig, PredictConfig, PredictorConfig
@@ -84,3 +86,30 @@ def test_a_cache_of_an_earlier_version_still_resumes(tmp_path):
     again = Runner(tmp_path / "out", progress=False)
     assert again.step("loci", "chunk", config, outputs) is False
     assert again.timings == [("loci", "chunk", 0.0, "cached")]
+
+
+def test_a_second_run_into_the_same_outdir_is_refused_and_a_dead_holder_is_taken_over(tmp_path, caplog):
+    """Issue 24: two runs into one outdir both printed "EnPACT finished"; the folder held only the second's."""
+    import socket
+    import subprocess
+
+    from enpact.errors import EnpactError
+    from enpact.params import resolve_params
+    from enpact.runner import OutdirLock, run_pipeline
+
+    lock = tmp_path / "out" / "pipeline_info" / "run.lock"
+    lock.parent.mkdir(parents=True)
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        lock.write_text(f"{socket.gethostname()} {other.pid}\n")
+        params = resolve_params(None, {"outdir": str(tmp_path / "out")}, "single")
+        with pytest.raises(EnpactError, match=rf"out is being written by another enpact run \(process {other.pid} "
+                                              rf"on {socket.gethostname()}\): wait for it"):
+            run_pipeline(params, progress=False)
+        assert sorted(p.name for p in lock.parent.iterdir()) == ["run.lock"]   # nothing else written
+    finally:
+        other.kill()
+        other.wait()
+    with caplog.at_level("WARNING"), OutdirLock(lock):   # the holder is gone: taken over, with a message
+        assert lock.read_text().split() == [socket.gethostname(), str(os.getpid())]
+    assert "taking over the lock of an earlier run" in caplog.text and not lock.exists()

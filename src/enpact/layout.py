@@ -84,6 +84,11 @@ class ResultsLayout:
     def timings(self) -> Path:
         return self.pipeline_info / "timings.tsv"
 
+    @property
+    def run_lock(self) -> Path:
+        """Held by the `enpact run` writing this folder (removed when it ends)."""
+        return self.pipeline_info / "run.lock"
+
     # loci/
     @property
     def loci(self) -> Path:

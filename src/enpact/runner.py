@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -380,18 +382,70 @@ class Pipeline:
                 "covariances": [db.with_suffix(".txt.gz") for db in databases], "twas": layout.twas}
 
 
+def _process_alive(pid: int) -> bool:
+    """Whether a process of this host runs under that id."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # another user's process
+        return True
+    return True
+
+
+class OutdirLock:
+    """One `enpact run` at a time per results folder: a second run into the same outdir would interleave its
+    steps with the first's and leave a folder that holds neither run. The lock file names its holder (host and
+    process); one left by a process of this host that no longer runs (killed) is taken over with a message."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> "OutdirLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        host = socket.gethostname()
+        while True:
+            try:
+                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder_host, _, pid_text = self._holder().partition(" ")
+                pid = int(pid_text) if pid_text.isdigit() else -1
+                if holder_host == host and pid > 0 and not _process_alive(pid):
+                    log.warning("%s: taking over the lock of an earlier run (process %d on %s) that no longer "
+                                "runs; its finished steps are kept", self.path.parent.parent, pid, host)
+                    self.path.unlink(missing_ok=True)
+                    continue
+                raise EnpactError(
+                    f"{self.path.parent.parent} is being written by another enpact run (process {pid_text or '?'} "
+                    f"on {holder_host or '?'}): wait for it to finish or choose another outdir; if that run no "
+                    f"longer exists, delete {self.path}") from None
+            with os.fdopen(handle, "w") as lock:
+                lock.write(f"{host} {os.getpid()}\n")
+            return self
+
+    def _holder(self) -> str:
+        try:
+            return self.path.read_text().strip()
+        except FileNotFoundError:
+            return ""
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 def run_pipeline(params: dict, progress: bool = True) -> dict[str, Any]:
     """Run loci -> reference -> train -> personalize -> linearize -> databases -> TWAS -> report."""
     check_study(params)   # what would otherwise be found hours of predictor time later; nothing written yet
-    run = Pipeline(params, progress)
-    run.start()
-    loci_chunks = run.loci()
-    run.reference(loci_chunks)
-    chunks = run.selection(loci_chunks)
-    run.models()
-    run.personalize(chunks)
-    run.accuracy(chunks)
-    run.linearize(chunks)
-    run.twas()
-    run.multixcan()
-    return run.report()
+    with OutdirLock(ResultsLayout(Path(params["outdir"])).run_lock):
+        run = Pipeline(params, progress)
+        run.start()
+        loci_chunks = run.loci()
+        run.reference(loci_chunks)
+        chunks = run.selection(loci_chunks)
+        run.models()
+        run.personalize(chunks)
+        run.accuracy(chunks)
+        run.linearize(chunks)
+        run.twas()
+        run.multixcan()
+        return run.report()
