@@ -271,7 +271,10 @@ def test_interrupted_run_resumes_only_unfinished_chunks_and_is_identical(demo_ru
     process.wait()
     done_before = finished_chunks()
     assert done_before and not (outdir / "linearized" / "enpact_demo.db").exists()
-    assert subprocess.run(command, capture_output=True).returncode == 0
+    assert (outdir / "pipeline_info" / "run.lock").exists()   # the killed run's lock, taken over by the rerun
+    rerun = subprocess.run(command, capture_output=True)
+    assert rerun.returncode == 0 and b"taking over the lock of an earlier run" in rerun.stderr
+    assert not (outdir / "pipeline_info" / "run.lock").exists()
     timings = pd.read_csv(outdir / "pipeline_info/timings.tsv", sep="\t")
     status = dict(zip(timings["step"], timings["status"]))
     assert all(status[k] == "cached" for k in status if k.startswith("reference/"))
