@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -151,3 +152,22 @@ def test_default_held_out_splits_hold_a_tenth_of_the_loci_each():
     assert set(chroms[split == "test"]) == {"chr19", "chr20", "chr21", "chr22"}
     few = assign_splits(pd.Series(["chr1"] * 5 + ["chr2"] * 5), ["chr1", "chr2"])
     assert set(few) == {"train"}   # two chromosomes: nothing held out (the up-front check then asks for splits)
+
+
+def test_expression_matrices_as_pandas_and_r_write_them(tmp_path):
+    """Issue 24: pandas' to_csv (empty row-name field) gave a traceback, R's write.table (no row-name field, quoted
+    names) lost every sample match."""
+    expected = pd.DataFrame([[1.0, 2.0], [3.0, np.nan]], index=["G1", "G2"], columns=["IND1", "IND2"])
+    expected.to_csv(tmp_path / "pandas.tsv", sep="\t")
+    written = {"pandas.tsv": None,
+               "r_default.txt": '"IND1" "IND2"\n"G1" 1 2\n"G2" 3 NA\n',
+               "r_tab.tsv": '"IND1"\t"IND2"\n"G1"\t1\t2\n"G2"\t3\tNA\n',
+               "plain.tsv": "NAME\tIND1\tIND2\nG1\t1\t2\nG2\t3\tNA\n"}
+    for name, text in written.items():
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        matrix = read_expression(tmp_path / name)
+        pd.testing.assert_frame_equal(matrix, expected, check_names=False, obj=name)
+    (tmp_path / "ragged.tsv").write_text("NAME\tIND1\tIND2\tIND3\tIND4\nG1\t1\t2\n")
+    with pytest.raises(EnpactError, match="the header has 5 fields and line 2 has 3"):
+        read_expression(tmp_path / "ragged.tsv")

@@ -26,14 +26,20 @@ def read_expression(path: str | Path) -> pd.DataFrame:
     header, header_line = _header_fields(path)
     separator = "\t" if "\t" in header_line else r"\s+"
     try:
-        table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, engine="python")
+        table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, engine="python", header=None,
+                            skiprows=1)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise EnpactError(f"{path}: cannot read the expression matrix ({str(err).splitlines()[0]})")
     except GZIP_READ_ERRORS as err:
         raise gzip_error(path, err) from err
+    if table.shape[1] == len(header) + 1:
+        header = ["NAME", *header]   # R's write.table: the header has no field for the row names
+    if table.shape[1] != len(header):
+        raise EnpactError(f"{path}: the header has {len(header)} fields and line 2 has {table.shape[1]}; give a "
+                          "header 'NAME IND1 IND2 ...' with one field per column")
     if table.shape[1] < 2:
         raise EnpactError(f"{path}: expected a header 'NAME IND1 IND2 ...' and at least one sample column")
-    ids = table.iloc[:, 0]
+    ids = table.iloc[:, 0].str.replace(r'^"(.*)"$', r"\1", regex=True)   # R's write.table quotes row names
     duplicated = ids.duplicated()
     if duplicated.any():
         raise EnpactError(f"{path}: feature '{ids[duplicated].iloc[0]}' appears twice; make feature ids unique")
@@ -83,7 +89,10 @@ def _header_fields(path: Path) -> tuple[list[str], str]:
     except UnicodeDecodeError as err:
         raise EnpactError(f"{path}: the expression matrix is not text ({err.reason}); give a tab-separated matrix "
                           "(gzip allowed, named .gz)") from err
-    return line.split(), line
+    text = line.rstrip("\r\n")
+    fields = text.split("\t") if "\t" in text else text.split()
+    # pandas' to_csv leaves the row-name field empty; R's write.table quotes names ("IND1")
+    return [f.strip().removeprefix('"').removesuffix('"') for f in fields], line
 
 
 def feature_means(matrix: pd.DataFrame) -> pd.Series:
