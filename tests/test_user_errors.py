@@ -8,6 +8,7 @@ errors; the error itself must be exactly one line.
 from __future__ import annotations
 
 import errno
+import re
 import gzip
 import os
 import shutil
@@ -354,3 +355,22 @@ def test_path_with_a_space_gets_advice(tmp_path, capsys):
     line = one_line_error(["check", "--params", str(params), "--out", str(tmp_path / "params.json")], capsys)
     assert "parameter 'vcf'" in line and "space" in line and "^" not in line
     assert not (tmp_path / "params.json").exists()
+
+
+def test_a_full_disk_is_one_line_naming_the_output_folder(tmp_path, monkeypatch, capsys):
+    """Issue 24: a write into an open file on a full disk (no file name in the error) ended in a traceback."""
+    import dataclasses
+
+    from enpact.steps import STEPS
+
+    def full_disk(config):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setitem(STEPS, "database", dataclasses.replace(STEPS["database"], run=full_disk))
+    chunk = tmp_path / "chunk.h5"
+    chunk.write_text("x")
+    assert main(["database", "--linearized", str(chunk), "--name", "db", "--outdir", str(tmp_path / "db")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert re.match(rf"enpact database: error: {re.escape(str(tmp_path / 'db'))}: no space left on the device "
+                    r"\(or disk quota exceeded\) \([\d,]+ MiB free there now\); free some space", err[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from pathlib import Path
 
 
@@ -72,7 +73,13 @@ def path_error(err: OSError, path: str | Path | None = None, writing: bool | Non
             return not_a_folder(path)
         return f"{path}: already exists; move it away or choose another output path"
     if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return f"{path}: no space left on the device (or disk quota exceeded); free some space or write elsewhere"
+        folder = next((p for p in [path, *path.parents] if os.path.isdir(p)), path)
+        try:
+            free = f" ({shutil.disk_usage(folder).free / 2**20:,.0f} MiB free there now)"
+        except OSError:
+            free = ""
+        return (f"{path}: no space left on the device (or disk quota exceeded){free}; free some space or write "
+                "elsewhere, then run the same command again (finished steps are kept; nothing was half-written)")
     if code == errno.ENAMETOOLONG:
         return f"{path}: file name too long; choose a shorter path"
     return None

@@ -12,6 +12,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+from pathlib import Path
 from types import ModuleType
 
 from enpact import __version__, logsummary
@@ -86,6 +87,15 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split("\n")).strip()
 
 
+def _output_of(args: argparse.Namespace) -> Path:
+    """The output a command was writing: its --outdir or --out, else the working folder."""
+    for name in ("outdir", "out"):
+        value = getattr(args, name, None)
+        if value:
+            return Path(str(value))
+    return Path.cwd()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `enpact` console script; user errors become one line and exit status 1."""
     given = sys.argv[1:] if argv is None else argv
@@ -113,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         # a read-only output folder, a file where a folder is expected, a full disk...: about a path the user
         # chose, so one line naming it; any other OSError is a bug and keeps its traceback
-        message = path_error(err)
+        # a write into an open file (a full disk) names no path: the command's output is the one it was writing
+        message = path_error(err) or path_error(err, path=_output_of(args))
         if message is None:
             raise
         log.debug("%s", message, exc_info=True)
