@@ -443,6 +443,7 @@ SECTIONS = [
     ("borzoi", "Full-size Borzoi throughput through the predictor layer (issue 17)"),
     ("precision", "Precision audit: lower precisions against fp32 (issue 13)"),
     ("engines", "Both engines side by side on the demo, and the start-up each Nextflow task pays (issue 22)"),
+    ("stamps", "What knowing that a large input did not change costs (issue 24)"),
 ]
 
 
@@ -599,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
                                "--json", f"{o}/precision.json"]))
     # `enpact run` and `nextflow run . -profile test,venv` on the demo (says why not where no nextflow is found)
     plan.append(("engines", ["benchmarks/bench_engines.py", "--outdir", f"{o}/engines"]))
+    # a genome-sized FASTA stamped by content: once, remembered, after a touch (quick: 0.5 GiB)
+    plan.append(("stamps", ["benchmarks/bench_stamps.py", "--outdir", o, "--gigabytes", "0.5" if quick else "3"]))
     for name, argv_ in plan:
         if args.only and name not in args.only:
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -294,6 +295,16 @@ def _one_line_error(command: list[str]) -> str:
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(errors) == 1
     return errors[0]
+
+
+def test_a_results_folder_copied_elsewhere_resumes_without_recomputing(demo_run, tmp_path):
+    """Issue 24: `cp -a results elsewhere` then `enpact run --outdir elsewhere` reran every step."""
+    copy = tmp_path / "copied"
+    shutil.copytree(demo_run, copy, symlinks=True)   # copy2: modification times kept, as cp -a keeps them
+    assert main(["run", "--outdir", str(copy), "--no-progress"]) == 0
+    timings = pd.read_csv(copy / "pipeline_info/timings.tsv", sep="\t")
+    steps = timings[~timings["group"].isin(["predictor", "total"])]
+    assert (steps["status"] == "cached").all(), steps[steps["status"] != "cached"]["step"].tolist()
 
 
 def test_user_errors_are_one_clear_line(tmp_path):

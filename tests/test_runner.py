@@ -82,7 +82,7 @@ def test_a_cache_of_an_earlier_version_still_resumes(tmp_path):
     outputs = [tmp_path / "out" / "chunks" / "loci"]
     Runner(tmp_path / "out", progress=False).step("loci", "chunk", config, outputs)
     steps = tmp_path / "out" / "pipeline_info" / "steps.json"
-    steps.write_text('{"chunk": "%s"}' % fingerprint(config))   # fingerprint only, as before
+    steps.write_text('{"chunk": "%s"}' % fingerprint(config, tmp_path / "out"))   # fingerprint only, as before
     again = Runner(tmp_path / "out", progress=False)
     assert again.step("loci", "chunk", config, outputs) is False
     assert again.timings == [("loci", "chunk", 0.0, "cached")]
@@ -113,3 +113,41 @@ def test_a_second_run_into_the_same_outdir_is_refused_and_a_dead_holder_is_taken
     with caplog.at_level("WARNING"), OutdirLock(lock):   # the holder is gone: taken over, with a message
         assert lock.read_text().split() == [socket.gethostname(), str(os.getpid())]
     assert "taking over the lock of an earlier run" in caplog.text and not lock.exists()
+
+
+def test_large_inputs_are_stamped_by_content_and_read_once(tmp_path):
+    """Issue 24: inputs over 16 MiB were stamped by size and mtime, so touching or copying the FASTA reran every
+    predictor step; now by content, with the hash remembered while size, mtime and inode stay the same."""
+    from enpact.runner import ContentStamps
+
+    big = tmp_path / "genome.fa"
+    big.write_bytes(b"ACGT" * (5 * 2**20))   # 20 MiB
+    stamps = ContentStamps(tmp_path / "hashes.json")
+    first = stamps.stamp(big)
+    stamps.save()
+    os.utime(big, ns=(1, 2))   # touched: hashed again, same content, same stamp
+    again = ContentStamps(tmp_path / "hashes.json")
+    assert again.stamp(big) == first
+    copy = tmp_path / "copy.fa"
+    copy.write_bytes(big.read_bytes())
+    assert again.stamp(copy) == first
+    again.save()
+    identity = big.stat()
+    with open(big, "r+b") as handle:   # same size, inode and mtime: the remembered hash, the file is not read
+        handle.write(b"N")
+    os.utime(big, ns=(identity.st_atime_ns, identity.st_mtime_ns))
+    assert ContentStamps(tmp_path / "hashes.json").stamp(big) == first
+    os.utime(big, ns=(1, 3))   # a changed mtime: read again, and the change is seen
+    assert ContentStamps(tmp_path / "hashes.json").stamp(big) != first
+
+
+def test_a_results_folder_copied_elsewhere_keeps_its_fingerprints(tmp_path):
+    """Issue 24: `cp -a results elsewhere` reran every step (absolute output paths entered the fingerprints)."""
+    for root in (tmp_path / "a", tmp_path / "b"):
+        (root / "loci").mkdir(parents=True)
+        (root / "loci" / "loci.tsv").write_text("L1\n")
+    configs = {root: ChunkConfig(loci=root / "loci" / "loci.tsv", outdir=root / "loci" / "chunks")
+               for root in (tmp_path / "a", tmp_path / "b")}
+    a, b = (fingerprint(config, root) for root, config in configs.items())
+    assert a == b
+    assert fingerprint(configs[tmp_path / "a"]) != fingerprint(configs[tmp_path / "b"])   # without the root

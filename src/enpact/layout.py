@@ -85,6 +85,10 @@ class ResultsLayout:
         return self.pipeline_info / "timings.tsv"
 
     @property
+    def input_hashes(self) -> Path:
+        return self.pipeline_info / "input_hashes.json"
+
+    @property
     def run_lock(self) -> Path:
         """Held by the `enpact run` writing this folder (removed when it ends)."""
         return self.pipeline_info / "run.lock"

@@ -75,31 +75,81 @@ class StepCache:
             tmp.write_text(json.dumps(self.done, indent=1, sort_keys=True))
 
 
-HASHED_FILE_LIMIT = 16 * 2**20
+REMEMBERED_HASH_SIZE = 16 * 2**20   # a file at least this large has its content hash remembered between runs
+HASH_BLOCK = 8 * 2**20
 
 
-def _file_stamp(path: Path) -> str:
-    """Content hash of a small file, size and mtime of a large one; directories by their files."""
-    if path.is_dir():
-        return ",".join(f"{p.name}={_file_stamp(p)}" for p in sorted(path.rglob("*")) if p.is_file())
-    if not path.is_file():
-        return ""
-    stat = path.stat()
-    if stat.st_size <= HASHED_FILE_LIMIT:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
+class ContentStamps:
+    """Content hashes of the files steps read. A large file's hash is remembered (pipeline_info/input_hashes.json)
+    with its size, modification time, inode and device, and recomputed only when one of those changes: a 3 GB
+    FASTA is read once, not on every run, and touching or copying an input that did not change reruns nothing."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path
+        self.known: dict[str, list] = {}
+        self.changed = False
+        if path is not None and path.exists():
+            try:
+                self.known = json.loads(path.read_text())
+            except (json.JSONDecodeError, OSError):
+                log.warning("%s is unreadable; input files are hashed again", path)
+
+    def stamp(self, path: Path) -> str:
+        """The content hash of a file; of a directory, its files' names and hashes; '' for no file."""
+        if path.is_dir():
+            return ",".join(f"{p.name}={self.stamp(p)}" for p in sorted(path.rglob("*")) if p.is_file())
+        if not path.is_file():
+            return ""
+        stat = path.stat()
+        identity = [stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev]
+        key = str(path.resolve())
+        remembered = self.known.get(key)
+        if remembered and remembered[0] == identity:
+            return remembered[1]
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while block := handle.read(HASH_BLOCK):
+                digest.update(block)
+        value = digest.hexdigest()[:16]
+        if stat.st_size >= REMEMBERED_HASH_SIZE:
+            self.known[key] = [identity, value]
+            self.changed = True
+        return value
+
+    def save(self) -> None:
+        """Write the remembered hashes, when a new one was computed."""
+        if self.path is not None and self.changed:
+            with atomic_path(self.path) as tmp:
+                tmp.write_text(json.dumps(self.known, indent=1, sort_keys=True))
+            self.changed = False
 
 
-def fingerprint(config: Any) -> str:
+def _relative_to(value: Any, root: str) -> Any:
+    """Paths under the results folder written relative to it, in plain configuration values."""
+    if isinstance(value, dict):
+        return {k: _relative_to(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative_to(v, root) for v in value]
+    if isinstance(value, str) and (value == root or value.startswith(root + "/")):
+        return "<outdir>" + value[len(root):]
+    return value
+
+
+def fingerprint(config: Any, root: Path | None = None, stamps: ContentStamps | None = None) -> str:
     """Hash of a step's configuration and of the content of the inputs it names (files, directories); outputs are
-    named, not stamped."""
+    named, not stamped. Paths under `root` (the results folder) count relative to it, so a results folder moved or
+    copied elsewhere (cp -a) resumes."""
+    stamps = stamps or ContentStamps()
+    values = fingerprinted(config)
+    if root is not None:
+        values = _relative_to(values, str(root))
     digest = hashlib.sha256(step_of(config).name.encode() + b"\0")
-    digest.update(json.dumps(fingerprinted(config), sort_keys=True).encode())
+    digest.update(json.dumps(values, sort_keys=True).encode())
     for name, role in sorted(roles(config).items()):
         value = getattr(config, name)
         for item in value if isinstance(value, (list, tuple)) else [value]:
             if item is not None and role == "input":
-                digest.update(f"{name}\0{_file_stamp(Path(item))}\0".encode())
+                digest.update(f"{name}\0{stamps.stamp(Path(item))}\0".encode())
     return digest.hexdigest()[:20]
 
 
@@ -110,6 +160,7 @@ class Runner:
         self.layout = ResultsLayout(outdir)
         self.layout.pipeline_info.mkdir(parents=True, exist_ok=True)
         self.cache = StepCache.load(self.layout.steps_json)
+        self.stamps = ContentStamps(self.layout.input_hashes)
         self.timings: list[tuple[str, str, float, str]] = []
         self.progress = progress
         self._predictors: dict[PredictorConfig, Any] = {}
@@ -130,7 +181,8 @@ class Runner:
     def step(self, group: str, key: str, config: Any, outputs: Sequence[Path]) -> bool:
         """Run the step of a configuration unless already done; returns True when it ran."""
         step = step_of(config)
-        stamp = fingerprint(config)
+        stamp = fingerprint(config, self.layout.root, self.stamps)
+        self.stamps.save()
         if self.cache.is_done(key, stamp, outputs):
             self.timings.append((group, key, self.cache.seconds(key) or 0.0, "cached"))
             return False
