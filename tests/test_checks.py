@@ -40,10 +40,12 @@ def refused(tmp_path: Path, capsys, **changes) -> str:
     assert len(ran) == 1 and ran[0].startswith("enpact run: error: "), ran
     assert not (tmp_path / "results").exists()
     params = {**demo_params(), **changes}
-    files = [f"--{name}" for name in ("fasta", "annotation", "expression", "vcf", "samples") if params.get(name)]
+    flags = {"fasta": "--fasta", "annotation": "--annotation", "expression": "--expression", "vcf": "--vcf",
+             "samples": "--samples-file"}
     argv = ["-q", "check", "--params", str(path), "--out", str(tmp_path / "params.json")]
-    for flag in files:
-        argv += [flag, str(params[flag[2:]])]
+    for name, flag in flags.items():
+        if params.get(name):
+            argv += [flag, str(params[name])]
     if params.get("gwas"):
         argv += ["--gwas", *str(params["gwas"]).split(",")]
     assert main(argv) == 1
@@ -201,3 +203,24 @@ def test_step_errors_name_parameters_not_options(tmp_path, capsys):
         runner.step("databases", "database", DatabaseConfig(linearized=(tmp_path / "chunk",), name=".hidden",
                                                             outdir=tmp_path / "db"), [tmp_path / "db"])
     assert "name '.hidden' must be a plain file name stem" in str(error.value) and "--name" not in str(error.value)
+
+
+def test_too_few_train_loci_and_a_missing_gpu_are_found_before_any_predictor_pass(tmp_path, capsys):
+    """Issue 24: "fewer than 10 train loci" came after every reference prediction, `device: cuda` without a GPU
+    after the loci step."""
+    from enpact.checks import check_splits
+    from enpact.errors import EnpactError
+
+    loci = pd.DataFrame({"locus_id": [f"L{i}" for i in range(30)], "chrom": ["chr1"] * 5 + ["chr2"] * 25,
+                         "center": range(30), "split": ["train"] * 5 + ["valid"] * 12 + ["test"] * 13})
+    with pytest.raises(EnpactError, match=r"only 5 loci are on the train chromosomes \(at least 10 are needed"):
+        check_splits(loci, {})
+    import torch
+
+    if not torch.cuda.is_available():   # `enpact run` only: a Nextflow task's GPU is the task's own
+        capsys.readouterr()
+        assert main(["-q", "run", "--params", str(params_file(tmp_path, device="cuda"))]) == 1
+        errors = [line for line in capsys.readouterr().err.splitlines() if " error: " in line]
+        assert errors == ["enpact run: error: device cuda was requested but no CUDA GPU is visible: use device cpu "
+                          "or auto, or check the container's GPU flags"]
+        assert not (tmp_path / "results").exists()

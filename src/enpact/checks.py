@@ -117,9 +117,9 @@ def check_study(params: dict, files: StudyFiles | None = None) -> pd.DataFrame:
 
 
 def check_splits(loci: pd.DataFrame, params: dict) -> None:
-    """Every chromosome a split names has loci, and train, valid and test each have loci."""
+    """Every chromosome a split names has loci, train has enough to fit a model, and valid and test have loci."""
     from enpact.genome import bare_chrom
-    from enpact.loci import _chrom_list
+    from enpact.loci import MIN_TRAIN_LOCI, _chrom_list
 
     present = {bare_chrom(c) for c in loci["chrom"].unique()}
     for split in ("train", "valid", "test"):
@@ -128,10 +128,24 @@ def check_splits(loci: pd.DataFrame, params: dict) -> None:
                 raise EnpactError(
                     f"parameter '{split}_chroms': no locus is on '{chrom}' (loci are on "
                     f"{', '.join(sorted(loci['chrom'].unique())[:8])}); check the chromosome names")
+        if split == "train" and 0 < (loci["split"] == "train").sum() < MIN_TRAIN_LOCI:
+            raise EnpactError(f"only {int((loci['split'] == 'train').sum())} loci are on the train chromosomes (at "
+                              f"least {MIN_TRAIN_LOCI} are needed to fit the EnPACT model); name more chromosomes in "
+                              "'train_chroms', or check the annotation and the matrix's feature ids")
         if not (loci["split"] == split).any():
             raise EnpactError(f"no locus is on a {split} chromosome: the model would not be "
                               f"{'trained' if split == 'train' else 'evaluated on held-out chromosomes'}; "
                               f"name chromosomes with loci in '{split}_chroms'")
+
+
+def check_device(device: str) -> None:
+    """The device `enpact run` computes on exists here (a Nextflow task's GPU is its own, checked in the task)."""
+    from enpact.devices import resolve_device
+
+    try:
+        resolve_device(str(device))
+    except EnpactError as err:
+        raise EnpactError(param_names(str(err), "predict")) from None
 
 
 def check_window_lengths(loci: pd.DataFrame, genome, window_bp: int, params: dict) -> None:

@@ -14,6 +14,7 @@ from enpact.genome import bare_chrom, natural_chromosome_key
 from enpact.io import atomic_path, open_text, read_table
 
 LOCI_COLUMNS = ["locus_id", "chrom", "center", "name", "split"]
+MIN_TRAIN_LOCI = 10   # loci on the train chromosomes an EnPACT model needs
 STRANDS = ("+", "-", ".")   # '.': no strand (peaks); a stranded predictor reads a '-' locus's tracks on the minus strand
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from enpact.checks import check_study, param_names
+from enpact.checks import check_device, check_study, param_names
 from enpact.contexts import Context, study_contexts
 from enpact.errors import EnpactError
 from enpact.io import atomic_path
@@ -487,7 +487,8 @@ class OutdirLock:
 
 def run_pipeline(params: dict, progress: bool = True) -> dict[str, Any]:
     """Run loci -> reference -> train -> personalize -> linearize -> databases -> TWAS -> report."""
-    check_study(params)   # what would otherwise be found hours of predictor time later; nothing written yet
+    check_device(params["device"])   # what would otherwise be found hours of predictor time later
+    check_study(params)   # nothing written yet
     with OutdirLock(ResultsLayout(Path(params["outdir"])).run_lock):
         run = Pipeline(params, progress)
         run.start()

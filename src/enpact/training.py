@@ -33,12 +33,12 @@ from enpact.models.base import (
     write_json,
 )
 from enpact.io import atomic_directory
+from enpact.loci import MIN_TRAIN_LOCI
 from enpact.plots_training import plot_baseline_comparison, plot_observed_vs_predicted
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
-MIN_TRAIN_LOCI = 10
 METRICS_JSON = "metrics.json"
 PREDICTIONS_TSV = "predictions.tsv"
 SCATTER_PNG = "observed_vs_predicted.png"
