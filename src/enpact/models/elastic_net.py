@@ -246,7 +246,8 @@ class ElasticNetModel(EnpactModel):
         self.fitted = True
         at_edge = best == path.grid_size - 1 and path.grid_size > 1
         if at_edge:
-            log.warning("elastic_net: CV chose the smallest penalty of the grid; consider a smaller eps")
+            log.warning("elastic_net: CV chose the smallest penalty of the grid; a smaller eps lets it go lower "
+                        "(model_hyperparameters: eps=1e-4, or enpact train --hyperparameters eps=1e-4)")
         self.training_info = {
             "n_train": n,
             "n_tracks": self.feature_spec.n_tracks,
