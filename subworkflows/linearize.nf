@@ -16,6 +16,7 @@ workflow LINEARIZE {
     ch_vcf            // channel: [ val(meta), path(vcf), path(index) ] (value)
     ch_context_names  // channel: val(context name), one per context ('' for a single expression)
     ch_panel          // channel: [ val(meta: reference), path(vcf), path(index), val(meta), path(sample ids) or [] ] (value)
+    ch_options        // channel: val(step name -> options line) (value; ENPACT_CHECK's options/<step>.args)
 
     main:
     // personalized store and loci table of the same chunk, matched by chunk name, once per context
@@ -25,7 +26,7 @@ workflow LINEARIZE {
         .combine(ch_context_names)
         .map { _id, meta, h5, loci, context -> [ meta + [context: context], h5, loci ] }
 
-    ENPACT_LINEARIZE(ch_inputs, ch_vcf)
+    ENPACT_LINEARIZE(ch_inputs, ch_vcf, ch_options.map { options -> options.linearize })
 
     // Gather each context's chunks (groupKey: as soon as its own are done), sorted by chunk name (the order is
     // part of the task hash and of the databases)
@@ -37,7 +38,7 @@ workflow LINEARIZE {
               chunks.toSorted { a, b -> a[0] <=> b[0] }.collect { _id, chunk -> chunk } ]
         }
 
-    ENPACT_DATABASE(ch_chunks)
+    ENPACT_DATABASE(ch_chunks, ch_options.map { options -> options.database })
 
     // the covariance from the reference panel (covariance_vcf), named after the database
     ENPACT_PANEL_COVARIANCE(
@@ -46,7 +47,8 @@ workflow LINEARIZE {
             .filter { _meta, _db, _covariance, panel, _vcf, _tbi, _meta2, _samples -> panel.reference }
             .map { meta, db, _covariance, _panel, _vcf, _tbi, _meta2, _samples -> [ meta + [id: db.baseName], db ] },
         ch_panel.map { meta, vcf, tbi, _meta2, _samples -> [ meta, vcf, tbi ] },
-        ch_panel.map { _meta, _vcf, _tbi, meta2, samples -> [ meta2, samples ] }
+        ch_panel.map { _meta, _vcf, _tbi, meta2, samples -> [ meta2, samples ] },
+        ch_options.map { options -> options.covariance }
     )
 
     // what S-PrediXcan reads per context: the database and the panel's covariance, or the database's own

@@ -19,9 +19,10 @@ workflow PERSONALIZE {
     ch_weights        // channel: [ val(hugging face id), path(checkpoint dir) ], one of them empty (value)
     ch_samples        // channel: [ val(meta), path(sample ids) or [] ] (value; the individuals, and the linearization panel)
     ch_reference      // channel: [ val(meta), path(reference.h5) ] (value; its predictor window)
+    ch_options        // channel: val(step name -> options line) (value; ENPACT_CHECK's options/<step>.args)
 
     main:
-    ENPACT_PLAN(ch_loci_chunks, ch_fasta, ch_vcf, ch_samples, ch_reference)
+    ENPACT_PLAN(ch_loci_chunks, ch_fasta, ch_vcf, ch_samples, ch_reference, ch_options.map { options -> options.plan })
 
     // Scatter: the parts of each loci chunk's plan, one task each (the plan says how many)
     ch_jobs = ENPACT_PLAN.out.plan
@@ -31,7 +32,8 @@ workflow PERSONALIZE {
             (0..<n).collect { part -> [ meta + [part: part, n_parts: n], loci, plan ] }
         }
 
-    ENPACT_PERSONALIZE(ch_jobs, ch_fasta, ch_vcf, ch_model, ch_weights, ch_samples)
+    ENPACT_PERSONALIZE(ch_jobs, ch_fasta, ch_vcf, ch_model, ch_weights, ch_samples,
+                       ch_options.map { options -> options.personalize })
 
     // Gather per loci chunk. groupKey carries the number of parts, so a loci chunk is merged as soon as its own
     // parts are done instead of waiting for the whole scatter. Parts sorted by name, with their plan.

@@ -10,9 +10,10 @@ workflow TRAIN {
 
     take:
     ch_inputs   // channel: [ val(meta: id, context), path(reference.h5), path(the context's loci.tsv), path(its expression.tsv) ], one per context
+    ch_options  // channel: val(step name -> options line) (value; ENPACT_CHECK's options/<step>.args)
 
     main:
-    ENPACT_TRAIN(ch_inputs)
+    ENPACT_TRAIN(ch_inputs, ch_options.map { options -> options.train })
 
     emit:
     model   = ENPACT_TRAIN.out.files.map { meta, files -> [ meta, [ files ].flatten()[0].parent ] }   // channel: [ val(meta), path(model/ or model/<context>/) ] (the task's folder of those files)

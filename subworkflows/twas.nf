@@ -17,6 +17,7 @@ workflow TWAS {
     ch_db           // channel: [ val(meta: context), path(NAME.db), path(covariance) ], one per context
     context_names   // val: the contexts' names in the order of the sample sheet ([] for a single expression)
     ch_panel        // channel: [ val(meta), path(vcf), path(index), val(meta), path(sample ids) or [] ] (value)
+    ch_options      // channel: val(step name -> options line) (value; ENPACT_CHECK's options/<step>.args)
 
     main:
     ch_all_gwas = ch_gwas
@@ -32,7 +33,7 @@ workflow TWAS {
             db:   [ meta2, db, covariance ]
         }
 
-    ENPACT_TWAS(ch_jobs.gwas, ch_jobs.db)
+    ENPACT_TWAS(ch_jobs.gwas, ch_jobs.db, ch_options.map { options -> options.twas })
     // the task's folder of the tables (the module emits files only: the publisher keeps the outermost of nested outputs)
     ch_twas_folder = ENPACT_TWAS.out.csv.map { meta, tables -> [ meta, [ tables ].flatten()[0].parent ] }
 
@@ -48,7 +49,8 @@ workflow TWAS {
     ENPACT_JOINT_COVARIANCE(
         ch_databases,
         ch_panel.map { meta, vcf, tbi, _meta2, _samples -> [ meta, vcf, tbi ] },
-        ch_panel.map { _meta, _vcf, _tbi, meta2, samples -> [ meta2, samples ] }
+        ch_panel.map { _meta, _vcf, _tbi, meta2, samples -> [ meta2, samples ] },
+        ch_options.map { options -> options.covariance }
     )
 
     ENPACT_MULTIXCAN(
@@ -58,7 +60,8 @@ workflow TWAS {
             .combine(ENPACT_JOINT_COVARIANCE.out.covariance)
             .map { _meta, dbs, folders, _meta2, covariance ->
                 [ [id: 'contexts', contexts: context_names], dbs,
-                  context_names.collect { name -> folders.find { folder -> folder[0].id == name }[1] }, covariance ] }
+                  context_names.collect { name -> folders.find { folder -> folder[0].id == name }[1] }, covariance ] },
+        ch_options.map { options -> options.multixcan }
     )
 
     emit:

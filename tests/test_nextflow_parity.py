@@ -4,18 +4,21 @@ the same configurations (DESIGN.md section 2).
 For each parameter file below, both sides are turned into step configurations (enpact.steps):
 - `enpact run`: the configurations the runner hands to its steps (recorded at Runner.step), over chunk files named
   like the Nextflow chunks;
-- Nextflow: every module's script rendered with conf/base.config + conf/modules.config + the profiles' configs and
-  the params Nextflow would have (nextflow.config, profiles, then the parameter file), for the inputs the workflow
-  would stage (tests/nextflow/render_modules.groovy); its `enpact` command line parsed by the CLI's own parser and
-  turned into the configuration by the CLI's own code.
+- Nextflow: the tasks the workflow runs (nextflow_tasks: the inputs it stages, the options ENPACT_CHECK gives each
+  step, from `enpact check --options-dir` run on the params Nextflow would have: nextflow.config, profiles, then the
+  parameter file), each module's script rendered with conf/base.config + conf/modules.config + the profiles' configs
+  (tests/nextflow/render_modules.groovy), its `enpact` command line parsed by the CLI's own parser and turned into
+  the configuration by the CLI's own code (enpact.options.from_arguments).
 The configurations are compared field by field. Fields that name files (their `role` in enpact.steps) are compared
 by file name (Nextflow stages inputs under their own names), the others exactly; the only allowed differences are
 ENGINE_DIFFERENCES, each with its reason. pipeline_info/params.json is compared too: ENPACT_CHECK's copy with the
-runner's.
+runner's; and the published layout. tests/test_nextflow_contract.py checks the same rendered tasks against the CLI's
+output contract.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shlex
@@ -31,28 +34,36 @@ from nf_tooling import (  # noqa: E402
     ROOT,
     StagedFile,
     StagedFiles,
+    enpact_commands,
     module_files,
+    parse_command,
     parse_process,
     profile_configs,
     profile_params,
     render_entries,
+    script_file,
+    stage_inputs,
+    subcommand_of,
+    takes_options,
+    written_files,
 )
-from test_nextflow_contract import enpact_commands, parse_command, script_file, stage_inputs, written_files  # noqa: E402
 
-from enpact.params import NEXTFLOW_ONLY, check_nextflow_params, complete_params, demo_params, load_schema  # noqa: E402
 from enpact.layout import gwas_name, keeps_personalized  # noqa: E402
-from enpact.params import resolve_gwas_files  # noqa: E402
-from enpact.steps import as_dict, roles, step_of  # noqa: E402
+from enpact.options import flags_of, from_arguments, option_fields  # noqa: E402
+from enpact.params import (  # noqa: E402
+    NEXTFLOW_ONLY,
+    check_nextflow_params,
+    complete_params,
+    demo_params,
+    load_schema,
+    resolve_gwas_files,
+)
+from enpact.steps import STEPS, as_dict, roles, step_of  # noqa: E402
 
 F, FL = StagedFile, StagedFiles
 LOCI_CHUNKS = ["ENSGDEMO00001.1--ENSGDEMO00060.1", "ENSGDEMO00061.1--ENSGDEMO00120.1"]
 SELECTED_CHUNKS = ["ENSGDEMO00015.3--ENSGDEMO00203.3"]   # the loci chunks of a selection (runner.selects_loci)
-SAMPLE_CHUNKS = ["IND001--IND040", "IND041--IND080"]
 
-# Options whose value names a file or directory (parsed command lines): created before parsing
-PATH_OPTIONS = {"fasta", "annotation", "expression", "vcf", "samples_file", "loci", "out", "outdir", "features",
-                "model", "inputs", "personalized", "gwas", "linearized", "model_db_path", "covariance",
-                "gwas_file", "output_file", "plots_prefix", "params", "export_matrix"}
 # Configuration fields that differ by design, per step, with the reason
 ENGINE_DIFFERENCES = {
     ("train", "device"): "the Nextflow training task runs on the CPU queue without a GPU (--device cpu); "
@@ -64,7 +75,7 @@ PARAM_FILES = {
     # name: (Nextflow profiles, parameter file); None: `enpact run` without --params and `-profile test`
     "demo": (["test"], None),
     "gpu_run": (["gpu"], {**DEMO, "device": "cuda", "use_gpu": True, "batch_size": 16, "precision": "fp32",
-                          "gpu_queue": "gpu", "cpu_queue": "cpu"}),
+                          "gpu_queue": "gpu", "cpu_queue": "cpu", "weights": "EleutherAI/enformer-official-rough"}),
     "own_data": ([], yaml.safe_load((ROOT / "docs" / "params.example.yaml").read_text())),
     "gwas_selected_loci": ([], {**DEMO, "lin_gwas_pvalue": 0.001}),
     "keep_unfiltered": ([], {**DEMO, "keep_unfiltered": True, "lin_keep_indels": True, "lin_window_bp": 2048}),
@@ -86,6 +97,7 @@ PARAM_FILES = {
 }
 # processes included under another name (`include { ENPACT_COVARIANCE as ENPACT_JOINT_COVARIANCE }`): their module
 ALIASES = {"ENPACT_PANEL_COVARIANCE": "ENPACT_COVARIANCE", "ENPACT_JOINT_COVARIANCE": "ENPACT_COVARIANCE"}
+MODULES = {parse_process(m).name: m for m in module_files()}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -105,9 +117,6 @@ def runner_steps(params: dict, outdir: Path, monkeypatch) -> list[tuple[str, obj
     for chunk in LOCI_CHUNKS:
         (outdir / "loci" / "chunks" / "loci").mkdir(parents=True, exist_ok=True)
         (outdir / "loci" / "chunks" / "loci" / f"{chunk}.tsv").touch()
-    for chunk in SAMPLE_CHUNKS:
-        (outdir / "loci" / "chunks" / "samples").mkdir(parents=True, exist_ok=True)
-        (outdir / "loci" / "chunks" / "samples" / f"{chunk}.txt").touch()
     for chunk in SELECTED_CHUNKS:   # only read when the parameters select loci
         (outdir / "loci" / "chunks" / "selected").mkdir(parents=True, exist_ok=True)
         (outdir / "loci" / "chunks" / "selected" / f"{chunk}.tsv").touch()
@@ -119,6 +128,7 @@ def runner_steps(params: dict, outdir: Path, monkeypatch) -> list[tuple[str, obj
 
     monkeypatch.setattr(runner_module.Runner, "step", record)
     monkeypatch.setattr(runner_module, "check_study", lambda params: None)   # input files are not opened here
+    monkeypatch.setattr(runner_module, "check_device", lambda device: None)   # nor is a GPU looked for
     # no plan is written here: each loci chunk's distinct windows fit in one part (as the demo's do)
     monkeypatch.setattr(runner_module, "read_plan", lambda path: type("Plan", (), {"n_parts": 1})())
     monkeypatch.setattr("enpact.report.write_report", lambda *args, **kwargs: None)
@@ -189,8 +199,7 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
                                    "meta7": {"id": "contexts"}, "contexts": staged(params.get("contexts")),
                                    "context_files": FL(tuple(f"contexts/{i}/{n}" for i, n in enumerate(sheet_files, 1)))
                                    if sheet_files else []}),
-        ("ENPACT_CHUNK", "chunk", {"meta": {"id": "loci"}, "loci": F("loci.tsv"), "meta2": {"id": "vcf"}, **vcf,
-                                   "meta3": {"id": "samples"}, "samples": staged(params.get("samples"))}),
+        ("ENPACT_CHUNK", "chunk", {"meta": {"id": "loci"}, "loci": F("loci.tsv")}),
         ("ENPACT_MERGE_FEATURES", "reference/merge",
          {"meta": {"id": "reference"}, "stores": FL(tuple(f"chunks/{c}.h5" for c in LOCI_CHUNKS))}),
     ]
@@ -267,39 +276,89 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
             "panel_samples": F(f"panel/{Path(params['samples']).name}") if params.get("samples") else []}))
         tasks.append(("ENPACT_MERGE", f"merge/{chunk}", {"meta": meta, "stores": F(f"chunks/{chunk}.part0000.h5"),
                                                         "plan": F(f"{chunk}.h5")}))
+    # the report: the published results, staged in the results layout (contexts: their folders)
+    gwas_names = sorted(gwas_name(g) for g in gwas_files)
+    if names:
+        model, accuracy = FL(tuple(f"model/{n}" for n in names)), FL(tuple(f"accuracy/{n}" for n in names))
+        twas = FL(tuple(f"twas/{n}" for n in names)) if gwas_files else []
+        multixcan = FL(tuple(f"multixcan/{g}{s}" for g in gwas_names for s in (".qq.png", ".tsv"))) if gwas_files else []
+    else:
+        model = FL(("model/metrics.json", "model/model.json", "model/weights.npz"))
+        accuracy = FL(("accuracy/personalized_accuracy.tsv", "accuracy/personalized.json"))
+        twas = FL(tuple(f"twas/{g}{s}" for g in gwas_names for s in (".csv", ".manhattan.png", ".qq.png")))
+        twas = twas if gwas_files else []
+        multixcan = []
+    tasks.append(("ENPACT_REPORT", "report", {
+        "meta": {"id": "report"}, "params_json": F("pipeline_info/params.json"),
+        "truth": staged(params.get("truth_causal_genes")), "model": model, "accuracy": accuracy,
+        "databases": FL(tuple(sorted(f"linearized/{d}{s}" for d in databases for s in (".db", ".summary.tsv", ".txt.gz")))),
+        "twas": twas, "multixcan": multixcan}))
     return tasks
 
 
-def render_tasks(name: str, directory: Path, publish_files: dict[str, list[str]] | None = None
-                 ) -> tuple[list[tuple[str, str, dict]], dict[str, dict]]:
-    """The workflow's tasks for a parameter file and their rendered scripts (and where outputs are published)."""
+def check_options(params: dict, directory: Path) -> dict[str, str]:
+    """Each step's options line, as ENPACT_CHECK writes it for these params (`enpact check --options-dir`)."""
+    from enpact.steps.check import CheckConfig, check
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "nextflow_params.json").write_text(json.dumps(params))
+    check(CheckConfig(params=directory / "nextflow_params.json", out=directory / "params.json",
+                      options_dir=directory / "options"))
+    return {path.stem: path.read_text().strip() for path in (directory / "options").glob("*.args")}
+
+def module_of(process_name: str) -> Path:
+    return MODULES[ALIASES.get(process_name, process_name)]
+
+
+def workflow_tasks(name: str, directory: Path) -> tuple[list[str], dict, list[tuple[str, str, dict]]]:
+    """Profiles, params and tasks (process, key, inputs) of a parameter file: each task's inputs with its step's
+    options line, as ENPACT_CHECK writes it for those params."""
     profiles, params = nextflow_params(name)
-    processes = {parse_process(m).name: parse_process(m) for m in module_files()}
-    entries = []
+    options = check_options(params, directory / "check")
     tasks = nextflow_tasks(params)
-    for process_name, key, inputs in tasks:
-        process = processes[ALIASES.get(process_name, process_name)]
+    for process_name, _key, inputs in tasks:
+        process = parse_process(module_of(process_name))
+        if takes_options(process):
+            inputs["options"] = options[subcommand_of(process.path)]
         assert list(inputs) == process.input_names, f"{process_name}: inputs {process.input_names}, test gives {list(inputs)}"
-        entries.append({"id": key, "process": process_name, "labels": process.labels,
-                        "configs": [str(c) for c in profile_configs(profiles)], "params": params, "inputs": inputs,
-                        "script_file": str(script_file(process, "script", directory)),
-                        "publish_files": (publish_files or {}).get(key)})
-    results = render_entries(entries, directory)
-    for process_name, key, inputs in tasks:
-        assert not results[key]["error"], f"{process_name}: {results[key]['error']}"
-        stage_inputs(inputs, directory)
-    return tasks, results
+    return profiles, params, tasks
 
 
-def nextflow_steps(name: str, directory: Path) -> list[tuple[str, object]]:
-    """(task key, configuration) of every task of the Nextflow pipeline for a parameter file: the task's `enpact`
-    command line as the CLI turns it into the step's configuration."""
-    tasks, results = render_tasks(name, directory)
+def render_workflows(names: list[str], directory: Path, sections: tuple[str, ...] = ("script",),
+                     publish: dict[str, dict[str, list[str]]] | None = None) -> dict[str, dict]:
+    """The tasks of these parameter files rendered in one JVM: name -> {params, tasks, directory (their inputs are
+    staged there), results: {"<task key>|<section>": rendered}}; `publish`: name -> task key -> files whose
+    published path to resolve."""
+    workflows, entries = {}, []
+    for name in names:
+        folder = directory / name
+        folder.mkdir(parents=True, exist_ok=True)
+        profiles, params, tasks = workflow_tasks(name, folder)
+        workflows[name] = {"params": params, "tasks": tasks, "directory": folder, "results": {}}
+        for process_name, key, inputs in tasks:
+            process = parse_process(module_of(process_name))
+            stage_inputs(inputs, folder)
+            entries += [{"id": f"{name}|{key}|{section}", "process": process_name, "labels": process.labels,
+                         "configs": [str(c) for c in profile_configs(profiles)], "params": params, "inputs": inputs,
+                         "script_file": str(script_file(process, section, directory)),
+                         "publish_files": (publish or {}).get(name, {}).get(key)} for section in sections]
+    for entry_id, result in render_entries(entries, directory).items():
+        name, task = entry_id.split("|", 1)
+        workflows[name]["results"][task] = result
+    return workflows
+
+
+def nextflow_steps(workflow: dict) -> list[tuple[str, object]]:
+    """(task key, configuration) of every task of a rendered workflow: its `enpact` command line as the CLI turns
+    it into the step's configuration."""
     steps = []
-    for process_name, key, _inputs in tasks:
-        commands = enpact_commands(results[key]["script"])
-        assert len(commands) == 1, f"{process_name}: {commands}"
-        steps.append((key, step_config(shlex.split(commands[0])[1:])))
+    with contextlib.chdir(workflow["directory"]):
+        for process_name, key, _inputs in workflow["tasks"]:
+            result = workflow["results"][f"{key}|script"]
+            assert not result["error"], f"{process_name}: {result['error']}"
+            commands = enpact_commands(result["script"])
+            assert len(commands) == 1, f"{process_name}: {commands}"
+            steps.append((key, step_config(shlex.split(commands[0])[1:])))
     return steps
 
 
@@ -307,22 +366,28 @@ def nextflow_steps(name: str, directory: Path) -> list[tuple[str, object]]:
 # Comparison
 # --------------------------------------------------------------------------------------------------------------
 
+def input_flags(config_type: type) -> set[str]:
+    """The flags of a configuration's input files (the CLI's parser checks that they exist)."""
+    flags: set[str] = set()
+    for f, kind, spec in option_fields(config_type):
+        if dataclasses.is_dataclass(kind.base) and not kind.many:
+            flags |= input_flags(kind.base)
+        elif spec.role == "input" and kind.base is Path:
+            flags |= set(flags_of(f, kind, spec, underscore=True))
+    return flags
+
+
 def materialize(argv: list[str]) -> None:
-    """Create the files and directories a command line names (its inputs must exist for the CLI's parser)."""
-    option = None
+    """Create the input files and directories a command line names."""
+    flags, given = input_flags(STEPS[argv[0]].config), False
     for token in argv[1:]:
         if token.startswith("--"):
-            option = token[2:].replace("-", "_")
-            continue
-        if option == "model" and "=" in token:
-            token = token.split("=", 1)[1]   # CONTEXT=DIR
-        if option in PATH_OPTIONS and not Path(token).exists() and "{" not in token:
-            path = Path(token)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if path.suffix:
-                path.touch()
-            else:
-                path.mkdir()
+            given = token in flags
+        elif given and "{" not in token:
+            path = Path(token.split("=", 1)[1] if "=" in token else token)   # --model CONTEXT=DIR
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch() if path.suffix else path.mkdir()
 
 
 def step_config(argv: list[str]) -> object:
@@ -330,7 +395,7 @@ def step_config(argv: list[str]) -> object:
     materialize(argv)
     ns, error = parse_command("enpact " + " ".join(shlex.quote(a) for a in argv))
     assert error is None, f"`enpact {' '.join(argv)}` is rejected: {error}"
-    return ns.config(ns)
+    return from_arguments(ns.step.config, ns)
 
 
 def _file_name(value: object) -> object:
@@ -343,17 +408,16 @@ def _file_name(value: object) -> object:
 def comparable(config: object) -> tuple[str, dict]:
     """(step, fields) with file fields reduced to file names, nested configurations flattened (predictor.bins)
     and TWAS outputs resolved."""
+    from enpact.steps.association import _with_gwas_name
     from enpact.twas import output_paths, plot_prefixes
-
-    from enpact.steps import _with_gwas_name
 
     step = step_of(config).name
     if step == "multixcan":
         config = _with_gwas_name(config)   # `{gwas}` named as `enpact multixcan` names it
     values = as_dict(config)
     if step == "twas":
-        values["output_file"] = str(output_paths(list(config.gwas_file), config.output_file)[0])
-        values["plots_prefix"] = (plot_prefixes(list(config.gwas_file), config.plots_prefix)[0]
+        values["out"] = str(output_paths(list(config.gwas_files), config.out)[0])
+        values["plots_prefix"] = (plot_prefixes(list(config.gwas_files), config.plots_prefix)[0]
                                   if config.plots_prefix else None)
     for name in roles(config):
         values[name] = _file_name(values[name])
@@ -370,7 +434,8 @@ def differences(runner: list[tuple[str, object]], nextflow: list[tuple[str, obje
     """Every step one engine runs and the other does not, and every field on which their configurations
     disagree."""
     problems = []
-    runner_by_key, nextflow_by_key = dict(runner), {k: v for k, v in nextflow if k != "check"}
+    # `enpact run` checks and reports outside its resumable steps (the check: test_both_engines_record_the_same_parameters)
+    runner_by_key, nextflow_by_key = dict(runner), {k: v for k, v in nextflow if k not in ("check", "report")}
     for key in sorted(set(runner_by_key) ^ set(nextflow_by_key)):
         engine = "enpact run" if key in runner_by_key else "Nextflow"
         problems.append(f"{key}: only {engine} runs this step")
@@ -390,18 +455,15 @@ def differences(runner: list[tuple[str, object]], nextflow: list[tuple[str, obje
 
 
 @pytest.fixture(scope="module")
-def render_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("parity")
+def workflows(tmp_path_factory) -> dict[str, dict]:
+    return render_workflows(list(PARAM_FILES), tmp_path_factory.mktemp("parity"))
 
 
 @pytest.mark.parametrize("name", list(PARAM_FILES))
-def test_both_engines_run_the_same_steps_with_the_same_options(name, render_dir, tmp_path, monkeypatch):
-    directory = render_dir / name
-    directory.mkdir()
-    monkeypatch.chdir(directory)
+def test_both_engines_run_the_same_steps_with_the_same_options(name, workflows, tmp_path, monkeypatch):
     runner = runner_steps(runner_params(name), tmp_path / "results", monkeypatch)
-    nextflow = nextflow_steps(name, directory)
-    assert not differences(runner, nextflow), f"{name}:\n" + "\n".join(differences(runner, nextflow))
+    problems = differences(runner, nextflow_steps(workflows[name]))
+    assert not problems, f"{name}:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("name", list(PARAM_FILES))
@@ -420,15 +482,12 @@ def test_both_engines_record_the_same_parameters(name, tmp_path):
         assert got == want, f"{name}: {key}: Nextflow records {got!r}, enpact run {want!r}"
 
 
-def test_comparison_sees_a_drifted_option(render_dir, tmp_path, monkeypatch):
+def test_comparison_sees_a_drifted_option(workflows, tmp_path, monkeypatch):
     """Planted drift: a changed option on one side and a step only one side runs are both reported."""
-    directory = render_dir / "planted"
-    directory.mkdir()
-    monkeypatch.chdir(directory)
     runner = runner_steps(runner_params("demo"), tmp_path / "results", monkeypatch)
-    nextflow = nextflow_steps("demo", directory)
     drifted = [(key, dataclasses.replace(config, maf=0.05) if step_of(config).name == "linearize" else config)
-               for key, config in nextflow]
+               for key, config in nextflow_steps(workflows["demo"])]
+    monkeypatch.chdir(tmp_path)
     drifted.append(("evaluate", step_config(["evaluate", "--model", "m", "--features", "f", "--loci", "l",
                                              "--expression", "e", "--outdir", "o"])))
     found = differences(runner, drifted)
@@ -441,30 +500,37 @@ def result_files(config: object) -> set[str]:
     return {f for f in written_files(step_of(config).name, config) if "*" not in f and Path(f).suffix}
 
 
-@pytest.mark.parametrize("name", ["demo", "delete_personalized", "several_gwas", "contexts", "selected_loci",
-                                  "contexts_reference_panel", "borzoi"])
-def test_nextflow_publishes_the_results_layout_of_enpact_run(name, render_dir, tmp_path, monkeypatch):
+PUBLISHED = ["demo", "delete_personalized", "several_gwas", "contexts", "selected_loci", "contexts_reference_panel",
+             "borzoi"]
+
+
+def test_nextflow_publishes_the_results_layout_of_enpact_run(workflows, tmp_path_factory):
     """Every file `enpact run` keeps under outdir, Nextflow publishes at the same path, and nothing else (the
-    personalized stores only when enpact.layout.keeps_personalized says so)."""
-    directory = render_dir / f"publish_{name}"
-    directory.mkdir()
-    monkeypatch.chdir(directory)
-    outdir = tmp_path / "results"
-    params = runner_params(name)
-    kept = {"pipeline_info/params.json"}
-    for _key, config in runner_steps(params, outdir, monkeypatch):
-        kept |= {str(Path(f).relative_to(outdir)) for f in result_files(config)}
-    if not keeps_personalized(params):
-        kept = {f for f in kept if not f.startswith("personalized/")}
-    steps = dict(nextflow_steps(name, directory))
-    outputs = {key: sorted(result_files(config)) for key, config in steps.items()}
-    outputs["check"] = ["pipeline_info/params.json"]
-    _tasks, results = render_tasks(name, directory, outputs)
-    nextflow_outdir = profile_params(PARAM_FILES[name][0], PARAM_FILES[name][1])["outdir"]
-    published = {str(Path(path).relative_to(nextflow_outdir)) for result in results.values()
-                 for path in (result["published"] or {}).values() if path}
-    assert published == kept, (f"only Nextflow publishes {sorted(published - kept)}; "
-                               f"only enpact run keeps {sorted(kept - published)}")
+    personalized stores only when enpact.layout.keeps_personalized says so; the steps' options files never)."""
+    outputs = {}
+    for name in PUBLISHED:
+        outputs[name] = {key: sorted(result_files(config)) for key, config in nextflow_steps(workflows[name])
+                         if key != "report"}   # report/: written outside the steps by `enpact run`
+        outputs[name]["check"] = ["pipeline_info/params.json",
+                                  *(f"options/{step}.args" for step, spec in STEPS.items() if spec.task)]
+    published = render_workflows(PUBLISHED, tmp_path_factory.mktemp("publish"), publish=outputs)
+    problems = []
+    for name in PUBLISHED:
+        outdir = tmp_path_factory.mktemp(f"results_{name}")
+        params = runner_params(name)
+        kept = {"pipeline_info/params.json"}
+        with pytest.MonkeyPatch.context() as patch:
+            for _key, config in runner_steps(params, outdir, patch):
+                kept |= {str(Path(f).relative_to(outdir)) for f in result_files(config)}
+        if not keeps_personalized(params):
+            kept = {f for f in kept if not f.startswith("personalized/")}
+        nextflow_outdir = published[name]["params"]["outdir"]
+        theirs = {str(Path(path).relative_to(nextflow_outdir)) for result in published[name]["results"].values()
+                  for path in (result["published"] or {}).values() if path}
+        if theirs != kept:
+            problems.append(f"{name}: only Nextflow publishes {sorted(theirs - kept)}; "
+                            f"only enpact run keeps {sorted(kept - theirs)}")
+    assert not problems, "\n".join(problems)
 
 
 def test_the_report_task_stages_its_inputs_where_the_results_layout_puts_them(tmp_path):

@@ -4,7 +4,9 @@
   a copy of a real module with a broken brace must fail the same check;
 - nextflow_schema.json is valid JSON Schema (draft 2020-12), defines every `params.X` used by the pipeline and
   every parameter of docs/cli-contract.md, and its defaults equal those of nextflow.config;
-- every process has a tag, a `when:`, a `stub:`, named emits and a versions output, and reads no params;
+- every process has a tag, a `stub:`, named emits and a versions output, and reads no params; each module whose
+  step has options takes them as its last input, `val(options)`, and puts them on its command line before the
+  user's ext.args; conf/modules.config sets no option of ours (ext.args is the user's pass-through);
 - includes resolve, every module is used, every withName selector names a process;
 - profiles, reports, containers and nf-test files are where docs/nextflow.md says they are.
 The CLI contract (command lines and outputs of the modules) is tests/test_nextflow_contract.py.
@@ -164,7 +166,7 @@ STRICT_RULES = [
                         f"    script:\n    {TRIPLE}\n    true\n    {TRIPLE}\n}}\n"),
                ("m.nf", f"process P {{\n    input:\n    val x\n\n    script:\n    {TRIPLE}\n    true\n    {TRIPLE}\n}}\n")),
     StrictRule("params-outside-entry-workflow", "read params only in the entry workflow of main.nf; pass values to "
-               "named workflows through take: and to processes through ext.args (conf/modules.config)",
+               "named workflows through take: and to processes as inputs (a step's options: ENPACT_CHECK's)",
                _params_outside_entry_workflow,
                ("wf.nf", "workflow W {\n    take:\n    ch\n\n    main:\n    ch.collectFile(storeDir: params.outdir)\n}\n"),
                ("main.nf", "workflow {\n    main:\n    W(channel.of(params.outdir))\n}\n")),
@@ -380,7 +382,7 @@ def test_process_conventions(module):
         assert process.sections.get(section, "").strip(), f"{process.name}: no {section}: section"
     assert "when" not in process.sections, f"{process.name}: no when: section (deprecated by the strict syntax)"
     assert re.search(r"task\.ext\.args", process.sections["script"]), f"{process.name}: no task.ext.args"
-    assert not PARAM_USE.search(strip_comments(text)), f"{process.name}: modules take options from ext.args, not params"
+    assert not PARAM_USE.search(strip_comments(text)), f"{process.name}: modules take options as inputs, not params"
     assert "tuple val(meta)" in process.sections["input"], f"{process.name}: first input must be tuple val(meta), ..."
     outputs = process.outputs
     assert outputs, f"{process.name}: no outputs"
@@ -400,6 +402,162 @@ def test_process_conventions(module):
         if not output.emit.startswith("versions"):
             assert output.patterns, f"{process.name}: output without a path: {output.line}"
             assert output.line.startswith("tuple val(meta)"), f"{process.name}: outputs are tuple val(meta), path(...)"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Options: each step's from ENPACT_CHECK, ext.args left to users
+# --------------------------------------------------------------------------------------------------------------
+
+def step_of_module(module: Path) -> str:
+    """modules/enpact_merge_features/main.nf -> merge-features."""
+    return module.parent.name.removeprefix("enpact_").replace("_", "-")
+
+
+def has_options(config_type: type) -> bool:
+    """Whether run parameters set any command-line option of a step (what ENPACT_CHECK's options line can hold)."""
+    import dataclasses
+
+    from enpact.options import option_fields
+
+    return any(has_options(kind.base) if dataclasses.is_dataclass(kind.base) and not kind.many
+               else spec.param is not None and spec.role is None and spec.cli
+               for _f, kind, spec in option_fields(config_type))
+
+
+def steps_with_options() -> set[str]:
+    from enpact.steps import STEPS
+
+    return {name for name, step in STEPS.items() if step.task and has_options(step.config)}
+
+
+def module_options_problems(name: str, text: str, takes: bool) -> list[str]:
+    """How a module's text breaks the options rule: the options of its step (`takes`) as the last input,
+    `val(options)`, on the command line before the user's ${args}; no options input for a step without any."""
+    process_text = strip_comments(text)
+    inputs = process_text[process_text.index("input:"):process_text.index("output:")]
+    declared = [line.strip() for line in inputs.splitlines() if re.match(r"\s*(tuple|path|val)\b", line)]
+    script = process_text[process_text.index("script:"):process_text.index("stub:")]
+    if not takes:
+        return [f"{name}: its step has no options; it takes none"] if "val(options)" in inputs else []
+    problems = []
+    if not declared or declared[-1] != "val(options)":
+        problems.append(f"{name}: its last input must be val(options) (its step's options from ENPACT_CHECK)")
+    if "${options}" not in script:
+        problems.append(f"{name}: ${{options}} is not on its command line")
+    elif "${args}" in script and script.index("${options}") > script.index("${args}"):
+        problems.append(f"{name}: ${{options}} must come before ${{args}} (the user's ext.args can then override)")
+    return problems
+
+
+def test_every_step_with_options_has_some():
+    assert {"loci", "predict", "train", "personalize", "linearize", "database", "twas"} <= steps_with_options()
+    assert not {"merge-features", "merge"} & steps_with_options()
+
+
+@pytest.mark.parametrize("module", MODULES, ids=[m.parent.name for m in MODULES])
+def test_modules_take_their_steps_options(module):
+    takes = step_of_module(module) in steps_with_options()
+    assert not module_options_problems(module.parent.name, module.read_text(), takes)
+
+
+def test_options_rule_catches_a_module_that_drops_them():
+    text = (ROOT / "modules" / "enpact_linearize" / "main.nf").read_text()
+    assert not module_options_problems("linearize", text, True)
+    dropped = text.replace("        ${options} \\\\\n", "")
+    assert any("is not on its command line" in p for p in module_options_problems("linearize", dropped, True))
+    late = dropped.replace("        ${args} \\\\\n", "        ${args} \\\\\n        ${options} \\\\\n")
+    assert any("before ${args}" in p for p in module_options_problems("linearize", late, True))
+    undeclared = text.replace("    val(options)", "    val(other)")
+    assert any("last input" in p for p in module_options_problems("linearize", undeclared, True))
+
+
+def ext_args_flags(text: str) -> list[str]:
+    """The `--flag`s set in ext.args of a config file (ours would bypass the options ENPACT_CHECK derives)."""
+    code = strip_comments(text)
+    found = []
+    for match in re.finditer(r"\bext\.args\s*=\s*", code):
+        start = match.end()
+        end = _block_end(code, start) + 1 if code[start] == "{" else code.find("\n", start)
+        line = code[:start].count("\n") + 1
+        found += [f"line {line}: {flag}" for flag in re.findall(r"--[A-Za-z][\w-]*", code[start:end])]
+    return found
+
+
+def test_modules_config_sets_no_option_of_ours():
+    text = (ROOT / "conf" / "modules.config").read_text()
+    assert not ext_args_flags(text), ("conf/modules.config sets options in ext.args (each step's come from "
+                                      f"ENPACT_CHECK; ext.args is the user's): {ext_args_flags(text)}")
+    planted = ("process {\n    withName: 'ENPACT_LINEARIZE' {\n        ext.args = { [\n"
+               "            \"--maf ${params.lin_maf}\",\n        ].join(' ') }\n    }\n}\n")
+    assert ext_args_flags(planted) == ["line 3: --maf"]
+    assert ext_args_flags("process { withName: 'X' { ext.args = '--min-snps 3' } }") == ["line 1: --min-snps"]
+    assert not ext_args_flags("process {\n    // ext.args = '--maf 0.05' (a user's)\n    ext.prefix = { meta.id }\n}\n")
+
+
+def options_wiring_problems(texts: dict[str, str]) -> tuple[list[str], set[str]]:
+    """Module calls given another step's options (`ch_options.map { options -> options.<step> }` names the module's
+    own step), and the steps whose modules are given theirs, in workflow files {name: text}."""
+    modules = {parse_process(m).name: step_of_module(m) for m in MODULES}
+    problems, seen = [], set()
+    for name, text in texts.items():
+        code = strip_comments(text)
+        included = re.findall(r"include\s*\{\s*(\w+)\s+as\s+(\w+)\s*\}", code)
+        aliases = {alias: process for process, alias in included}
+        for match in re.finditer(r"\boptions\s*->\s*options(?:\.(\w+)|\['([\w-]+)'\])", code):
+            step = match.group(1) or match.group(2)
+            call = re.findall(r"\b(ENPACT_[A-Z_]+)\s*\(", code[:match.start()])[-1]
+            want = modules[aliases.get(call, call)]
+            seen.add(want)
+            if step != want:
+                problems.append(f"{name}: {call} is given the options of {step}, not {want}")
+    return problems, seen
+
+
+def workflow_texts() -> dict[str, str]:
+    paths = [ROOT / "workflows" / "enpact.nf", *sorted((ROOT / "subworkflows").glob("*.nf"))]
+    return {str(path.relative_to(ROOT)): path.read_text() for path in paths}
+
+
+def test_workflows_give_each_module_its_own_steps_options():
+    problems, seen = options_wiring_problems(workflow_texts())
+    assert not problems, "\n".join(problems)
+    assert seen == steps_with_options(), f"no options given to the modules of {sorted(steps_with_options() - seen)}"
+    texts = workflow_texts()
+    planted = texts["subworkflows/personalize.nf"].replace("options.personalize", "options.predict")
+    texts["subworkflows/personalize.nf"] = planted
+    assert options_wiring_problems(texts)[0] == ["subworkflows/personalize.nf: ENPACT_PERSONALIZE is given the options "
+                                                 "of predict, not personalize"]
+
+
+def test_the_check_stub_writes_an_options_file_for_every_step():
+    from enpact.steps import STEPS
+
+    stub = parse_process(ROOT / "modules" / "enpact_check" / "main.nf").sections["stub"]
+    listed = re.search(r"def steps = \[([^\]]*)\]", stub).group(1)
+    assert sorted(re.findall(r"'([\w-]+)'", listed)) == sorted(name for name, step in STEPS.items() if step.task)
+
+
+def test_module_nf_tests_give_the_test_profiles_options():
+    """Each module's nf-test gives its options input the line `enpact check` writes for -profile test."""
+    from enpact.params import resolve_params
+    from enpact.steps import task_options
+
+    options = task_options(resolve_params(None, {"outdir": "results"}, "single"))
+    problems = []
+    for module in MODULES:
+        process = parse_process(module)
+        if process.input_names[-1:] != ["options"]:
+            continue
+        declared = [line for line in process.sections["input"].splitlines() if re.match(r"\s*(tuple|path|val)\b", line)]
+        index = len(declared) - 1
+        text = (module.parent / "tests" / "main.nf.test").read_text()
+        for test in re.split(r"\n\s*test\(", text)[1:]:
+            when = test[re.search(r"\n\s*when\s*\{", test).start():]
+            given = re.findall(rf"\binput\[{index}\]\s*=\s*'([^']*)'", when)
+            if given != [options[step_of_module(module)]]:
+                problems.append(f"{module.parent.name}: test '{test.split(chr(34))[1]}' gives options {given}, "
+                                f"-profile test gives {options[step_of_module(module)]!r}")
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=[m.parent.name for m in MODULES])
@@ -537,7 +695,7 @@ def test_test_profile_points_at_bundled_demo_data():
         pytest.skip("demo data not generated yet")
     for name in names:
         assert (ROOT / name).exists(), f"conf/test.config: {name} does not exist"
-    assert re.search(r"loci_per_chunk\s*=\s*\d+", text) and re.search(r"samples_per_chunk\s*=\s*\d+", text)
+    assert re.search(r"loci_per_chunk\s*=\s*\d+", text)
 
 
 def test_tower_yml_lists_reports():
@@ -583,7 +741,8 @@ def nf_test_input_problems(test_text: str, module: Path) -> list[str]:
                 if re.match(r"\s*(tuple|path|val)\b", line)]
     problems = []
     for test in re.split(r"\n\s*test\(", test_text)[1:]:
-        given = sorted({int(i) for i in re.findall(r"\binput\[(\d+)\]\s*=", test)})
+        when = re.search(r"\n\s*when\s*\{", test)   # a setup block before it gives the inputs of other processes
+        given = sorted({int(i) for i in re.findall(r"\binput\[(\d+)\]\s*=", test[when.start() if when else 0:])})
         if given != list(range(len(declared))):
             problems.append(f"test '{test.split(chr(34))[1]}' sets input{given}, the process has {len(declared)} inputs")
     return problems
@@ -598,7 +757,7 @@ def test_module_nf_tests_give_every_input(module):
 def test_nf_test_input_check_sees_an_extra_input():
     module = ROOT / "modules" / "enpact_linearize" / "main.nf"
     text = (module.parent / "tests" / "main.nf.test").read_text()
-    extra = text.replace("input[1] = ", "input[2] = [ [id: 'x'], [] ]\n                input[1] = ", 1)
+    extra = text.replace("input[1] = ", "input[9] = [ [id: 'x'], [] ]\n                input[1] = ", 1)
     assert nf_test_input_problems(extra, module)
 
 

@@ -7,8 +7,9 @@
           -> PLAN (per loci chunk) -> PERSONALIZE (per part of a plan, GPU; every context's model) -> MERGE
           -> ACCURACY (per context) -> LINEARIZE (per context x loci chunk) -> DATABASE (per context)
           -> TWAS (per GWAS file; per context) -> MULTIXCAN (per GWAS file, several contexts) -> REPORT
-    Every process runs one `enpact <subcommand>` (modules/<process>/main.nf) with the options
-    of conf/modules.config; this workflow reads no params. Lists that feed one task are sorted
+    Every process runs one `enpact <subcommand>` (modules/<process>/main.nf) with its step's
+    options, which ENPACT_CHECK derives from the run's parameters (one line per step, given to
+    each task as a value); this workflow reads no params. Lists that feed one task are sorted
     by name first: input order is part of the task hash, and -resume depends on it.
 ----------------------------------------------------------------------------------------
 */
@@ -49,8 +50,9 @@ workflow ENPACT {
     main:
 
     //
-    // 0. The parameters and input files, checked by the code `enpact run` runs first; every task below waits
-    //    for this one. The GWAS files in the order of params.gwas (their output names are checked by that order).
+    // 0. The parameters and input files, checked by the code `enpact run` runs first, and each step's options from
+    //    them; every task below waits for this one (its options come from it). The GWAS files in the order of
+    //    params.gwas (their output names are checked by that order).
     //
     ENPACT_CHECK(
         ch_params,
@@ -62,18 +64,23 @@ workflow ENPACT {
         ch_gwas.map { _meta, gwas -> gwas }.toList(),
         ch_context_sheet
     )
-    ch_checked = ENPACT_CHECK.out.params_json   // value channel: [ meta, pipeline_info/params.json ]
+    ch_checked = ENPACT_CHECK.out.params_json   // one item: [ meta, pipeline_info/params.json ]
+
+    // Each step's options (options/<step>.args, written by `enpact check` from the step's configuration) as one value:
+    // step name -> its options line. Each module receives its own step's line as a `val` input, not the file: the
+    // standard cache hashes a staged file by its path, size and modification time, and ENPACT_CHECK runs again (in a
+    // new work directory) whenever any parameter changes, so a staged options file would invalidate every task; a
+    // `val` is hashed by its content, so a task's hash changes only when its own step's options change (-resume then
+    // keeps the predictor tasks when only a linearization or TWAS parameter changed).
+    ch_options = ENPACT_CHECK.out.options
+        .map { _meta, files -> [ files ].flatten().collectEntries { f -> [ (f.baseName): f.text.trim() ] } }
+        .first()   // a value channel: read by every task
 
     //
     // 1. Loci: one per feature of each context's training matrix, with its chromosome split; with several
     //    contexts, their union (one predictor pass then serves them all)
     //
-    ENPACT_LOCI(
-        ch_contexts
-            .combine(ch_checked)
-            .map { meta, annotation, expression, _meta2, _checked -> [ meta, annotation, expression ] },
-        ch_fasta
-    )
+    ENPACT_LOCI(ch_contexts, ch_fasta, ch_options.map { options -> options.loci })
 
     ENPACT_LOCI_UNION(
         ENPACT_LOCI.out.loci
@@ -88,9 +95,9 @@ workflow ENPACT {
         .mix(ENPACT_LOCI_UNION.out.loci)
 
     //
-    // 2. Chunks of loci and of samples, named from their content: <first>--<last>
+    // 2. Chunks of loci, named from their content: <first>--<last>
     //
-    ENPACT_CHUNK(ch_loci, ch_vcf, ch_samples)
+    ENPACT_CHUNK(ch_loci, ch_options.map { options -> options.chunk })
 
     ch_loci_chunks = ENPACT_CHUNK.out.loci
         .flatMap { _meta, files -> [ files ].flatten() }
@@ -100,7 +107,7 @@ workflow ENPACT {
     //
     // 3. Reference features: the predictor on each loci chunk (GPU label), merged into one store
     //
-    ENPACT_PREDICT(ch_loci_chunks, ch_fasta, ch_weights)
+    ENPACT_PREDICT(ch_loci_chunks, ch_fasta, ch_weights, ch_options.map { options -> options.predict })
 
     ENPACT_MERGE_FEATURES(
         ENPACT_PREDICT.out.h5
@@ -120,7 +127,8 @@ workflow ENPACT {
             .map { _meta, loci, _meta2, features -> [ [id: 'selected'], loci, features ] },
         ch_selection.map { _meta, gwas, _credible, _regions -> [ [id: 'gwas'], gwas ] },
         ch_selection.map { _meta, _gwas, credible, _regions -> [ [id: 'credible_sets'], credible ] },
-        ch_selection.map { _meta, _gwas, _credible, regions -> [ [id: 'regions'], regions ] }
+        ch_selection.map { _meta, _gwas, _credible, regions -> [ [id: 'regions'], regions ] },
+        ch_options.map { options -> options.select }
     )
     ch_personal_chunks = selecting
         ? ENPACT_SELECT.out.chunks
@@ -138,7 +146,8 @@ workflow ENPACT {
         ENPACT_LOCI.out.loci
             .join(ch_expressions)
             .combine(ENPACT_MERGE_FEATURES.out.h5)
-            .map { meta, loci, expression, _meta2, features -> [ meta, features, loci, expression ] }
+            .map { meta, loci, expression, _meta2, features -> [ meta, features, loci, expression ] },
+        ch_options
     )
     // value channel: every context's model, in the order of the sample sheet, for every personalize task
     ch_models = TRAIN.out.model
@@ -152,7 +161,8 @@ workflow ENPACT {
     // 5. Personalized predictions: per loci chunk, the distinct windows over every individual (plan), predicted in
     //    parts (GPU label; once per distinct window, every context's model applied), one store per loci chunk
     //
-    PERSONALIZE(ch_personal_chunks, ch_fasta, ch_vcf, ch_models, ch_weights, ch_samples, ENPACT_MERGE_FEATURES.out.h5)
+    PERSONALIZE(ch_personal_chunks, ch_fasta, ch_vcf, ch_models, ch_weights, ch_samples, ENPACT_MERGE_FEATURES.out.h5,
+                ch_options)
 
     //
     // 5b. Personalized accuracy per context: all merged stores against the context's observed matrix
@@ -163,7 +173,8 @@ workflow ENPACT {
             .toSortedList { a, b -> a.name <=> b.name }
             .map { stores -> [ stores ] }   // one item: combine appends the elements of a list
             .combine(ch_expressions)
-            .map { stores, meta, expression -> [ [id: 'accuracy', context: meta.context], stores, expression ] }
+            .map { stores, meta, expression -> [ [id: 'accuracy', context: meta.context], stores, expression ] },
+        ch_options.map { options -> options.accuracy }
     )
 
     //
@@ -171,13 +182,13 @@ workflow ENPACT {
     //    covariance_vcf, its covariance from the reference panel)
     //
     LINEARIZE(PERSONALIZE.out.h5, ch_personal_chunks, ch_vcf,
-              ch_contexts.map { meta, _annotation, _expression -> meta.context ?: '' }, ch_covariance_panel)
+              ch_contexts.map { meta, _annotation, _expression -> meta.context ?: '' }, ch_covariance_panel, ch_options)
 
     //
     // 7. TWAS: S-PrediXcan per GWAS file (per context: every GWAS file in one task), and with several contexts
     //    S-MultiXcan per GWAS file on the joint covariance of the contexts' models
     //
-    TWAS(ch_gwas, LINEARIZE.out.twas_db, context_names, ch_covariance_panel)
+    TWAS(ch_gwas, LINEARIZE.out.twas_db, context_names, ch_covariance_panel, ch_options)
 
     //
     // 8. Report, rendered from the outputs staged in the results layout

@@ -6,6 +6,7 @@ process ENPACT_ACCURACY {
 
     input:
     tuple val(meta), path(stores, stageAs: 'personalized/*'), path(expression)
+    val(options)   // this step's options from the run's parameters, written by ENPACT_CHECK from the step's configuration
 
     output:
     // files, not their folder: the publisher keeps only the outermost of nested outputs (the workflow takes the
@@ -18,10 +19,13 @@ process ENPACT_ACCURACY {
     def args   = task.ext.args ?: ''
     prefix     = task.ext.prefix ?: 'accuracy'
     def inputs = stores.toString().tokenize(' ').sort()   // staged names (blank-separated when several)
+    def context = meta.context ? "--context ${meta.context}" : ''
     """
     enpact accuracy \\
         --personalized ${inputs.join(' ')} \\
         --expression ${expression} \\
+        ${context} \\
+        ${options} \\
         ${args} \\
         --outdir ${prefix}
     """

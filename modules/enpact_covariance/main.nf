@@ -9,6 +9,7 @@ process ENPACT_COVARIANCE {
     tuple val(meta), path(databases, stageAs: 'databases/*')   // PredictDB databases (.db)
     tuple val(meta2), path(vcf), path(tbi)                      // panel VCF/BCF, indexed
     tuple val(meta3), path(samples)                             // its individuals to use ([] for all)
+    val(options)   // this step's options from the run's parameters, written by ENPACT_CHECK from the step's configuration
 
     output:
     tuple val(meta), path("${prefix}"), emit: covariance
@@ -25,6 +26,7 @@ process ENPACT_COVARIANCE {
         --model-db-path ${dbs.join(' ')} \\
         --vcf ${vcf} \\
         ${samples_opt} \\
+        ${options} \\
         ${args} \\
         --out ${prefix}
     """

@@ -5,6 +5,7 @@ process ENPACT_DATABASE {
 
     input:
     tuple val(meta), path(linearized, stageAs: 'chunks/*')   // the linearization chunk (.h5) of every loci chunk
+    val(options)   // this step's options from the run's parameters, written by ENPACT_CHECK from the step's configuration
 
     output:
     tuple val(meta), path("${outdir}/${prefix}.db"), path("${outdir}/${prefix}.txt.gz")                        , emit: db
@@ -24,6 +25,7 @@ process ENPACT_DATABASE {
         --linearized ${chunks.join(' ')} \\
         --name ${prefix} \\
         --outdir ${outdir} \\
+        ${options} \\
         ${args}
     """
 

@@ -7,6 +7,7 @@ process ENPACT_LINEARIZE {
     input:
     tuple val(meta), path(personalized), path(loci)   // merged personalized store and loci of one chunk
     tuple val(meta2), path(vcf), path(tbi)
+    val(options)   // this step's options from the run's parameters, written by ENPACT_CHECK from the step's configuration
 
     output:
     tuple val(meta), path("${prefix}.h5"), emit: linearized
@@ -16,12 +17,15 @@ process ENPACT_LINEARIZE {
     script:
     def args     = task.ext.args ?: ''
     prefix       = task.ext.prefix ?: "${meta.id}"
+    def context  = meta.context ? "--context ${meta.context}" : ''
     """
     export OMP_NUM_THREADS=${task.cpus}
     enpact linearize \\
         --personalized ${personalized} \\
         --vcf ${vcf} \\
         --loci ${loci} \\
+        ${context} \\
+        ${options} \\
         ${args} \\
         --no-progress \\
         --out ${prefix}.h5

@@ -6,6 +6,7 @@ process ENPACT_LOCI {
     input:
     tuple val(meta), path(annotation), path(expression)  // annotation (GTF/GFF3/TSV/BED; [] with annotation_format names), training matrix
     tuple val(meta2), path(fasta), path(fai)             // reference FASTA and its .fai ([] if absent)
+    val(options)   // this step's options from the run's parameters, written by ENPACT_CHECK from the step's configuration
 
     output:
     tuple val(meta), path("${prefix}.tsv")        , emit: loci
@@ -17,11 +18,15 @@ process ENPACT_LOCI {
     def args           = task.ext.args ?: ''
     prefix             = task.ext.prefix ?: "${meta.id}"
     def annotation_opt = annotation ? "--annotation ${annotation}" : ''
+    // a context row's own annotation format (contexts sample sheet): after the options, so it wins
+    def format_opt     = meta.annotation_format ? "--annotation-format ${meta.annotation_format}" : ''
     """
     enpact loci \\
         ${annotation_opt} \\
         --expression ${expression} \\
         --fasta ${fasta} \\
+        ${options} \\
+        ${format_opt} \\
         ${args} \\
         --out ${prefix}.tsv
     """

@@ -9,6 +9,7 @@ process ENPACT_MULTIXCAN {
     tuple val(meta), path(gwas)                                  // GWAS summary statistics
     tuple val(meta2), path(databases, stageAs: 'databases/*'), path(twas, stageAs: 'twas/*'), path(covariance)
                                                                  // meta2.contexts: names in order; databases, S-PrediXcan folders (twas/<context>/) in that order; joint covariance
+    val(options)   // this step's options from the run's parameters, written by ENPACT_CHECK from the step's configuration
 
     output:
     tuple val(meta), path("multixcan/*.tsv")   , emit: tsv
@@ -25,8 +26,9 @@ process ENPACT_MULTIXCAN {
         ${contexts.join(' ')} \\
         --snp-covariance ${covariance} \\
         --gwas-file ${gwas} \\
+        ${options} \\
         ${args} \\
-        --output 'multixcan/{gwas}.tsv' \\
+        --out 'multixcan/{gwas}.tsv' \\
         --qq-plot 'multixcan/{gwas}.qq.png'
     """
 

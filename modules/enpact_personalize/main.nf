@@ -1,6 +1,6 @@
-// Personalized EnPACT predictions for one loci chunk x one sample chunk: both haplotype windows of every
-// individual through the sequence predictor (identical windows once) and the EnPACT model.
-// GPU step (label process_gpu): see ENPACT_PREDICT.
+// Personalized EnPACT predictions for one part of a loci chunk's plan (ENPACT_PLAN: the chunk's distinct haplotype
+// windows over every individual): each distinct window once through the sequence predictor and every EnPACT model;
+// ENPACT_MERGE maps the parts back to every haplotype. GPU step (label process_gpu): see ENPACT_PREDICT.
 process ENPACT_PERSONALIZE {
     tag "${meta.id} part ${meta.part}"
     label 'process_gpu'
@@ -12,6 +12,7 @@ process ENPACT_PERSONALIZE {
     tuple val(meta4), path(model, stageAs: 'enpact_model/*')      // EnPACT model directory; with contexts one per context (meta4.contexts, each named after its context)
     tuple val(weights_id), path(weights_dir, stageAs: 'weights/*')  // Hugging Face id and [], or '' and a checkpoint dir
     tuple val(meta5), path(panel_samples, stageAs: 'panel/*')     // the linearization panel's individuals ([] = all VCF samples)
+    val(options)   // this step's options from the run's parameters, written by ENPACT_CHECK from the step's configuration
 
     output:
     tuple val(meta), path("${prefix}.h5"), emit: h5
@@ -37,6 +38,7 @@ process ENPACT_PERSONALIZE {
         --model ${models} \\
         ${weights} \\
         ${panel} \\
+        ${options} \\
         ${args} \\
         --no-progress \\
         --out ${prefix}.h5

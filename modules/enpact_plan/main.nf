@@ -11,6 +11,7 @@ process ENPACT_PLAN {
     tuple val(meta3), path(vcf), path(tbi)        // phased, indexed VCF/BCF
     tuple val(meta4), path(samples)               // the individuals ([] = all VCF samples)
     tuple val(meta5), path(features)              // reference feature store (its predictor window)
+    val(options)   // this step's options from the run's parameters, written by ENPACT_CHECK from the step's configuration
 
     output:
     tuple val(meta), path("${prefix}.h5"), path("${prefix}.parts"), emit: plan
@@ -28,6 +29,7 @@ process ENPACT_PLAN {
         --vcf ${vcf} \\
         ${samples_opt} \\
         --features ${features} \\
+        ${options} \\
         ${args} \\
         --parts-file ${prefix}.parts \\
         --out ${prefix}.h5

@@ -1,6 +1,7 @@
 // Reference features of one loci chunk: the sequence predictor on each locus' reference window.
 // GPU step (label process_gpu): with -profile gpu / --use_gpu it gets one GPU, the GPU image and
-// `--device cuda` (conf/modules.config); otherwise the same command runs on CPU (`--device` from params.device).
+// `--device cuda` (in its options: enpact.steps.nextflow_params); otherwise the same command runs on CPU (`--device`
+// from params.device).
 process ENPACT_PREDICT {
     tag "${meta.id}"
     label 'process_gpu'
@@ -9,6 +10,7 @@ process ENPACT_PREDICT {
     tuple val(meta), path(loci)                                   // one loci chunk
     tuple val(meta2), path(fasta), path(fai)
     tuple val(weights_id), path(weights_dir, stageAs: 'weights/*')  // Hugging Face id and [], or '' and a checkpoint dir
+    val(options)   // this step's options from the run's parameters, written by ENPACT_CHECK from the step's configuration
 
     output:
     tuple val(meta), path("${prefix}.h5"), emit: h5
@@ -26,6 +28,7 @@ process ENPACT_PREDICT {
         --fasta ${fasta} \\
         --loci ${loci} \\
         ${weights} \\
+        ${options} \\
         ${args} \\
         --no-progress \\
         --out ${prefix}.h5

@@ -9,6 +9,7 @@ process ENPACT_SELECT {
     tuple val(meta2), path(gwas)                  // GWAS for the p-value threshold ([] without)
     tuple val(meta3), path(credible_sets)         // fine-mapped variants ([] without)
     tuple val(meta4), path(regions)               // BED regions ([] without)
+    val(options)   // this step's options from the run's parameters, written by ENPACT_CHECK from the step's configuration
 
     output:
     tuple val(meta), path("${prefix}.tsv"), emit: loci
@@ -28,6 +29,7 @@ process ENPACT_SELECT {
         --loci ${loci} \\
         --features ${features} \\
         ${inputs} \\
+        ${options} \\
         ${args} \\
         --chunks selected \\
         --out ${prefix}.tsv

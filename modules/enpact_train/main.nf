@@ -6,6 +6,7 @@ process ENPACT_TRAIN {
 
     input:
     tuple val(meta), path(features), path(loci), path(expression)   // merged reference feature store, the context's loci table and training matrix
+    val(options)   // this step's options from the run's parameters, written by ENPACT_CHECK from the step's configuration
 
     output:
     // the files of the model directory, not the directory: the publisher keeps only the outermost of nested outputs,
@@ -24,6 +25,7 @@ process ENPACT_TRAIN {
         --features ${features} \\
         --loci ${loci} \\
         --expression ${expression} \\
+        ${options} \\
         ${args} \\
         --outdir ${prefix}
     """

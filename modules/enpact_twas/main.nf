@@ -8,6 +8,7 @@ process ENPACT_TWAS {
     input:
     tuple val(meta), path(gwas)                     // GWAS summary statistics (with contexts: every GWAS file, one task per context)
     tuple val(meta2), path(db), path(covariance)    // NAME.db, NAME.txt.gz (meta2.context: the context of a run of several)
+    val(options)   // this step's options from the run's parameters, written by ENPACT_CHECK from the step's configuration
 
     output:
     tuple val(meta), path("${folder}/*.csv")          , emit: csv
@@ -25,8 +26,9 @@ process ENPACT_TWAS {
         --model-db-path ${db} \\
         --covariance ${covariance} \\
         --gwas-file ${files.join(' ')} \\
+        ${options} \\
         ${args} \\
-        --output-file '${folder}/{gwas}.csv' \\
+        --out '${folder}/{gwas}.csv' \\
         --plots-prefix '${folder}/{gwas}'
     """
 

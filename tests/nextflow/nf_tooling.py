@@ -1,15 +1,20 @@
-"""Helpers shared by tests/test_nextflow_static.py and tests/test_nextflow_contract.py.
+"""Helpers shared by the static Nextflow tests (tests/test_nextflow_static.py, _contract, _parity, _profiles).
 
-Nextflow cannot be installed on the build machines, so the Nextflow layer is checked statically: a Groovy 4
-parser (scripts/fetch-groovy.sh puts its jar in .cache/groovy/) reads every .nf/.config file, and the module
-scripts are rendered by tests/nextflow/render_modules.groovy and fed to the `enpact` argument parser.
+Where Nextflow is not at hand the Nextflow layer is checked statically: a Groovy 4 parser (scripts/fetch-groovy.sh
+puts its jar in .cache/groovy/) reads every .nf/.config file, and the module scripts are rendered by
+tests/nextflow/render_modules.groovy and fed to the `enpact` argument parser.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
 import os
+import posixpath
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -306,3 +311,121 @@ class StagedFile:
 class StagedFiles:
     """Several staged input files of one input (Nextflow renders them blank-separated)."""
     names: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Module scripts and the enpact CLI
+# --------------------------------------------------------------------------------------------------------------
+
+def subcommand_of(module: Path) -> str:
+    """modules/enpact_merge_features/main.nf -> merge-features."""
+    return module.parent.name.removeprefix("enpact_").replace("_", "-")
+
+
+def takes_options(process: Process) -> bool:
+    return process.input_names[-1:] == ["options"]
+
+
+def script_file(process: Process, section: str, directory: Path) -> Path:
+    """The module's script (or stub) section as a Groovy script returning [script:, outputs:]."""
+    preamble, string = process.split_script(section)
+    outputs = [lit for out in process.outputs for lit in out.literals]
+    tag = hashlib.sha1(str(process.path).encode()).hexdigest()[:8]
+    path = directory / f"{process.path.parent.name}.{tag}.{section}.groovy"
+    path.write_text(f"{preamble}\nreturn [script: ({string}), outputs: [{', '.join(outputs)}]]\n")
+    return path
+
+
+def enpact_commands(script: str) -> list[str]:
+    """The `enpact ...` command lines of a rendered shell script (continuation lines joined)."""
+    joined = re.sub(r"\\\n", " ", script)
+    return [line.strip() for line in joined.splitlines() if line.strip().split(" ", 1)[0] == "enpact"]
+
+
+def stage_inputs(inputs: dict, directory: Path) -> None:
+    """Create every staged input (a directory when the name has no dot), as Nextflow would stage it."""
+    names = []
+    for value in inputs.values():
+        if isinstance(value, StagedFile):
+            names.append(value.name)
+        elif isinstance(value, StagedFiles):
+            names += value.names
+    for name in names:
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if "." in Path(name).name:
+            path.touch()
+        else:
+            path.mkdir(exist_ok=True)
+
+
+def parse_command(line: str):
+    """Parse with the CLI's own parser: (namespace, None) or (None, error message)."""
+    from enpact.cli import build_parser
+
+    argv = shlex.split(line)[1:]
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            return build_parser().parse_args(argv), None
+    except SystemExit as err:
+        return None, f"exit {err.code}: {stderr.getvalue().strip().splitlines()[-1] if stderr.getvalue().strip() else ''}"
+
+
+def _norm(path: object) -> str:
+    return posixpath.normpath(str(path))
+
+
+def written_files(command: str, ns) -> set[str]:
+    """Files (glob patterns) a subcommand writes, from its parsed options (docs/cli-contract.md, outputs column)."""
+    def under(directory, *names):
+        return {_norm(directory)} | {_norm(f"{directory}/{n}") for n in names}
+
+    if command == "check":
+        return {_norm(ns.out)} | (under(ns.options_dir, "*.args") if ns.options_dir else set())
+    if command == "loci":
+        out = _norm(ns.out)
+        return {out, re.sub(r"\.tsv$", "", out) + ".dropped.tsv"}
+    if command == "chunk":
+        return under(ns.outdir, "*.tsv")
+    if command == "plan":
+        return {_norm(ns.out)} | ({_norm(ns.parts_file)} if ns.parts_file else set())
+    if command in ("predict", "merge-features", "personalize", "merge"):
+        files = {_norm(ns.out)}
+        if getattr(ns, "export_matrix", None):
+            files.add(_norm(ns.export_matrix))
+        return files
+    if command == "train":
+        return under(ns.outdir, "*", "model.json", "metrics.json", "predictions.tsv", "*.png", "weights.*")
+    if command == "evaluate":
+        return under(ns.outdir, "metrics.json", "*.png")
+    if command == "linearize":
+        return {_norm(ns.out)}
+    if command == "database":
+        return {_norm(f"{ns.outdir}/{ns.name}{suffix}") for suffix in
+                (".db", ".txt.gz", ".summary.tsv", ".unfiltered.db", ".unfiltered.txt.gz")}
+    if command == "twas":
+        from enpact.twas import output_paths, plot_prefixes
+
+        files = {_norm(p) for p in output_paths(ns.gwas_files, ns.out)}
+        files |= {_norm(Path(p).parent) for p in files if Path(p).parent != Path(".")}   # the folder of the results
+        if ns.plots_prefix:
+            for prefix in plot_prefixes(ns.gwas_files, ns.plots_prefix):
+                files |= {_norm(f"{prefix}.qq.png"), _norm(f"{prefix}.manhattan.png")}
+        return files
+    if command == "select":
+        return {_norm(ns.out), _norm(ns.chunks), _norm(f"{ns.chunks}/*.tsv")}
+    if command == "loci-union":
+        return {_norm(ns.out)}
+    if command == "covariance":
+        return {_norm(ns.out)}
+    if command == "multixcan":
+        from enpact.layout import gwas_name
+
+        name = gwas_name(ns.gwas_file) if ns.gwas_file else "{gwas}"
+        return {_norm(str(p).replace("{gwas}", name)) for p in (ns.out, ns.qq_plot) if p}
+    if command == "accuracy":
+        return under(ns.outdir, "personalized_accuracy.tsv", "personalized.json")
+    if command == "report":
+        return under(f"{ns.outdir}/report", "index.html", "summary.json", "*")
+    raise AssertionError(f"no output contract for `enpact {command}`: add it to written_files()")

@@ -1,13 +1,14 @@
 /*
- * Renders the script of every module the way Nextflow would, for the CLI contract test
- * (tests/test_nextflow_contract.py):
- *   1. conf/base.config and conf/modules.config are read with ConfigSlurper (withName:/withLabel:
- *      selectors rewritten to plain keys), with `params` bound to one parameter scenario;
- *   2. the ext.* closures of the selectors that match the process (generic < withLabel < withName)
- *      are evaluated with the task's inputs, params and task in scope;
+ * Renders the script of every module the way Nextflow would, for the contract, parity and profile tests
+ * (tests/test_nextflow_contract.py, test_nextflow_parity.py, test_nextflow_profiles.py):
+ *   1. the config files (conf/base.config, conf/modules.config, the profiles') are read with ConfigSlurper
+ *      (withName:/withLabel: selectors rewritten to plain keys), with `params` bound to one parameter set;
+ *   2. the ext.* closures (ext.prefix; ext.args is the user's) and directives of the selectors that match
+ *      the process (generic < withLabel < withName) are evaluated with the task's inputs, params and task
+ *      in scope, and publishDir's path and saveAs for the files asked about;
  *   3. the module's script section (preamble + triple-quoted string, extracted by the Python test) is
- *      evaluated with the inputs and `task` (no `params`: modules must not read them), giving the
- *      shell script and the declared output patterns.
+ *      evaluated with the inputs (the step's options among them) and `task` (no `params`: modules must
+ *      not read them), giving the shell script and the declared output patterns.
  * Argument: a Groovy data file (written by the test) that evaluates to a list of closures, each returning
  *   [id:, process:, labels:, configs: [paths], script_file:, params:, use_gpu:, inputs: [:]]
  * Output (stdout): JSON list of [id:, script:, outputs:, ext:, error:].

@@ -57,7 +57,7 @@ def staged_contexts(sheet: Path, files: Sequence[Path], annotation: Path | None,
 
 def check(config: CheckConfig) -> dict:
     """Check and write the resolved parameters (and the steps' options)."""
-    from enpact.params import check_nextflow_params, write_params
+    from enpact.params import check_nextflow_params, read_params_file, write_params
 
     params = check_nextflow_params(config.params)
     given = [name for name in ("fasta", "expression", "vcf") if getattr(config, name)]
@@ -77,7 +77,7 @@ def check(config: CheckConfig) -> dict:
     if config.options_dir is not None:
         from enpact.steps import write_task_options
 
-        write_task_options(config.options_dir, params)
+        write_task_options(config.options_dir, {**params, "use_gpu": read_params_file(config.params).get("use_gpu")})
     log.info("parameters checked: %s", config.out)
     return params
 
