@@ -156,6 +156,16 @@ def log10_gap(a: float, b: float) -> float:
     return abs(np.log10(max(a, 1e-300)) - np.log10(max(b, 1e-300)))
 
 
+def one_sided_zscore_pval(ref: dict[str, np.ndarray]) -> float:
+    """R's PredictDB zscore_pval (two-sided) as EnPACT reports it: one-sided, Phi(-Z), and at least 0.5 unless
+    rho_avg > 0 (docs/linearization-stats.md); NaN when glmnet selected no SNP."""
+    if "zscore_pval" not in ref:
+        return float("nan")
+    stouffer, two_sided = float(ref["rho_zscore"][0]), float(ref["zscore_pval"][0])
+    one_sided = two_sided / 2 if stouffer > 0 else 1 - two_sided / 2
+    return one_sided if ref["rho_avg"][0] > 0 else max(one_sided, 0.5)
+
+
 def measure_start_up() -> tuple[float, float, float]:
     """Fresh-process seconds: importing enpact.glmnet, first tiny fit compiling cold, first fit from cache."""
     code = ("import time; t0 = time.perf_counter(); import numpy as np; "
@@ -178,7 +188,7 @@ def compare(fit, ref: dict[str, np.ndarray]) -> dict[str, float]:
     return dict(
         same_lambda_min=int(ref["index_min"][0]) - 1 == fit.lambda_index,
         rho=rho_gap,
-        logp=log10_gap(fit.zscore_pval, ref["zscore_pval"][0] if "zscore_pval" in ref else np.nan),
+        logp=log10_gap(fit.zscore_pval, one_sided_zscore_pval(ref)),
         jaccard=jaccard(fit.weights, ref["beta_min"]),
         lambda_gap=abs(fit.lambda_min / ref["lambda_min"][0] - 1),
     )

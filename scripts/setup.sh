@@ -132,7 +132,7 @@ pip=("$venv/bin/python" -m pip install --disable-pip-version-check)
 
 installed=0
 stamp="$venv/.enpact-setup"
-inputs="$(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -c1-16)"
+inputs="$(cat requirements.txt requirements-test.txt requirements-test-nodeps.txt pyproject.toml | sha256sum | cut -c1-16)"
 want="$inputs-$dev-$torch_spec"
 have="$(cat "$stamp" 2>/dev/null || true)"
 if [ "$have" = "$want" ] || [ "$have" = "$inputs-1-$torch_spec" ]; then
@@ -159,6 +159,7 @@ else
     if [ "$dev" = 1 ]; then
         say "installing the test tools of requirements-test.txt (~5 MB, a few seconds) ..."
         "${pip[@]}" --quiet -r requirements-test.txt
+        "${pip[@]}" --quiet --no-deps -r requirements-test-nodeps.txt   # reference code only (tests/test_finemap.py)
     fi
     "${pip[@]}" --quiet --no-deps --no-build-isolation -e . 2>/dev/null || "${pip[@]}" --quiet --no-deps -e .
     say "packages installed in $(took "$started")"

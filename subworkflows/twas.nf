@@ -1,7 +1,8 @@
 /*
     TWAS: S-PrediXcan of every GWAS file against each context's database (one task per GWAS file; with several
     contexts, one task per context taking every GWAS file, its results in twas/<context>/), and with several
-    contexts S-MultiXcan per GWAS file on the joint SNP covariance of the contexts' models. `enpact twas` and
+    contexts S-MultiXcan per GWAS file on the joint SNP covariance of the contexts' models; each TWAS task's results
+    fine-mapped (FOCUS's model) with the LD of the covariance panel. `enpact twas` and
     `enpact multixcan` name the outputs after the GWAS file (the rule `enpact run` uses; ENPACT_CHECK refuses two
     GWAS files that would share a name)
 */
@@ -9,6 +10,7 @@
 include { ENPACT_TWAS                                  } from '../modules/enpact_twas/main'
 include { ENPACT_COVARIANCE as ENPACT_JOINT_COVARIANCE } from '../modules/enpact_covariance/main'
 include { ENPACT_MULTIXCAN                             } from '../modules/enpact_multixcan/main'
+include { ENPACT_FINEMAP                               } from '../modules/enpact_finemap/main'
 
 workflow TWAS {
 
@@ -36,6 +38,23 @@ workflow TWAS {
     ENPACT_TWAS(ch_jobs.gwas, ch_jobs.db, ch_options.map { options -> options.twas })
     // the task's folder of the tables (the module emits files only: the publisher keeps the outermost of nested outputs)
     ch_twas_folder = ENPACT_TWAS.out.csv.map { meta, tables -> [ meta, [ tables ].flatten()[0].parent ] }
+
+    // fine-mapping of each TWAS task's results, with the database they come from and the LD panel
+    ch_finemap = ENPACT_TWAS.out.csv
+        .combine(ch_db)
+        .filter { meta, _tables, meta2, _db, _covariance -> !context_names || meta.id == meta2.context }
+        .multiMap { meta, tables, meta2, db, _covariance ->
+            twas: [ meta, tables ]
+            db:   [ meta2, db ]
+        }
+
+    ENPACT_FINEMAP(
+        ch_finemap.twas,
+        ch_finemap.db,
+        ch_panel.map { meta, vcf, tbi, _meta2, _samples -> [ meta, vcf, tbi ] },
+        ch_panel.map { _meta, _vcf, _tbi, meta2, samples -> [ meta2, samples ] },
+        ch_options.map { options -> options.finemap }
+    )
 
     // S-MultiXcan: the contexts' databases and S-PrediXcan folders in the order of the sample sheet
     ch_databases = ch_db
@@ -69,6 +88,7 @@ workflow TWAS {
     qq        = ENPACT_TWAS.out.qq                // channel: [ val(meta), path(*.qq.png) ]
     manhattan = ENPACT_TWAS.out.manhattan         // channel: [ val(meta), path(*.manhattan.png) ]
     folder    = ch_twas_folder                    // channel: [ val(meta), path(twas/ or twas/<context>/) ]
+    finemap   = ENPACT_FINEMAP.out.tsv            // channel: [ val(meta), path(finemap/<gwas>.tsv) or [ finemap/<context>/<gwas>.tsv ] ]
     multixcan = ENPACT_MULTIXCAN.out.tsv.mix(ENPACT_MULTIXCAN.out.qq)   // channel: [ val(meta), path(multixcan/<gwas>.tsv or .qq.png) ]
     snp_covariance = ENPACT_JOINT_COVARIANCE.out.covariance           // channel: [ val(meta), path(multixcan/snp_covariance.txt.gz) ]
 }

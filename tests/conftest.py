@@ -24,6 +24,27 @@ def write_fasta(path: Path, chroms: dict[str, str]) -> Path:
     return path
 
 
+def bcftools_mean_imputed_dosages(vcf: Path, samples: list[str]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """An independent reading of a biallelic VCF: per chrom_pos_ref_alt, ALT dosages from `bcftools query` with a
+    genotype that has a missing allele given the mean of the called genotypes (pandas), and the site's fraction of
+    missing genotypes."""
+    import subprocess
+
+    import pandas as pd
+
+    text = subprocess.run(["bcftools", "query", "-s", ",".join(samples), "-f", "%CHROM\t%POS\t%REF\t%ALT[\t%GT]\n",
+                           str(vcf)], check=True, capture_output=True, text=True).stdout
+    dosages, missing_fraction = {}, {}
+    for line in text.splitlines():
+        chrom, pos, ref, alt, *gts = line.split("\t")
+        calls = [gt.replace("/", "|").split("|") for gt in gts]
+        dosage = pd.Series([np.nan if "." in call else float(call.count("1")) for call in calls])
+        key = f"{chrom}_{pos}_{ref}_{alt}"
+        missing_fraction[key] = float(dosage.isna().mean())
+        dosages[key] = dosage.fillna(dosage.mean()).to_numpy()
+    return dosages, missing_fraction
+
+
 def random_sequence(length: int, seed: int) -> str:
     """A reproducible random ACGT string."""
     rng = np.random.default_rng(seed)

@@ -163,6 +163,68 @@ def test_the_base_class_swaps_stranded_tracks_for_minus_strand_windows():
         _ColumnPredictor("t0", [0, 1, 2])
 
 
+class _BaseCountPredictor(SequencePredictor):
+    """A stranded pair of tracks: per 4 bp bin, the A count ('+', what the plus strand reads) and the T count ('-',
+    the same on the minus strand); bins kept (`aggregate` none)."""
+
+    name = "base_counts"
+
+    def __init__(self) -> None:
+        super().__init__("none", batch_size=3, bins=4, tracks="plus", aggregate="none")
+        self.setup(64, 4, 16, ["plus", "minus"], [1, 0])
+
+    def forward(self, windows: np.ndarray) -> np.ndarray:
+        bins = windows.reshape(len(windows), -1, self.bin_bp)[:, self.bin_start:self.bin_start + self.bins]
+        counts = np.stack([(bins == 0).sum(axis=2), (bins == 3).sum(axis=2)], axis=2)   # A, T
+        return counts[:, :, self.track_index].astype(np.float32)
+
+
+def reverse_complement(windows: np.ndarray) -> np.ndarray:
+    """Reverse complement of uint8 windows (A,C,G,T,N = 0..4)."""
+    return np.array([3, 2, 1, 0, 4], np.uint8)[windows[..., ::-1]]
+
+
+def test_minus_strand_loci_keep_their_bins_upstream_first():
+    """A planted signal upstream of the locus (an A block in the first kept bin): a minus-strand locus in the mirrored
+    context (the reverse complement window) gets the same bin vector as the plus-strand one, upstream bin first."""
+    predictor = _BaseCountPredictor()
+    rng = np.random.default_rng(5)
+    plus = rng.integers(1, 3, (3, 64)).astype(np.uint8)    # C/G background
+    plus[:, 24:28] = 0                                     # the A block: first kept bin (bins 6-9 of 16)
+    plus[1, 36] = 3                                        # a T downstream, read by the mate only
+    got = predictor.predict(np.concatenate([plus, reverse_complement(plus)]), ["+"] * 3 + ["-"] * 3)
+    np.testing.assert_array_equal(got[:3, :, 0], [[4, 0, 0, 0]] * 3)
+    np.testing.assert_array_equal(got[3:], got[:3])
+    unstranded = predictor.predict(plus, ["."] * 3)       # no strand: genomic order, the track as named
+    np.testing.assert_array_equal(unstranded, got[:3])
+
+
+def test_reference_and_personalized_windows_orient_bins_the_same(tmp_path):
+    """Both go through predict_loci: a plus-strand locus and a minus-strand locus whose context and variant are its
+    mirror image get the same features, for the reference window and for the haplotype carrying the variant."""
+    from conftest import write_fasta, write_vcf
+    from enpact.genome import Genome, decode
+    from enpact.predict import predict_loci
+    from enpact.variants import VcfReader
+
+    rng = np.random.default_rng(6)
+    half = rng.integers(1, 3, 100).astype(np.uint8)
+    half[42:46] = 0                                        # the A block upstream of the plus locus (centre 50)
+    chrom = np.concatenate([half, reverse_complement(half)])   # position x mirrors 199 - x
+    fasta = write_fasta(tmp_path / "genome.fa", {"chr1": decode(chrom)})
+    records = ["\t".join(["chr1", str(pos + 1), ".", ref, alt, ".", "PASS", ".", "GT", "1|0"])
+               for pos, ref, alt in [(43, "A", "T"), (156, "T", "A")]]   # one variant and its mirror image
+    vcf = write_vcf(tmp_path / "calls.vcf", {"chr1": 200}, ["S1"], records)
+    loci = pd.DataFrame({"locus_id": ["P", "M"], "chrom": "chr1", "center": [50, 150], "strand": ["+", "-"]})
+    predictor = _BaseCountPredictor()
+    for reader in (None, VcfReader(vcf)):
+        items = {loci["locus_id"][p.locus_index]: p for p in predict_loci(predictor, Genome(fasta), loci, reader,
+                                                                            progress=False)}
+        features = {locus: item.features[item.windows.haplotype_window[0]] if reader else item.features[0]
+                    for locus, item in items.items()}
+        np.testing.assert_array_equal(features["M"], features["P"])
+        assert features["P"][..., 0, 0].tolist() == ([3, 4] if reader else 4)
+
 # -------------------------------------------------------------------------------------------------------------
 # window, weights and errors
 
@@ -178,6 +240,60 @@ def test_window_and_weights_come_from_the_predictor(tiny_borzoi, monkeypatch):
     assert choose(None, "cuda", "bf16") == choose(None, "cuda", "fp16") == "johahi/flashzoi-replicate-0"
     assert choose(None, "cuda", "fp32") == "johahi/borzoi-replicate-0"     # Flashzoi's kernel is half width only
     assert choose("my/weights", "cuda", "bf16") == "my/weights"
+
+
+def test_coverage_scale_undoes_the_squashing_as_borzoi_pytorch_does(tiny_borzoi, targets):
+    """scale=coverage: each bin of each track unsquashed with its targets.txt parameters (borzoi-pytorch's
+    `undo_squashed_scale`, the published model's transform), then averaged; the default stays the squashed scale."""
+    from borzoi_pytorch.pytorch_borzoi_utils import undo_squashed_scale
+
+    def package_unsquash(values: np.ndarray, track: int) -> np.ndarray:
+        row = targets.iloc[track]
+        power = 0.75 if "sqrt" in row["sum_stat"] else 1.0
+        return undo_squashed_scale(torch.from_numpy(values.astype(np.float64)), clip_soft=float(row["clip_soft"]),
+                                   track_transform=power, track_scale=float(row["scale"])).numpy()
+
+    rna = int(np.flatnonzero(targets["identifier"] == RNA_PLUS)[0])
+    cage = int(np.flatnonzero(targets["description"].str.startswith("CAGE:"))[0])
+    dnase = int(np.flatnonzero(targets["description"].str.startswith("DNASE:"))[0])
+    tracks = [rna, cage, dnase]
+    assert [targets["sum_stat"].iloc[t] for t in tracks] == ["sum_sqrt", "sum", "mean"]   # the three transforms
+    # planted values on both sides of every track's soft clip, through the transform itself
+    planted = np.array([[0.5, 3.0, 20.0, 120.0, 500.0]] * 3).T                           # (values, tracks)
+    scale, clip_soft, power = (a[tracks] for a in borzoi_module.read_squashing(
+        Path(borzoi_module.targets_file("unused", "human")), len(targets)))
+    got = borzoi_module.unsquash(torch.from_numpy(planted), *(torch.from_numpy(a) for a in (scale, clip_soft, power)))
+    want = np.stack([package_unsquash(planted[:, i], t) for i, t in enumerate(tracks)], axis=1)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+    assert (want[3:, 2] > 120.0 * 2).all() and want[-1, 0] > 1e3                   # clipped values really expanded
+    # end to end: per bin, then the mean of the central bins
+    windows = random_windows(2, 4096, 4)
+    reference = package_forward(tiny_borzoi, windows)[:, :, 62:66]                    # (2, 7611, 4)
+    want = np.stack([package_unsquash(reference[:, t], t).mean(axis=1) for t in tracks], axis=1)
+    spec = ",".join(str(t) for t in tracks)
+    coverage = load_predictor("borzoi", weights=str(tiny_borzoi), device="cpu", tracks=spec, scale="coverage")
+    np.testing.assert_allclose(coverage.predict(windows)[:, 0], want, rtol=1e-4)
+    assert coverage.describe()["options"] == {"head": "human", "scale": "coverage"}
+    squashed = load_predictor("borzoi", weights=str(tiny_borzoi), device="cpu", tracks=spec)
+    np.testing.assert_allclose(squashed.predict(windows)[:, 0], reference[:, tracks].mean(axis=2), rtol=1e-5)
+    with pytest.raises(EnpactError, match="scale must be squashed or coverage"):
+        load_predictor("borzoi", weights=str(tiny_borzoi), device="cpu", scale="counts")
+
+
+def test_bins_outside_those_borzoi_predicts_are_refused(tiny_borzoi, tmp_path):
+    """A checkpoint whose crop keeps the central 64 of its 128 bins (as the published one keeps 6,144 of 16,384):
+    bins up to 64 are taken, more are a one-line error naming the parameter."""
+    cropped = tmp_path / "cropped"
+    cropped.mkdir()
+    config = json.loads((tiny_borzoi / "config.json").read_text())
+    (cropped / "config.json").write_text(json.dumps({**config, "bins_to_return": 64}))
+    (cropped / "model.safetensors").symlink_to(tiny_borzoi / "model.safetensors")
+    (cropped / "enpact_predictor.json").write_text((tiny_borzoi / "enpact_predictor.json").read_text())
+    assert load_predictor("borzoi", weights=str(cropped), device="cpu", bins=64, tracks="0").bins == 64
+    with pytest.raises(EnpactError, match=r"^borzoi: bins 65 reach outside the central 64 bins \(2,048 bp\) that "
+                                          r"Borzoi predicts; set bins \(--bins\) to at most 64$"):
+        load_predictor("borzoi", weights=str(cropped), device="cpu", bins=65, tracks="0")
+    assert load_predictor("borzoi", weights=str(tiny_borzoi), device="cpu", bins=128, tracks="0").bins == 128
 
 
 def test_borzoi_errors_are_one_line(tiny_borzoi, tmp_path):

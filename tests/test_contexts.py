@@ -158,7 +158,7 @@ def test_run_with_two_contexts(tmp_path):
     params = resolve_params(None, {"outdir": str(outdir), **panel}, "contexts")
     run_pipeline(params, progress=False)
     assert [c.name for c in study_contexts(params)] == ["blood", "liver"]
-    for name, genes in (("blood", 228), ("liver", 167)):
+    for name, genes in (("blood", 229), ("liver", 167)):
         assert (outdir / "model" / name / "model.json").exists()
         assert len(pd.read_csv(outdir / "twas" / name / "gwas.csv")) == genes
         assert (outdir / "linearized" / f"enpact_demo_{name}.txt.gz").exists()

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import write_vcf
+from conftest import bcftools_mean_imputed_dosages, write_vcf
 from enpact.cli import main
 from enpact.errors import EnpactError
 from enpact.panel_covariance import write_panel_covariance
@@ -196,6 +196,33 @@ def test_a_panel_with_ref_and_alt_swapped_gives_the_same_covariance(study, tmp_p
         write_panel_covariance([study.dbs["ctxA"]], panel, out, "varID", study.samples)
     assert out.read_bytes() == covariance_of(study.dbs["ctxA"]).read_bytes()
     assert f"({(len(model_ids) + 1) // 2} with REF/ALT swapped" in caplog.text
+
+
+@pytest.mark.skipif(shutil.which("bcftools") is None, reason="bcftools not installed")
+def test_missing_calls_are_mean_imputed_and_poorly_called_snps_left_out(study, tmp_path, caplog):
+    """A panel with 4% of calls missing, and 20% at every fourth model SNP: the covariance is that of dosages with
+    each missing genotype given its site's mean (read independently with bcftools and pandas), and SNPs above the
+    10% default are left out of their genes' covariance, with a warning."""
+    rng = np.random.default_rng(9)
+    model_ids = list(dict.fromkeys(db_weights(study.dbs["ctxA"])["varID"]))
+    poorly_called = set(model_ids[::4])
+    records = []
+    for record in study.records:
+        rate = 0.2 if f"chr7_{record[1]}_{record[3]}_{record[4]}_b38" in poorly_called else 0.04
+        records.append(record[:9] + [".|." if rng.random() < rate else gt for gt in record[9:]])
+    panel = write_records(tmp_path / "missing.vcf", study.header_samples, records)
+    out = tmp_path / "cov.txt.gz"
+    with caplog.at_level("INFO"):
+        write_panel_covariance([study.dbs["ctxA"]], panel, out, "varID", study.samples)
+    got = read_cov(out)
+    dosages, missing_fraction = bcftools_mean_imputed_dosages(panel, study.samples)
+    site = {v: v.rsplit("_", 1)[0] for v in model_ids}
+    well_called = {v for v in model_ids if missing_fraction[site[v]] <= 0.1}
+    assert set(got["RSID1"]) | set(got["RSID2"]) == well_called
+    assert len(model_ids) - len(well_called) == len(poorly_called)
+    expected = [np.cov(dosages[site[a]], dosages[site[b]], ddof=1)[0, 1] for a, b in zip(got["RSID1"], got["RSID2"])]
+    np.testing.assert_allclose(got["VALUE"], expected, rtol=1e-12, atol=1e-15)
+    assert f"{len(poorly_called)} model SNPs of" in caplog.text and "calls missing in the panel" in caplog.text
 
 
 def test_snps_missing_from_the_panel_are_dropped_from_their_genes_and_counted(study, tmp_path, caplog):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -97,10 +98,24 @@ def gtf_genes(path: Path) -> pd.DataFrame:
 
 
 def test_demo_directory_is_below_8_mb():
-    """What is bundled; not the tiny random Borzoi `enpact demo-weights` writes there (git-ignored, excluded from
-    the package data)."""
+    """What is bundled (the tiny random Borzoi is written to the cache folder, not here)."""
     total = sum(p.stat().st_size for p in DEMO.rglob("*") if p.is_file() and "borzoi_tiny" not in p.parts)
     assert total < 8 * 1024 * 1024, f"demo data is {total / 1e6:.1f} MB"
+
+
+def test_borzoi_demo_checkpoint_goes_to_the_cache_folder_not_the_source_tree(tmp_path, monkeypatch):
+    from enpact.params import demo_params, demo_weights_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert DEMO.is_dir() and os.access(DEMO, os.W_OK)  # a writable checkout: the case that wrote into it
+    assert demo_weights_dir("borzoi") == tmp_path / "cache" / "enpact" / "borzoi_tiny"
+    assert demo_params("borzoi")["weights"] == str(tmp_path / "cache" / "enpact" / "borzoi_tiny")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert demo_weights_dir("borzoi") == tmp_path / "home" / ".cache" / "enpact" / "borzoi_tiny"
+    # the Nextflow profile reads the same folder
+    config = (Path(__file__).parents[1] / "conf" / "test_borzoi.config").read_text()
+    assert "System.getenv('XDG_CACHE_HOME') ?: System.getenv('HOME') + '/.cache'}/enpact/borzoi_tiny" in config
 
 
 def test_fai_matches_the_fasta_bytes():

@@ -102,3 +102,38 @@ def test_chromosome_without_records_gives_empty_table(genome, tmp_path):
     vcf = _vcf(tmp_path, [_rec(12, genome.fetch_string("chr1", 11, 12), "T", "0|1", "0|0")])
     assert len(VcfReader(vcf).read("chr2", 0, 4, genome)) == 0
     assert len(VcfReader(vcf).read("1", 0, 100, genome)) == 1  # unprefixed name resolves to chr1
+
+
+def test_linearizable_haplotypes_leave_out_the_sites_linearization_leaves_out_for_missing_calls(genome, tmp_path):
+    """Personalization with `variants linearizable` and linearization see the same variants: a site with more
+    missing calls than lin_max_missing (3 of 20 individuals) is applied to no haplotype, while with every variant
+    applied its ALT is in the sequences; missing alleles themselves carry the reference base."""
+    from enpact.variants import LinearizableVariants, VariantFilters
+
+    def snv(pos: int, gts: list[str]) -> str:
+        ref = genome.fetch_string("chr1", pos - 1, pos)
+        alt = next(b for b in "ACGT" if b != ref and {b, ref} not in ({"A", "T"}, {"C", "G"}))
+        return _rec(pos, ref, alt, *gts)
+
+    samples = [f"S{i}" for i in range(20)]
+    calls = ["0|1" if i % 2 else "1|0" if i % 3 == 0 else "0|0" for i in range(20)]
+    poorly_called = [".|." if i in (1, 4, 7) else gt for i, gt in enumerate(calls)]   # 15% missing
+    well_called = [".|." if i == 4 else gt for i, gt in enumerate(calls)]             # 5% missing
+    vcf = _vcf(tmp_path, [snv(40, well_called), snv(50, poorly_called)], samples)
+    reader = VcfReader(vcf)
+    table = reader.read("chr1", 0, 100, genome)
+    selection = LinearizableVariants(reader, 40, VariantFilters())
+    restricted = selection.restrict(table, table, 45)
+    np.testing.assert_array_equal(restricted.alleles[0], table.alleles[0])  # kept as read (missing stays missing)
+    assert (restricted.alleles[1] <= 0).all() and (table.alleles[1] > 0).any()
+    everything = locus_windows(genome, "chr1", 45, 40, table)
+    linearizable = locus_windows(genome, "chr1", 45, 40, restricted)
+    ref_window = decode(genome.window("chr1", 45, 40))
+    at_50, at_40 = 50 - 1 - (45 - 20), 40 - 1 - (45 - 20)
+    carrier = 3  # S3: 0|1 at both sites
+    with_all = decode(everything.windows[everything.haplotype_window[carrier, 1]])
+    with_linearizable = decode(linearizable.windows[linearizable.haplotype_window[carrier, 1]])
+    assert with_all[at_50] != ref_window[at_50] and with_linearizable[at_50] == ref_window[at_50]
+    assert with_all[at_40] == with_linearizable[at_40] != ref_window[at_40]
+    missing_sample = 4  # '.|.' at both sites: the reference window
+    assert decode(linearizable.windows[linearizable.haplotype_window[missing_sample, 1]]) == ref_window

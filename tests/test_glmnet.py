@@ -1,7 +1,7 @@
 """Tests of the per-locus cross-validated elastic net (enpact.glmnet).
 
 References independent of the code under test: a planted linear truth, pure noise, scipy's Pearson test,
-and R glmnet itself (cv.glmnet through benchmarks/glmnet_fit.R, which also computes PredictDB's statistics
+a brute-force count of permutations, and R glmnet itself (cv.glmnet through benchmarks/glmnet_fit.R, which also computes PredictDB's statistics
 in R). Without Rscript + glmnet the R tests skip, except where the CI environment variable is set: there
 they fail.
 """
@@ -184,7 +184,7 @@ def test_fold_statistics_match_scipy_and_predictdb_rules_for_constant_prediction
 
     for f in (0, 1, 3):
         held = folds == f
-        reference = stats.pearsonr(y[held], predicted[held])
+        reference = stats.pearsonr(y[held], predicted[held], alternative="greater")  # one-sided: r > 0
         assert rho[f] == pytest.approx(reference.statistic, rel=1e-12)
         assert pval[f] == pytest.approx(reference.pvalue, rel=1e-9)
         assert zscore[f] == pytest.approx(np.arctanh(reference.statistic) * np.sqrt(15 - 3), rel=1e-12)
@@ -244,12 +244,41 @@ def test_path_and_cv_curve_agree_with_glmnet(glmnet_exact, name):
     np.testing.assert_allclose(cv.prevalidated[:, cv.best_index], ref["preval_min"], atol=1e-6 * y.std())
 
 
+def bounded_fold_statistics(y: np.ndarray, predicted: np.ndarray, folds: np.ndarray) -> dict:
+    """The documented rule, written out with scipy: per fold the one-sided Pearson p, at least 1/M (M distinct
+    orderings of the fold's targets), and the Fisher z, at most the normal quantile of 1/M in size; Stouffer's z,
+    its one-sided p and Fisher's combination. `capped`: whether any fold reached its bound."""
+    import collections
+    from math import factorial, prod
+
+    k = int(folds.max()) + 1
+    zscores, pvalues, rhos, capped = [], [], [], False
+    for f in range(k):
+        obs, fit = y[folds == f], predicted[folds == f]
+        test = stats.pearsonr(obs, fit, alternative="greater")
+        floor = 1 / (factorial(obs.size) / prod(factorial(c) for c in collections.Counter(obs.tolist()).values()))
+        fisher, bound = np.arctanh(test.statistic) * np.sqrt(obs.size - 3), stats.norm.isf(floor)
+        capped |= abs(fisher) > bound or test.pvalue < floor
+        zscores.append(np.sign(fisher) * min(abs(fisher), bound))
+        pvalues.append(max(test.pvalue, floor))
+        rhos.append(test.statistic)
+    stouffer = np.sum(zscores) / np.sqrt(k)
+    floor_if_negative = 0.5 if np.mean(rhos) <= 0 else 0.0
+    return {"rho_zscore": stouffer, "zscore_pval": max(stats.norm.sf(stouffer), floor_if_negative),
+            "cv_fisher_pval": max(stats.chi2.sf(-2 * np.sum(np.log(pvalues)), 2 * k), floor_if_negative),
+            "capped": capped}
+
+
 @pytest.mark.parametrize("name", ["n_gt_p", "p_gt_n", "rare_columns"])
 def test_predictdb_statistics_agree_with_r(glmnet_exact, name):
     ours, reference = glmnet_exact
     X, y, folds, cv = ours[name]
     ref = reference[name]
     fit = glmnet._summarise(X, y, folds, 10, 0.5, cv)
+    bounded = bounded_fold_statistics(y, ref["preval_min"], folds)  # R's predictions, our documented rule
+    if not bounded["capped"]:  # no fold reaches its permutation bound: R's (PredictDB's) z itself, read one-sidedly
+        assert bounded["rho_zscore"] == pytest.approx(ref["rho_zscore"][0], rel=1e-12)
+        assert bounded["zscore_pval"] == pytest.approx(bench.one_sided_zscore_pval(ref), rel=1e-9)
 
     assert fit.lambda_min == pytest.approx(ref["lambda_min"][0], rel=1e-12)
     assert set(np.flatnonzero(fit.weights)) == set(np.flatnonzero(ref["beta_min"]))
@@ -257,7 +286,8 @@ def test_predictdb_statistics_agree_with_r(glmnet_exact, name):
     assert fit.intercept == pytest.approx(ref["a0_min"][0], abs=1e-6 * abs(y).max())
     assert fit.n_snps_in_model > 0
     for statistic in STATISTICS:
-        assert getattr(fit, statistic) == pytest.approx(ref[statistic][0], rel=1e-5, abs=1e-7), statistic
+        expected = bounded.get(statistic, ref[statistic][0])
+        assert getattr(fit, statistic) == pytest.approx(expected, rel=1e-5, abs=1e-7), statistic
     assert fit.rho_avg_squared == pytest.approx(ref["rho_avg"][0] ** 2, rel=1e-5)
 
 
@@ -273,7 +303,7 @@ def test_default_settings_agree_with_glmnet_defaults(glmnet_ready, tmp_path):
     assert fit.lambda_index == int(ref["index_min"][0]) - 1
     assert bench.jaccard(fit.weights, ref["beta_min"]) == 1.0
     assert abs(fit.rho_avg - ref["rho_avg"][0]) < 2e-3
-    assert bench.log10_gap(fit.zscore_pval, ref["zscore_pval"][0]) < 0.05
+    assert bench.log10_gap(fit.zscore_pval, bench.one_sided_zscore_pval(ref)) < 0.05
     assert fit.cv_mse == pytest.approx(ref["cvm"][fit.lambda_index], rel=2e-3)
 
 
@@ -322,24 +352,178 @@ def test_pure_python_kernels_match_compiled_ones():
 
 @pytest.mark.parametrize("targets", [[1.0, 1.0, 2.0, 3.0, 4.0], [0.3, 1.2, 2.0, 2.5, 4.1, 5.0], [1.0, 1.0, 1.0, 2.0, 2.0]])
 def test_a_perfectly_correlated_fold_gets_the_exact_permutation_bound(targets):
-    """|r| = 1 in a fold: p is the exact permutation p (counted by brute force here), z its normal quantile."""
+    """r = 1 in a fold: p is the exact one-sided permutation p (counted by brute force here), z its normal quantile."""
     import itertools
 
-    from scipy import stats
-
-    from enpact.glmnet import _fold_statistics
-
     y_fold = np.array(targets)
-    predictor = np.sort(y_fold)
+    predictor = y_fold * 2.0 + 1.0
     orderings = set(itertools.permutations(y_fold.tolist()))
-    perfect = sum(abs(np.corrcoef(np.array(o), predictor)[0, 1]) > 1 - 1e-12 for o in orderings)
+    perfect = sum(np.corrcoef(np.array(o), predictor)[0, 1] > 1 - 1e-12 for o in orderings)
     exact_p = perfect / len(orderings)
     rng = np.random.default_rng(0)
     other = rng.normal(size=8)
     y = np.concatenate([y_fold, other])
-    predicted = np.concatenate([y_fold * 2.0 + 1.0, other + rng.normal(scale=0.5, size=8)])
+    predicted = np.concatenate([predictor, other + rng.normal(scale=0.5, size=8)])
     folds = np.array([0] * len(y_fold) + [1] * 8)
-    _, rho, pval, zscore = _fold_statistics(y, predicted, folds, 2)
+    _, rho, pval, zscore = glmnet._fold_statistics(y, predicted, folds, 2)
     assert rho[0] == 1.0 and pval[0] == pytest.approx(exact_p, rel=1e-12)
-    assert np.isfinite(zscore[0]) and zscore[0] == pytest.approx(stats.norm.isf(exact_p / 2))
+    assert np.isfinite(zscore[0]) and zscore[0] == pytest.approx(stats.norm.isf(exact_p))
     assert zscore[1] == pytest.approx(np.arctanh(rho[1]) * np.sqrt(8 - 3))   # other folds as before
+
+
+def summary_of(y: np.ndarray, predicted: np.ndarray, folds: np.ndarray) -> ElasticNetFit:
+    """The model summary of given held-out predictions (a one-SNP model, so that statistics are computed)."""
+    cv = glmnet._CrossValidation(lambdas=np.ones(1), cv_mse_path=np.ones(1), coefficient_path=np.ones((1, 1)),
+                                 intercept_path=np.zeros(1), prevalidated=predicted[:, None], best_index=0)
+    return glmnet._summarise(np.zeros((y.size, 1)), y, folds, int(folds.max()) + 1, 0.5, cv)
+
+
+def orthogonal_direction(target: np.ndarray) -> np.ndarray:
+    """A unit vector orthogonal to constants and to `target` (uncorrelated with it)."""
+    centred = target - target.mean()
+    direction = np.sin(np.arange(target.size) * 2.0)
+    direction -= direction.mean() + centred * (centred @ direction) / (centred @ centred)
+    return direction / np.linalg.norm(direction)
+
+
+def nudged(target: np.ndarray, size: float) -> np.ndarray:
+    """`target` plus `size` times a direction uncorrelated with it: r with target is 1 - O(size^2)."""
+    return target + size * orthogonal_direction(target)
+
+
+def with_correlation(target: np.ndarray, r: float) -> np.ndarray:
+    """A vector whose Pearson correlation with `target` is `r`."""
+    centred = target - target.mean()
+    return r * centred / np.linalg.norm(centred) + np.sqrt(1 - r * r) * orthogonal_direction(target)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_fold_statistics_are_continuous_up_to_a_perfect_correlation(sign):
+    """Issue 25: a fold at r = 1 exactly got a permutation z (~4), one at 1 - 1e-15 a Fisher z of ~40."""
+    rng = np.random.default_rng(12)
+    y_fold = np.array([0.3, 1.2, 2.0, 2.0, 4.1, 5.0, 5.5, 7.0])  # 8 individuals, one tie: M = 8!/2! orderings
+    others = rng.normal(size=24)
+    y = np.concatenate([y_fold, others])
+    folds = np.repeat(np.arange(4), 8)
+    base = np.concatenate([np.zeros(8), others + rng.normal(size=24)])
+
+    def fold_zero(predictions):
+        """r, p and z of fold 0, and the model summary, when fold 0 is predicted by `predictions`."""
+        predicted = base.copy()
+        predicted[:8] = predictions
+        _, rho, pval, zscore = glmnet._fold_statistics(y, predicted, folds, 4)
+        return rho[0], pval[0], zscore[0], summary_of(y, predicted, folds)
+
+    exact = fold_zero(sign * y_fold)
+    assert exact[0] == sign  # exactly +-1
+    sizes = [3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4, 1e-5, 1e-6, 3e-7]
+    sweep = [fold_zero(nudged(sign * y_fold, size)) for size in sizes]
+    assert 0 < 1 - sign * sweep[-1][0] < 1e-14  # the last one is within 1e-14 of a perfect correlation
+    zscores = sign * np.array([z for _, _, z, _ in sweep] + [exact[2]])
+    assert np.all(np.diff(zscores) >= 0)  # |z| grows with |r| ...
+    assert sweep[-1][2] == pytest.approx(exact[2], rel=1e-12)  # ... up to the value at |r| = 1, without a jump
+    assert sweep[-1][1] == pytest.approx(exact[1], rel=1e-12)
+    log_orderings = np.log(40320 / 2)  # 8! / 2!
+    assert exact[2] == pytest.approx(sign * stats.norm.isf(np.exp(-log_orderings)), rel=1e-9)
+    assert exact[1] == pytest.approx(np.exp(-log_orderings) if sign > 0 else 1.0, rel=1e-9)
+    for statistic in ("rho_zscore", "zscore_pval", "cv_fisher_pval"):  # and the model's summaries follow
+        assert getattr(sweep[-1][3], statistic) == pytest.approx(getattr(exact[3], statistic), rel=1e-9)
+
+
+def test_a_negative_correlation_never_looks_significant():
+    """Issue 25: a gene with rho_avg -0.25 (demo ENSGDEMO00018.3) got zscore_pval 1.5e-32 from folds at r = -1."""
+    rng = np.random.default_rng(25)
+    folds = np.repeat(np.arange(10), 8)
+    y = rng.normal(size=80)
+    predicted = rng.normal(size=80) + 0.3 * y
+    for f in range(4):  # four folds anti-correlated perfectly, or to within rounding
+        held = folds == f
+        predicted[held] = -y[held] if f % 2 else nudged(-y[held], 1e-7)
+    cases = {"perfectly_anticorrelated_folds": predicted}
+    for trial in range(40):  # anti-correlated predictions of every strength
+        cases[f"negative_{trial}"] = -rng.uniform(0.0, 3.0) * y + rng.normal(size=80)
+    mixed = np.concatenate([y[:8]] + [with_correlation(y[folds == f], -0.15) for f in range(1, 10)])
+    cases["mean_negative_but_one_strong_fold"] = mixed  # r = 1, then -0.15 nine times: rho_avg < 0 but Z > 0
+
+    for name, case in cases.items():
+        fit = summary_of(y, case, folds)
+        if fit.rho_avg <= 0:
+            assert fit.zscore_pval >= 0.5 and fit.cv_fisher_pval >= 0.5, (name, fit.rho_avg, fit.zscore_pval)
+    strong = summary_of(y, cases["perfectly_anticorrelated_folds"], folds)
+    assert strong.rho_avg < -0.15 and strong.zscore_pval >= 0.5
+    assert summary_of(y, cases["mean_negative_but_one_strong_fold"], folds).rho_zscore > 0
+    mirrored = summary_of(-y, cases["perfectly_anticorrelated_folds"], folds)  # the same fit of -y: r > 0
+    assert mirrored.rho_avg == pytest.approx(-strong.rho_avg) and mirrored.zscore_pval < 1e-3
+
+
+# --------------------------------------------------------------------------------------------- nested CV
+
+
+def test_nested_cv_is_not_optimistic_on_pure_noise():
+    """y is noise (true predictive correlation 0): the CV that chose lambda reports a positive rho_avg for the loci
+    that got a model; nested CV, where lambda is chosen without the held-out fold, is close to the truth."""
+    plain, nested = [], []
+    for locus in range(60):
+        rng = np.random.default_rng(500 + locus)
+        X = ld_dosages(200, 30, rng)
+        fit = fit_elastic_net_cv(X, rng.normal(size=200), seed=locus, nested_cv=True)
+        if fit.n_snps_in_model == 0:  # no model: no statistics, nested or not
+            assert np.isnan(fit.nested_cv_rho_avg) and np.isnan(fit.nested_cv_converged)
+            continue
+        assert 0 <= fit.nested_cv_converged <= 5 and fit.nested_cv_zscore_pval > 0
+        plain.append(fit.rho_avg)
+        nested.append(fit.nested_cv_rho_avg)
+    plain, nested = np.array(plain), np.array(nested)
+    assert len(plain) >= 15
+    standard_error = plain.std(ddof=1) / np.sqrt(len(plain))
+    assert plain.mean() > 0.08 and plain.mean() > 5 * standard_error  # biased upward (measured 0.127 +- 0.012)
+    assert abs(nested.mean()) < 0.05  # measured 0.026 +- 0.011
+    assert plain.mean() - nested.mean() > 0.06  # measured 0.10
+
+
+def test_nested_cv_is_off_by_default_and_leaves_the_plain_statistics_alone():
+    rng = np.random.default_rng(8)
+    X = ld_dosages(120, 20, rng)
+    y = X[:, 4] - X[:, 11] + rng.normal(size=120)
+    plain = fit_elastic_net_cv(X, y, seed=3)
+    nested = fit_elastic_net_cv(X, y, seed=3, nested_cv=True)
+    nested_fields = [name for name in fit_fields(plain) if name.startswith("nested_cv_")]
+    assert len(nested_fields) == 8 and all(np.isnan(getattr(plain, name)) for name in nested_fields)
+    assert all(np.isfinite(getattr(nested, name)) for name in nested_fields)
+    assert {k: v for k, v in fit_fields(nested).items() if k not in nested_fields} == {
+        k: v for k, v in fit_fields(plain).items() if k not in nested_fields}
+    assert json.dumps(fit_fields(nested)) == json.dumps(fit_fields(fit_elastic_net_cv(X, y, seed=3, nested_cv=True)))
+    with pytest.raises(ValueError):
+        fit_elastic_net_cv(X, y, nested_cv=True, outer_folds=1)
+
+
+def test_nested_cv_agrees_with_glmnet_fitted_on_each_outer_training_set(glmnet_ready, tmp_path):
+    """Each outer fold: R's cv.glmnet on the other folds (same inner fold ids) predicts it at lambda.min; the
+    nested statistics, computed here with scipy from those predictions, are ours."""
+    rng = np.random.default_rng(41)
+    X = ld_dosages(150, 40, rng)
+    y = X[:, [3, 20, 33]] @ [0.5, -0.4, 0.3] + rng.normal(size=150)
+    outer, inner = glmnet.nested_fold_ids(150, 5, 10, seed=9)
+    assert sorted(np.bincount(outer).tolist()) == [30] * 5 and all(np.bincount(i).min() == 12 for i in inner)
+    jobs = [bench.GlmnetJob(f"outer{o}", X[outer != o], y[outer != o], inner[o], thresh=1e-20) for o in range(5)]
+    reference = bench.run_glmnet(jobs, tmp_path)
+    predicted = np.empty(150)
+    for o in range(5):
+        predicted[outer == o] = reference[f"outer{o}"]["a0_min"][0] + X[outer == o] @ reference[f"outer{o}"]["beta_min"]
+    r2 = [1 - np.sum((y[outer == o] - predicted[outer == o]) ** 2) / np.sum((y[outer == o] - y.mean()) ** 2)
+          for o in range(5)]
+    tests = [stats.pearsonr(y[outer == o], predicted[outer == o], alternative="greater") for o in range(5)]
+    rho = np.array([t.statistic for t in tests])
+    stouffer = np.sum(np.arctanh(rho) * np.sqrt(30 - 3)) / np.sqrt(5)
+
+    fit = fit_elastic_net_cv(X, y, seed=9, tol=1e-20, nested_cv=True)
+
+    assert fit.nested_cv_converged == sum(np.count_nonzero(r["beta_min"]) > 0 for r in reference.values()) == 5
+    assert fit.nested_cv_rho_avg == pytest.approx(rho.mean(), rel=1e-5)
+    assert fit.nested_cv_rho_se == pytest.approx(rho.std(ddof=1), rel=1e-4)
+    assert fit.nested_cv_R2_avg == pytest.approx(np.mean(r2), rel=1e-5)
+    assert fit.nested_cv_rho_zscore == pytest.approx(stouffer, rel=1e-5)
+    assert fit.nested_cv_zscore_pval == pytest.approx(stats.norm.sf(stouffer), rel=1e-4)
+    fisher = stats.chi2.sf(-2 * np.sum(np.log([t.pvalue for t in tests])), 10)
+    assert fit.nested_cv_fisher_pval == pytest.approx(fisher, rel=1e-4)
+    assert fit.nested_cv_rho_avg < fit.in_sample_R2 ** 0.5  # held-out, not in-sample

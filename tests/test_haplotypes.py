@@ -213,3 +213,93 @@ def test_broken_demo_vcfs_give_one_line_errors_or_are_skipped_and_counted(tmp_pa
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.fa")]  # no partial output left behind
     assert main(base + [str(DEMO / "broken/symbolic.vcf.gz")]) == 0
     assert "symbolic or '*' alleles were applied as reference" in capsys.readouterr().err
+
+
+def _consensus_windows(bcftools: str, fasta: Path, vcf: Path, chrom: str, samples: list[str], centers: list[int],
+                       window_bp: int, tmp: Path) -> dict[int, list[str]]:
+    """Per centre, the window of every haplotype (sample-major) cut from bcftools consensus at the centre's image;
+    centres deleted on some haplotype are left out."""
+    windows: dict[int, list[str]] = {center: [] for center in centers}
+    for sample in samples:
+        for hap in (1, 2):
+            hap_seq, blocks = consensus(bcftools, fasta, vcf, chrom, sample, hap, tmp)
+            for center in centers:
+                image = lift(blocks, center)
+                windows[center].append(None if image is None else cut(hap_seq, image, window_bp))
+    return {c: w for c, w in windows.items() if None not in w}
+
+
+def _same_partition(index: np.ndarray, sequences: list[str]) -> bool:
+    """True when two haplotypes share a window index exactly when they share a sequence."""
+    by_sequence = {s: i for i, s in enumerate(dict.fromkeys(sequences))}
+    codes = np.array([by_sequence[s] for s in sequences])
+    pairs_index = index[:, None] == index[None, :]
+    return bool(np.array_equal(pairs_index, codes[:, None] == codes[None, :]))
+
+
+def test_planned_distinct_windows_are_the_distinct_window_sequences(bcftools, tmp_path):
+    """Planted haplotypes that differ only outside the window (an SNV past the edge, a deletion upstream of it, an
+    insertion whose only base inside is its anchor, an SNV pushed out by an indel) share one window; variants that an
+    indel pulls into the window keep theirs apart. The count is checked against bcftools consensus."""
+    from enpact.plan import plan_windows
+
+    sequence = random_sequence(1000, 11)
+    fasta = write_fasta(tmp_path / "genome.fa", {"chr1": sequence})
+    center, window_bp = 500, 64                                       # window [468, 532)
+    other = {b: "C" if b != "C" else "G" for b in "ACGT"}
+    variants = {                                                      # 0-based position, REF, ALT
+        "del_outside_left": (440, sequence[440:446], sequence[440]),
+        "snv_465": (465, sequence[465], other[sequence[465]]),         # pulled in by the deletion at 480
+        "snv_first_base": (468, sequence[468], other[sequence[468]]),  # pushed out by the insertion at 490
+        "del_inside": (480, sequence[480:485], sequence[480]),
+        "ins_upstream": (490, sequence[490], sequence[490] + "GG"),
+        "ins_downstream": (520, sequence[520], sequence[520] + "AAAA"),
+        "snv_530": (530, sequence[530], other[sequence[530]]),         # pushed out by the insertion at 520
+        "ins_anchor_last_base": (531, sequence[531], sequence[531] + "TTT"),
+        "snv_outside_right": (534, sequence[534], other[sequence[534]]),
+    }
+    haplotypes = [set(), {"snv_outside_right"}, {"del_outside_left"}, {"ins_anchor_last_base"},
+                  {"del_outside_left", "snv_outside_right"}, {"snv_465"},                        # all as reference
+                  {"del_inside"}, {"del_inside", "snv_465"}, {"snv_first_base"}, {"ins_upstream"},
+                  {"ins_upstream", "snv_first_base"}, {"ins_downstream"}, {"ins_downstream", "snv_530"},
+                  {"snv_530"}, {"ins_downstream", "snv_outside_right", "ins_anchor_last_base"},
+                  {"del_inside", "snv_outside_right"}]
+    samples = [f"S{i}" for i in range(len(haplotypes) // 2)]
+    records = []
+    for name, (pos, ref, alt) in variants.items():
+        gts = [f"{int(name in haplotypes[2 * s])}|{int(name in haplotypes[2 * s + 1])}" for s in range(len(samples))]
+        records.append("\t".join(["chr1", str(pos + 1), name, ref, alt, ".", "PASS", ".", "GT", *gts]))
+    vcf = write_vcf(tmp_path / "calls.vcf", {"chr1": len(sequence)}, samples, records)
+    expected = _consensus_windows(bcftools, fasta, vcf, "chr1", samples, [center], window_bp, tmp_path)[center]
+    reference = sequence[center - window_bp // 2:center + window_bp // 2]
+    assert len(set(expected)) == 7 and expected[:6] == [reference] * 6   # the planted truth, by bcftools
+
+    loci = pd.DataFrame({"locus_id": ["L1"], "chrom": ["chr1"], "center": [center]})
+    plan = plan_windows(Genome(fasta), loci, VcfReader(vcf), window_bp, 100)
+    assert int(plan.n_distinct[0]) == len(set(expected) | {reference})
+    assert _same_partition(plan.haplotype_window[0].reshape(-1), expected)
+    built = locus_windows(Genome(fasta), "chr1", center, window_bp, VcfReader(vcf).read("chr1", 0, 1000, Genome(fasta)))
+    assert [decode(built.windows[i]) for i in built.haplotype_window.reshape(-1)] == expected
+
+
+def test_distinct_windows_are_the_distinct_sequences_of_random_haplotypes(bcftools, tmp_path):
+    """Short windows over dense random SNVs, indels and multi-allelic sites: haplotypes share a window index exactly
+    when bcftools consensus gives them the same window sequence."""
+    sequence = random_sequence(3000, 21)
+    fasta = write_fasta(tmp_path / "genome.fa", {"chr1": sequence})
+    vcf = write_vcf(tmp_path / "calls.vcf", {"chr1": len(sequence)}, SAMPLES,
+                    random_variants(sequence, "chr1", 150, 22, missing=False))
+    genome = Genome(fasta)
+    table = VcfReader(vcf).read("chr1", 0, len(sequence), genome)
+    centers = sorted(set(np.random.default_rng(23).integers(100, len(sequence) - 100, 60).tolist()))
+    checked = shared = 0
+    for window_bp in (24, 48):
+        expected = _consensus_windows(bcftools, fasta, vcf, "chr1", SAMPLES, centers, window_bp, tmp_path)
+        for center, sequences in expected.items():
+            windows = locus_windows(genome, "chr1", center, window_bp, table)
+            reference = sequence[center - window_bp // 2:center + window_bp // 2]
+            assert windows.n_distinct == len(set(sequences) | {reference}), (window_bp, center)
+            assert _same_partition(windows.haplotype_window.reshape(-1), sequences), (window_bp, center)
+            checked += 1
+            shared += len(set(sequences)) < len(sequences)
+    assert checked > 80 and shared > 20

@@ -138,7 +138,7 @@ def test_rounded_args_keeps_arguments_it_cannot_map():
 def test_the_missing_calls_warning_of_each_chunk_is_read_once(capsys):
     """The real per-chunk warning (VariantCounts.log, once per personalize chunk of `enpact run`)."""
     from enpact.cli import configure_logging
-    from enpact.variants import VariantCounts
+    from enpact.variants import MISSING_IN_SEQUENCES, VariantCounts
 
     configure_logging()
     for missing in (702, 768, 806):
@@ -147,8 +147,8 @@ def test_the_missing_calls_warning_of_each_chunk_is_read_once(capsys):
     err = capsys.readouterr().err.splitlines()
     warnings = [line for line in err if line.startswith("enpact WARNING")]
     assert warnings == [
-        "enpact WARNING: genotypes.vcf.gz: 702 missing genotype calls were treated as reference",
-        "enpact WARNING: 2 more like: genotypes.vcf.gz: 768..806 missing genotype calls were treated as reference",
+        f"enpact WARNING: genotypes.vcf.gz: 702 missing genotype alleles {MISSING_IN_SEQUENCES}",
+        f"enpact WARNING: 2 more like: genotypes.vcf.gz: 768..806 missing genotype alleles {MISSING_IN_SEQUENCES}",
     ]
     assert sum("records: 10" in line for line in err) == 3  # the INFO lines stay one per chunk
 

@@ -234,15 +234,25 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
                 "meta": {"id": chunk, "n_loci_chunks": len(personal_chunks), "context": name or ""},
                 "personalized": F(f"{chunk}.h5"), "loci": F(f"{chunk}.tsv"), "meta2": {"id": "vcf"}, **vcf}))
         db = {"meta2": {"id": "databases", "context": name or ""}, "db": F(f"{db_name}.db"), "covariance": covariance}
+        finemap_db = {"meta2": db["meta2"], "db": db["db"]}
+        ld_panel = {"meta3": panel_meta, "vcf": panel["vcf"], "tbi": panel["tbi"], "meta4": panel["meta3"],
+                    "samples": panel["samples"]}
         if name is None:
             for gwas in gwas_files:
                 tasks.append(("ENPACT_TWAS", f"twas/{gwas_name(gwas)}", {
                     "meta": {"id": Path(gwas).name}, "gwas": staged(gwas), **db}))
+                tasks.append(("ENPACT_FINEMAP", f"finemap/{gwas_name(gwas)}", {
+                    "meta": {"id": Path(gwas).name}, "twas": F(f"twas/{gwas_name(gwas)}.csv"), **finemap_db,
+                    **ld_panel}))
         elif gwas_files:
             files = sorted(Path(g).name for g in gwas_files)
             tasks.append(("ENPACT_TWAS", f"twas/{name}", {"meta": {"id": name},
                                                           "gwas": FL(tuple(files)) if len(files) > 1 else F(files[0]),
                                                           **db}))
+            tables = sorted(f"twas/{gwas_name(g)}.csv" for g in gwas_files)
+            tasks.append(("ENPACT_FINEMAP", f"finemap/{name}", {
+                "meta": {"id": name}, "twas": FL(tuple(tables)) if len(tables) > 1 else F(tables[0]), **finemap_db,
+                **ld_panel}))
     if names and gwas_files:
         dbs = FL(tuple(f"databases/{d}.db" for d in databases))
         tasks.append(("ENPACT_JOINT_COVARIANCE", "multixcan/covariance", {
@@ -282,17 +292,19 @@ def nextflow_tasks(params: dict) -> list[tuple[str, str, dict]]:
         model, accuracy = FL(tuple(f"model/{n}" for n in names)), FL(tuple(f"accuracy/{n}" for n in names))
         twas = FL(tuple(f"twas/{n}" for n in names)) if gwas_files else []
         multixcan = FL(tuple(f"multixcan/{g}{s}" for g in gwas_names for s in (".qq.png", ".tsv"))) if gwas_files else []
+        finemap = FL(tuple(f"finemap/{n}" for n in names)) if gwas_files else []
     else:
         model = FL(("model/metrics.json", "model/model.json", "model/weights.npz"))
         accuracy = FL(("accuracy/personalized_accuracy.tsv", "accuracy/personalized.json"))
         twas = FL(tuple(f"twas/{g}{s}" for g in gwas_names for s in (".csv", ".manhattan.png", ".qq.png")))
         twas = twas if gwas_files else []
         multixcan = []
+        finemap = FL(tuple(f"finemap/{g}.tsv" for g in gwas_names)) if gwas_files else []
     tasks.append(("ENPACT_REPORT", "report", {
         "meta": {"id": "report"}, "params_json": F("pipeline_info/params.json"),
         "truth": staged(params.get("truth_causal_genes")), "model": model, "accuracy": accuracy,
         "databases": FL(tuple(sorted(f"linearized/{d}{s}" for d in databases for s in (".db", ".summary.tsv", ".txt.gz")))),
-        "twas": twas, "multixcan": multixcan}))
+        "twas": twas, "multixcan": multixcan, "finemap": finemap}))
     return tasks
 
 
@@ -415,6 +427,10 @@ def comparable(config: object) -> tuple[str, dict]:
     if step == "multixcan":
         config = _with_gwas_name(config)   # `{gwas}` named as `enpact multixcan` names it
     values = as_dict(config)
+    if step == "finemap":
+        from enpact.finemap import output_path
+
+        values["out"] = str(output_path(Path(config.twas[0]), config.out, len(config.twas) > 1))
     if step == "twas":
         values["out"] = str(output_paths(list(config.gwas_files), config.out)[0])
         values["plots_prefix"] = (plot_prefixes(list(config.gwas_files), config.plots_prefix)[0]
@@ -543,6 +559,7 @@ def test_the_report_task_stages_its_inputs_where_the_results_layout_puts_them(tm
     where = {
         "params_json": layout.params_json, "model": layout.model_json, "accuracy": layout.accuracy_table,
         "databases": layout.database("n"), "twas": layout.twas_table("g"), "multixcan": layout.multixcan_table("g"),
+        "finemap": layout.finemap_table("g"),
     }
     text = (ROOT / "modules" / "enpact_report" / "main.nf").read_text()
     staged = dict(re.findall(r"path\((\w+), stageAs: '([^']+)'\)", text))

@@ -30,7 +30,7 @@ from nf_tooling import ROOT, config_params, groovy_syntax, module_files, nextflo
 
 SCHEMA_PATH = ROOT / "nextflow_schema.json"
 SCHEMA_GROUPS = ["input_options", "predictor_options", "model_options", "split_options", "linearization_options",
-                 "database_options", "chunking_options", "output_options", "nextflow_options"]
+                 "database_options", "finemap_options", "chunking_options", "output_options", "nextflow_options"]
 GPU_PROCESSES = {"ENPACT_PREDICT", "ENPACT_PERSONALIZE"}
 PROFILES = ["test", "docker", "singularity", "apptainer", "gpu", "slurm", "awsbatch", "google_batch", "debug"]
 MODULES = module_files()

@@ -41,7 +41,8 @@ def _params(tmp_path: Path, **changes) -> dict:
     params = {"name": "study", "outdir": str(tmp_path / "results"), "device": "cpu", "snp_key": "varID",
               "seed": 0, "db_pval_threshold": 0.05, "db_rho_threshold": 0.1, "gwas_snp_column": "variant_id",
               "gwas_effect_allele_column": "effect_allele", "gwas_non_effect_allele_column": "non_effect_allele",
-              "gwas_keep_non_rsid": True, "weights": "some/enformer", "delete_personalized": False}
+              "gwas_zscore_column": "zscore", "gwas_keep_non_rsid": True, "weights": "some/enformer",
+              "delete_personalized": False}
     params.update(changes)
     return params
 
@@ -297,7 +298,21 @@ def test_overlap_counts_flipped_and_mismatched_alleles(tmp_path):
     assert (twas["allele_matched"], twas["flipped"], twas["allele_mismatch"], twas["genes"]) == (2, 1, 1, 2)
     page = _page(outdir)
     assert "3 of 4 model SNPs found in the GWAS; 2 match the model's alleles, 1 of them flipped" in page
-    assert "height 2 4 3 2 1 1 2" in page  # the overview row: GWAS, genes, model SNPs, found, matched, flipped ...
+    assert "height 2 4 3 2 2 1 1 2" in page  # the overview row: GWAS, genes, model SNPs, found, matched, usable z ...
+    assert "all 2 have a usable z-score" in page
+
+
+def test_matched_snps_without_a_usable_z_are_counted(tmp_path):
+    outdir = tmp_path / "results"
+    _write_db(outdir / "linearized" / "study.db", WEIGHTS)
+    gwas = _write_gwas(tmp_path / "height.tsv", [
+        ("chr1_100_A_G_b38", "G", "A", "NA"), ("chr1_200_C_T_b38", "T", "C", 2.0),
+        ("chr2_150_G_T_b38", "T", "G", "nan"), ("chr2_350_A_C_b38", "C", "A", 1.5)])
+    _write_twas(outdir / "twas" / "height.csv", [("G1", 0.01), ("G2", 0.2)])
+    write_report(outdir, _params(tmp_path, gwas=str(gwas)))
+    twas = _summary(outdir)["twas"]["height"]
+    assert (twas["allele_matched"], twas["usable_z"]) == (4, 2)
+    assert "2 of the matched have no usable z-score (missing or not a number)" in _page(outdir)
 
 
 def test_non_rsid_ids_dropped_by_twas_are_explained(tmp_path):
@@ -337,6 +352,35 @@ def test_undefined_cross_validated_r2_is_explained_not_shown_as_nan(tmp_path):
     page = _page(outdir)
     assert "no cross-validated R2 (undefined for all 2 fitted loci" in page and " nan" not in page.lower()
     assert _summary(outdir)["linearization"]["median_cv_R2"] is None
+
+
+def test_nested_cross_validation_filters_are_named_as_applied(tmp_path):
+    outdir = tmp_path / "results"
+    (outdir / "linearized").mkdir(parents=True)
+    pd.DataFrame({"gene": ["G1", "G2"], "status": ["ok", "ok"], "reason": ["", ""], "cv_R2_avg": [0.5, 0.6],
+                  "rho_avg": [0.7, 0.8], "zscore_pval": [0.01, 0.01], "nested_cv_rho_avg": [0.6, 0.05],
+                  "nested_cv_zscore_pval": [0.01, 0.4], "n_snps_in_model": [2, 3], "kept": [True, False]}
+                 ).to_csv(outdir / "linearized" / "study.summary.tsv", sep="\t", index=False)
+    write_report(outdir, _params(tmp_path, lin_nested_cv=True))
+    page = _page(outdir)
+    assert "1 gene kept by the filters (nested_cv_zscore_pval < 0.05, nested_cv_rho_avg > 0.1, at least one SNP)" in page
+    assert _summary(outdir)["linearization"]["filters"]["all"] == 1
+
+
+def test_missing_genotype_calls_are_counted_from_the_linearization_summary(tmp_path):
+    outdir = tmp_path / "results"
+    (outdir / "linearized").mkdir(parents=True)
+    pd.DataFrame({"gene": ["G1", "G2"], "status": ["ok", "skipped"], "reason": ["", "too_few_snps"],
+                  "cv_R2_avg": [0.5, np.nan], "rho_avg": [0.7, np.nan], "zscore_pval": [0.01, np.nan],
+                  "n_snps_in_model": [2, 0], "kept": [True, False], "n_samples": [80, 80],
+                  "n_snps_passing_filters": [10, 1], "n_missing_calls": [30, 2], "n_snps_too_missing": [1, 2]}
+                 ).to_csv(outdir / "linearized" / "study.summary.tsv", sep="\t", index=False)
+    write_report(outdir, _params(tmp_path, lin_max_missing=0.05))
+    page = _page(outdir)
+    assert "Missing genotype calls: 32 of the 880 genotypes given to the linear models (3.64%)" in page
+    assert "3 variant sites were left out for more than 0.05 of their calls missing (lin_max_missing)" in page
+    assert _summary(outdir)["linearization"]["missing_calls"] == {
+        "imputed_calls": 32, "genotypes": 880, "imputed_fraction": 32 / 880, "sites_left_out": 3, "max_missing": 0.05}
 
 
 def test_missing_twas_table_and_no_gwas_are_explained(tmp_path):
@@ -675,3 +719,69 @@ def test_unreadable_truth_table_is_explained_not_fatal(tmp_path):
     write_report(outdir, params)
     assert "gene 'G01' is listed twice" in _page(outdir)
     assert "2 genes tested" in _page(outdir) or "TWAS" in _page(outdir)  # the rest of the report is there
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4. what a geneticist asks first: where λGC comes from, what pred_perf_r2 is, the LD reference, observed r
+
+
+def _lambda(pvalues: list[float]) -> float:
+    """λGC from its definition: median chi-square (1 df) over the null median."""
+    from scipy import stats
+
+    return float(np.median(stats.chi2.isf(np.array(pvalues), 1)) / stats.chi2.ppf(0.5, 1))
+
+
+def test_twas_section_explains_lambda_ld_reference_and_observed_r(tmp_path):
+    outdir = tmp_path / "results"
+    _write_db(outdir / "linearized" / "study.db", WEIGHTS)  # sample_info: 60 individuals
+    gwas = _write_gwas(tmp_path / "height.tsv", [("chr1_100_A_G_b38", "G", "A", 1.0)])
+    rng = np.random.default_rng(3)
+    near = [1e-9, 1e-4, 3e-3, 0.01, 0.02, 0.04]               # a hit and its LD neighbours
+    far = list(rng.uniform(0.05, 1.0, 20))                     # the rest: null
+    genes = [f"G{i}" for i in range(len(near) + len(far))]
+    _write_twas(outdir / "twas" / "height.csv", list(zip(genes, near + far)))
+    (outdir / "finemap").mkdir()
+    pd.DataFrame({"region": "chr1:0-1000000", "gene": genes[:len(near)], "gene_name": "x", "chrom": "chr1",
+                  "position": 100, "zscore": 1.0, "pvalue": near, "pip": 0.5, "in_credible_set": True,
+                  "credible_set_size": 6, "null_pip": 0.0, "null_in_credible_set": False, "n_genes": 6}).to_csv(
+        outdir / "finemap" / "height.tsv", sep="\t", index=False)
+    (outdir / "accuracy").mkdir()
+    pd.DataFrame({"gene": ["G0", "G1"], "r": [0.81, -0.2], "p_positive": [0.005, 0.9]}).to_csv(
+        outdir / "accuracy" / "personalized_accuracy.tsv", sep="\t", index=False)
+    write_report(outdir, _params(tmp_path, gwas=str(gwas)))
+    page = _page(outdir)
+    assert (f"λ GC (median χ² over its null value) is {_lambda(near + far):.2f} over 26 genes. Inside the 1 "
+            f"fine-mapping region around the significant genes it is {_lambda(near):.2f} (6 genes); outside them "
+            f"{_lambda(far):.2f} (20 genes).") in page
+    assert "The SNP covariance (LD) that S-PrediXcan uses comes from 60 linearization individuals ( vcf )" in page
+    assert "fewer than about 500 individuals is noisy" in page and "covariance_vcf" in page
+    assert "pred_perf_r2 is how well the linear model (SNP dosages) reproduces the personalized EnPACT" in page
+    assert "r with observed p (r > 0)" in page and "NAME_G0 NA NA 1 1e-09" in page and "0.81 0.005" in page
+    inflation = _summary(outdir)["twas"]["height"]["inflation"]
+    assert inflation["genes_in_regions"] == 6 and inflation["genes_outside"] == 20
+
+
+def test_ld_reference_names_the_reference_panel(tmp_path):
+    outdir = tmp_path / "results"
+    _write_db(outdir / "linearized" / "study.db", WEIGHTS)
+    gwas = _write_gwas(tmp_path / "height.tsv", [("chr1_100_A_G_b38", "G", "A", 1.0)])
+    _write_twas(outdir / "twas" / "height.csv", [("G1", 0.01), ("G2", 0.2)])
+    samples = tmp_path / "panel_samples.txt"
+    samples.write_text("".join(f"P{i}\n" for i in range(503)))
+    write_report(outdir, _params(tmp_path, gwas=str(gwas), covariance_vcf=str(tmp_path / "panel.vcf.gz"),
+                                 covariance_samples=str(samples)))
+    page = _page(outdir)
+    assert "comes from 503 individuals of the reference panel covariance_vcf ." in page
+    assert "fewer than about 500" not in page
+
+
+def test_counts_of_one_are_singular(tmp_path):
+    outdir = tmp_path / "results"
+    _write_db(outdir / "linearized" / "study.db", WEIGHTS)
+    gwas = _write_gwas(tmp_path / "height.tsv", [("chr1_100_A_G_b38", "G", "A", 1.0)])
+    _write_twas(outdir / "twas" / "height.csv", [("G1", 0.01)])
+    write_report(outdir, _params(tmp_path, gwas=str(gwas)))
+    page = _page(outdir)
+    assert "1 gene tested;" in page and "over 1 gene." in page
+    assert not re.search(r"\b1 (genes|individuals|regions)\b", page)

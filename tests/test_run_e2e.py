@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
 import shutil
 import signal
@@ -36,17 +37,67 @@ def _params_file(tmp: Path, outdir: Path, **changes) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory) -> Path:
-    """The demo as a newcomer runs it: `enpact run` with no parameter file (outdir redirected)."""
+    """The demo as a newcomer runs it: `enpact run` with no parameter file (outdir redirected); what it logged is
+    kept in DEMO_LOG."""
     outdir = tmp_path_factory.mktemp("e2e") / "results"
-    assert main(["run", "--outdir", str(outdir), "--no-progress"]) == 0
+    recorder = _Recorder()
+    logging.getLogger("enpact").addHandler(recorder)
+    try:
+        assert main(["run", "--outdir", str(outdir), "--no-progress"]) == 0
+    finally:
+        logging.getLogger("enpact").removeHandler(recorder)
+    DEMO_LOG[:] = recorder.records
     return outdir
+
+
+class _Recorder(logging.Handler):
+    """Keeps every record it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+DEMO_LOG: list[logging.LogRecord] = []
+
+# what the demo's closing line says its warnings are about, and the warnings each covers
+EXPECTED_DEMO_WARNINGS = {
+    "genes on chrX, which no split names": r"chrX|no split",
+    "missing genotype calls": r"missing|genotype call",
+    "cross-validation prefers the smallest penalty": r"smallest penalty|model_hyperparameters",
+}
+
+
+def test_the_demo_says_its_warnings_are_expected_and_each_is_one_it_names(demo_run):
+    """A newcomer must be able to tell that the demo worked: it ends saying which warnings are expected, and every
+    warning it gave is one of those."""
+    closing = [r.getMessage() for r in DEMO_LOG if "the demo's warnings are expected" in r.getMessage()]
+    assert len(closing) == 1
+    for topic in EXPECTED_DEMO_WARNINGS:
+        assert topic in closing[0], topic
+    warnings = [r.getMessage() for r in DEMO_LOG if r.levelno >= logging.WARNING]
+    assert warnings, "the demo gave no warning: update the closing line"
+    unexplained = [w for w in warnings if not any(re.search(p, w) for p in EXPECTED_DEMO_WARNINGS.values())]
+    assert not unexplained, f"warnings the demo's closing line does not explain: {unexplained}"
+
+
+def test_fine_mapping_keeps_the_planted_causal_genes_in_their_credible_sets(demo_run):
+    """The demo's causal genes with a significant region are in its credible set and most top their region
+    (measured: all 6 in credible sets; 4 of 5 regions topped by a causal gene, docs/twas.md)."""
+    summary = json.loads((demo_run / "report" / "summary.json").read_text())["finemap"]["gwas"]
+    assert summary["causal_in_regions"] >= 5
+    assert summary["causal_in_credible_set"] == summary["causal_in_regions"]
+    assert summary["top_is_causal"] >= summary["regions_with_causal"] - 1
 
 
 def test_every_output_exists(demo_run):
     expected = ["loci/loci.tsv", "loci/loci.dropped.tsv", "reference/reference.h5", "model/model.json",
                 "model/metrics.json", "model/observed_vs_predicted.png", "model/baseline_comparison.png",
                 "linearized/enpact_demo.db", "linearized/enpact_demo.txt.gz", "linearized/enpact_demo.summary.tsv",
-                "twas/gwas.csv", "twas/gwas.qq.png", "twas/gwas.manhattan.png", "report/index.html",
+                "twas/gwas.csv", "twas/gwas.qq.png", "twas/gwas.manhattan.png", "finemap/gwas.tsv", "report/index.html",
                 "report/summary.json", "pipeline_info/params.json", "pipeline_info/software_versions.json",
                 "pipeline_info/timings.tsv"]
     missing = [name for name in expected if not (demo_run / name).is_file()]

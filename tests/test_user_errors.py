@@ -105,6 +105,23 @@ def test_uncompressed_vcf_is_refused_with_bgzip_and_tabix_advice(tmp_path, loci,
     assert listing(tmp_path) == before
 
 
+def test_duplicated_vcf_sample_is_named(tmp_path, loci, capsys):
+    """htslib refuses a header naming a sample twice; the message names the sample, not the file format."""
+    vcf = tmp_path / "dup.vcf"
+    with gzip.open(DEMO / "genotypes.vcf.gz", "rt") as source:
+        lines = source.read().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("#CHROM"))
+    fields = lines[header].split("\t")
+    fields[10] = fields[9]  # the second individual's column gets the first's name
+    lines[header] = "\t".join(fields)
+    vcf.write_text("\n".join(lines) + "\n")
+    pysam.tabix_compress(str(vcf), f"{vcf}.gz")
+    pysam.tabix_index(f"{vcf}.gz", preset="vcf")
+    line = one_line_error(sequence_argv(loci, tmp_path / "windows.fa", vcf=Path(f"{vcf}.gz")), capsys)
+    assert f"sample '{fields[9]}' appears twice in the #CHROM header line" in line
+    assert "cannot open as VCF/BCF" not in line
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 2. bgzipped FASTA: supported (htslib reads it with its .fai and .gzi); plain gzip is refused with advice
 

@@ -6,7 +6,8 @@
           -> MERGE_FEATURES -> TRAIN (per context; evaluated on the held-out chromosomes)
           -> PLAN (per loci chunk) -> PERSONALIZE (per part of a plan, GPU; every context's model) -> MERGE
           -> ACCURACY (per context) -> LINEARIZE (per context x loci chunk) -> DATABASE (per context)
-          -> TWAS (per GWAS file; per context) -> MULTIXCAN (per GWAS file, several contexts) -> REPORT
+          -> TWAS (per GWAS file; per context) -> FINEMAP (per TWAS task) -> MULTIXCAN (per GWAS file, several
+          contexts) -> REPORT
     Every process runs one `enpact <subcommand>` (modules/<process>/main.nf) with its step's
     options, which ENPACT_CHECK derives from the run's parameters (one line per step, given to
     each task as a value); this workflow reads no params. Lists that feed one task are sorted
@@ -186,7 +187,7 @@ workflow ENPACT {
 
     //
     // 7. TWAS: S-PrediXcan per GWAS file (per context: every GWAS file in one task), and with several contexts
-    //    S-MultiXcan per GWAS file on the joint covariance of the contexts' models
+    //    S-MultiXcan per GWAS file on the joint covariance of the contexts' models; each TWAS task's regions fine-mapped (FOCUS's model)
     //
     TWAS(ch_gwas, LINEARIZE.out.twas_db, context_names, ch_covariance_panel, ch_options)
 
@@ -214,7 +215,10 @@ workflow ENPACT {
                 .toSortedList { a, b -> a.name <=> b.name },
         TWAS.out.multixcan
             .flatMap { _meta, files -> [ files ].flatten() }
-            .toSortedList { a, b -> a.name <=> b.name }
+            .toSortedList { a, b -> a.name <=> b.name },
+        context_names
+            ? TWAS.out.finemap.map { _meta, tables -> [ tables ].flatten()[0].parent }.toSortedList { a, b -> a.name <=> b.name }
+            : TWAS.out.finemap.flatMap { _meta, files -> [ files ].flatten() }.toSortedList { a, b -> a.name <=> b.name }
     )
 
     emit:

@@ -45,7 +45,8 @@ process ENPACT_CHECK {
     stub:
     // one (empty) options file per step a module runs (enpact.steps.STEPS; tests/test_nextflow_static.py checks the list)
     def steps = [ 'loci', 'loci-union', 'chunk', 'select', 'predict', 'merge-features', 'train', 'plan', 'personalize',
-                  'merge', 'accuracy', 'linearize', 'database', 'covariance', 'twas', 'multixcan', 'report' ]
+                  'merge', 'accuracy', 'linearize', 'database', 'covariance', 'twas', 'finemap', 'multixcan',
+                  'report' ]
     """
     mkdir -p pipeline_info options
     cp ${nextflow_params} pipeline_info/params.json

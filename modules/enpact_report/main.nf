@@ -12,6 +12,7 @@ process ENPACT_REPORT {
     path(databases, stageAs: 'linearized/*')         // NAME.db, NAME.txt.gz, NAME.summary.tsv (every context's)
     path(twas, stageAs: 'twas/*')                    // TWAS CSVs and plots ([] without GWAS; with contexts: the folders twas/<context>/)
     path(multixcan, stageAs: 'multixcan/*')          // S-MultiXcan tables and QQ plots ([] without contexts or GWAS)
+    path(finemap, stageAs: 'finemap/*')              // fine-mapping tables ([] without GWAS; with contexts: the folders finemap/<context>/)
 
     output:
     tuple val(meta), path("report/*")             , emit: report   // the files, each published on its own

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,9 @@ import pandas as pd
 import polars as pl
 
 from enpact.errors import EnpactError
+from enpact.options import from_params
+from enpact.steps.association import GwasOptions
+from enpact.predictdb import performance_columns
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +30,32 @@ ALPHA = 0.05  # significance level of the report's counts (permutation p, FDR q)
 
 def database_filter_counts(ok: pd.DataFrame, params: dict) -> dict[str, int]:
     """How many fitted loci pass each database filter (as enpact.predictdb.select_models applies them)."""
+    rho_column, pval_column = performance_columns(ok)
     with np.errstate(invalid="ignore"):
-        pval = ok["zscore_pval"].to_numpy(np.float64) < float(params.get("db_pval_threshold", 0.05))
-        rho = ok["rho_avg"].to_numpy(np.float64) > float(params.get("db_rho_threshold", 0.1))
+        pval = ok[pval_column].to_numpy(np.float64) < float(params.get("db_pval_threshold", 0.05))
+        rho = ok[rho_column].to_numpy(np.float64) > float(params.get("db_rho_threshold", 0.1))
     snps = pd.to_numeric(ok["n_snps_in_model"], errors="coerce").fillna(0).to_numpy() >= 1
     return {"fitted": int(len(ok)), "zscore_pval": int(pval.sum()), "rho_avg": int(rho.sum()),
             "at_least_one_snp": int(snps.sum()), "all": int((pval & rho & snps).sum())}
+
+
+def missing_call_counts(summary: pd.DataFrame, params: dict) -> dict[str, Any] | None:
+    """Missing genotype calls in the linearization summary, summed over loci (a variant in the windows of two loci
+    counts twice): calls mean-imputed among the genotypes given to the elastic nets, and sites left out for a missing
+    fraction above lin_max_missing; None for a summary without those columns (an earlier enpact)."""
+    if "n_missing_calls" not in summary or "n_snps_too_missing" not in summary:
+        return None
+
+    def total(column: str) -> int:
+        return int(pd.to_numeric(summary[column], errors="coerce").fillna(0).sum())
+
+    given = pd.to_numeric(summary["n_samples"], errors="coerce") * pd.to_numeric(summary["n_snps_passing_filters"],
+                                                                                errors="coerce")
+    genotypes = int(given.fillna(0).sum())
+    imputed = total("n_missing_calls")
+    return {"imputed_calls": imputed, "genotypes": genotypes,
+            "imputed_fraction": imputed / genotypes if genotypes else None,
+            "sites_left_out": total("n_snps_too_missing"), "max_missing": float(params.get("lin_max_missing", 0.1))}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -81,8 +106,9 @@ def _first_data_line(path: str | Path, column: str) -> str | None:
 def gwas_overlap(db: Path, gwas: str | Path, params: dict) -> dict[str, Any]:
     """Model SNPs (distinct keys of the database's genes), how many the GWAS has, how many of those the TWAS
     step reads (ids with 'rs' unless gwas_keep_non_rsid), how many match the model's alleles, of which flipped
-    (GWAS effect allele = model ref allele), and how many match neither way."""
-    from enpact.io import read_text_columns
+    (GWAS effect allele = model ref allele), how many of those have a usable (finite) z-score, and how many match
+    neither way."""
+    from enpact.twas import read_gwas
     from enpact.predictdb import load_model_database
 
     snp_key = str(params.get("snp_key", "rsid"))
@@ -92,11 +118,12 @@ def gwas_overlap(db: Path, gwas: str | Path, params: dict) -> dict[str, Any]:
                                                                                    maintain_order=True)
     counts: dict[str, Any] = {"genes_in_database": int(model.n_genes), "model_snps": int(entries.height),
                               "example_model_snp": entries["snp"][0] if entries.height else None}
-    snp, effect, other = (params.get("gwas_snp_column", "SNP"), params.get("gwas_effect_allele_column", "A1"),
-                          params.get("gwas_non_effect_allele_column", "A2"))
-    table = read_text_columns(gwas, [snp, effect, other], None, keep=(snp, entries["snp"].to_list()))
-    rows = (table.rename({snp: "snp", effect: "a1", other: "a2"}).with_row_index("row")
-            .with_columns(pl.col("a1").str.to_uppercase(), pl.col("a2").str.to_uppercase())
+    options = from_params(GwasOptions, params)
+    snp = options.snp_column
+    with _quiet(logging.getLogger("enpact.twas")):  # the TWAS step has warned about these rows already
+        table = read_gwas(gwas, options.columns(), entries["snp"].to_numpy(), options.separator, True,
+                          options.input_pvalue_fix)
+    rows = (table.rename({"effect_allele": "a1", "non_effect_allele": "a2"}).drop("row").with_row_index("row")
             .join(entries, on="snp", how="inner"))
     found = rows["snp"].unique()
     keep_non_rsid = bool(params.get("gwas_keep_non_rsid"))
@@ -106,11 +133,24 @@ def gwas_overlap(db: Path, gwas: str | Path, params: dict) -> dict[str, Any]:
     matched = (rows.filter(pl.col("snp").is_in(read.implode()) & (same | swapped).fill_null(False))
                .sort("row").unique("snp", keep="last"))  # the last matching row of a SNP is the one used
     flipped = int(matched.filter(swapped)["snp"].len())
+    usable = (rows.filter(pl.col("snp").is_in(read.implode()) & (same | swapped).fill_null(False)
+                          & pl.col("zscore").is_finite())["snp"].n_unique())
     counts.update({"snp_column": snp, "found_in_gwas": int(found.len()), "read_by_twas": int(read.len()),
-                   "allele_matched": int(matched.height), "flipped": flipped,
+                   "allele_matched": int(matched.height), "usable_z": int(usable), "flipped": flipped,
                    "allele_mismatch": int(read.len()) - int(matched.height),
                    "example_gwas_snp": _first_data_line(gwas, snp)})
     return counts
+
+
+@contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    """Hold back a logger's warnings for the duration (what another step has already said)."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def twas_findings(db: Path, gwas: str | Path, csv: Path, params: dict) -> dict[str, Any]:
@@ -125,6 +165,51 @@ def twas_findings(db: Path, gwas: str | Path, csv: Path, params: dict) -> dict[s
     if results is not None:
         results["qvalue"] = tests["qvalues"]
     return {**tests, "overlap": overlap, "results": results}
+
+
+def inflation_findings(results: pd.DataFrame, finemap_table: Path | None) -> dict[str, Any]:
+    """λGC of all tested genes, and apart for the genes inside and outside the fine-mapping regions (the windows
+    around the significant genes): where λGC comes from."""
+    from enpact.plots_twas import genomic_inflation
+
+    pvalues = results["pvalue"].to_numpy(np.float64)
+    found: dict[str, Any] = {"lambda_gc": genomic_inflation(pvalues), "genes": int(np.isfinite(pvalues).sum())}
+    if finemap_table is None or not finemap_table.exists():
+        return found
+    regions = pd.read_csv(finemap_table, sep="\t", dtype={"gene": str})
+    inside = results["gene"].astype(str).isin(set(regions["gene"])).to_numpy()
+    found.update({
+        "regions": int(regions["region"].nunique()), "genes_in_regions": int((inside & np.isfinite(pvalues)).sum()),
+        "lambda_in_regions": genomic_inflation(pvalues[inside]),
+        "genes_outside": int((~inside & np.isfinite(pvalues)).sum()),
+        "lambda_outside": genomic_inflation(pvalues[~inside]),
+    })
+    return found
+
+
+def ld_reference(db: Path, params: dict) -> dict[str, Any]:
+    """Where the SNP covariance (LD) comes from and from how many individuals: the reference panel covariance_vcf
+    (its samples, when readable here) or the linearization individuals (the database's sample_info)."""
+    import pysam
+
+    if params.get("covariance_vcf"):
+        n = None
+        try:
+            if params.get("covariance_samples"):
+                n = sum(1 for line in Path(params["covariance_samples"]).read_text().splitlines() if line.strip())
+            else:
+                with pysam.VariantFile(str(params["covariance_vcf"])) as vcf:
+                    n = len(vcf.header.samples)
+        except (OSError, ValueError):
+            pass
+        return {"source": "covariance_vcf", "individuals": n}
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+            row = connection.execute("SELECT n_samples FROM sample_info").fetchone()
+        n = int(row[0]) if row and row[0] is not None else None
+    except sqlite3.Error:
+        n = None
+    return {"source": "vcf", "individuals": n}
 
 
 def multixcan_findings(csv: Path) -> dict[str, Any]:
@@ -230,4 +315,52 @@ def truth_recovery(results: pd.DataFrame, truth: pd.Series, alpha: float = ALPHA
             "sign_agrees": bool(sign_agrees[i]) if i is not None else None,
         })
     summary["causal"] = sorted(rows, key=lambda r: (r["pvalue"] is None, r["pvalue"] or 0.0))
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------------------
+# fine-mapping of TWAS regions (enpact finemap)
+
+
+def finemap_findings(table: pd.DataFrame, truth: pd.Series | None = None) -> dict[str, Any]:
+    """Per region of a fine-mapping table: its genes, the gene with the highest PIP, the credible set and the null
+    model's PIP; with a planted truth, whether the region's causal genes top it and are in its credible set."""
+    causal_ids: set[str] = set()
+    if truth is not None:
+        planted = truth[truth != 0]
+        genes = pd.Index(table["gene"].astype(str))
+        stripped = not genes.isin(planted.index).any()
+        causal_ids = set(_without_version(planted.index) if stripped else planted.index)
+        key = _without_version(genes) if stripped else genes
+        table = table.assign(causal=key.isin(causal_ids))
+    label = lambda row: str(row["gene_name"]) if pd.notna(row.get("gene_name")) else str(row["gene"])  # noqa: E731
+    regions = []
+    for region, rows in table.groupby("region", sort=False):
+        rows = rows.sort_values("pip", ascending=False, kind="stable")
+        top = rows.iloc[0]
+        in_set = rows[rows["in_credible_set"].astype(bool)]
+        entry: dict[str, Any] = {
+            "region": str(region), "genes": int(len(rows)), "top_gene": str(top["gene"]), "top_label": label(top),
+            "top_pip": float(top["pip"]), "credible_set": [label(r) for _, r in in_set.iterrows()],
+            "credible_set_size": int(len(in_set)), "null_pip": float(top["null_pip"]),
+            "null_in_credible_set": bool(top["null_in_credible_set"]),
+        }
+        if truth is not None:
+            causal = rows[rows["causal"]]
+            entry.update({"causal_genes": [label(r) for _, r in causal.iterrows()],
+                          "top_is_causal": bool(top["causal"]),
+                          "causal_in_credible_set": int(causal["in_credible_set"].astype(bool).sum())})
+        regions.append(entry)
+    summary: dict[str, Any] = {"regions": regions, "n_regions": len(regions),
+                               "genes_fine_mapped": int(len(table)),
+                               "median_credible_set_size": float(np.median([r["credible_set_size"] for r in regions]))
+                               if regions else None}
+    if truth is not None:
+        with_causal = [r for r in regions if r["causal_genes"]]
+        summary.update({
+            "causal_genes": len(causal_ids), "regions_with_causal": len(with_causal),
+            "causal_in_regions": int(sum(len(r["causal_genes"]) for r in with_causal)),
+            "top_is_causal": int(sum(r["top_is_causal"] for r in with_causal)),
+            "causal_in_credible_set": int(sum(r["causal_in_credible_set"] for r in with_causal)),
+        })
     return summary

@@ -3,21 +3,23 @@
 `fit_elastic_net_cv` reproduces what PredictDB's `fast_elasticnet.R` does for one gene with
 `cv.glmnet(x, y, alpha = 0.5, type.measure = "mse", foldid = ..., keep = TRUE)`: the same lambda
 sequence, the same standardisation, the same path stopping rules, the same choice of lambda and the same
-per-fold summary statistics. The solver is path-wise coordinate descent on the standardised Gram matrix with
-sequential strong rules, an active-set column cache and KKT checks. The Gram matrix is computed once per locus
-(BLAS); each training fold's standardised Gram column is derived from it on demand by subtracting the
-held-out rows. The inner loops are compiled with numba when it is installed (pure Python otherwise: same
-results, far slower). See docs/linearization-stats.md for the statistics and where we differ from PredictDB.
+per-fold summary statistics, except that p-values are one-sided and bounded by the exact permutation test; on
+request also from a nested cross-validation, as PredictDB's GTEx v8 models. The solver is path-wise coordinate
+descent on the standardised Gram matrix with sequential strong rules, an active-set column cache and KKT checks.
+The Gram matrix is computed once per locus (BLAS); each training fold's standardised Gram column is derived from
+it on demand by subtracting the held-out rows. The inner loops are compiled with numba when it is installed
+(pure Python otherwise: same results, far slower). See docs/linearization-stats.md for the statistics and where
+we differ from PredictDB.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 from threadpoolctl import ThreadpoolController
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,8 @@ GLMNET_FRACTION_DEVIANCE_STOP = 1e-5  # glmnet.control()$fdev
 GLMNET_MAX_DEVIANCE_RATIO = 0.999  # glmnet.control()$devmax
 GLMNET_MIN_LAMBDAS_BEFORE_STOP = 5  # glmnet.control()$mnlam
 GLMNET_MAX_PASSES = 100_000  # glmnet(maxit = 1e5)
+NESTED_OUTER_FOLDS = 5  # PredictDB GTEx v8's n_train_test_folds
+NESTED_SEED_STREAM = 1  # nested folds are drawn from default_rng([seed, 1]), apart from the plain CV's folds
 
 _BLAS = ThreadpoolController()
 
@@ -70,6 +74,15 @@ class ElasticNetFit:
     zscore_pval: float
     cv_fisher_pval: float
     in_sample_R2: float
+    # nested cross-validation (PredictDB GTEx v8): NaN unless asked for and the model selected a SNP
+    nested_cv_R2_avg: float = math.nan
+    nested_cv_R2_sd: float = math.nan
+    nested_cv_rho_avg: float = math.nan
+    nested_cv_rho_se: float = math.nan
+    nested_cv_rho_zscore: float = math.nan
+    nested_cv_zscore_pval: float = math.nan
+    nested_cv_fisher_pval: float = math.nan
+    nested_cv_converged: float = math.nan  # outer folds whose inner model selected a SNP (a count; NaN when not run)
 
 
 @dataclass(frozen=True)
@@ -267,8 +280,12 @@ def assign_folds(n_samples: int, n_folds: int, seed: int) -> np.ndarray:
         raise ValueError(f"n_folds must be at least 2, got {n_folds}")
     if n_samples < n_folds:
         raise ValueError(f"{n_samples} samples cannot fill {n_folds} folds")
-    ids = np.arange(n_samples, dtype=np.int64) % n_folds
-    return np.random.default_rng(seed).permutation(ids)
+    return _balanced_folds(n_samples, n_folds, np.random.default_rng(seed))
+
+
+def _balanced_folds(n_samples: int, n_folds: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold ids 0..n_folds-1 in balanced numbers, shuffled by `rng`."""
+    return rng.permutation(np.arange(n_samples, dtype=np.int64) % n_folds)
 
 
 def lambda_path(X: np.ndarray, y: np.ndarray, alpha: float, n_lambda: int = 100,
@@ -285,11 +302,14 @@ def lambda_path(X: np.ndarray, y: np.ndarray, alpha: float, n_lambda: int = 100,
 
 def fit_elastic_net_cv(X: np.ndarray, y: np.ndarray, *, alpha: float = 0.5, n_folds: int = 10,
                        seed: int = 0, fold_ids: np.ndarray | None = None, n_lambda: int = 100,
-                       lambda_min_ratio: float | None = None, tol: float = 1e-7) -> ElasticNetFit:
+                       lambda_min_ratio: float | None = None, tol: float = 1e-7, nested_cv: bool = False,
+                       outer_folds: int = NESTED_OUTER_FOLDS) -> ElasticNetFit:
     """cv.glmnet(type.measure = "mse") for one locus and PredictDB's statistics at lambda_min.
 
     X is (n, p) alt-allele dosages, y the n values to predict. Folds are `assign_folds(n, n_folds, seed)`
-    unless `fold_ids` (0-based, every fold non-empty) is given. `tol` is glmnet's `thresh`. Raises
+    unless `fold_ids` (0-based, every fold non-empty) is given. `tol` is glmnet's `thresh`. With `nested_cv`,
+    a locus whose model selected a SNP also gets the nested_cv_* statistics: `outer_folds` outer folds, each
+    with an inner `n_folds`-fold CV (folds from `nested_fold_ids(n, outer_folds, n_folds, seed)`). Raises
     ValueError when there is nothing to fit: p == 0, constant y, no varying column, n < n_folds.
     """
     X, y = _checked_data(X, y)
@@ -297,11 +317,17 @@ def fit_elastic_net_cv(X: np.ndarray, y: np.ndarray, *, alpha: float = 0.5, n_fo
     folds, n_folds = _checked_folds(fold_ids, X.shape[0], n_folds, seed)
     if lambda_min_ratio is not None:
         _lambda_min_ratio(lambda_min_ratio, *X.shape)  # validate once, before any fitting
+    if nested_cv and not 2 <= outer_folds <= X.shape[0]:
+        raise ValueError(f"outer_folds must be between 2 and the {X.shape[0]} samples, got {outer_folds}")
     # One BLAS thread: idle OpenBLAS workers spinning between the many small products slowed fits 3x on
     # 2 cores, and a fixed thread count keeps results bit-identical whatever the machine's core count.
     with _BLAS.limit(limits=1, user_api="blas"):
         cv = _cross_validate(X, y, folds, n_folds, alpha, n_lambda, lambda_min_ratio, tol)
-        return _summarise(X, y, folds, n_folds, alpha, cv)
+        fit = _summarise(X, y, folds, n_folds, alpha, cv)
+        if not nested_cv or fit.n_snps_in_model == 0:  # a locus without a model is never kept: skip the cost
+            return fit
+        outer, inner = nested_fold_ids(X.shape[0], outer_folds, n_folds, seed)
+        return replace(fit, **_nested_performance(X, y, outer, inner, alpha, n_lambda, lambda_min_ratio, tol))
 
 
 # --------------------------------------------------------------------------------------------- validation
@@ -506,7 +532,8 @@ def _cross_validate(X: np.ndarray, y: np.ndarray, folds: np.ndarray, k: int, alp
 
 def _fold_statistics(y: np.ndarray, predicted: np.ndarray, folds: np.ndarray,
                      k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-fold R2 (TSS around the mean of all y), Pearson r, its t-test p and Fisher z (PredictDB)."""
+    """Per-fold R2 (TSS around the mean of all y), Pearson r, its one-sided p and Fisher z; p and |z| are bounded by
+    the fold's exact permutation test, so both are continuous in r up to |r| = 1 (docs/linearization-stats.md)."""
     r2 = np.empty(k)
     rho = np.empty(k)
     pval = np.empty(k)
@@ -520,39 +547,54 @@ def _fold_statistics(y: np.ndarray, predicted: np.ndarray, folds: np.ndarray,
             r2[f] = 1.0 - np.sum((y_f - p_f) ** 2) / np.sum((y_f - y_mean) ** 2)
             if np.ptp(p_f) == 0.0:  # constant predictions (no SNP selected): PredictDB sets r = 0, p = 1
                 rho[f], pval[f] = 0.0, 1.0
-            else:
-                dy, dp = y_f - y_f.mean(), p_f - p_f.mean()
-                rho[f] = np.clip(np.dot(dy, dp) / np.sqrt(np.dot(dy, dy) * np.dot(dp, dp)), -1.0, 1.0)
-                pval[f] = _correlation_pvalue(rho[f], n_f) if n_f > 3 else 1.0
-            zscore[f] = np.arctanh(rho[f]) * np.sqrt(n_f - 3.0)
-            if abs(rho[f]) == 1.0 and n_f > 3:
-                # arctanh(±1) is infinite and the t-test p is 0; a perfect correlation is worth what the exact
-                # permutation test gives at best instead (docs/linearization-stats.md)
-                pval[f] = _perfect_correlation_pvalue(y_f)
-                zscore[f] = math.copysign(float(stats.norm.isf(pval[f] / 2.0)), rho[f])
+                zscore[f] = 0.0 * np.sqrt(n_f - 3.0)  # NaN below 3 individuals, as the Fisher z is
+                continue
+            dy, dp = y_f - y_f.mean(), p_f - p_f.mean()
+            rho[f] = np.clip(np.dot(dy, dp) / np.sqrt(np.dot(dy, dy) * np.dot(dp, dp)), -1.0, 1.0)
+            if n_f > 3:
+                log_floor = _log_permutation_pvalue_floor(y_f)
+                pval[f] = max(_correlation_pvalue_greater(float(rho[f]), n_f), math.exp(log_floor))
+                fisher = abs(float(np.arctanh(rho[f]))) * math.sqrt(n_f - 3.0)  # +inf at |r| = 1
+                zscore[f] = math.copysign(min(fisher, -float(special.ndtri_exp(log_floor))), rho[f])
+            else:  # too few individuals to test: sqrt(n - 3) is 0 (n = 3) or undefined (n < 3)
+                pval[f] = 1.0
+                zscore[f] = 0.0 if n_f == 3 else math.nan
     return r2, rho, pval, zscore
 
 
-def _perfect_correlation_pvalue(y: np.ndarray) -> float:
-    """Exact two-sided permutation p of a perfect correlation with targets `y`: of the M = n!/prod(ties!) distinct
-    orderings of y, only y itself (and its mirror image, when y's values are symmetric) correlate perfectly with
-    the same predictions, so p = (1 or 2) / M: a perfect fit of a few distinct targets is not infinitely significant."""
-    values, counts = np.unique(y, return_counts=True)
-    log_orderings = math.lgamma(y.size + 1) - sum(math.lgamma(c + 1) for c in counts)
-    mirrored = values[0] + values[-1] - values[::-1]
-    symmetric = bool(np.allclose(mirrored, values, rtol=0, atol=1e-12 * max(1.0, np.abs(values).max()))
-                     and np.array_equal(counts, counts[::-1]))
-    return float(min(1.0, (1 + symmetric) * math.exp(-min(log_orderings, 690.0))))
+def _log_permutation_pvalue_floor(y: np.ndarray) -> float:
+    """log of the smallest one-sided p the exact permutation test of a correlation with targets `y` can give: of
+    the M = n!/prod(ties!) distinct orderings of y, only y itself correlates perfectly (r = +1) with predictions,
+    so p >= 1/M whatever the correlation; returns -log M."""
+    _, counts = np.unique(y, return_counts=True)
+    return -(math.lgamma(y.size + 1) - float(np.sum(special.gammaln(counts + 1.0))))
 
 
-def _correlation_pvalue(r: float, n: int) -> float:
-    """Two-sided p of Pearson r under H0 (R's cor.test): t = r sqrt(n-2) / sqrt(1-r^2)."""
+def _correlation_pvalue_greater(r: float, n: int) -> float:
+    """One-sided p of Pearson r against a positive correlation (R's cor.test(alternative = "greater"))."""
+    if math.isnan(r):
+        return math.nan
     if abs(r) >= 1.0:
-        return 0.0
-    if np.isnan(r):
-        return float("nan")
+        return 0.0 if r > 0 else 1.0
     t = r * math.sqrt(n - 2.0) / math.sqrt(1.0 - r * r)
-    return float(2.0 * stats.t.sf(abs(t), n - 2.0))
+    return float(stats.t.sf(t, n - 2.0))
+
+
+def _performance(y: np.ndarray, predicted: np.ndarray, folds: np.ndarray, k: int) -> dict[str, float]:
+    """PredictDB's summaries of held-out predictions (mean/sd of R2 and r, Stouffer z), with one-sided p-values:
+    a model whose mean fold correlation is not positive gets p >= 0.5 (docs/linearization-stats.md)."""
+    r2, rho, pval, zscore = _fold_statistics(y, predicted, folds, k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho_zscore = float(np.sum(zscore) / math.sqrt(k))
+        fisher = float(-2.0 * np.sum(np.log(pval)))
+    rho_avg = float(np.mean(rho))
+    zscore_pval = float(stats.norm.sf(rho_zscore))
+    fisher_pval = float(stats.chi2.sf(fisher, 2 * k))
+    if not rho_avg > 0.0:  # no positive association to test (NaN stays NaN)
+        zscore_pval, fisher_pval = max(zscore_pval, 0.5), max(fisher_pval, 0.5)
+    return dict(R2_avg=float(np.mean(r2)), R2_sd=float(np.std(r2, ddof=1)), rho_avg=rho_avg,
+                rho_se=float(np.std(rho, ddof=1)),  # PredictDB's rho_se is the sd, not sd/sqrt(k)
+                rho_zscore=rho_zscore, zscore_pval=zscore_pval, fisher_pval=fisher_pval)
 
 
 def _summarise(X: np.ndarray, y: np.ndarray, folds: np.ndarray, k: int, alpha: float,
@@ -566,18 +608,13 @@ def _summarise(X: np.ndarray, y: np.ndarray, folds: np.ndarray, k: int, alpha: f
     summary = dict(cv_R2_avg=nan, cv_R2_sd=nan, rho_avg=nan, rho_se=nan, rho_zscore=nan,
                    rho_avg_squared=nan, zscore_pval=nan, cv_fisher_pval=nan, in_sample_R2=nan)
     if n_in_model > 0:
-        r2, rho, pval, zscore = _fold_statistics(y, cv.prevalidated[:, best], folds, k)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rho_zscore = float(np.sum(zscore) / math.sqrt(k))
-            fisher = float(-2.0 * np.sum(np.log(pval)))
+        performance = _performance(y, cv.prevalidated[:, best], folds, k)
         fitted = intercept + X @ weights
-        rho_avg = float(np.mean(rho))
         summary = dict(
-            cv_R2_avg=float(np.mean(r2)), cv_R2_sd=float(np.std(r2, ddof=1)),
-            rho_avg=rho_avg, rho_se=float(np.std(rho, ddof=1)),  # PredictDB's rho_se is the sd, not sd/sqrt(k)
-            rho_zscore=rho_zscore, rho_avg_squared=rho_avg ** 2,
-            zscore_pval=float(2.0 * stats.norm.sf(abs(rho_zscore))),
-            cv_fisher_pval=float(stats.chi2.sf(fisher, 2 * k)),
+            cv_R2_avg=performance["R2_avg"], cv_R2_sd=performance["R2_sd"], rho_avg=performance["rho_avg"],
+            rho_se=performance["rho_se"], rho_zscore=performance["rho_zscore"],
+            rho_avg_squared=performance["rho_avg"] ** 2, zscore_pval=performance["zscore_pval"],
+            cv_fisher_pval=performance["fisher_pval"],
             in_sample_R2=float(1.0 - np.sum((y - fitted) ** 2) / np.sum((y - y.mean()) ** 2)),
         )
     return ElasticNetFit(
@@ -585,3 +622,40 @@ def _summarise(X: np.ndarray, y: np.ndarray, folds: np.ndarray, k: int, alpha: f
         lambda_index=best, n_samples=int(X.shape[0]), n_columns=int(X.shape[1]),
         n_snps_in_model=n_in_model, cv_mse=float(cv.cv_mse_path[best]), **summary,
     )
+
+
+def nested_fold_ids(n_samples: int, outer_folds: int, inner_folds: int,
+                    seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Balanced outer fold ids of all samples, and per outer fold the inner fold ids of its training samples (in
+    their order), drawn from one stream of `seed` distinct from `assign_folds(n, k, seed)`'s."""
+    rng = np.random.default_rng([seed, NESTED_SEED_STREAM])
+    outer = _balanced_folds(n_samples, outer_folds, rng)
+    inner = [_balanced_folds(int(np.count_nonzero(outer != o)), inner_folds, rng) for o in range(outer_folds)]
+    return outer, inner
+
+
+def _nested_performance(X: np.ndarray, y: np.ndarray, outer: np.ndarray, inner: list[np.ndarray], alpha: float,
+                        n_lambda: int, ratio: float | None, tol: float) -> dict[str, float]:
+    """Nested CV (PredictDB GTEx v8): per outer fold, cv.glmnet on the other folds chooses lambda_min and that
+    model predicts the outer fold; the summaries come from the outer folds' predictions."""
+    outer_k = len(inner)
+    predicted = np.empty(y.size)
+    converged = 0
+    for o in range(outer_k):
+        test = outer == o
+        X_train, y_train = np.ascontiguousarray(X[~test]), y[~test]
+        inner_k = int(inner[o].max()) + 1
+        try:
+            if np.bincount(inner[o], minlength=inner_k).min() == 0:
+                raise ValueError("an inner fold is empty")
+            cv = _cross_validate(X_train, y_train, inner[o], inner_k, alpha, n_lambda, ratio, tol)
+        except ValueError as err:  # PredictDB: a fold whose inner fit fails predicts the training mean
+            logger.debug("nested cv: outer fold %d not fitted (%s)", o, err)
+            predicted[test] = y_train.mean()
+            continue
+        weights = cv.coefficient_path[cv.best_index]
+        converged += int(np.count_nonzero(weights) > 0)
+        predicted[test] = cv.intercept_path[cv.best_index] + X[test] @ weights
+    performance = _performance(y, predicted, outer, outer_k)
+    return {f"nested_cv_{name}": value for name, value in performance.items()} | {
+        "nested_cv_converged": float(converged)}

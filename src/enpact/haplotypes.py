@@ -1,7 +1,8 @@
 """Haplotype windows: reference plus one haplotype's variants, centred on the image of the locus centre.
 
-Windows of one locus are deduplicated by the set of applied variants before they are built, so that every
-distinct window is built (and later predicted) once; the reference window is always row 0.
+Windows of one locus are deduplicated by the applied variants that change the window's sequence (`window_keys`)
+before they are built, so that every distinct window is built (and later predicted) once; the reference window is
+always row 0.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enpact.genome import N_INDEX, Genome, encode, window_start
-from enpact.variants import VariantCounts, VariantTable, applied_alleles
+from enpact.variants import VariantCounts, VariantTable, applied_alleles, is_symbolic
 
 
 @dataclass
@@ -74,6 +75,113 @@ def _resolve_overlaps(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         else:
             last_end = e
     return keep
+
+
+def _indel_slide(reference: np.ndarray, start: int, deleted: int, inserted: np.ndarray | None) -> tuple[int, int]:
+    """How many bases a pure deletion of reference[start:start + deleted], or a pure insertion of `inserted` before
+    reference[start], can move left and right through a repeat and still give the same haplotype."""
+    n = len(reference)
+    left = right = 0
+    if inserted is None:
+        while start - left - 1 >= 0 and reference[start - left - 1] == reference[start + deleted - left - 1]:
+            left += 1
+        while start + deleted + right < n and reference[start + right] == reference[start + deleted + right]:
+            right += 1
+    else:
+        m = len(inserted)
+        while start - left - 1 >= 0 and reference[start - left - 1] == inserted[(-left - 1) % m]:
+            left += 1
+        while start + right < n and reference[start + right] == inserted[right % m]:
+            right += 1
+    return left, right
+
+
+def _allele_changes(table: VariantTable, reference: np.ndarray, reference_start: int) -> tuple[np.ndarray, ...]:
+    """Per (variant, allele index; 0 = REF): the allele's length, the leading bases it shares with REF, the REF and
+    allele lengths left once the bases both share at either end are removed (what the allele really changes), and
+    how far a pure insertion or deletion can slide left and right through a reference repeat."""
+    n_alleles = max((len(alts) for alts in table.alts), default=0) + 1
+    length = np.repeat(table.ref_len[:, None], n_alleles, axis=1).astype(np.int64)
+    shared, ref_changed, alt_changed, left, right = (np.zeros((len(table), n_alleles), np.int64) for _ in range(5))
+    for v, (ref, alts) in enumerate(zip(table.ref, table.alts)):
+        ref = ref.upper()
+        for k, alt in enumerate(alts, start=1):
+            if is_symbolic(alt):   # never applied (applied_alleles reads it as REF)
+                continue
+            alt = alt.upper()
+            prefix = next((i for i, (r, a) in enumerate(zip(ref, alt)) if r != a), min(len(ref), len(alt)))
+            suffix = next((i for i, (r, a) in enumerate(zip(ref[prefix:][::-1], alt[prefix:][::-1])) if r != a),
+                          min(len(ref), len(alt)) - prefix)
+            length[v, k], shared[v, k] = len(alt), prefix
+            ref_changed[v, k], alt_changed[v, k] = len(ref) - prefix - suffix, len(alt) - prefix - suffix
+            if (ref_changed[v, k] == 0) != (alt_changed[v, k] == 0):   # a pure deletion or insertion
+                inserted = encode(alt[prefix:len(alt) - suffix]) if alt_changed[v, k] else None
+                left[v, k], right[v, k] = _indel_slide(reference, int(table.pos[v]) + prefix - reference_start,
+                                                       int(ref_changed[v, k]), inserted)
+    return length, shared, ref_changed, alt_changed, left, right
+
+
+def window_keys(keys: np.ndarray, table: VariantTable, center: int, window_bp: int, reference: np.ndarray,
+                reference_start: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each haplotype key (allele index per variant of `table`) reduced to the applied variants that change the window
+    centred on the image of `center` (the others set to 0), and the records each key skips as overlapping.
+
+    A variant changes the window when the bases it changes lie inside the window in haplotype coordinates (after the
+    shifts of the indels before it), also once an indel has slid outwards through a repeat as far as it can, or when
+    it holds the centre (it places the window): two haplotypes with the same reduced key have the same window
+    sequence, whatever else they carry. `reference` holds the bases from `reference_start` around every variant.
+    """
+    n_var, n_keys = len(table), len(keys)
+    pos, ref_len = table.pos.astype(np.int64), table.ref_len.astype(np.int64)
+    ends = pos + ref_len
+    applied = keys > 0
+    kept = applied.copy()
+    if n_var > 1 and np.any(pos[1:] < np.maximum.accumulate(ends)[:-1]):   # overlapping records: earlier ones win
+        for row in np.flatnonzero(applied.any(axis=1)):
+            columns = np.flatnonzero(applied[row])
+            kept[row, columns] = _resolve_overlaps(pos[columns], ends[columns])
+    allele = np.where(kept, keys, 0).astype(np.int64)
+    length, shared, ref_changed, alt_changed, left, right = _allele_changes(table, reference, reference_start)
+    # where the window lies in each haplotype: the indels before the centre shift it (as build_haplotype_window)
+    indels = np.flatnonzero((length != ref_len[:, None]).any(axis=1))
+    shift = length[indels, allele[:, indels]] - ref_len[indels]                 # (n_keys, n_indels)
+    before_indel = np.concatenate([np.zeros((n_keys, 1), np.int64), np.cumsum(shift, axis=1)], axis=1)
+    image = center + (shift * (ends[indels] <= center)).sum(axis=1)
+    holders = np.flatnonzero((pos <= center) & (center < ends))
+    for h in holders:   # a kept variant holding the centre places the window (kept variants do not overlap)
+        before_h = before_indel[:, np.searchsorted(indels, h)]
+        image = np.where(kept[:, h], pos[h] + before_h + np.minimum(center - pos[h], length[h, allele[:, h]] - 1),
+                         image)
+    lo = (image - window_bp // 2)[:, None]
+    # far from the window's edges a variant is inside (or outside) for every haplotype; only those near need work
+    reach = int(np.abs(length[indels] - ref_len[indels, None]).max(axis=1).sum())
+    slide = int(max(left.max(initial=0), right.max(initial=0)))
+    margin = reach + 2 * slide + 2 * int(max(length.max(initial=0), ref_len.max(initial=0))) + 2
+    start = center - window_bp // 2
+    inside = (pos >= start + margin) & (ends <= start + window_bp - margin)
+    near = np.flatnonzero(~inside & (ends > start - margin) & (pos < start + window_bp + margin))
+    reduced = np.where(kept & inside, keys, 0)
+    if len(near):
+        kept_near, allele_near = kept[:, near], allele[:, near]
+        shared_near, ref_near, alt_near, left_near, right_near = (a[near, allele_near] for a in
+                                                                  (shared, ref_changed, alt_changed, left, right))
+        change_ref_start = pos[near] + shared_near
+        change_ref_end = change_ref_start + ref_near
+        # an indel slides away from the centre, and only over bases no other applied variant touches
+        far = np.iinfo(np.int64).max
+        previous_end = np.maximum.accumulate(np.where(kept_near, ends[near], -1), axis=1)
+        previous_end = np.concatenate([np.full((n_keys, 1), -1), previous_end[:, :-1]], axis=1)
+        next_start = np.minimum.accumulate(np.where(kept_near, pos[near], far)[:, ::-1], axis=1)[:, ::-1]
+        next_start = np.concatenate([next_start[:, 1:], np.full((n_keys, 1), far)], axis=1)
+        left_near = np.where(change_ref_end <= center, np.minimum(left_near, change_ref_start - previous_end), 0)
+        right_near = np.where(change_ref_start > center, np.minimum(right_near, next_start - change_ref_end), 0)
+        change_start = pos[near] + before_indel[:, np.searchsorted(indels, near)] + shared_near   # haplotype span
+        change_end = change_start + alt_near
+        changes = (kept_near & ((ref_near + alt_near) > 0)
+                   & (change_start + right_near < lo + window_bp) & (change_end - left_near > lo))
+        reduced[:, near] = np.where(changes, keys[:, near], 0)
+    reduced[:, holders] = np.where(kept[:, holders], keys[:, holders], 0)
+    return reduced.astype(keys.dtype), (applied & ~kept).sum(axis=1)
 
 
 def build_haplotype_window(
@@ -174,13 +282,17 @@ def locus_windows(
     sub = table.subset(relevant)
     alleles = applied_alleles(sub)  # (n_var, 2 * n_samples)
     keys = np.concatenate([np.zeros((len(sub), 1), alleles.dtype), alleles], axis=1).T
-    unique_keys, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    # The all-reference key (row 0 of keys) sorts first because allele indexes are >= 0.
     ref_len = sub.ref_len
     region_start = int(min(sub.pos.min(), start)) - window_bp
     region_end = int(max((sub.pos + ref_len).max(), start + window_bp)) + window_bp
     region = genome.fetch(chrom, region_start, region_end)
+    carried, carried_inverse = np.unique(keys, axis=0, return_inverse=True)
+    # windows are identified by the variants that change them, not by everything a haplotype carries nearby
+    reduced, skipped = window_keys(carried, sub, center, window_bp, region, region_start)
+    unique_keys, reduced_inverse = np.unique(reduced, axis=0, return_inverse=True)
+    reduced_inverse = reduced_inverse.reshape(-1)
+    inverse = reduced_inverse[carried_inverse.reshape(-1)]
+    # The all-reference key (row 0 of keys) sorts first because allele indexes are >= 0.
     alt_codes = [[encode(a) for a in alts] for alts in sub.alts]
     # the windows to build: all, or the rows asked (the reference key first: the SNV-only fill copies it)
     chosen = np.arange(len(unique_keys)) if rows is None else np.asarray(rows, dtype=np.int64)
@@ -191,13 +303,15 @@ def locus_windows(
     starts = sub.pos - region_start
     ends = starts + ref_len
     snv_only = _fill_snv_only_windows(windows, keys_to_build, sub, alt_codes, start, window_bp)
+    if counts is not None:   # per haplotype, for the windows built here (each is built once over a plan's parts)
+        carriers = np.bincount(carried_inverse.reshape(-1)[1:], minlength=len(carried))
+        per_window = np.bincount(reduced_inverse, weights=skipped * carriers, minlength=len(unique_keys))
+        counts.overlapping_skipped += int(per_window[chosen].sum())
     for b in np.flatnonzero(~snv_only):
         u = built_keys[b]
         key = unique_keys[u]
         applied = np.flatnonzero(key > 0)
         keep = _resolve_overlaps(starts[applied], ends[applied])
-        if counts is not None:
-            counts.overlapping_skipped += int((~keep).sum()) * int((inverse == u).sum())
         edits = [_Edit(int(starts[v]), int(ref_len[v]), alt_codes[v][key[v] - 1]) for v in applied[keep]]
         windows[b] = build_haplotype_window(region, region_start, center, window_bp, edits)
     haplotype_window = inverse[1:].reshape(n_samples, 2).astype(np.int32)

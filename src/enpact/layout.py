@@ -236,6 +236,18 @@ class ResultsLayout:
         folder = self.context_twas(context)
         return folder / f"{gwas}.qq.png", folder / f"{gwas}.manhattan.png"
 
+    # finemap/ (fine-mapping of the TWAS regions, per GWAS; per context with several)
+    @property
+    def finemap(self) -> Path:
+        return self.root / "finemap"
+
+    def context_finemap(self, context: str | None) -> Path:
+        """Fine-mapping tables of a context: finemap/ for a single-context run, finemap/<context>/ otherwise."""
+        return self.finemap if context is None else self.finemap / context
+
+    def finemap_table(self, gwas: str, context: str | None = None) -> Path:
+        return self.context_finemap(context) / f"{gwas}.tsv"
+
     # multixcan/ (S-MultiXcan across the contexts, per GWAS)
     @property
     def multixcan(self) -> Path:

@@ -12,14 +12,15 @@ from enpact.glmnet import fit_elastic_net_cv
 from enpact.errors import EnpactError
 from enpact.genome import gtex_chrom, window_start
 from enpact.logsummary import progress_bar
-from enpact.predictdb import SUMMARY_COLUMNS, WEIGHTS_COLUMNS
+from enpact.predictdb import NESTED_SUMMARY_COLUMNS, SUMMARY_COLUMNS, WEIGHTS_COLUMNS
 from enpact.store import PersonalizedStore
-from enpact.variants import VariantFilters, VariantTable, VcfReader, is_symbolic, passing_alleles
+from enpact.variants import (VariantFilters, VariantTable, VcfReader, is_symbolic, missing_genotypes, passing_alleles,
+                             too_missing)
 
 log = logging.getLogger(__name__)
 
 SUMMARY_NUMERIC = ["alpha", "lambda_min", "cv_mse", "cv_R2_avg", "cv_R2_sd", "rho_avg", "rho_se", "rho_zscore",
-                   "rho_avg_squared", "zscore_pval", "cv_fisher_pval", "in_sample_R2"]
+                   "rho_avg_squared", "zscore_pval", "cv_fisher_pval", "in_sample_R2", *NESTED_SUMMARY_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class FitSettings:
     folds: int = 10
     seed: int = 0
     min_snps: int = 2
+    nested_cv: bool = False  # also the nested cross-validation's statistics (PredictDB GTEx v8)
 
 
 @dataclass
@@ -41,23 +43,27 @@ class DosageMatrix:
     rsid: list[str]
     ref: list[str]
     alt: list[str]
+    missing_calls: int = 0   # missing genotype calls in these columns, mean-imputed
+    too_missing: int = 0     # sites of the window left out for more missing calls than the filters allow
 
 
 def locus_dosages(table: VariantTable, center: int, window_bp: int, filters: VariantFilters) -> tuple[DosageMatrix, int]:
     """Dosages of the variants inside the window that pass the filters; returns (matrix, variants in window).
 
-    Missing calls count as reference (as in the personalized predictions); a multi-allelic site, when kept, gives
-    one column per ALT allele.
+    A missing call gets the site's mean dosage over the called individuals, and sites with more missing calls than
+    `filters.max_missing` are left out; a multi-allelic site, when kept, gives one column per ALT allele.
     """
     start = window_start(center, window_bp)
     inside = table.overlapping(start, start + window_bp)
     real = np.array([any(not is_symbolic(a) for a in table.alts[v]) for v in inside.tolist()], dtype=bool)
     inside = inside[real] if len(inside) else inside
     columns, var_ids, rsids, refs, alts = [], [], [], [], []
+    missing_calls = 0
     chrom_id = gtex_chrom(table.chrom)   # varIDs name chromosomes as GTEx does, whatever the FASTA calls them
     for v, k, dosage in passing_alleles(table, inside, filters):
         ref, alt = table.ref[v], table.alts[v][k - 1]
         columns.append(dosage)
+        missing_calls += int(missing_genotypes(table.alleles[v]).sum())
         pos1 = int(table.pos[v]) + 1
         var_ids.append(f"{chrom_id}_{pos1}_{ref}_{alt}_{filters.build}")
         identifier = table.ids[v]
@@ -66,14 +72,16 @@ def locus_dosages(table: VariantTable, center: int, window_bp: int, filters: Var
         alts.append(alt)
     n_samples = table.alleles.shape[1]
     matrix = np.column_stack(columns) if columns else np.zeros((n_samples, 0))
-    return DosageMatrix(matrix, var_ids, rsids, refs, alts), len(inside)
+    dropped = int(too_missing(table, inside, filters).sum())
+    return DosageMatrix(matrix, var_ids, rsids, refs, alts, missing_calls, dropped), len(inside)
 
 
-def _skipped(gene: str, name: str, gene_type: str, n_samples: int, n_window: int, n_passing: int,
+def _skipped(gene: str, name: str, gene_type: str, n_samples: int, n_window: int, matrix: DosageMatrix,
              reason: str) -> dict:
     """A summary row for a locus that was not fitted."""
     row = {"gene": gene, "genename": name, "gene_type": gene_type, "n_samples": n_samples,
-           "n_snps_in_window": n_window, "n_snps_passing_filters": n_passing, "n_snps_in_model": 0,
+           "n_snps_in_window": n_window, "n_snps_passing_filters": matrix.dosages.shape[1], "n_snps_in_model": 0,
+           "n_snps_too_missing": matrix.too_missing, "n_missing_calls": matrix.missing_calls,
            "status": "skipped", "reason": reason}
     row.update({key: np.nan for key in SUMMARY_NUMERIC})
     return row
@@ -88,7 +96,7 @@ def fit_locus(gene: str, name: str, gene_type: str, y: np.ndarray, matrix: Dosag
     n_snps = matrix.dosages.shape[1]
 
     def skipped(reason: str) -> tuple[dict, pd.DataFrame, np.ndarray]:
-        return _skipped(gene, name, gene_type, n_samples, n_in_window, n_snps, reason), empty, np.zeros((0, 0))
+        return _skipped(gene, name, gene_type, n_samples, n_in_window, matrix, reason), empty, np.zeros((0, 0))
 
     if n_snps < settings.min_snps:
         return skipped("too_few_snps")
@@ -97,11 +105,13 @@ def fit_locus(gene: str, name: str, gene_type: str, y: np.ndarray, matrix: Dosag
     if np.ptp(y) <= 1e-12 * max(1.0, float(np.abs(y).max())):
         return skipped("zero_variance")
     try:
-        fit = fit_elastic_net_cv(matrix.dosages, y, alpha=settings.alpha, n_folds=settings.folds, seed=settings.seed)
+        fit = fit_elastic_net_cv(matrix.dosages, y, alpha=settings.alpha, n_folds=settings.folds, seed=settings.seed,
+                                 nested_cv=settings.nested_cv)
     except ValueError as err:
         return skipped(f"fit_failed: {err}")
     row = {"gene": gene, "genename": name, "gene_type": gene_type, "n_samples": n_samples,
            "n_snps_in_window": n_in_window, "n_snps_passing_filters": n_snps, "n_snps_in_model": fit.n_snps_in_model,
+           "n_snps_too_missing": matrix.too_missing, "n_missing_calls": matrix.missing_calls,
            "status": "ok", "reason": ""}
     row.update({key: float(getattr(fit, key)) for key in SUMMARY_NUMERIC})
     nonzero = np.flatnonzero(fit.weights != 0)

@@ -13,8 +13,9 @@ freedom. Output columns, order, status codes and NA conventions are SMulTiXcan.p
 from __future__ import annotations
 
 import logging
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,7 @@ RESULT_COLUMNS = (
 )
 INTEGER_COLUMNS = ("n", "n_indep", "status")
 DEFAULT_CONDITION_NUMBER = 30.0
-THRESHOLD_TIE_TOLERANCE = 1e-10
+TIE_RELATIVE = 1e-9  # a singular value this close to the cut-off is kept or dropped by rounding alone
 
 # SMulTiXcan.py's status codes
 OK = 0
@@ -84,21 +85,24 @@ class Cutoff:
         return cls("eigen_ratio", 1.0 / number)
 
     def limits(self, correlation: np.ndarray) -> np.ndarray:
-        """Per matrix of a (genes, k, k) stack, the smallest singular value kept (from the unregularised matrix)."""
+        """Per matrix of a (genes, k, k) stack, the smallest singular value kept (from the unregularised matrix).
+
+        Computed as SMulTiXcan.py computes it, so that the SVD's values compare with the same numbers: eigenvalues
+        from `eigh` (not `eigvalsh`, whose values may differ in the last bit), summed from a contiguous descending
+        array, and compared without a tolerance. A boundary component whose SVD value rounds below eigh's is dropped,
+        as there."""
         if self.value == 0:
             return np.zeros(len(correlation))
         if self.kind == "trace_ratio":
             return self.value * np.trace(correlation, axis1=1, axis2=2)
-        eigen = np.linalg.eigvalsh(correlation)[:, ::-1]
+        eigen = np.ascontiguousarray(np.linalg.eigh(correlation)[0][:, ::-1])
         if self.kind == "eigen_ratio":
             return self.value * eigen[:, 0]
         cumulative = np.cumsum(eigen, axis=1)
-        objective = eigen.sum(axis=1) * (1 - self.value)
+        objective = np.array([np.sum(row) for row in eigen]) * (1 - self.value)
         beyond = cumulative > objective[:, None]
         first_beyond = np.where(beyond.any(axis=1), beyond.argmax(axis=1), eigen.shape[1])
-        last_kept = eigen[np.arange(len(eigen)), np.maximum(first_beyond - 1, 0)]
-        # the cut-off is an eigenvalue itself, which the SVD may round below eigh's value: keep that component
-        return last_kept - THRESHOLD_TIE_TOLERANCE * np.abs(last_kept)
+        return eigen[np.arange(len(eigen)), np.maximum(first_beyond - 1, 0)]
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class JointTest:
     eigen_min_kept: np.ndarray
     tmi: np.ndarray
     status: np.ndarray
+    at_limit: np.ndarray  # a singular value lies within rounding of the cut-off: its keep decision is a tie
 
 
 def joint_test(correlation: np.ndarray, zscores: np.ndarray, cutoff: Cutoff,
@@ -140,6 +145,7 @@ def joint_test(correlation: np.ndarray, zscores: np.ndarray, cutoff: Cutoff,
         eigen_max=singular.max(axis=1), eigen_min=singular.min(axis=1),
         eigen_min_kept=np.where(kept, singular, np.inf).min(axis=1), tmi=np.where(invertible, tmi, np.nan),
         status=status,
+        at_limit=(limit > 0) & (np.abs(singular - limit[:, None]) <= TIE_RELATIVE * limit[:, None]).any(axis=1),
     )
 
 
@@ -403,6 +409,84 @@ def expression_products(cov: GeneCovariance, weights: np.ndarray) -> np.ndarray:
     return np.where(upper, products, np.swapaxes(products, 1, 2))
 
 
+def correlation_in_smultixcan_order(cov: GeneCovariance, weights: np.ndarray, gene: int,
+                                     contexts: np.ndarray) -> np.ndarray:
+    """A gene's (k, k) correlation of predicted expression over `contexts`, computed as SMulTiXcan.py computes it
+    (covariance values as its pandas reads them; per pair, SNPs in sorted order, w_cᵀ (Σ w_d) then divided by
+    sqrt(var_c var_d)), bit for bit."""
+    entries = np.flatnonzero(cov.entry_gene == gene)  # sorted by SNP id within a gene
+    position = np.full(len(cov.entry_gene), -1)
+    position[entries] = np.arange(len(entries))
+    inside = (position[cov.pair_a] >= 0) & (position[cov.pair_b] >= 0)
+    a, b = position[cov.pair_a[inside]], position[cov.pair_b[inside]]
+    value = as_pandas_2_reads(cov.value[inside])
+    sigma = np.zeros((len(entries), len(entries)))
+    sigma[a, b] = value
+    sigma[b, a] = value
+    members = [np.flatnonzero(~np.isnan(weights[entries, c])) for c in contexts]
+    w = [weights[entries[m], c] for m, c in zip(members, contexts)]
+
+    def product(i: int, j: int) -> float:
+        return float(np.dot(np.dot(w[i], sigma[np.ix_(members[i], members[j])]), w[j]))
+
+    variance = [product(i, i) for i in range(len(contexts))]
+    correlation = np.empty((len(contexts), len(contexts)))
+    for i in range(len(contexts)):
+        for j in range(i, len(contexts)):
+            correlation[i, j] = correlation[j, i] = product(i, j) / np.sqrt(variance[i] * variance[j])
+    return correlation
+
+
+_POWERS_OF_TEN = [float(f"1e{i}") for i in range(309)]
+
+
+def as_pandas_2_reads(values: np.ndarray) -> np.ndarray:
+    """The numbers pandas < 2.2's default C parser (`precise_xstrtod`, which SMulTiXcan.py reads the covariance with)
+    makes of these values written in shortest form: it keeps 17 digits, leading zeros included, and rounds at every
+    step, so long decimals come out a few ulps off (12 significant digits, as in MetaXcan's files, read exactly
+    down to about 1e-10)."""
+    return np.array([_precise_xstrtod(repr(float(v))) for v in values], dtype=np.float64)
+
+
+def _precise_xstrtod(text: str) -> float:
+    """pandas' `precise_xstrtod` on a decimal or scientific number: digits accumulated as a double, then one
+    multiplication or division by a tabled power of ten."""
+    position, end = 0, len(text)
+    negative = text.startswith("-")
+    position += text[:1] in ("-", "+")
+    number, exponent, digits = 0.0, 0, 0
+    while position < end and text[position].isdigit():
+        if digits < 17:
+            number, digits = number * 10.0 + int(text[position]), digits + 1
+        else:
+            exponent += 1
+        position += 1
+    if position < end and text[position] == ".":
+        position += 1
+        while position < end and text[position].isdigit():
+            if digits < 17:
+                number, digits, exponent = number * 10.0 + int(text[position]), digits + 1, exponent - 1
+            position += 1
+    number = -number if negative else number
+    if position < end and text[position] in "eE":
+        mantissa_end = position + 1
+        exponent += int(text[mantissa_end:])
+    if exponent > 308:
+        return math.copysign(math.inf, number)
+    if exponent > 0:
+        return number * _POWERS_OF_TEN[exponent]
+    if exponent < -308:
+        return 0.0 * number if exponent < -616 else number / _POWERS_OF_TEN[-308 - exponent] / _POWERS_OF_TEN[308]
+    return number / _POWERS_OF_TEN[-exponent]
+
+
+def _replace_rows(values: np.ndarray, rows: np.ndarray, replacement: np.ndarray) -> np.ndarray:
+    """`values` with `rows` taken from `replacement` (one row of it per listed row)."""
+    values = values.copy()
+    values[rows] = replacement
+    return values
+
+
 # ---------------------------------------------------------------------------------------------------------
 # driver
 
@@ -476,14 +560,22 @@ def multixcan(inputs: MultixcanInputs, cleared: np.ndarray, cutoff: Cutoff, regu
     np.logical_or.at(present, cov.entry_gene, in_cov)
     kept = has_result & present & (variance > 0)
     table = _result_table(genes, names, z_all, z_model, products, variance, kept,
-                          [c.name for c in modelled], cutoff, regularization)
+                          [c.name for c in modelled], cutoff, regularization,
+                          tie_correlation=lambda gene, contexts: correlation_in_smultixcan_order(
+                              cov, weights, gene, contexts))
     return table.sort_values(["pvalue", "status"], na_position="last").reset_index(drop=True)
 
 
 def _result_table(genes: np.ndarray, names: pd.Series, z_all: np.ndarray, z_model: np.ndarray, products: np.ndarray,
                   variance: np.ndarray, kept: np.ndarray, context_names: list[str], cutoff: Cutoff,
-                  regularization: float | None) -> pd.DataFrame:
-    """The output columns for every gene: z summaries over all results, the joint test over the kept contexts."""
+                  regularization: float | None,
+                  tie_correlation: Callable[[int, np.ndarray], np.ndarray] | None = None) -> pd.DataFrame:
+    """The output columns for every gene: z summaries over all results, the joint test over the kept contexts.
+
+    Where a component's keep decision is a tie (its singular value within rounding of the cut-off, as in every gene
+    under --cutoff-threshold, whose cut-off is an eigenvalue itself), rounding alone decides it: those genes are
+    tested again on the correlation computed in SMulTiXcan.py's order of operations (`tie_correlation`), so that
+    the decision, n_indep and the p-value are SMulTiXcan.py's."""
     n_genes = len(genes)
     finite = np.isfinite(z_all)
     n = finite.sum(axis=1)
@@ -508,6 +600,12 @@ def _result_table(genes: np.ndarray, names: pd.Series, z_all: np.ndarray, z_mode
             v[:, :, None] * v[:, None, :])
         zscores = z_model[rows[:, None], chosen]
         test = joint_test(correlation, zscores, cutoff, regularization)
+        if tie_correlation is not None and test.at_limit.any():
+            tied = np.flatnonzero(test.at_limit)
+            again = joint_test(np.stack([tie_correlation(int(rows[i]), chosen[i]) for i in tied]), zscores[tied],
+                               cutoff, regularization)
+            test = JointTest(**{name: _replace_rows(getattr(test, name), tied, getattr(again, name))
+                                for name in JointTest.__dataclass_fields__})
         columns["pvalue"][rows] = test.pvalue
         columns["n_indep"][rows] = test.n_indep
         for name in ("eigen_max", "eigen_min", "eigen_min_kept", "tmi"):

@@ -35,9 +35,22 @@ PANEL_REGION_SPAN = 500_000  # ... up to this span, so that one read holds a bou
 class PanelMatch:
     """Model SNPs placed on a reference panel: per (gene, SNP) entry, its panel dosage row (-1: absent)."""
 
-    entries: pd.DataFrame  # gene, key, chrom, pos, ref, eff, row, order, swapped
-    dosages: np.ndarray  # (n_rows, n_samples) int8: copies of each entry's effect allele
+    entries: pd.DataFrame  # gene, key, chrom, pos, ref, eff, row, order, swapped, too_missing
+    copies: np.ndarray  # (n_rows, n_samples) int8: copies of each entry's effect allele, -1 for a missing call
     n_samples: int
+    missing_calls: int = 0   # missing genotype calls in the rows, mean-imputed
+
+    def imputed(self, rows: np.ndarray) -> np.ndarray:
+        """Dosages (float64) of these rows, a missing call given its row's mean over the called individuals (int8
+        copies are kept, a float matrix of every row would take 8 times the memory)."""
+        from enpact.variants import impute_missing_dosages
+
+        return impute_missing_dosages(self.copies[np.asarray(rows, dtype=np.int64)])
+
+    @property
+    def dosages(self) -> np.ndarray:
+        """Every row's dosages, missing calls mean-imputed (float64)."""
+        return self.imputed(np.arange(len(self.copies)))
 
 
 def model_snps(path: str | Path, snp_key: str) -> pd.DataFrame:
@@ -87,19 +100,20 @@ def _panel_regions(positions: np.ndarray) -> list[tuple[int, int]]:
     return regions
 
 
-def match_panel(snps: pd.DataFrame, vcf: VcfReader, snp_key: str) -> PanelMatch:
+def match_panel(snps: pd.DataFrame, vcf: VcfReader, snp_key: str, max_missing: float = 0.1) -> PanelMatch:
     """Find every model SNP in the panel and count copies of its effect allele per individual.
 
     The panel is read around the SNPs' varID positions (chrom_pos_...). A record matches when its alleles hold
     the SNP's two alleles and, with rsid keys, its ID is the rsid; the dosage is that of the effect allele, so a
-    panel whose REF/ALT are swapped relative to the model gives 2 - d. Missing calls count as REF, as in
-    linearization.
+    panel whose REF/ALT are swapped relative to the model gives 2 - d. As in linearization, a missing call gets the
+    site's mean dosage over the called individuals, and a record with more missing calls than `max_missing` (a
+    fraction) is left out: its SNPs count as absent (`too_missing`).
     """
-    from enpact.variants import applied_alleles
+    from enpact.variants import allele_copies, applied_alleles, missing_genotypes
 
     parts = snps["varID"].astype(str).str.extract(VARID_POSITION)
     entries = snps.assign(chrom=parts[0], pos=pd.to_numeric(parts[1]).astype("Int64"), row=-1, order=-1,
-                          swapped=False).reset_index(drop=True)
+                          swapped=False, too_missing=False).reset_index(drop=True)
     at_site: dict[tuple[str, int], list[int]] = {}
     for index, (chrom, pos) in enumerate(zip(entries["chrom"], entries["pos"])):
         if not pd.isna(pos):
@@ -109,6 +123,8 @@ def match_panel(snps: pd.DataFrame, vcf: VcfReader, snp_key: str) -> PanelMatch:
     found_row = entries["row"].to_numpy().copy()
     order = entries["order"].to_numpy().copy()
     swapped = entries["swapped"].to_numpy().copy()
+    dropped = entries["too_missing"].to_numpy().copy()
+    missing_calls = 0
     refs, effs, keys = entries["ref"].tolist(), entries["eff"].tolist(), entries["key"].tolist()
     n_samples = len(vcf.samples)
     ordinal = 0
@@ -117,12 +133,15 @@ def match_panel(snps: pd.DataFrame, vcf: VcfReader, snp_key: str) -> PanelMatch:
         positions = np.array(sorted(p for c, p in at_site if c == chrom), dtype=np.int64)
         for first, last in _panel_regions(positions):
             table = vcf.read(chrom, first - 1, last)
-            applied = applied_alleles(table) if len(table) else None
+            applied = applied_alleles(table, keep_missing=True) if len(table) else None
             for v in range(len(table)):
                 ordinal += 1
                 wanted = at_site.get((chrom, int(table.pos[v]) + 1))
                 if not wanted:
                     continue
+                genotypes = applied[v].reshape(n_samples, 2)
+                missing = missing_genotypes(genotypes)
+                rate = float(missing.mean())
                 alleles = [table.ref[v], *table.alts[v]]
                 ids = table.ids[v].split(";")
                 for entry in wanted:
@@ -130,18 +149,22 @@ def match_panel(snps: pd.DataFrame, vcf: VcfReader, snp_key: str) -> PanelMatch:
                         continue
                     if snp_key == "rsid" and keys[entry] not in ids:
                         continue
+                    if rate > max_missing or rate == 1.0:
+                        dropped[entry] = True
+                        continue
                     allele = alleles.index(effs[entry])
                     if (ordinal, allele) not in row_of:
-                        copies = (applied[v] == allele).reshape(n_samples, 2).sum(axis=1)
                         row_of[(ordinal, allele)] = len(rows)
-                        rows.append(copies.astype(np.int8))
+                        rows.append(allele_copies(genotypes, allele))
+                        missing_calls += int(missing.sum())
                     found_row[entry] = row_of[(ordinal, allele)]
                     # the order linearization gives a locus's SNPs: panel records in file order, ALT alleles in order
                     order[entry] = ordinal * 256 + max(allele, alleles.index(refs[entry]))
                     swapped[entry] = allele == 0
-    entries = entries.assign(row=found_row, order=order, swapped=swapped)
-    dosages = np.stack(rows) if rows else np.zeros((0, n_samples), dtype=np.int8)
-    return PanelMatch(entries=entries, dosages=dosages, n_samples=n_samples)
+    # an entry found at another record of its position (a split multi-allelic site) is not too missing
+    entries = entries.assign(row=found_row, order=order, swapped=swapped, too_missing=dropped & (found_row < 0))
+    copies = np.stack(rows) if rows else np.zeros((0, n_samples), dtype=np.int8)
+    return PanelMatch(entries=entries, copies=copies, n_samples=n_samples, missing_calls=missing_calls)
 
 
 def panel_covariance_table(match: PanelMatch) -> pl.DataFrame:
@@ -157,7 +180,7 @@ def panel_covariance_table(match: PanelMatch) -> pl.DataFrame:
     for gene, start, end in zip(genes.tolist(), bounds[:-1], bounds[1:]):
         # np.cov of a samples x SNPs float matrix laid out as linearization lays it out, so that the values are
         # bit for bit those of the database step for the same panel and samples
-        selected = np.ascontiguousarray(match.dosages[dosage_rows[start:end]].T, dtype=np.float64)
+        selected = np.ascontiguousarray(match.imputed(dosage_rows[start:end]).T)
         k = end - start
         matrix = np.cov(selected, rowvar=False, ddof=1).reshape(k, k)
         i, j = np.triu_indices(k)
@@ -176,15 +199,19 @@ def panel_covariance_table(match: PanelMatch) -> pl.DataFrame:
     )
 
 
-def _log_panel_match(match: PanelMatch, vcf_path: Path, snp_key: str) -> None:
+def _log_panel_match(match: PanelMatch, vcf_path: Path, snp_key: str, max_missing: float) -> None:
     """What was found where, in distinct SNPs and genes; nothing found is an error."""
     entries = match.entries
     keys = entries["key"]
     found = entries["row"].to_numpy() >= 0
     placed = entries["pos"].notna().to_numpy()
     swapped = entries["swapped"].to_numpy(dtype=bool)
+    too_missing = entries["too_missing"].to_numpy(dtype=bool)
     n_genes = entries["gene"].nunique()
     n_genes_found = entries.loc[found, "gene"].nunique()
+    if not found.any() and too_missing.any():
+        raise EnpactError(f"{vcf_path}: every model SNP found in the panel has more than {max_missing:g} of its "
+                          "genotype calls missing; use a better-called panel or raise --max-missing")
     if not found.any():
         example = entries["varID"].iloc[0]
         raise EnpactError(f"{vcf_path}: none of the databases' {keys.nunique()} SNPs (e.g. {example}, key "
@@ -196,7 +223,14 @@ def _log_panel_match(match: PanelMatch, vcf_path: Path, snp_key: str) -> None:
     if (~placed).any():
         log.warning("%d model SNPs have a varID without a position (chrom_pos_...) and cannot be placed on the panel; "
                     "they are left out", keys[~placed].nunique())
-    absent = placed & ~found
+    if match.missing_calls:
+        log.info("%s: %d missing genotype calls of model SNPs were mean-imputed (the site's mean dosage over the "
+                 "called individuals)", vcf_path, match.missing_calls)
+    if too_missing.any():
+        log.warning("%d model SNPs of %d genes have more than %g of their genotype calls missing in the panel and are "
+                    "left out of their gene's covariance, e.g. %s", keys[too_missing].nunique(),
+                    entries.loc[too_missing, "gene"].nunique(), max_missing, keys[too_missing].iloc[0])
+    absent = placed & ~found & ~too_missing
     if absent.any():
         log.warning("%d model SNPs of %d genes are not in the panel (or not with the model's alleles%s) and are left "
                     "out of their gene's covariance, e.g. %s", keys[absent].nunique(),
@@ -212,10 +246,12 @@ def write_panel_covariance(
     out: str | Path,
     snp_key: str = "varID",
     samples: Sequence[str] | None = None,
+    max_missing: float = 0.1,
 ) -> Path:
     """Write the SNP covariance of the databases' model SNPs (per gene, the union over databases) across the panel's
-    individuals, in the format, order and estimator of the database step's covariance file."""
-    from enpact.variants import VcfReader
+    individuals, in the format, order and estimator of the database step's covariance file (mean-imputed dosages;
+    SNPs with more than `max_missing` of their calls missing left out)."""
+    from enpact.variants import MISSING_IN_DOSAGES, VcfReader
 
     if not model_db_paths:
         raise EnpactError("give at least one model database (--model-db-path)")
@@ -226,11 +262,11 @@ def write_panel_covariance(
     if len(vcf.samples) < 2:
         raise EnpactError(f"{vcf_path}: {len(vcf.samples)} individual selected; a covariance needs at least 2")
     try:
-        match = match_panel(snps, vcf, snp_key)
+        match = match_panel(snps, vcf, snp_key, max_missing)
     finally:
         vcf.close()
-    vcf.counts.log(str(vcf_path))
-    _log_panel_match(match, Path(vcf_path), snp_key)
+    vcf.counts.log(str(vcf_path), MISSING_IN_DOSAGES)
+    _log_panel_match(match, Path(vcf_path), snp_key, max_missing)
     table = panel_covariance_table(match)
     with atomic_path(out) as tmp:
         write_covariance(tmp, table)

@@ -249,10 +249,7 @@ DEMOS = ("single", "contexts", "borzoi")
 
 def demo_weights_dir(predictor: str) -> Path:
     """Where the demo's tiny random checkpoint of a predictor that cannot be bundled (borzoi, ~130 MB) is written:
-    `<predictor>_tiny` in the demo folder where that is writable (a checkout), else in ~/.cache/enpact."""
-    demo = demo_dir()
-    if os.access(demo, os.W_OK):
-        return demo / f"{predictor}_tiny"
+    `enpact/<predictor>_tiny` in the user's cache folder ($XDG_CACHE_HOME, else ~/.cache), never the source tree."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "enpact" / f"{predictor}_tiny"
 

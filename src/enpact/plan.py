@@ -1,8 +1,8 @@
 """Distinct windows across every individual: decide which haplotype windows are identical before predicting.
 
 Per loci chunk, `plan_windows` reads the genotypes of all individuals and gives every haplotype of every individual
-the index of its distinct window (identity = the set of applied variants; row 0 = the reference window) without
-building a sequence. The distinct windows are then split into parts sized for one predictor task
+the index of its distinct window (identity = the applied variants that change the window; row 0 = the reference
+window) without building a sequence. The distinct windows are then split into parts sized for one predictor task
 (`windows_per_part`); `predict_part` builds and predicts only its part's windows and applies every EnPACT model; and
 `assemble` maps the parts' values back to (locus, individual, haplotype). The predictor runs exactly once per
 distinct window of a locus, whatever the chunk sizes.

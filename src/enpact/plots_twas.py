@@ -68,7 +68,7 @@ def qq_plot(pvalues: np.ndarray, path: str | Path, title: str | None = None) -> 
         axes.set_xlim(0, expected.max() * 1.05)
         axes.set_ylim(0, top)
         axes.legend(loc="upper left")
-    heading = f"λ_GC = {genomic_inflation(p):.3f}, {n} genes" if n else "no tested genes"
+    heading = f"λ_GC = {genomic_inflation(p):.3f}, {n} gene{'' if n == 1 else 's'}" if n else "no tested genes"
     axes.set_title(f"{title}\n{heading}" if title else heading)
     axes.set_xlabel("expected -log10(p)")
     axes.set_ylabel("observed -log10(p)")

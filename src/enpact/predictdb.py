@@ -45,11 +45,15 @@ log = logging.getLogger(__name__)
 CHUNK_KIND = "linearized"
 CHUNK_FORMAT_VERSION = 1
 
+# nested cross-validation statistics (lin_nested_cv); NaN when linearization did not run it
+NESTED_SUMMARY_COLUMNS = ("nested_cv_R2_avg", "nested_cv_R2_sd", "nested_cv_rho_avg", "nested_cv_rho_se",
+                          "nested_cv_rho_zscore", "nested_cv_zscore_pval", "nested_cv_fisher_pval",
+                          "nested_cv_converged")
 SUMMARY_COLUMNS = (
     "gene", "genename", "gene_type", "n_samples", "n_snps_in_window", "n_snps_passing_filters", "n_snps_in_model",
-    "alpha", "lambda_min",
+    "n_snps_too_missing", "n_missing_calls", "alpha", "lambda_min",
     "cv_mse", "cv_R2_avg", "cv_R2_sd", "rho_avg", "rho_se", "rho_zscore", "rho_avg_squared", "zscore_pval",
-    "cv_fisher_pval", "in_sample_R2", "status", "reason",
+    "cv_fisher_pval", "in_sample_R2", *NESTED_SUMMARY_COLUMNS, "status", "reason",
 )
 SUMMARY_TEXT_COLUMNS = ("gene", "genename", "gene_type", "status", "reason")
 WEIGHTS_COLUMNS = ("gene", "rsid", "varID", "ref_allele", "eff_allele", "weight")
@@ -78,6 +82,9 @@ EXTRA_SCHEMA = (
     ("pred.perf.pval", "DOUBLE", None),
     ("pred.perf.qval", "DOUBLE", None),
 )
+# extra columns of a database built from a nested cross-validation, before the pred.perf columns
+NESTED_EXTRA_SCHEMA = tuple((name, "INTEGER" if name == "nested_cv_converged" else "DOUBLE", name)
+                            for name in NESTED_SUMMARY_COLUMNS)
 WEIGHTS_SCHEMA = (
     ("gene", "TEXT"), ("rsid", "TEXT"), ("varID", "TEXT"),
     ("ref_allele", "CHARACTER"), ("eff_allele", "CHARACTER"), ("weight", "DOUBLE"),
@@ -317,12 +324,25 @@ def merge_chunks(chunks: Sequence[LinearizedChunk]) -> LinearizedChunk:
 # database
 
 
+def uses_nested_cv(summary: pd.DataFrame) -> bool:
+    """Whether linearization ran the nested cross-validation (lin_nested_cv): some locus has its statistics."""
+    return "nested_cv_rho_avg" in summary and bool(pd.to_numeric(summary["nested_cv_rho_avg"]).notna().any())
+
+
+def performance_columns(summary: pd.DataFrame) -> tuple[str, str]:
+    """The (rho, p) columns that filter models and become pred.perf.R2 (rho squared) and pred.perf.pval: the nested
+    cross-validation's when linearization ran it (as PredictDB's GTEx v8 models), else rho_avg and zscore_pval."""
+    return ("nested_cv_rho_avg", "nested_cv_zscore_pval") if uses_nested_cv(summary) else ("rho_avg", "zscore_pval")
+
+
 def select_models(summary: pd.DataFrame, n_snps: pd.Series, pval_threshold: float, rho_threshold: float) -> np.ndarray:
-    """Loci that pass the PredictDB filter: ok, zscore_pval < p, rho_avg > rho and at least one SNP."""
+    """Loci that pass the PredictDB filter: ok, p < pval_threshold, rho > rho_threshold (`performance_columns`) and
+    at least one SNP."""
     ok = (summary["status"] == "ok").to_numpy()
+    rho_column, pval_column = performance_columns(summary)
     with np.errstate(invalid="ignore"):
-        pval = summary["zscore_pval"].to_numpy(dtype=np.float64) < pval_threshold
-        rho = summary["rho_avg"].to_numpy(dtype=np.float64) > rho_threshold
+        pval = summary[pval_column].to_numpy(dtype=np.float64) < pval_threshold
+        rho = summary[rho_column].to_numpy(dtype=np.float64) > rho_threshold
     return ok & pval & rho & (n_snps.to_numpy() >= 1)
 
 
@@ -342,15 +362,21 @@ def key_weights(weights: pd.DataFrame, snp_key: str) -> pd.DataFrame:
     return weights.assign(key=weights["rsid"], usable=~no_rsid & ~shared)
 
 
-def _extra_table(summary: pd.DataFrame, n_snps: pd.Series) -> pd.DataFrame:
-    """The PredictDB `extra` table from summary rows, with the pred.perf columns."""
+def extra_schema(nested: bool) -> tuple[tuple[str, str, str | None], ...]:
+    """The `extra` table's columns: with the nested cross-validation's before the pred.perf ones when it ran."""
+    return EXTRA_SCHEMA[:-3] + NESTED_EXTRA_SCHEMA + EXTRA_SCHEMA[-3:] if nested else EXTRA_SCHEMA
+
+
+def _extra_table(summary: pd.DataFrame, n_snps: pd.Series, nested: bool) -> pd.DataFrame:
+    """The PredictDB `extra` table from summary rows, with the pred.perf columns (`performance_columns`)."""
     extra = pd.DataFrame(index=summary.index)
-    for column, _, source in EXTRA_SCHEMA:
+    for column, _, source in extra_schema(nested):
         if source is not None:
             extra[column] = summary[source]
     extra["n.snps.in.model"] = n_snps.loc[summary.index]
-    extra["pred.perf.R2"] = summary["rho_avg"].astype(np.float64) ** 2
-    extra["pred.perf.pval"] = summary["zscore_pval"].astype(np.float64)
+    rho_column, pval_column = ("nested_cv_rho_avg", "nested_cv_zscore_pval") if nested else ("rho_avg", "zscore_pval")
+    extra["pred.perf.R2"] = summary[rho_column].astype(np.float64) ** 2
+    extra["pred.perf.pval"] = summary[pval_column].astype(np.float64)
     extra["pred.perf.qval"] = np.nan
     return extra.reset_index(drop=True)
 
@@ -386,6 +412,7 @@ def write_predictdb(
 ) -> None:
     """Write a PredictDB SQLite file (weights, extra, sample_info, construction and their indexes)."""
     path = Path(path)
+    schema = extra_schema(all(name in extra for name in NESTED_SUMMARY_COLUMNS))
     if path.exists() and path.stat().st_size:
         path.unlink()
     connection = sqlite3.connect(path, isolation_level=None)
@@ -393,14 +420,14 @@ def write_predictdb(
         connection.execute("BEGIN")
         columns = ", ".join(f"{quote_identifier(n)} {t}" for n, t in WEIGHTS_SCHEMA)
         connection.execute(f"CREATE TABLE weights ({columns})")
-        columns = ", ".join(f"{quote_identifier(n)} {t}" for n, t, _ in EXTRA_SCHEMA)
+        columns = ", ".join(f"{quote_identifier(n)} {t}" for n, t, _ in schema)
         connection.execute(f"CREATE TABLE extra ({columns})")
         connection.execute("CREATE TABLE sample_info (n_samples INTEGER, population TEXT)")
         connection.execute("CREATE TABLE construction (chromosome TEXT, cv_seed INTEGER)")
         weight_rows = _sql_values(weights.loc[:, [n for n, _ in WEIGHTS_SCHEMA]], [t for _, t in WEIGHTS_SCHEMA])
         connection.executemany("INSERT INTO weights VALUES (?, ?, ?, ?, ?, ?)", weight_rows)
-        extra_rows = _sql_values(extra.loc[:, [n for n, _, _ in EXTRA_SCHEMA]], [t for _, t, _ in EXTRA_SCHEMA])
-        connection.executemany(f"INSERT INTO extra VALUES ({', '.join('?' * len(EXTRA_SCHEMA))})", extra_rows)
+        extra_rows = _sql_values(extra.loc[:, [n for n, _, _ in schema]], [t for _, t, _ in schema])
+        connection.executemany(f"INSERT INTO extra VALUES ({', '.join('?' * len(schema))})", extra_rows)
         connection.execute("INSERT INTO sample_info VALUES (?, ?)", (n_samples, population))
         connection.executemany("INSERT INTO construction VALUES (?, ?)", [(c, cv_seed) for c in chromosomes])
         for name, table, cols in INDEXES:
@@ -471,8 +498,10 @@ def build_database(
     n_snps.index = summary.index
     kept = select_models(summary, n_snps, pval_threshold, rho_threshold)
     ok = (summary["status"] == "ok").to_numpy()
-    log.info("%d loci, %d fitted, %d pass zscore_pval < %g and rho_avg > %g", len(summary), int(ok.sum()),
-             int(kept.sum()), pval_threshold, rho_threshold)
+    nested = uses_nested_cv(summary)
+    rho_column, pval_column = performance_columns(summary)
+    log.info("%d loci, %d fitted, %d pass %s < %g and %s > %g", len(summary), int(ok.sum()),
+             int(kept.sum()), pval_column, pval_threshold, rho_column, rho_threshold)
     if not kept.any():
         reason = _empty_database_reason(summary, n_snps, ok, pval_threshold, rho_threshold)
         if not allow_empty:
@@ -490,11 +519,12 @@ def build_database(
             loci = summary[selection]
             in_db = usable & weights["gene"].isin(set(loci["gene"])).to_numpy()
             db_weights = weights[in_db]
-            extra = _extra_table(loci, n_snps)
+            extra = _extra_table(loci, n_snps, nested)
             chromosomes = _chromosomes(db_weights["varID"])
             write_predictdb(db_path, extra, db_weights, n_samples, population, chromosomes, cv_seed)
             write_covariance(cov_path, database_covariance(merged.covariance, weights, in_db))
-        summary.assign(kept=kept).to_csv(staged[2], sep="\t", index=False, na_rep="NA")
+        published = summary if nested else summary.drop(columns=list(NESTED_SUMMARY_COLUMNS), errors="ignore")
+        published.assign(kept=kept).to_csv(staged[2], sep="\t", index=False, na_rep="NA")
     return DatabaseOutputs(
         db=targets[0], covariance=targets[1], summary=targets[2],
         unfiltered_db=targets[3] if keep_unfiltered else None,
@@ -518,12 +548,13 @@ def _empty_database_reason(summary: pd.DataFrame, n_snps: pd.Series, ok: np.ndar
         reasons = summary.get("reason", summary["status"]).fillna(summary["status"]).value_counts().head(3)
         return (f"no locus could be linearized ({len(summary)} loci: "
                 f"{', '.join(f'{k} {v}' for k, v in reasons.items())})")
-    pvals = pd.to_numeric(fitted["zscore_pval"], errors="coerce")
-    rhos = pd.to_numeric(fitted["rho_avg"], errors="coerce")
+    rho_column, pval_column = performance_columns(summary)
+    pvals = pd.to_numeric(fitted[pval_column], errors="coerce")
+    rhos = pd.to_numeric(fitted[rho_column], errors="coerce")
     n_samples = _n_samples(summary)
     return (f"no model passed the filters: of {len(fitted)} fitted loci, {int((pvals < pval_threshold).sum())} have "
-            f"zscore_pval < {pval_threshold:g} (smallest {_smallest(pvals)}), {int((rhos > rho_threshold).sum())} "
-            f"rho_avg > {rho_threshold:g}, {int((n_snps[ok] > 0).sum())} at least one SNP; with {n_samples} "
+            f"{pval_column} < {pval_threshold:g} (smallest {_smallest(pvals)}), {int((rhos > rho_threshold).sum())} "
+            f"{rho_column} > {rho_threshold:g}, {int((n_snps[ok] > 0).sum())} at least one SNP; with {n_samples} "
             "individuals the cross-validated statistics are weak: add individuals, or relax the filters (raise "
             "--pval-threshold, lower --rho-threshold)")
 

@@ -27,6 +27,9 @@ from enpact.errors import EnpactError
 from enpact.findings import (
     ALPHA,
     database_filter_counts,
+    inflation_findings,
+    ld_reference,
+    missing_call_counts,
     multixcan_findings,
     read_truth_table,
     truth_recovery,
@@ -35,7 +38,7 @@ from enpact.findings import (
 from enpact.io import atomic_path
 from enpact.layout import ACCURACY_SUMMARY, ACCURACY_TABLE, ResultsLayout, database_name, gwas_name
 from enpact.params import resolve_gwas_files
-from enpact.predictdb import count_weights
+from enpact.predictdb import count_weights, performance_columns
 from enpact.plots_training import NULL_COLOUR, PRIMARY_COLOUR, new_figure, plot_style, save_figure
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,11 @@ def _table(frame: pd.DataFrame, float_format: str = "{:.3g}") -> str:
 def _n(value: int) -> str:
     """An integer with thousands separators."""
     return f"{int(value):,}"
+
+
+def _count(value: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun in the right number: 1 gene, 2 genes (thousands separators)."""
+    return f"{_n(value)} {noun if int(value) == 1 else plural or noun + 's'}"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -288,7 +296,7 @@ def personalized_section(outdir: Path, params: dict, summary: dict, context: str
     summary["personalized"] = {"loci": counts["loci"], "samples": counts["samples"], "windows_predicted": predicted,
                                "distinct_windows": counts.get("distinct_windows"),
                                "haplotype_windows": needed}
-    parts = [f"<p>{_n(counts['loci'])} loci x {_n(counts['samples'])} individuals. The predictor ran on "
+    parts = [f"<p>{_count(counts['loci'], 'locus', 'loci')} x {_count(counts['samples'], 'individual')}. The predictor ran on "
              f"{_n(predicted)} distinct windows for {_n(needed)} haplotype and reference windows "
              f"({100 * predicted / max(needed, 1):.1f}%): identical windows are predicted once.</p>"]
     accuracy = pd.read_csv(accuracy_table, sep="\t", dtype={"gene": str})
@@ -312,7 +320,7 @@ def personalized_section(outdir: Path, params: dict, summary: dict, context: str
     if finite.empty:
         summary["personalized"]["accuracy"] = {"genes": 0, "genes_shared": int(len(accuracy)),
                                                "constant_predictions": flat_pred, "constant_observed": flat_obs}
-        return "".join(parts) + (f"<h3>Personalized accuracy</h3><p>{_n(len(accuracy))} genes and {_n(n_shared)} "
+        return "".join(parts) + (f"<h3>Personalized accuracy</h3><p>{_count(len(accuracy), 'gene')} and {_n(n_shared)} "
                                  f"individuals are shared with the training matrix, but no correlation can be "
                                  f"computed.{undefined}</p>")
     plot = _accuracy_plot(finite, _context_file(layout.personalized_accuracy_plot, context))
@@ -328,13 +336,13 @@ def personalized_section(outdir: Path, params: dict, summary: dict, context: str
         "constant_predictions": flat_pred, "constant_observed": flat_obs,
     }
     parts.append(
-        f"<h3>Personalized accuracy</h3><p>For {_n(len(finite))} genes, Pearson r across the {_n(n_shared)} "
+        f"<h3>Personalized accuracy</h3><p>For {_count(len(finite), 'gene')}, Pearson r across the {_n(n_shared)} "
         f"individuals shared with the training matrix, between personalized EnPACT predictions and observed values "
         f"(a working model gives a <i>positive</i> r): median r = {median:.3f}.{undefined}</p>"
-        f"<ul><li><b>{_n(positive)} genes correlate significantly positively</b> (one-sided permutation p &lt; "
+        f"<ul><li><b>{_count(positive, 'gene')} correlate significantly positively</b> (one-sided permutation p &lt; "
         f"{ALPHA} for r &gt; 0, {n_permutations} permutations of individuals; about {expected:.0f} expected by "
         f"chance alone).</li>"
-        f"<li>{_n(negative)} genes are <b>strongly negative</b>: their r lies in the lowest {ALPHA:.0%} of their own "
+        f"<li>{_count(negative, 'gene')} {'is' if negative == 1 else 'are'} <b>strongly negative</b>: their r lies in the lowest {ALPHA:.0%} of their own "
         f"permutation null (one-sided p &lt; {ALPHA} for r &lt; 0; about {expected:.0f} expected by chance). The "
         f"predictions rank these individuals in the opposite order to the observations: a wrong-sign prediction, "
         f"not a success, and not counted above.</li></ul>"
@@ -379,9 +387,11 @@ def linearization_section(outdir: Path, params: dict, summary: dict, context: st
     if db.exists():
         n_snps = count_weights(db)
     filters = database_filter_counts(ok, params) if len(ok) else None
+    missing = missing_call_counts(table, params)
     summary["linearization"] = {"loci": int(len(table)), "fitted": int(len(ok)), "kept": int(len(kept)),
                                 "median_cv_R2": median, "weights": int(n_snps),
-                                "skipped": {str(k): int(v) for k, v in reasons.items()}, "filters": filters}
+                                "skipped": {str(k): int(v) for k, v in reasons.items()}, "filters": filters,
+                                "missing_calls": missing}
     pval, rho = params.get("db_pval_threshold", 0.05), params.get("db_rho_threshold", 0.1)
     if table.empty:
         return "<p>The linearization summary lists no loci: there was nothing to linearize.</p>"
@@ -389,19 +399,34 @@ def linearization_section(outdir: Path, params: dict, summary: dict, context: st
         return (f"<p>{_n(len(table))} loci, <b>none fitted</b> (skipped: {html.escape(skipped)}), so the database is "
                 f"empty and there is no fit to show.</p>")
     plot = _linearization_plot(ok, float(rho), _context_file(ResultsLayout(outdir).linearization_plot, context))
+    rho_column, pval_column = performance_columns(ok)  # the nested cross-validation's when it ran
     why = ""
     if not len(kept):
         why = (f" None passed all three: of {_n(filters['fitted'])} fitted loci, {_n(filters['zscore_pval'])} have "
-               f"zscore_pval &lt; {pval}, {_n(filters['rho_avg'])} have rho_avg &gt; {rho} and "
+               f"{pval_column} &lt; {pval}, {_n(filters['rho_avg'])} have {rho_column} &gt; {rho} and "
                f"{_n(filters['at_least_one_snp'])} keep at least one SNP, so the database is empty.")
     n_r2 = int(ok["cv_R2_avg"].notna().sum())
     median_text = (f"median cross-validated R2 {median:.3f}" if n_r2 else
                    f"no cross-validated R2 (undefined for all {_n(len(ok))} fitted loci: too few individuals or no "
                    f"variation to cross-validate)")
     return (f"<p>{_n(len(table))} loci; {_n(len(ok))} fitted (skipped: {html.escape(skipped)}); "
-            f"{median_text}. <b>{_n(len(kept))} genes kept</b> by the filters (zscore_pval &lt; "
-            f"{pval}, rho_avg &gt; {rho}, at least one SNP) with {_n(n_snps)} weights in "
-            f"<code>linearized/{html.escape(name)}.db</code>.{why}</p>{_image(plot)}")
+            f"{median_text}. <b>{_count(len(kept), 'gene')} kept</b> by the filters ({pval_column} &lt; "
+            f"{pval}, {rho_column} &gt; {rho}, at least one SNP) with {_n(n_snps)} weights in "
+            f"<code>linearized/{html.escape(name)}.db</code>.{why}{_missing_calls_text(missing)}</p>{_image(plot)}")
+
+
+def _missing_calls_text(missing: dict | None) -> str:
+    """What became of missing genotype calls in linearization, with the numbers (empty for an older summary)."""
+    if missing is None:
+        return ""
+    if not missing["imputed_calls"] and not missing["sites_left_out"]:
+        return " No genotype call of the variants given to the linear models was missing."
+    share = f" ({missing['imputed_fraction']:.2%})" if missing["imputed_fraction"] is not None else ""
+    return (f" Missing genotype calls: {_n(missing['imputed_calls'])} of the {_n(missing['genotypes'])} genotypes "
+            f"given to the linear models{share}, summed over loci, got their site's mean dosage (so did the SNP "
+            f"covariance's), and {_n(missing['sites_left_out'])} variant sites were left out for more than "
+            f"{missing['max_missing']:g} of their calls missing (lin_max_missing); the haplotype sequences carry the "
+            f"reference allele at a missing call.")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -428,8 +453,9 @@ def _why_no_genes(counts: dict[str, Any], params: dict) -> str:
             f"a covariance entry; check the GWAS z/p/beta columns and the covariance file")
 
 
-def _top_table(results: pd.DataFrame, db: Path, snp_key: str) -> pd.DataFrame:
-    """The top associations with chromosome, position (median of the gene's model SNPs) and FDR q-value."""
+def _top_table(results: pd.DataFrame, db: Path, snp_key: str, accuracy: Path | None = None) -> pd.DataFrame:
+    """The top associations with chromosome, position (median of the gene's model SNPs), FDR q-value and, where the
+    accuracy step ran, the personalized predictions' r with the observed values and its permutation p."""
     from enpact.predictdb import gene_positions_from_model
 
     try:
@@ -443,8 +469,51 @@ def _top_table(results: pd.DataFrame, db: Path, snp_key: str) -> pd.DataFrame:
     top = top.assign(position=[f"{int(round(v)):,}" if np.isfinite(v) else "NA" for v in position],
                      chrom=top["chrom"].fillna("NA"))
     columns = ["gene", "gene_name", "chrom", "position", "zscore", "pvalue", "qvalue", "pred_perf_r2", "n_snps_used"]
+    if accuracy is not None and accuracy.exists():
+        observed = pd.read_csv(accuracy, sep="\t", na_values=["NA"], dtype={"gene": str})[["gene", "r", "p_positive"]]
+        top = top.merge(observed, on="gene", how="left")
+        columns += ["r", "p_positive"]
     return top.loc[:, columns].rename(columns={"position": "position (median of model SNPs)",
-                                               "qvalue": "FDR q-value"})
+                                               "qvalue": "FDR q-value", "r": "r with observed",
+                                               "p_positive": "p (r > 0)"})
+
+
+def _inflation_text(inflation: dict[str, Any]) -> str:
+    """Where λGC comes from: inside or outside the regions around the significant genes."""
+    text = (f"λ<sub>GC</sub> (median χ² over its null value) is {inflation['lambda_gc']:.2f} over "
+            f"{_count(inflation['genes'], 'gene')}.")
+    if "lambda_outside" not in inflation or not inflation["genes_in_regions"]:
+        return f"<p>{text}</p>"
+    inside, outside = inflation["lambda_in_regions"], inflation["lambda_outside"]
+    text += (f" Inside the {_count(inflation['regions'], 'fine-mapping region')} around the significant genes it is "
+             f"{inside:.2f} ({_count(inflation['genes_in_regions'], 'gene')}); outside them "
+             + (f"{outside:.2f} ({_count(inflation['genes_outside'], 'gene')})." if inflation["genes_outside"]
+                else "no gene is left."))
+    if inflation["genes_outside"] and np.isfinite(outside) and outside < 1.2 <= inflation["lambda_gc"]:
+        text += (" The inflation comes from genes near the associated ones, whose predicted expression shares SNPs "
+                 "in LD with them (several genes per causal signal, see the fine-mapping below), not from a "
+                 "genome-wide miscalibration.")
+    elif inflation["genes_outside"] and np.isfinite(outside) and outside >= 1.2:
+        text += (" It remains outside them: check the GWAS for confounding (its own λ<sub>GC</sub>), and calibrate "
+                 "(gwas_n, gwas_h2) before reading the p-values at face value; a very polygenic trait does this too.")
+    return f"<p>{text}</p>"
+
+
+def _ld_reference_text(reference: dict[str, Any]) -> str:
+    """The size and source of the LD reference, with advice when it is small."""
+    n = reference["individuals"]
+    if reference["source"] == "covariance_vcf":
+        source = (f"{_count(n, 'individual')} of " if n is not None else "") + "the reference panel "
+        source += "<code>covariance_vcf</code>"
+    else:
+        source = (f"{_count(n, 'linearization individual')}" if n is not None else "the linearization individuals")
+        source += " (<code>vcf</code>)"
+    text = f"The SNP covariance (LD) that S-PrediXcan uses comes from {source}."
+    if n is not None and n < 500:
+        text += (" LD from fewer than about 500 individuals is noisy and adds error to every gene's variance: for a "
+                 "real study give a larger panel of the GWAS's ancestry as <code>covariance_vcf</code> (e.g. 1000 "
+                 "Genomes or the GWAS's own reference).")
+    return f"<p>{text}</p>"
 
 
 def twas_section(outdir: Path, params: dict, summary: dict, context: str | None = None) -> str:
@@ -469,6 +538,7 @@ def twas_section(outdir: Path, params: dict, summary: dict, context: str | None 
                          "model SNPs": counts.get("model_snps", np.nan),
                          "found in GWAS": counts.get("found_in_gwas", np.nan),
                          "allele-matched": counts.get("allele_matched", np.nan),
+                         "with a usable z": counts.get("usable_z", np.nan),
                          "of which flipped": counts.get("flipped", np.nan),
                          "allele mismatch": counts.get("allele_mismatch", np.nan),
                          "genes tested": n_tests, "Bonferroni hits": n_hits, f"FDR < {ALPHA}": n_fdr})
@@ -482,6 +552,10 @@ def twas_section(outdir: Path, params: dict, summary: dict, context: str | None 
             overlap = (f"{_n(counts['found_in_gwas'])} of {_n(counts['model_snps'])} model SNPs found in the GWAS; "
                        f"{_n(counts['allele_matched'])} match the model's alleles, {_n(counts['flipped'])} of them "
                        f"flipped (GWAS effect allele = model ref allele: z and beta change sign, as they should)"
+                       + (f"; <b>{_n(counts['allele_matched'] - counts['usable_z'])} of the matched have no usable "
+                          f"z-score</b> (missing or not a number) and are left out of their genes' tests"
+                          if counts.get("usable_z", counts["allele_matched"]) < counts["allele_matched"] else
+                          f"; all {_n(counts['allele_matched'])} have a usable z-score")
                        + (f", {_n(counts['allele_mismatch'])} match neither way round and are left out"
                           if counts["allele_mismatch"] else "") +
                        (f"; {_n(counts['found_in_gwas'] - counts['read_by_twas'])} found ids are not rsids and are "
@@ -494,12 +568,85 @@ def twas_section(outdir: Path, params: dict, summary: dict, context: str | None 
             parts.append(f"{head}<p>{overlap}<b>0 genes tested</b>: {why}.</p>")
             continue
         images = "".join(_image(p) for p in ResultsLayout(outdir).twas_plots(stem, context) if p.exists())
-        top = _top_table(results, db, str(params.get("snp_key", "rsid")))
-        parts.append(f"{head}<p>{overlap}{_n(n_tests)} genes tested; {_n(n_hits)} below the Bonferroni threshold "
+        accuracy = ResultsLayout(outdir).context_accuracy(context) / ACCURACY_TABLE
+        top = _top_table(results, db, str(params.get("snp_key", "rsid")), accuracy)
+        inflation = inflation_findings(results, ResultsLayout(outdir).finemap_table(stem, context))
+        reference = ld_reference(db, params) if db.exists() else {"source": "vcf", "individuals": None}
+        summary["twas"][stem].update(inflation=inflation, ld_reference=reference)
+        meaning = ("<p><code>pred_perf_r2</code> is how well the linear model (SNP dosages) reproduces the "
+                   "personalized EnPACT predictions of the linearization individuals, in cross-validation: the "
+                   "agreement with the sequence model, not with measured expression. How well the personalized "
+                   "predictions follow the measured values is <i>r with observed</i> (Pearson r across the "
+                   "individuals with both, and its one-sided permutation p), from the accuracy step"
+                   + ("" if accuracy.exists() else " (which did not run here)") + ".</p>")
+        parts.append(f"{head}<p>{overlap}{_count(n_tests, 'gene')} tested; {_n(n_hits)} below the Bonferroni threshold "
                      f"{threshold:.2g}; {_n(n_fdr)} with a Benjamini-Hochberg FDR q-value &lt; {ALPHA}. Full table: "
-                     f"<code>{_relative(csv, outdir)}</code>.</p>{images}<h4>Top {len(top)} associations</h4>"
-                     f"{_table(top)}")
+                     f"<code>{_relative(csv, outdir)}</code>.</p>{images}{_inflation_text(inflation)}"
+                     f"{_ld_reference_text(reference)}<h4>Top {len(top)} associations</h4>{_table(top)}{meaning}")
     return _table(pd.DataFrame(overview), float_format="{:,.0f}") + "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# fine-mapping of the TWAS regions (enpact finemap)
+
+
+def finemap_section(outdir: Path, params: dict, summary: dict, context: str | None = None) -> str | None:
+    """Per GWAS: the regions around the significant genes, each one's top gene by PIP and credible set (with a
+    planted truth, whether the causal genes top their regions); None without GWAS."""
+    from enpact.findings import finemap_findings
+
+    gwas_files = resolve_gwas_files(params.get("gwas"))
+    if not gwas_files:
+        return None
+    truth = None
+    if params.get("truth_causal_genes"):
+        try:
+            truth = read_truth_table(params["truth_causal_genes"])
+        except EnpactError:
+            truth = None   # the truth section says why
+    summary["finemap"] = {}
+    parts = [("<p>Neighbouring genes share eQTL SNPs and LD, so a causal gene makes its neighbours significant too. "
+              "Fine-mapping (FOCUS's model, Mancuso et al. 2019) weighs every set of up to "
+              f"{int(params.get('finemap_max_genes', 3))} causal genes in a region by how well it explains the "
+              "region's z-scores given the correlation of the genes' predicted expression in the LD panel; a gene's "
+              "posterior inclusion probability (PIP) is the probability that it is among the causal genes. Regions: "
+              f"+-{int(params.get('finemap_window_bp', 1_000_000)):,} bp around each significant gene "
+              "(parameter finemap_pvalue; default Bonferroni), merged when they overlap. The credible set holds the "
+              f"genes, by PIP, that reach {float(params.get('finemap_credible_level', 0.9)):.0%} of the region's "
+              "posterior (the null model, no causal gene, takes part).</p>")]
+    for gwas in gwas_files:
+        stem = gwas_name(gwas)
+        path = ResultsLayout(outdir).finemap_table(stem, context)
+        head = f"<h3>{html.escape(stem)}</h3>"
+        if not path.exists():
+            summary["finemap"][stem] = {"reason": "no fine-mapping table"}
+            parts.append(f"{head}<p>No fine-mapping table <code>{_relative(path, outdir)}</code>.</p>")
+            continue
+        findings = finemap_findings(pd.read_csv(path, sep="\t", na_values=["NA"], dtype={"gene": str}), truth)
+        summary["finemap"][stem] = findings
+        if not findings["n_regions"]:
+            parts.append(f"{head}<p>No gene is significant: no region to fine-map "
+                         f"(<code>{_relative(path, outdir)}</code>).</p>")
+            continue
+        rows = pd.DataFrame([{"region": r["region"], "genes": r["genes"], "top gene": r["top_label"],
+                              "top PIP": r["top_pip"], "credible set": ", ".join(r["credible_set"]),
+                              "null PIP": r["null_pip"],
+                              **({"causal genes (planted)": ", ".join(r["causal_genes"]) or "none",
+                                  "top is causal": "yes" if r["top_is_causal"] else "no",
+                                  "causal in credible set": f"{r['causal_in_credible_set']} of "
+                                                            f"{len(r['causal_genes'])}"}
+                                 if truth is not None else {})} for r in findings["regions"]])
+        truth_line = ""
+        if truth is not None:
+            truth_line = (f" Planted truth: {_n(findings['regions_with_causal'])} regions hold "
+                          f"{_n(findings['causal_in_regions'])} of the {_n(findings['causal_genes'])} causal genes; "
+                          f"the causal gene has the highest PIP in {_n(findings['top_is_causal'])} of them, and "
+                          f"{_n(findings['causal_in_credible_set'])} of the {_n(findings['causal_in_regions'])} "
+                          "causal genes are in their region's credible set.")
+        parts.append(f"{head}<p>{_count(findings['n_regions'], 'region')}, {_count(findings['genes_fine_mapped'], 'gene')}; "
+                     f"median credible set size {findings['median_credible_set_size']:.3g}.{truth_line} Table: "
+                     f"<code>{_relative(path, outdir)}</code>.</p>{_table(rows)}")
+    return "".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -569,7 +716,7 @@ def truth_section(outdir: Path, params: dict, summary: dict, context: str | None
         for column in ("tested", "Bonferroni hit", "FDR hit", "sign agrees"):
             causal[column] = [("yes" if v else "no") if v is not None else "NA" for v in causal[column]]
         parts.append(f"{head}<p>{_n(recovery['causal_tested'])} of the {_n(n_causal)} causal genes were tested "
-                     f"(among {_n(recovery['genes_tested'])} genes; a causal gene without a model counts as missed)."
+                     f"(among {_count(recovery['genes_tested'], 'gene')}; a causal gene without a model counts as missed)."
                      f"</p>{unmatched}<ul>{items}</ul><h4>Causal genes</h4>{_table(causal)}")
     return "".join(parts)
 
@@ -633,6 +780,7 @@ CONTEXT_SECTIONS = (
     ("Personalized predictions", personalized_section),
     ("Linearization: how well linear SNP models approximate the personalized predictions", linearization_section),
     ("TWAS (S-PrediXcan)", twas_section),
+    ("Fine-mapping: which gene of a region is causal", finemap_section),
     ("Planted truth: causal genes among the TWAS hits", truth_section),
 )
 
@@ -734,7 +882,7 @@ def multixcan_section(outdir: Path, params: dict, summary: dict, names: list[str
                                "eigen_min_kept", "z_min", "z_max") if c in results]
         top = results.sort_values("pvalue", kind="stable").head(10).loc[:, columns]
         qq = layout.multixcan_qq(stem)
-        parts.append(f"{head}<p>{_n(n_tests)} genes tested across {len(names)} contexts ({_n(several)} with a model in "
+        parts.append(f"{head}<p>{_count(n_tests, 'gene')} tested across {len(names)} contexts ({_n(several)} with a model in "
                      f"more than one); {_n(n_hits)} below the Bonferroni threshold {threshold:.2g}; {_n(n_fdr)} with "
                      f"a Benjamini-Hochberg FDR q-value &lt; {ALPHA}. Full table: <code>{_relative(csv, outdir)}"
                      f"</code>.</p>{_image(qq) if qq.exists() else ''}<h4>Top {len(top)} genes</h4>{_table(top)}")

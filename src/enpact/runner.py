@@ -29,8 +29,9 @@ from enpact.layout import (ACCURACY_SUMMARY, ACCURACY_TABLE, ResultsLayout, data
 from enpact.options import from_params
 from enpact.params import resolve_gwas_files, write_params
 from enpact.plan import read_plan
-from enpact.steps import (AccuracyConfig, ChunkConfig, CovarianceConfig, DatabaseConfig, LinearizeConfig, LociConfig,
-                          LociUnionConfig, MergeConfig, MergeFeaturesConfig, MultixcanConfig, PersonalizeConfig,
+from enpact.steps import (AccuracyConfig, ChunkConfig, CovarianceConfig, DatabaseConfig, FinemapConfig,
+                          LinearizeConfig, LociConfig, LociUnionConfig, MergeConfig, MergeFeaturesConfig,
+                          MultixcanConfig, PersonalizeConfig,
                           PlanConfig, PredictConfig, PredictorConfig, ReportConfig, SelectConfig, TrainConfig,
                           TwasConfig, fingerprinted, report, roles, step_of)
 from enpact.versions import software_versions
@@ -239,12 +240,18 @@ def selects_loci(params: dict) -> bool:
             or bool(params.get("select_regions")))
 
 
-def panel_covariance(params: dict, databases: tuple[Path, ...], out: Path) -> CovarianceConfig:
-    """The SNP covariance of the databases' model SNPs: from the reference panel (covariance_vcf) when one is
-    given, else from the linearization panel and its individuals."""
+def ld_panel(params: dict) -> tuple[Path, Path | None]:
+    """The panel of the SNP covariance and LD, and its sample list: the reference panel (covariance_vcf) when one is
+    given, else the linearization panel and its individuals."""
     vcf, samples = (("covariance_vcf", "covariance_samples") if params.get("covariance_vcf") else ("vcf", "samples"))
-    return from_params(CovarianceConfig, params, model_db_path=databases, vcf=Path(params[vcf]), out=out,
-                       samples_file=Path(params[samples]) if params.get(samples) else None)
+    return Path(params[vcf]), Path(params[samples]) if params.get(samples) else None
+
+
+def panel_covariance(params: dict, databases: tuple[Path, ...], out: Path) -> CovarianceConfig:
+    """The SNP covariance of the databases' model SNPs, from the LD panel (ld_panel)."""
+    vcf, samples_file = ld_panel(params)
+    return from_params(CovarianceConfig, params, model_db_path=databases, vcf=vcf, out=out,
+                       samples_file=samples_file)
 
 
 class Pipeline:
@@ -402,6 +409,24 @@ class Pipeline:
                           out=str(layout.twas_table(stem, context.name)),
                           plots_prefix=str(layout.twas_plots_prefix(stem, context.name)))
 
+    def finemap(self) -> None:
+        """Fine-mapping of the regions of each S-PrediXcan result (as TWAS batches them: per GWAS file, or per
+        context), the LD from the panel of the SNP covariance."""
+        layout = self.layout
+        remove_stale(layout.finemap, ["*.tsv", "*/*.tsv"],
+                     [layout.finemap_table(stem, c.name) for c in self.contexts for stem in self.gwas_stems])
+        vcf, samples_file = ld_panel(self.params)
+        for context in self.contexts:
+            name = database_name(self.params["name"], context.name)
+            batches = ([((stem,), stem) for stem in self.gwas_stems] if context.name is None
+                       else [(tuple(self.gwas_stems), "{gwas}")] if self.gwas_stems else [])
+            for stems, stem in batches:
+                self.step("finemap", f"finemap/{stem}" if context.name is None else f"finemap/{context.name}",
+                          FinemapConfig, [layout.finemap_table(s, context.name) for s in stems],
+                          twas=tuple(layout.twas_table(s, context.name) for s in stems),
+                          model_db_path=layout.database(name), vcf=vcf, samples_file=samples_file,
+                          out=str(layout.finemap_table(stem, context.name)))
+
     def multixcan(self) -> None:
         """S-MultiXcan per GWAS across the contexts, on the joint SNP covariance of their models."""
         layout, runs = self.layout, bool(self.names and self.gwas_files)
@@ -486,7 +511,7 @@ class OutdirLock:
 
 
 def run_pipeline(params: dict, progress: bool = True) -> dict[str, Any]:
-    """Run loci -> reference -> train -> personalize -> linearize -> databases -> TWAS -> report."""
+    """Run loci -> reference -> train -> personalize -> linearize -> databases -> TWAS -> fine-mapping -> report."""
     check_device(params["device"])   # what would otherwise be found hours of predictor time later
     check_study(params)   # nothing written yet
     with OutdirLock(ResultsLayout(Path(params["outdir"])).run_lock):
@@ -500,5 +525,6 @@ def run_pipeline(params: dict, progress: bool = True) -> dict[str, Any]:
         run.accuracy(chunks)
         run.linearize(chunks)
         run.twas()
+        run.finemap()
         run.multixcan()
         return run.report()

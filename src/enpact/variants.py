@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,11 @@ from enpact.io import file_compression
 log = logging.getLogger(__name__)
 
 MISSING = -1
+# what became of missing alleles ('.' in GT), for the reader's warning
+MISSING_IN_SEQUENCES = ("carry the reference base in the haplotype sequences (linear models and SNP covariances give "
+                        "a genotype with a missing allele the site's mean dosage)")
+MISSING_IN_DOSAGES = ("were read (a model SNP's genotype with a missing allele gets the site's mean dosage over the "
+                      "called individuals)")
 
 
 def is_symbolic(allele: str) -> bool:
@@ -39,14 +45,14 @@ class VariantCounts:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
-    def log(self, source: str) -> None:
-        """Log the counts that are not zero."""
+    def log(self, source: str, missing_calls_are: str = MISSING_IN_SEQUENCES) -> None:
+        """Log the counts that are not zero; `missing_calls_are`: what the caller made of missing calls."""
         parts = [f"{name.replace('_', ' ')}: {getattr(self, name)}" for name in self.__dataclass_fields__]
         log.info("%s: %s", source, ", ".join(parts))
         if self.symbolic_calls:
             log.warning("%s: %d calls of symbolic or '*' alleles were applied as reference", source, self.symbolic_calls)
         if self.missing_calls:
-            log.warning("%s: %d missing genotype calls were treated as reference", source, self.missing_calls)
+            log.warning("%s: %d missing genotype alleles %s", source, self.missing_calls, missing_calls_are)
 
 
 @dataclass
@@ -148,6 +154,26 @@ def read_sample_list(path: str | Path) -> list[str]:
     return ids
 
 
+def duplicated_header_sample(path: Path) -> str | None:
+    """The first sample named twice in a text VCF's #CHROM line (htslib refuses such a file), or None."""
+    try:
+        with (gzip.open(path, "rt", errors="replace") if path.suffix in (".gz", ".bgz") else
+              open(path, errors="replace")) as handle:
+            for line in handle:
+                if line.startswith("#CHROM"):
+                    seen: set[str] = set()
+                    for sample in line.rstrip("\n").split("\t")[9:]:
+                        if sample in seen:
+                            return sample
+                        seen.add(sample)
+                    return None
+                if not line.startswith("#"):
+                    return None
+    except (OSError, EOFError, UnicodeDecodeError):
+        return None
+    return None
+
+
 class VcfReader:
     """A bgzipped+indexed VCF or an indexed BCF, restricted to a list of samples."""
 
@@ -160,6 +186,10 @@ class VcfReader:
         try:
             self._vcf = pysam.VariantFile(str(self.path))
         except (OSError, ValueError, NotImplementedError) as err:
+            duplicated = duplicated_header_sample(self.path)
+            if duplicated:
+                raise EnpactError(f"{self.path}: sample '{duplicated}' appears twice in the #CHROM header line; give "
+                                  "each individual one column (e.g. bcftools reheader --samples with unique names)")
             raise EnpactError(f"{self.path}: cannot open as VCF/BCF ({err}); it must be a bgzipped, indexed VCF "
                               "(.vcf.gz + .tbi) or an indexed BCF")
         all_samples = list(self._vcf.header.samples)
@@ -325,13 +355,15 @@ def _matches_with_n(observed: str, ref: str) -> bool:
     return all(a == b or a == "N" or b == "N" for a, b in zip(observed, ref))
 
 
-def applied_alleles(table: VariantTable) -> np.ndarray:
-    """Allele indexes to apply per (variant, haplotype column): missing and symbolic alleles become 0 (REF).
+def applied_alleles(table: VariantTable, keep_missing: bool = False) -> np.ndarray:
+    """Allele indexes to apply per (variant, haplotype column): symbolic alleles become 0 (REF), and so do missing
+    ones unless `keep_missing` (then they stay MISSING, for dosages to impute).
 
     Columns are ordered sample-major: column 2*s + h is haplotype h (0 or 1) of sample s.
     """
     alleles = table.alleles.reshape(len(table), -1).astype(np.int16, copy=True)
-    alleles[alleles == MISSING] = 0
+    if not keep_missing:
+        alleles[alleles == MISSING] = 0
     for v, alts in enumerate(table.alts):
         for k, allele in enumerate(alts, start=1):
             if is_symbolic(allele):
@@ -345,6 +377,40 @@ def applied_alleles(table: VariantTable) -> np.ndarray:
 AMBIGUOUS = {frozenset("AT"), frozenset("CG")}
 
 
+def missing_genotypes(alleles: np.ndarray) -> np.ndarray:
+    """Which genotype calls are missing, (..., 2) allele indexes -> (...) bool: either allele '.' (so '0|.' too)."""
+    return (alleles == MISSING).any(axis=-1)
+
+
+def allele_copies(alleles: np.ndarray, allele: int) -> np.ndarray:
+    """Copies of `allele` per individual (int8) from (..., n_samples, 2) allele indexes; MISSING for a missing
+    genotype call."""
+    copies = (alleles == allele).sum(axis=-1).astype(np.int8)
+    copies[missing_genotypes(alleles)] = MISSING
+    return copies
+
+
+def impute_missing_dosages(copies: np.ndarray) -> np.ndarray:
+    """(rows, individuals) allele copies with MISSING for a missing genotype -> float64 dosages, each missing one
+    given its row's mean over the called individuals (the usual practice for linear genotype models: it keeps the
+    allele frequency and adds no spurious covariance); NaN in a row without any call. The sums are of small
+    integers, so exact: every caller gets the same bits."""
+    dosages = copies.astype(np.float64)
+    missing = copies == MISSING
+    if missing.any():
+        n_called = (~missing).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(missing, 0.0, dosages).sum(axis=1) / n_called
+        dosages[missing] = np.broadcast_to(means[:, None], dosages.shape)[missing]
+    return dosages
+
+
+def mean_imputed_dosage(alleles: np.ndarray, allele: int) -> np.ndarray:
+    """Dosages of `allele` per individual from (n_samples, 2) allele indexes, a missing genotype given the mean of
+    the called individuals (`impute_missing_dosages`)."""
+    return impute_missing_dosages(allele_copies(alleles, allele)[None])[0]
+
+
 @dataclass(frozen=True)
 class VariantFilters:
     """Which variants enter a locus's model (PredictDB defaults: biallelic SNVs, MAF >= 0.01, no A/T or C/G)."""
@@ -355,20 +421,33 @@ class VariantFilters:
     keep_multiallelic: bool = False
     build: str = "b38"
     require_rsid: bool = False   # databases keyed by rsid: a variant without one could not be used, so not fitted
+    max_missing: float = 0.1     # sites with a larger fraction of missing genotype calls are left out
+
+
+def too_missing(table: VariantTable, variants: np.ndarray, filters: VariantFilters) -> np.ndarray:
+    """Which of `variants` have a fraction of missing genotype calls above `filters.max_missing` (left out of linear
+    models; every call missing is always above)."""
+    if not len(variants) or not table.alleles.shape[1]:
+        return np.zeros(len(variants), dtype=bool)
+    rate = missing_genotypes(table.alleles[variants]).mean(axis=1)
+    return (rate > filters.max_missing) | (rate == 1.0)
 
 
 def passing_alleles(table: VariantTable, variants: np.ndarray, filters: VariantFilters
                     ) -> Iterator[tuple[int, int, np.ndarray]]:
     """(variant, ALT index, dosage over the table's samples) of every allele of `variants` that the filters let into
-    a linear model; missing calls count as reference. The one definition of a usable variant: linearization fits
-    these, and personalization with `variants linearizable` applies only these."""
-    for v in variants.tolist():
+    a linear model; sites with more missing calls than `filters.max_missing` are left out, and a missing call gets
+    the mean dosage of the called individuals (allele frequency over them). The one definition of a usable variant:
+    linearization fits these, and personalization with `variants linearizable` applies only these."""
+    variants = np.asarray(variants, dtype=np.int64)
+    for v in variants[~too_missing(table, variants, filters)].tolist():
         ref, site_alts = table.ref[v], table.alts[v]
         if len(site_alts) > 1 and not filters.keep_multiallelic:
             continue
         if filters.require_rsid and not table.ids[v].startswith("rs"):
             continue
         alleles = table.alleles[v]  # (n_samples, 2)
+        called = ~missing_genotypes(alleles)
         for k, alt in enumerate(site_alts, start=1):
             if is_symbolic(alt):
                 continue
@@ -377,9 +456,9 @@ def passing_alleles(table: VariantTable, variants: np.ndarray, filters: VariantF
                 continue
             if snv and frozenset((ref, alt)) in AMBIGUOUS and not filters.keep_ambiguous:
                 continue
-            dosage = ((alleles == k) & (alleles != MISSING)).sum(axis=1).astype(np.float64)
-            frequency = dosage.mean() / 2
-            if min(frequency, 1 - frequency) < filters.maf or dosage.std() == 0:
+            dosage = mean_imputed_dosage(alleles, k)
+            frequency = dosage[called].mean() / 2
+            if min(frequency, 1 - frequency) < filters.maf or dosage[called].std() == 0:
                 continue
             yield v, k, dosage
 

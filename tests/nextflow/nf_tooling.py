@@ -413,6 +413,11 @@ def written_files(command: str, ns) -> set[str]:
             for prefix in plot_prefixes(ns.gwas_files, ns.plots_prefix):
                 files |= {_norm(f"{prefix}.qq.png"), _norm(f"{prefix}.manhattan.png")}
         return files
+    if command == "finemap":
+        from enpact.finemap import output_path
+
+        files = {_norm(output_path(Path(t), ns.out, len(ns.twas) > 1)) for t in ns.twas}
+        return files | {_norm(Path(p).parent) for p in files if Path(p).parent != Path(".")}   # their folder
     if command == "select":
         return {_norm(ns.out), _norm(ns.chunks), _norm(f"{ns.chunks}/*.tsv")}
     if command == "loci-union":

@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "kept. `enpact run --demo borzoi` does this itself; run it before `nextflow run . -profile test_borzoi`.",
     )
     w.add_argument("predictor", choices=["borzoi"], help="the predictor")
-    w.add_argument("--out", type=Path, help="folder to write (default: borzoi_tiny in the demo folder, or in "
-                   "~/.cache/enpact where that is read-only)")
+    w.add_argument("--out", type=Path, help="folder to write (default: $XDG_CACHE_HOME/enpact/borzoi_tiny, "
+                   "~/.cache/enpact/borzoi_tiny without XDG_CACHE_HOME)")
     w.set_defaults(func=demo_weights)
 
 
@@ -54,15 +54,15 @@ def run(args: argparse.Namespace) -> int:
     if args.params is not None and args.demo != "single":
         raise EnpactError("--demo chooses the bundled demo's parameters; leave it out with --params")
     if args.params is None and args.demo == "borzoi":
-        write_demo_weights("borzoi")
+        log.info("the demo's tiny random Borzoi (~130 MB) is in %s (written on first use)", write_demo_weights("borzoi"))
     params = resolve_params(args.params, overrides, args.demo)
     if args.params is None:
         log.info("no --params given: running the bundled demo (%s)", args.demo)
     outputs = run_pipeline(params, progress=not args.no_progress)
     if args.params is None:
         log.info("the demo's warnings are expected: it has genes on chrX, which no split names, missing genotype "
-                 "calls in its VCF on purpose, and 160 train loci whose cross-validation prefers the smallest "
-                 "penalty")
+                 "calls in its VCF on purpose (the reference base in the haplotype sequences, the site's mean dosage "
+                 "in the linear models), and 160 train loci whose cross-validation prefers the smallest penalty")
     outdir = outputs["outdir"]
     print(f"EnPACT finished. Results in {outdir}/\n"
           f"  report:      {outputs['report']}\n"

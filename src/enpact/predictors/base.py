@@ -208,8 +208,9 @@ class SequencePredictor(abc.ABC):
         a predictor with stranded tracks, each track's strand mate (its own index for an unstranded track).
 
         `forward` then computes the tracks `self.track_index` names: the selected ones and their strand mates; a
-        minus-strand locus reads each selected track's mate, so a feature means the same strand relative to the
-        locus (the transcribed strand of a gene) whichever genomic strand it lies on."""
+        minus-strand locus reads each selected track's mate, and its kept bins (`aggregate` none) in reverse genomic
+        order, so a feature means the same strand and bin the same side relative to the locus (the transcribed
+        strand of a gene) whichever genomic strand it lies on."""
         self.window_bp, self.bin_bp = int(window_bp), int(bin_bp)
         if self.window_bp % self.bin_bp:
             raise EnpactError(f"window of {self.window_bp} bp is not a multiple of the {self.bin_bp} bp bins")
@@ -260,7 +261,8 @@ class SequencePredictor(abc.ABC):
 
     def predict(self, windows: np.ndarray, strands: Sequence[str] | np.ndarray | None = None) -> np.ndarray:
         """Features of uint8 windows (batch, window_bp): float32 (batch, n_bins, n_tracks); `strands` are the
-        loci's strands ('+', '-', '.'), one per window: minus-strand windows read the stranded tracks' mates."""
+        loci's strands ('+', '-', '.'), one per window: with stranded tracks, minus-strand windows read the tracks'
+        mates and their kept bins in reverse genomic order (upstream of the locus first, as on the plus strand)."""
         started = time.perf_counter()
         windows = np.ascontiguousarray(windows, dtype=np.uint8)
         if windows.ndim != 2 or windows.shape[1] != self.window_bp:
@@ -287,5 +289,7 @@ class SequencePredictor(abc.ABC):
             return out
         features = out[:, :, : len(self.track_names)]
         if minus is not None:
-            features[minus] = out[minus][:, :, self.minus_columns]
+            # the locus's own strand: each track's mate, and the kept bins upstream to downstream of the locus (a
+            # model over bins sees the same orientation for genes on either genomic strand)
+            features[minus] = out[minus][:, ::-1][:, :, self.minus_columns]
         return np.ascontiguousarray(features)

@@ -32,6 +32,7 @@ FLASHZOI_WEIGHTS = "johahi/flashzoi-replicate-0"
 FLASH_PRECISIONS = ("bf16", "fp16")   # FlashAttention-2 kernels take half-width tensors only
 TARGETS_FILE = "targets.txt"           # Borzoi's track table (identifier, strand_pair, description, ...)
 HEADS = {"human": "human_head", "mouse": "mouse_head"}   # head -> its module in the network
+SCALES = ("squashed", "coverage")      # Borzoi's training scale, or coverage with the squashing undone
 
 
 def flash_attention_available(device: str) -> bool:
@@ -64,20 +65,52 @@ def read_targets(path: Path | str) -> tuple[list[str], list[int]]:
     return table["identifier"].astype(str).tolist(), mates.tolist()
 
 
-def head_tracks(weights: str, head: str, n_tracks: int) -> tuple[list[str], list[int] | None]:
-    """Track names and strand mates of a head: `targets_<head>.txt` or (human) `targets.txt` next to local weights,
-    else the human table borzoi-pytorch ships, else `tracks.tsv` or `<head>_<index>` names without strand mates."""
+def targets_file(weights: str, head: str) -> Path | None:
+    """The track table of a head: `targets_<head>.txt` or (human) `targets.txt` next to local weights, else the human
+    table borzoi-pytorch ships; None when there is none."""
     candidates = [Path(weights) / f"targets_{head}.txt"]
     if head == "human":
         candidates.append(Path(weights) / TARGETS_FILE)
         candidates.append(Path(str(importlib.util.find_spec("borzoi_pytorch").submodule_search_locations[0]))
                           / "precomputed" / TARGETS_FILE)
-    for path in candidates:
-        if path.is_file():
-            names, mates = read_targets(path)
-            if len(names) != n_tracks:
-                raise EnpactError(f"{path}: {len(names)} tracks for a {head} head with {n_tracks} tracks")
-            return names, mates
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def read_squashing(path: Path | str, n_tracks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per track of a Borzoi targets table, how its training targets were squashed: the scale they were multiplied
+    by, the soft clip above which they were square-rooted, and the power they were raised to (3/4 for `sum_sqrt`
+    tracks, RNA-seq; 1 otherwise)."""
+    import pandas as pd
+
+    table = pd.read_table(path, index_col=0)
+    missing = {"clip_soft", "scale", "sum_stat"} - set(table.columns)
+    if missing:
+        raise EnpactError(f"{path}: no column {sorted(missing)[0]}, needed to undo Borzoi's squashing "
+                          "(predictor_options scale=coverage); leave scale at squashed")
+    if len(table) != n_tracks:
+        raise EnpactError(f"{path}: {len(table)} tracks for a head with {n_tracks} tracks")
+    power = np.where(table["sum_stat"].astype(str).str.contains("sqrt"), 0.75, 1.0)
+    return table["scale"].to_numpy(np.float64), table["clip_soft"].to_numpy(np.float64), power
+
+
+def unsquash(x: torch.Tensor, scale: torch.Tensor, clip_soft: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
+    """Borzoi's predictions (batch, bins, tracks) back on the coverage scale, per track (the inverse of its target
+    transform, as borzoi-pytorch's `undo_squashed_scale`): divide by the scale, undo the soft clip
+    (clip + (x - clip)^2 above it), then the power (x^(1/power))."""
+    x = x / scale
+    x = torch.where(x > clip_soft, (x - clip_soft) ** 2 + clip_soft, x)
+    return x ** (1.0 / power)
+
+
+def head_tracks(weights: str, head: str, n_tracks: int) -> tuple[list[str], list[int] | None]:
+    """Track names and strand mates of a head from its track table (`targets_file`), else `tracks.tsv` or
+    `<head>_<index>` names without strand mates."""
+    path = targets_file(weights, head)
+    if path is not None:
+        names, mates = read_targets(path)
+        if len(names) != n_tracks:
+            raise EnpactError(f"{path}: {len(names)} tracks for a {head} head with {n_tracks} tracks")
+        return names, mates
     log.warning("borzoi: no track table for the %s head; tracks are unnamed and not paired by strand (put "
                 "targets_%s.txt next to the weights)", head, head)
     return read_track_names(weights, head, n_tracks), None
@@ -112,7 +145,8 @@ def output_bin_bp(model) -> int:
 
 class BorzoiPredictor(TorchPredictor):
     """Borzoi (or Flashzoi) that returns the mean (or each) of the central `bins` 32 bp bins for selected tracks;
-    a minus-strand locus reads each stranded track's mate."""
+    a minus-strand locus reads each stranded track's mate. Values are on Borzoi's squashed training scale, or with
+    `scale` coverage, on the coverage scale (unsquashed per bin, before the bins are averaged)."""
 
     name = "borzoi"
     default_weights = BORZOI_WEIGHTS
@@ -139,11 +173,14 @@ class BorzoiPredictor(TorchPredictor):
         aggregate: str = "mean",
         head: str = "human",
         window_bp: int | None = None,
+        scale: str = "squashed",
     ):
         super().__init__(self.choose_weights(weights, device, precision), batch_size, bins, tracks, aggregate,
                          precision)
         if head not in HEADS:
             raise EnpactError(f"borzoi: head must be human or mouse (got '{head}')")
+        if scale not in SCALES:
+            raise EnpactError(f"borzoi: scale must be squashed or coverage (got '{scale}')")
         window = self.input_length(self.weights, window_bp)
         self.use_device(device)
         model = load_borzoi(self.weights)
@@ -159,19 +196,35 @@ class BorzoiPredictor(TorchPredictor):
         token_bp = 4 * bin_bp   # two more poolings before the transformer
         if window % token_bp:
             raise EnpactError(f"borzoi: the window ({window:,} bp) must be a multiple of {token_bp} bp")
+        # Borzoi is trained to predict only the central bins its crop keeps (6,144 of 16,384: 196,608 bp)
+        trained = window // bin_bp if model.crop.target_length == -1 else min(model.crop.target_length,
+                                                                               window // bin_bp)
+        if self.bins > trained:
+            raise EnpactError(f"borzoi: bins {self.bins} reach outside the central {trained:,} bins "
+                              f"({trained * bin_bp:,} bp) that Borzoi predicts; set bins (--bins) to at most "
+                              f"{trained:,}")
         # every output bin: the central ones are taken here, so windows of any length (a multiple of 128 bp) work
         model.crop.target_length = -1
         self.model = model.to(self.device)
         self.head = head
         linear = getattr(self.model, module_name)
         names, mates = head_tracks(self.weights, head, int(linear.out_channels))
-        self.setup(window, bin_bp, window // bin_bp, names, mates)
+        self.setup(window, bin_bp, trained, names, mates)
         self.select_head(linear.weight, linear.bias)
+        self.scale = scale
+        self._squashing = None
+        if scale == "coverage":
+            table = targets_file(self.weights, head)
+            if table is None:
+                raise EnpactError(f"borzoi: scale=coverage needs the {head} head's track table (targets_{head}.txt "
+                                  "with clip_soft, scale and sum_stat) next to the weights")
+            self._squashing = tuple(torch.as_tensor(a[self.track_index], dtype=torch.float32, device=self.device)
+                                    for a in read_squashing(table, int(linear.out_channels)))
         log.info(
-            "borzoi: weights %s%s, window %d bp, %d central %d bp bins (%s), %d tracks%s, %s on %s, batch %d",
-            self.weights, " (Flashzoi)" if self.flashed else "", self.window_bp, self.bins, self.bin_bp, aggregate,
-            len(self.track_names), ", strand-paired" if self.stranded else "", self.precision, self.device,
-            self.batch_size,
+            "borzoi: weights %s%s, window %d bp, %d central %d bp bins (%s), %d tracks%s on the %s scale, %s on %s, "
+            "batch %d", self.weights, " (Flashzoi)" if self.flashed else "", self.window_bp, self.bins, self.bin_bp,
+            aggregate, len(self.track_names), ", strand-paired" if self.stranded else "", scale, self.precision,
+            self.device, self.batch_size,
         )
 
     @classmethod
@@ -180,8 +233,8 @@ class BorzoiPredictor(TorchPredictor):
         return write_tiny_checkpoint(out)
 
     def options(self) -> dict[str, Any]:
-        """Borzoi's own option: the output head (human or mouse)."""
-        return {"head": self.head}
+        """Borzoi's own options: the output head (human or mouse), and the scale when it is not the default."""
+        return {"head": self.head, **({"scale": self.scale} if self.scale != "squashed" else {})}
 
     @torch.inference_mode()
     def _forward(self, windows: torch.Tensor) -> torch.Tensor:
@@ -192,6 +245,8 @@ class BorzoiPredictor(TorchPredictor):
             h = self.model.get_embs_after_crop(one_hot)                          # (batch, dim, window / 32)
             h = self.model.final_joined_convs(h[:, :, self.bin_start : self.bin_start + self.bins])
         out = F.softplus(F.conv1d(h.float(), self._head_weight, self._head_bias)).transpose(1, 2)
+        if self._squashing is not None:
+            out = unsquash(out, *self._squashing)
         return aggregate_bins(out, self.aggregate).float()
 
 

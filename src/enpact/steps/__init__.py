@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from enpact.options import command_text, parameter_names, task_arguments
-from enpact.steps.association import MultixcanConfig, TwasConfig, multixcan, twas
+from enpact.steps.association import FinemapConfig, MultixcanConfig, TwasConfig, finemap, multixcan, twas
 from enpact.steps.check import CheckConfig, ReportConfig, check, report
 from enpact.steps.common import PredictorConfig, as_dict, fingerprinted, roles
 from enpact.steps.linearize import (CovarianceConfig, DatabaseConfig, LinearizeConfig, covariance, database,
@@ -29,7 +29,7 @@ from enpact.steps.reference import (EvaluateConfig, MergeFeaturesConfig, Predict
 
 __all__ = ["STEPS", "Step", "step_of", "write_task_options", "PredictorConfig", "as_dict", "fingerprinted", "roles",
            "AccuracyConfig", "CheckConfig", "ChunkConfig", "CovarianceConfig", "DatabaseConfig", "EvaluateConfig",
-           "LinearizeConfig", "LociConfig", "LociUnionConfig", "MergeConfig", "MergeFeaturesConfig",
+           "FinemapConfig", "LinearizeConfig", "LociConfig", "LociUnionConfig", "MergeConfig", "MergeFeaturesConfig",
            "MultixcanConfig", "PersonalizeConfig", "PlanConfig", "PrecisionAuditConfig", "PredictConfig",
            "ReportConfig", "RescoreConfig", "SelectConfig", "SequenceConfig", "TrainConfig", "TwasConfig", "report"]
 
@@ -135,6 +135,13 @@ STEPS: dict[str, Step] = {step.name: step for step in (
          "(tab-separated, sorted by p-value). Contexts are given with --context NAME DB RESULTS (repeated), or found "
          "as SMulTiXcan.py finds them with --models-folder and --metaxcan-folder. Options also accept "
          "SMulTiXcan.py's spellings."),
+    Step("finemap", FinemapConfig, finemap, "fine-map regions of TWAS hits: which neighbouring gene is causal "
+         "(FOCUS's posterior inclusion probabilities and credible sets)", "FOCUS's model (Mancuso et al. 2019; "
+         "pyfocus 0.802): around the genes with significant S-PrediXcan results, regions of +-window_bp; in each, "
+         "every configuration of up to --max-genes causal genes is weighed by its Bayes factor, from the z-scores and "
+         "the correlation of the genes' predicted expression across the reference panel (their model weights and the "
+         "panel's dosages). Writes per result a table with each gene's posterior inclusion probability (PIP), "
+         "whether it is in the region's credible set, and the null model's PIP."),
     Step("report", ReportConfig, report, "(re)write report/index.html of a finished run"),
 )}
 

@@ -1,5 +1,5 @@
 """Association steps: `enpact twas` (S-PrediXcan) and `enpact multixcan` (S-MultiXcan), with MetaXcan's method,
-columns and option spellings."""
+columns and option spellings, and `enpact finemap` (FOCUS's fine-mapping of TWAS regions)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pandas as pd
 
 from enpact.errors import EnpactError
 from enpact.options import option
-from enpact.steps.common import allow_empty_option, input_file, optional_input, output_file, snp_key_option
+from enpact.steps.common import (allow_empty_option, input_file, max_missing_option, optional_input, output_file,
+                                 samples_file_option, selected_samples, snp_key_option)
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,65 @@ def twas(config: TwasConfig) -> list[Path]:
         input_pvalue_fix=config.input_pvalue_fix, gwas_h2=config.gwas_h2, gwas_n=config.gwas_n,
         plots_prefix=config.plots_prefix, gene_positions_path=config.gene_positions, allow_empty=config.allow_empty,
     )
+
+
+def _positive_int(value: str) -> int:
+    """argparse type: an integer of at least 1."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return number
+
+
+@dataclass(frozen=True)
+class FinemapConfig:
+    """`enpact finemap`: which genes of a region of TWAS hits are causal: posterior inclusion probabilities and
+    credible sets (FOCUS's model, Mancuso et al. 2019), from S-PrediXcan z-scores and the correlation of predicted
+    expression across a reference panel."""
+
+    twas: tuple[Path, ...] = input_file("S-PrediXcan results CSV(s) of `enpact twas`, one per GWAS",
+                                        metavar="CSV", parse=Path, nargs="+")
+    model_db_path: Path = input_file("the PredictDB database the results come from (.db)", metavar="DB",
+                                     parse=Path)
+    vcf: Path = input_file("reference panel: bgzipped, indexed VCF/BCF of the LD between the genes' model SNPs",
+                           metavar="VCF", parse=Path)
+    out: str = output_file("table to write (tab-separated); with several results a directory (DIR/{gwas}.tsv) or a "
+                           "path with {gwas}", metavar="PATH")
+    samples_file: Path | None = samples_file_option()
+    snp_key: str = snp_key_option("varID", "weights column matched to the panel: varID (by position and alleles; "
+                                  "default) or rsid (also the VCF ID)")
+    gene_positions: Path | None = optional_input("gene, chrom, pos table (default: median varID position of the "
+                                                 "gene's model SNPs)", metavar="TSV")
+    pvalue_threshold: float | None = option(None, param="finemap_pvalue", metavar="P",
+                                            help="genes with a TWAS p-value below P open a region (default: "
+                                            "Bonferroni, 0.05 / genes tested)")
+    window_bp: int = option(1_000_000, param="finemap_window_bp", metavar="BP",
+                            help="a region reaches BP either side of its significant genes; overlapping ones merge "
+                            "(default 1000000)")
+    max_genes: int = option(3, param="finemap_max_genes", parse=_positive_int, metavar="K",
+                            help="most causal genes in one configuration (default 3, FOCUS's)")
+    prior_prob: float | None = option(None, param="finemap_prior_prob", metavar="P",
+                                      help="prior probability that a gene is causal (default: 1 / genes in the "
+                                      "region, FOCUS's default)")
+    credible_level: float = option(0.9, param="finemap_credible_level", metavar="LEVEL",
+                                   help="credible set level (default 0.9)")
+    ridge: float = option(0.1, param="finemap_ridge", metavar="R",
+                          help="added to the LD matrix's diagonal, relative to it (default 0.1, FOCUS's)")
+    max_missing: float = max_missing_option("leave out model SNPs with a larger fraction of missing genotype calls "
+                                            "in the panel (default 0.1, as linearization); the others' missing calls "
+                                            "get the site's mean dosage")
+
+
+def finemap(config: FinemapConfig) -> list[Path]:
+    """Fine-map each TWAS result's regions and write one table per result."""
+    from enpact.finemap import FinemapSettings, run_finemap
+
+    settings = FinemapSettings(pvalue_threshold=config.pvalue_threshold, window_bp=config.window_bp,
+                               max_genes=config.max_genes, prior_prob=config.prior_prob,
+                               credible_level=config.credible_level, ridge=config.ridge,
+                               max_missing=config.max_missing)
+    return run_finemap(list(config.twas), config.model_db_path, config.vcf, config.out, config.snp_key,
+                       selected_samples(config), settings, config.gene_positions)
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,12 @@ def allow_empty_option(help: str) -> Any:
     return option(False, param="allow_empty_results", help=help)
 
 
+def max_missing_option(help: str, **metadata: Any) -> Any:
+    """The largest fraction of missing genotype calls a site may have (run parameter lin_max_missing): above it a
+    site is left out of linear models, covariances and LD; below it a missing call gets the site's mean dosage."""
+    return option(0.1, param="lin_max_missing", metavar="FRACTION", help=help, **metadata)
+
+
 def loci_per_chunk_option() -> Any:
     return option(50, param="loci_per_chunk", help="loci per chunk (default 50)")
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from enpact.errors import EnpactError
 from enpact.options import option
-from enpact.steps.common import (allow_empty_option, input_file, output_file, progress_option, samples_file_option,
-                                 samples_option, seed_option, selected_samples, snp_key_option, vcf_option)
+from enpact.steps.common import (allow_empty_option, input_file, max_missing_option, output_file, progress_option,
+                                 samples_file_option, samples_option, seed_option, selected_samples, snp_key_option,
+                                 vcf_option)
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,17 @@ class LinearizeConfig:
     require_rsid: bool = option(False, param="snp_key", value=lambda key: key == "rsid",
                                 help="only variants with an rsid (for databases keyed by rsid: PredictDB filters "
                                 "before fitting)")
+    max_missing: float = max_missing_option("leave out sites with a larger fraction of missing genotype calls "
+                                            "(default 0.1); the others' missing calls get the site's mean dosage")
     build: str = option("b38", param="build", help="genome build suffix of varIDs (default b38)")
     folds: int = option(10, param="lin_folds", help="cross-validation folds (default 10)")
     alpha: float = option(0.5, param="lin_alpha", help="elastic-net mixing (l1 ratio), default 0.5")
     seed: int = seed_option()
     min_snps: int = option(2, param="lin_min_snps", help="loci with fewer usable variants are skipped")
+    nested_cv: bool = option(False, param="lin_nested_cv",
+                             help="also estimate each model's performance by nested cross-validation (5 outer folds, "
+                             "lambda chosen within each; PredictDB GTEx v8): less optimistic, 3-5x slower; the "
+                             "database's filter and pred.perf columns then use it")
     progress: bool = progress_option()
 
 
@@ -62,8 +69,9 @@ def linearize(config: LinearizeConfig) -> None:
         raise EnpactError(f"{config.personalized}: no predictor window recorded; pass --lin-window-bp")
     vcf = VcfReader(config.vcf, store.samples, allow_unphased=True)
     filters = VariantFilters(config.maf, config.keep_indels, config.keep_ambiguous, config.keep_multiallelic,
-                             config.build, config.require_rsid)
-    settings = FitSettings(config.alpha, config.folds, config.seed, config.min_snps)
+                             config.build, config.require_rsid, config.max_missing)
+    settings = FitSettings(config.alpha, config.folds, config.seed, config.min_snps,
+                           nested_cv=config.nested_cv)
     summary, weights, covariances = linearize_loci(store, table, vcf, window, filters, settings,
                                                    progress=config.progress)
     write_linearized_chunk(config.out, summary, weights, covariances)
@@ -80,9 +88,11 @@ class DatabaseConfig:
     outdir: Path = output_file("output directory", metavar="DIR")
     snp_key: str = snp_key_option("varID", "SNP id used by the covariance file and TWAS matching (default: varID)")
     pval_threshold: float = option(0.05, param="db_pval_threshold", metavar="P",
-                                   help="keep models with zscore_pval below this (default 0.05)")
+                                   help="keep models with zscore_pval (nested_cv_zscore_pval after lin_nested_cv) "
+                                   "below this (default 0.05)")
     rho_threshold: float = option(0.1, param="db_rho_threshold", metavar="RHO",
-                                  help="keep models with rho_avg above this (default 0.1)")
+                                  help="keep models with rho_avg (nested_cv_rho_avg after lin_nested_cv) above "
+                                  "this (default 0.1)")
     keep_unfiltered: bool = option(False, param="keep_unfiltered",
                                    help="also write NAME.unfiltered.db and NAME.unfiltered.txt.gz")
     population: str | None = option(None, param="population", help="population label stored in sample_info")
@@ -123,6 +133,9 @@ class CovarianceConfig:
                                   flags=("--snp-key", "--model-db-snp-key"))
     samples: tuple[str, ...] | None = samples_option()
     samples_file: Path | None = samples_file_option()
+    max_missing: float = max_missing_option("leave out model SNPs with a larger fraction of missing genotype calls "
+                                            "in the panel (default 0.1, as linearization); the others' missing calls "
+                                            "get the site's mean dosage")
 
 
 def covariance(config: CovarianceConfig) -> Path:
@@ -130,4 +143,4 @@ def covariance(config: CovarianceConfig) -> Path:
     from enpact.panel_covariance import write_panel_covariance
 
     return write_panel_covariance(list(config.model_db_path), config.vcf, config.out, config.snp_key,
-                                  selected_samples(config))
+                                  selected_samples(config), config.max_missing)

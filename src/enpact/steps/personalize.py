@@ -15,9 +15,9 @@ from enpact.errors import EnpactError
 from enpact.options import comma_list, existing_file, option, render_comma_list
 from enpact.steps.common import (PredictorConfig, PredictorProvider, allow_precision_mismatch_option,
                                  allow_unphased_option, batch_size_option, device_option, fasta_option, first_repeat,
-                                 input_file, optional_input, output_file, precision_option, progress_option,
-                                 samples_file_option, samples_option, seed_option, selected_samples, vcf_option,
-                                 weights_option)
+                                 input_file, max_missing_option, optional_input, output_file, precision_option,
+                                 progress_option, samples_file_option, samples_option, seed_option, selected_samples,
+                                 vcf_option, weights_option)
 from enpact.steps.loci import predictor_window
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ class VariantOptions:
                                      help="also use multi-allelic sites (one column per ALT)")
     require_rsid: bool = option(False, param="snp_key", value=lambda key: key == "rsid", when=linearizable,
                                 help="only variants with an rsid (databases keyed by rsid)")
+    max_missing: float = max_missing_option("leave out sites with a larger fraction of missing genotype calls",
+                                            when=linearizable)
 
     def selection(self, vcf: Path, window_bp: int) -> Any:
         """The variants the haplotypes carry: None for all, else those linearization will use."""
@@ -61,7 +63,7 @@ class VariantOptions:
 
         panel = read_sample_list(self.panel_samples_file) if self.panel_samples_file else None
         filters = VariantFilters(self.maf, self.keep_indels, self.keep_ambiguous, self.keep_multiallelic,
-                                 require_rsid=self.require_rsid)
+                                 require_rsid=self.require_rsid, max_missing=self.max_missing)
         return LinearizableVariants(VcfReader(vcf, panel, allow_unphased=True), self.lin_window_bp or window_bp,
                                     filters)
 
