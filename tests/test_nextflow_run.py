@@ -207,7 +207,8 @@ def test_resume_runs_no_task_and_changes_nothing(demo):
 
 def test_a_changed_linearization_parameter_reruns_no_predictor_task(runs, tmp_path_factory, monkeypatch_module):
     """-resume --lin_maf 0.05 (published elsewhere): each task receives only its own step's options, so only the
-    linearization tasks, those that read their outputs, and the checking task (it reads every parameter) run again;
+    linearization tasks, those that read their outputs (database, TWAS, fine-mapping, report), and the checking task
+    (it reads every parameter) run again;
     every PREDICT, PLAN and PERSONALIZE task is taken from the cache."""
     demo = both(runs, "test", "test", DEMOS["test"], tmp_path_factory, monkeypatch_module)
     again = nextflow(demo["base"] / "launch", "-profile", "test,venv", "-resume", "--lin_maf", "0.05",
@@ -215,7 +216,7 @@ def test_a_changed_linearization_parameter_reruns_no_predictor_task(runs, tmp_pa
     assert again.returncode == 0, again.output[-3000:]
     reran = Counter(task["process"].split(":")[-1] for task in again.trace if task["status"] != "CACHED")
     assert reran == {"ENPACT_CHECK": 1, "ENPACT_LINEARIZE": 4, "ENPACT_DATABASE": 1, "ENPACT_TWAS": 1,
-                     "ENPACT_REPORT": 1}, reran
+                     "ENPACT_FINEMAP": 1, "ENPACT_REPORT": 1}, reran
     assert json.loads((demo["base"] / "lin_maf" / "pipeline_info" / "params.json").read_text())["lin_maf"] == 0.05
 
 
