@@ -444,6 +444,7 @@ SECTIONS = [
     ("precision", "Precision audit: lower precisions against fp32 (issue 13)"),
     ("engines", "Both engines side by side on the demo, and the start-up each Nextflow task pays (issue 22)"),
     ("stamps", "What knowing that a large input did not change costs (issue 24)"),
+    ("statistics", "What exact S-MultiXcan ties and nested cross-validation cost (issue 25)"),
 ]
 
 
@@ -602,6 +603,9 @@ def main(argv: list[str] | None = None) -> int:
     plan.append(("engines", ["benchmarks/bench_engines.py", "--outdir", f"{o}/engines"]))
     # a genome-sized FASTA stamped by content: once, remembered, after a touch (quick: 0.5 GiB)
     plan.append(("stamps", ["benchmarks/bench_stamps.py", "--outdir", o, "--gigabytes", "0.5" if quick else "3"]))
+    # S-MultiXcan with its threshold ties decided in SMulTiXcan.py's order; elastic net with nested CV
+    plan.append(("statistics", ["benchmarks/bench_statistics.py", "--outdir", o] +
+                 (["--genes", "200", "--contexts", "5", "--loci", "3"] if quick else [])))
     for name, argv_ in plan:
         if args.only and name not in args.only:
             continue

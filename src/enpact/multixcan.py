@@ -409,17 +409,34 @@ def expression_products(cov: GeneCovariance, weights: np.ndarray) -> np.ndarray:
     return np.where(upper, products, np.swapaxes(products, 1, 2))
 
 
-def correlation_in_smultixcan_order(cov: GeneCovariance, weights: np.ndarray, gene: int,
+@dataclass(frozen=True)
+class GeneBlocks:
+    """Where each gene's entries and pairs lie in a GeneCovariance, found once instead of scanning per gene."""
+
+    entry_bounds: np.ndarray  # (genes + 1,): gene g's entries are entry_bounds[g]:entry_bounds[g + 1]
+    pair_order: np.ndarray    # pair indexes grouped by gene
+    pair_bounds: np.ndarray   # (genes + 1,): gene g's pairs are pair_order[pair_bounds[g]:pair_bounds[g + 1]]
+
+    @classmethod
+    def of(cls, cov: GeneCovariance) -> "GeneBlocks":
+        """The blocks of a covariance (entries are grouped by gene; a pair's gene is its first entry's)."""
+        genes = np.arange(len(cov.genes) + 1)
+        pair_gene = cov.entry_gene[cov.pair_a]
+        order = np.argsort(pair_gene, kind="stable")
+        return cls(entry_bounds=np.searchsorted(cov.entry_gene, genes), pair_order=order,
+                   pair_bounds=np.searchsorted(pair_gene[order], genes))
+
+
+def correlation_in_smultixcan_order(cov: GeneCovariance, blocks: GeneBlocks, weights: np.ndarray, gene: int,
                                      contexts: np.ndarray) -> np.ndarray:
     """A gene's (k, k) correlation of predicted expression over `contexts`, computed as SMulTiXcan.py computes it
     (covariance values as its pandas reads them; per pair, SNPs in sorted order, w_cᵀ (Σ w_d) then divided by
     sqrt(var_c var_d)), bit for bit."""
-    entries = np.flatnonzero(cov.entry_gene == gene)  # sorted by SNP id within a gene
-    position = np.full(len(cov.entry_gene), -1)
-    position[entries] = np.arange(len(entries))
-    inside = (position[cov.pair_a] >= 0) & (position[cov.pair_b] >= 0)
-    a, b = position[cov.pair_a[inside]], position[cov.pair_b[inside]]
-    value = as_pandas_2_reads(cov.value[inside])
+    first, last = blocks.entry_bounds[gene], blocks.entry_bounds[gene + 1]
+    entries = np.arange(first, last)  # sorted by SNP id within a gene
+    pairs = blocks.pair_order[blocks.pair_bounds[gene]:blocks.pair_bounds[gene + 1]]
+    a, b = cov.pair_a[pairs] - first, cov.pair_b[pairs] - first
+    value = as_pandas_2_reads(cov.value[pairs])
     sigma = np.zeros((len(entries), len(entries)))
     sigma[a, b] = value
     sigma[b, a] = value
@@ -559,10 +576,11 @@ def multixcan(inputs: MultixcanInputs, cleared: np.ndarray, cutoff: Cutoff, regu
     present = np.zeros_like(has_result)
     np.logical_or.at(present, cov.entry_gene, in_cov)
     kept = has_result & present & (variance > 0)
+    blocks = GeneBlocks.of(cov)
     table = _result_table(genes, names, z_all, z_model, products, variance, kept,
                           [c.name for c in modelled], cutoff, regularization,
                           tie_correlation=lambda gene, contexts: correlation_in_smultixcan_order(
-                              cov, weights, gene, contexts))
+                              cov, blocks, weights, gene, contexts))
     return table.sort_values(["pvalue", "status"], na_position="last").reset_index(drop=True)
 
 
